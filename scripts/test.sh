@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run Kabar's tests against the PostgreSQL and Redis of this machine.
+# KABAR_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres) must let us create
+# databases; each run creates a fresh one and drops it. KABAR_TEST_REDIS defaults to database 13.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+exec .venv/bin/python -m pytest "$@"

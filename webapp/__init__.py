@@ -1,0 +1,87 @@
+"""Kabar's web app: ``create_app`` builds it; importing this package connects to nothing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from flask import Flask, jsonify
+
+from webapp.config import Config
+from webapp.extensions import csrf, db, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides values of ``Config`` (tests use it)."""
+    from workers import settings
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "webapp" / "static"),
+        instance_path=str(settings.INSTANCE_DIR),
+    )
+    app.config.from_object(Config)
+    if config:
+        app.config.from_mapping(config)
+    _configure_sqlite(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    app.extensions["kabar.redis"] = redis.Redis.from_url(
+        app.config["REDIS_URL"], socket_timeout=30, health_check_interval=30
+    )
+
+    from webapp import models  # noqa: F401 - registers the tables with SQLAlchemy
+    from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
+    from webapp.cli import register_cli
+
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
+    register_cli(app)
+
+    @app.get("/healthz")
+    def healthz():
+        checks = {}
+        try:
+            db.session.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except sa.exc.SQLAlchemyError as exc:
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            app.extensions["kabar.redis"].ping()
+            checks["redis"] = "ok"
+        except redis.RedisError as exc:
+            checks["redis"] = f"error: {exc.__class__.__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return jsonify(status="ok" if healthy else "unhealthy", checks=checks), (
+            200 if healthy else 503
+        )
+
+    return app
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """SQLite is shared by the web, worker and scheduler processes: wait on locks, use WAL."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("connect_args", {"timeout": 30})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+    @sa.event.listens_for(sa.engine.Engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # pragma: no cover - SQLite only
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()

@@ -1,0 +1,63 @@
+"""The JSON API under /api: API-key auth, marshmallow schemas, errors as JSON in one place."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from webapp.services.errors import KabarError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None):
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+        body["error"]["field"] = next(iter(fields))
+    return jsonify(body), status
+
+
+@bp.errorhandler(KabarError)
+def _kabar_error(exc: KabarError):
+    fields = {exc.field: [exc.message]} if exc.field else None
+    return error_response(exc.status, exc.code, exc.message, fields)
+
+
+@bp.errorhandler(ValidationError)
+def _validation_error(exc: ValidationError):
+    fields = _flatten(exc.messages) if isinstance(exc.messages, dict) else {"body": exc.messages}
+    first = next(iter(fields))
+    return error_response(400, "validation_error", f"{first}: {fields[first][0]}", fields)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description)
+
+
+@bp.errorhandler(redis.RedisError)
+def _redis_down(exc: redis.RedisError):
+    log.error("Redis unavailable: %s", exc)
+    return error_response(503, "queue_unavailable", "the queue (Redis) is unreachable; retry later")
+
+
+def _flatten(messages: dict, prefix: str = "") -> dict[str, list[str]]:
+    """{"data": {"x": ["bad"]}} -> {"data.x": ["bad"]}: one dotted path per field."""
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        path = f"{prefix}{key}" if key != "_schema" else (prefix.rstrip(".") or "body")
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{path}."))
+        else:
+            flat[path] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    return flat
+
+
+from webapp.api import auth, messages, sessions, simulator  # noqa: E402,F401  (routes)

@@ -1,0 +1,52 @@
+"""/api/whatsapp/send and message status."""
+
+from __future__ import annotations
+
+from flask import jsonify, url_for
+
+from webapp.api import bp
+from webapp.api.schemas import SendSchema, load_json
+from webapp.models import WhatsAppMessage, iso
+from webapp.services import messages
+
+
+def status_json(message: WhatsAppMessage) -> dict:
+    return {
+        "id": message.id,
+        "status": message.status,
+        "to": message.to_number,
+        "sentAt": iso(message.sent_at),
+        "deliveredAt": iso(message.delivered_at),
+        "readAt": iso(message.read_at),
+        "sessionId": message.session_id,
+        "error": message.error_message,
+        "retryCount": message.retry_count,
+    }
+
+
+@bp.post("/whatsapp/send")
+def send():
+    body = load_json(SendSchema())
+    accepted = messages.queue_message(
+        body["to"],
+        template=body.get("template"),
+        data=body.get("data"),
+        text=body.get("text"),
+        idempotency_key=body.get("idempotencyKey"),
+    )
+    message = accepted.message
+    return (
+        jsonify(
+            id=message.id,
+            status=message.status,
+            to=message.to_number,
+            duplicate=not accepted.created,
+            statusUrl=url_for("api.message_status", message_id=message.id),
+        ),
+        202 if accepted.created else 200,
+    )
+
+
+@bp.get("/whatsapp/message/<message_id>/status")
+def message_status(message_id: str):
+    return jsonify(status_json(messages.get_message(message_id)))

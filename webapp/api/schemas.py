@@ -1,0 +1,46 @@
+"""Request bodies of the JSON API. Unknown fields are ignored so integrations can grow."""
+
+from __future__ import annotations
+
+from flask import request
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class CreateSessionSchema(_Base):
+    deviceId = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    priority = fields.Integer(load_default=999, validate=validate.Range(min=1, max=9999))
+    transport = fields.String(load_default=None, validate=validate.OneOf(["neonize", "simulator"]))
+
+
+class ScanSchema(_Base):
+    phone = fields.String(load_default=None, validate=validate.Length(min=6, max=20))
+
+
+class SendSchema(_Base):
+    to = fields.String(required=True, validate=validate.Length(min=3, max=64))
+    template = fields.String(validate=validate.Length(min=1, max=100))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+    text = fields.String()
+    idempotencyKey = fields.String(validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def one_body(self, values, **_):
+        if ("template" in values) == ("text" in values):
+            raise ValidationError("give either template (with data) or text", "template")
+
+
+def load_json(schema: Schema) -> dict:
+    """Parse the request's JSON body with ``schema``; malformed bodies are a 400 naming 'body'."""
+    payload = request.get_json(silent=True, force=True)
+    if payload is None:
+        if request.get_data():
+            raise ValidationError({"body": ["the body is not valid JSON"]})
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ValidationError({"body": ["the body must be a JSON object"]})
+    return schema.load(payload)

@@ -1,0 +1,62 @@
+"""/api/whatsapp/sessions: the seed's shapes."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from webapp.api import bp
+from webapp.api.schemas import CreateSessionSchema, ScanSchema, load_json
+from webapp.models import WhatsAppSession, iso
+from webapp.services import sessions
+
+
+def session_json(session: WhatsAppSession) -> dict:
+    return {
+        "id": session.session_id,
+        "deviceId": session.device_id,
+        "status": session.status,
+        "isPrimary": session.is_primary,
+        "priority": session.priority,
+        "messageCount": session.message_count,
+        "lastActivity": iso(session.last_activity),
+        "phoneNumber": session.phone_number,
+        "transport": session.transport,
+        "errorCount": session.error_count,
+        "lastError": session.last_error,
+    }
+
+
+@bp.get("/whatsapp/sessions")
+def list_sessions():
+    return jsonify(sessions=[session_json(s) for s in sessions.list_sessions()])
+
+
+@bp.post("/whatsapp/sessions")
+def create_session():
+    body = load_json(CreateSessionSchema())
+    session = sessions.create_session(body["deviceId"], body["priority"], body["transport"])
+    return jsonify(session=session_json(session)), 201
+
+
+@bp.get("/whatsapp/sessions/<session_id>")
+def get_session(session_id: str):
+    return jsonify(session=session_json(sessions.get_session(session_id)))
+
+
+@bp.delete("/whatsapp/sessions/<session_id>")
+def delete_session(session_id: str):
+    sessions.delete_session(session_id)
+    return jsonify(deleted=session_id)
+
+
+@bp.get("/whatsapp/sessions/<session_id>/qr")
+def session_qr(session_id: str):
+    qr, expires = sessions.qr_png(sessions.get_session(session_id))
+    return jsonify(qr=qr, expires=expires)
+
+
+@bp.post("/whatsapp/sessions/<session_id>/simulator/scan")
+def simulator_scan(session_id: str):
+    body = load_json(ScanSchema())
+    result = sessions.simulator_scan(session_id, body["phone"])
+    return jsonify(id=session_id, **result)

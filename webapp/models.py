@@ -1,0 +1,155 @@
+"""The tables. The seed's four keep their names and columns; Kabar adds what it needs.
+
+Models know nothing of HTTP or queues. Timestamps are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AdminUser(db.Model):
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ApiKey(db.Model):
+    """An API key. Only its SHA-256 is stored: keys are 256-bit random, so a slow hash adds
+    nothing, and a fast one lets every request find its key by an index lookup."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class WhatsAppSession(db.Model):
+    __tablename__ = "whatsapp_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    device_id: Mapped[str] = mapped_column(sa.String(100))
+    phone_number: Mapped[str | None] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(20), default="disconnected")
+    is_primary: Mapped[bool] = mapped_column(default=False)
+    priority: Mapped[int] = mapped_column(default=999)
+    message_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    last_activity: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    # Added by Kabar.
+    transport: Mapped[str] = mapped_column(sa.String(20), default="neonize")
+    qr_code: Mapped[str | None] = mapped_column(sa.Text)
+    qr_expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # Time of the newest state event applied, so events folded out of order cannot regress it.
+    status_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class WhatsAppTemplate(db.Model):
+    __tablename__ = "whatsapp_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    category: Mapped[str | None] = mapped_column(sa.String(50))
+    type: Mapped[str] = mapped_column(sa.String(20), default="text")
+    content: Mapped[str] = mapped_column(sa.Text)
+    variables: Mapped[list | None] = mapped_column(JSONType)
+    language: Mapped[str] = mapped_column(sa.String(5), default="id")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("admin_users.id"))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+MESSAGE_STATUSES = ("queued", "sent", "delivered", "read", "failed")
+# Receipts may overtake the worker's own update; a status only ever moves forward in this order.
+STATUS_RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+class WhatsAppMessage(db.Model):
+    __tablename__ = "whatsapp_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(
+        sa.String(100), sa.ForeignKey("whatsapp_sessions.session_id", ondelete="SET NULL")
+    )
+    message_id: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    to_number: Mapped[str] = mapped_column(sa.String(20))
+    template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("whatsapp_templates.id"))
+    message_type: Mapped[str] = mapped_column(sa.String(20), default="text")
+    content: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    retry_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Added by Kabar.
+    priority: Mapped[int] = mapped_column(default=1)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class WhatsAppQueueJob(db.Model):
+    __tablename__ = "whatsapp_queue_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    queue_name: Mapped[str | None] = mapped_column(sa.String(50))
+    job_data: Mapped[dict | None] = mapped_column(JSONType)
+    priority: Mapped[int] = mapped_column(default=10)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    scheduled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC, so say so."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a Z, as the API speaks it."""
+    value = as_utc(value)
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

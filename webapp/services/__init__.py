@@ -1,0 +1,1 @@
+"""Business rules, shared by the API, the admin pages and the workers; no Flask requests here."""

@@ -1,0 +1,38 @@
+"""API keys: random, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from webapp.extensions import db
+from webapp.models import ApiKey, as_utc
+
+KEY_PREFIX = "kbr_"
+# last_used_at is written at most this often, so a busy integration does not write every call.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_key(name: str) -> tuple[ApiKey, str]:
+    """Create a key called ``name``; return the row and the raw key (never stored)."""
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=raw[:10], key_hash=_digest(raw))
+    db.session.add(key)
+    db.session.commit()
+    return key, raw
+
+
+def authenticate(raw: str) -> ApiKey | None:
+    key = db.session.scalar(db.select(ApiKey).where(ApiKey.key_hash == _digest(raw)))
+    if key is None or key.revoked_at is not None:
+        return None
+    now = datetime.now(UTC)
+    if key.last_used_at is None or now - as_utc(key.last_used_at) > _TOUCH_EVERY:
+        key.last_used_at = now
+        db.session.commit()
+    return key

@@ -1,0 +1,156 @@
+"""WhatsApp sessions: the rows, the list of sessions the session hosts should run, and the
+calls into the host that holds one.
+
+PostgreSQL is the record of which sessions exist; ``keys.DESIRED_SESSIONS`` in Redis is what the
+session hosts read. ``sync_desired`` rebuilds the latter from the former, so losing Redis loses
+no session.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import qrcode
+import sqlalchemy as sa
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import WhatsAppSession
+from webapp.redis_client import get_redis
+from webapp.services.errors import Conflict, KabarError, NotFound, SessionUnavailable
+from workers import keys
+from workers.rpc import RpcError, SessionHostClient
+from workers.transports import TRANSPORTS
+
+
+def list_sessions() -> list[WhatsAppSession]:
+    return list(
+        db.session.scalars(
+            db.select(WhatsAppSession).order_by(WhatsAppSession.priority, WhatsAppSession.id)
+        )
+    )
+
+
+def get_session(session_id: str) -> WhatsAppSession:
+    session = db.session.scalar(
+        db.select(WhatsAppSession).where(WhatsAppSession.session_id == session_id)
+    )
+    if session is None:
+        raise NotFound(f"no session {session_id!r}", field="id")
+    return session
+
+
+def create_session(device_id: str, priority: int = 999, transport: str | None = None):
+    """Store a new session and ask the session hosts to start it (it will show a QR)."""
+    transport = transport or current_app.config["KABAR_TRANSPORT"]
+    if transport not in TRANSPORTS:
+        raise KabarError(f"transport must be one of {', '.join(TRANSPORTS)}", field="transport")
+    if db.session.scalar(
+        db.select(WhatsAppSession.id).where(WhatsAppSession.device_id == device_id)
+    ):
+        raise Conflict(f"a session for device {device_id!r} exists already", field="deviceId")
+    session = WhatsAppSession(
+        session_id="pending", device_id=device_id, priority=priority, transport=transport
+    )
+    db.session.add(session)
+    db.session.flush()
+    session.session_id = f"session-{session.id}"
+    db.session.commit()
+    _desire(session)
+    return session
+
+
+def delete_session(session_id: str) -> None:
+    """Log the session out (where a host holds it), stop it everywhere and delete its row."""
+    session = get_session(session_id)
+    try:
+        host_call(session_id, "logout", timeout=5)
+    except SessionUnavailable:
+        pass  # not running anywhere: nothing to log out
+    get_redis().hdel(keys.DESIRED_SESSIONS, session_id)
+    db.session.delete(session)
+    db.session.commit()
+
+
+def sync_desired() -> int:
+    """Make the session hosts' list match the sessions in the database; return its size."""
+    sessions = list_sessions()
+    pipe = get_redis().pipeline()
+    pipe.delete(keys.DESIRED_SESSIONS)
+    for session in sessions:
+        pipe.hset(keys.DESIRED_SESSIONS, session.session_id, _desired_entry(session))
+    pipe.execute()
+    return len(sessions)
+
+
+def _desired_entry(session: WhatsAppSession) -> str:
+    return json.dumps({"transport": session.transport})
+
+
+def _desire(session: WhatsAppSession) -> None:
+    get_redis().hset(keys.DESIRED_SESSIONS, session.session_id, _desired_entry(session))
+
+
+def host_call(session_id: str, method: str, timeout: float | None = None, **params: Any) -> Any:
+    """Call the session host holding ``session_id``; host-side refusals become KabarErrors."""
+    client = SessionHostClient(get_redis(), timeout=current_app.config["RPC_TIMEOUT_S"])
+    try:
+        return client.call(session_id, method, timeout=timeout, **params)
+    except RpcError as exc:
+        if exc.code in ("not_hosted", "timeout", "not_connected"):
+            raise SessionUnavailable(exc.message, field="id") from exc
+        if exc.code == "unsupported":
+            raise Conflict(exc.message, field="id") from exc
+        raise KabarError(exc.message) from exc
+
+
+def simulator_scan(session_id: str, phone: str | None = None) -> dict[str, Any]:
+    session = get_session(session_id)
+    if session.transport != "simulator":
+        raise Conflict(
+            f"session {session_id} uses the {session.transport} transport, not the simulator",
+            field="id",
+        )
+    return host_call(session_id, "simulate", action="scan", params={"phone": phone})
+
+
+def qr_png(session: WhatsAppSession) -> tuple[str, int]:
+    """The session's live QR as a PNG data URL, and the seconds it stays valid."""
+    if session.status == "connected":
+        raise Conflict(f"session {session.session_id} is connected already", field="id")
+    expires_at = session.qr_expires_at
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    remaining = int((expires_at - datetime.now(UTC)).total_seconds()) if expires_at else 0
+    if not session.qr_code or remaining <= 0:
+        raise NotFound(
+            f"session {session.session_id} has no QR code yet (status {session.status}); "
+            "retry in a moment",
+            field="qr",
+        )
+    image = qrcode.make(session.qr_code)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), remaining
+
+
+def recompute_primary() -> None:
+    """Primary = the connected session with the lowest priority number; never two."""
+    primary = db.session.scalar(
+        db.select(WhatsAppSession.id)
+        .where(WhatsAppSession.status == "connected")
+        .order_by(WhatsAppSession.priority, WhatsAppSession.id)
+        .limit(1)
+    )
+    S = WhatsAppSession
+    db.session.execute(
+        sa.update(S).where(S.is_primary.is_(True), S.id != (primary or 0)).values(is_primary=False)
+    )
+    if primary is not None:
+        db.session.execute(
+            sa.update(S).where(S.id == primary, S.is_primary.is_(False)).values(is_primary=True)
+        )

@@ -1,0 +1,39 @@
+"""Names of every Redis key Kabar uses, in one place so processes cannot drift apart."""
+
+from __future__ import annotations
+
+PREFIX = "kabar"
+
+# Hash session_id -> JSON {"transport": ...}: the sessions that should be running.
+DESIRED_SESSIONS = f"{PREFIX}:sessions:desired"
+# Stream of everything that happens to sessions (state, QR, receipts, incoming messages).
+SESSION_EVENTS = f"{PREFIX}:session-events"
+SESSION_EVENTS_GROUP = "folder"
+
+
+def lease(session_id: str) -> str:
+    """A lease (a session held by a host, or a singleton role); its value is the holder."""
+    return f"{PREFIX}:lease:{session_id}"
+
+
+def host(host_id: str) -> str:
+    """A session host's heartbeat: which sessions it holds, expiring with its leases."""
+    return f"{PREFIX}:host:{host_id}"
+
+
+def rpc_requests(session_id: str) -> str:
+    return f"{PREFIX}:rpc:session:{session_id}"
+
+
+def rpc_reply(request_id: str) -> str:
+    return f"{PREFIX}:rpc:reply:{request_id}"
+
+
+def sent_record(message_id: str) -> str:
+    """What the session host sent for one Kabar message: the guard against double sends."""
+    return f"{PREFIX}:sent:{message_id}"
+
+
+def wa_message(wa_message_id: str) -> str:
+    """WhatsApp message id -> Kabar message id, to attribute receipts."""
+    return f"{PREFIX}:wa:{wa_message_id}"

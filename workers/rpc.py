@@ -1,0 +1,144 @@
+"""Calls into the session host over Redis, with time-outs.
+
+A call names a session. Requests wait in that session's list (``kabar:rpc:session:<id>``), which
+only the session host holding the session's lease reads, so a call always reaches the one live
+client of that number, and a host that takes a session over also takes its pending calls. Each
+request carries a deadline; a host drops requests whose caller has given up, so a late call
+never acts after its caller reported a time-out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis
+
+from workers import keys, settings
+
+log = logging.getLogger(__name__)
+
+
+class RpcError(Exception):
+    """The session host answered with an error. ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SessionNotHosted(RpcError):
+    """No session host holds the session: it is not running, or the session is unknown."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__("not_hosted", f"no session host is running session {session_id}")
+
+
+class RpcTimeout(RpcError):
+    """The session host did not answer in time. The call may or may not have taken effect."""
+
+    def __init__(self, session_id: str, method: str, timeout: float) -> None:
+        super().__init__(
+            "timeout", f"session host did not answer {method} for {session_id} in {timeout:g} s"
+        )
+
+
+class SessionHostClient:
+    """Caller side: ``call(session_id, method, **params)`` returns the result or raises."""
+
+    def __init__(self, client: redis.Redis, timeout: float = settings.RPC_TIMEOUT_S) -> None:
+        self.redis = client
+        self.timeout = timeout
+
+    def call(
+        self, session_id: str, method: str, timeout: float | None = None, **params: Any
+    ) -> Any:
+        timeout = self.timeout if timeout is None else timeout
+        if not self.redis.exists(keys.lease(session_id)):
+            raise SessionNotHosted(session_id)
+        request_id = uuid.uuid4().hex
+        reply_key = keys.rpc_reply(request_id)
+        request = {
+            "id": request_id,
+            "method": method,
+            "params": params,
+            "reply_to": reply_key,
+            "deadline": time.time() + timeout,
+        }
+        self.redis.rpush(keys.rpc_requests(session_id), json.dumps(request))
+        answer = self.redis.blpop([reply_key], timeout=timeout)
+        if answer is None:
+            raise RpcTimeout(session_id, method, timeout)
+        reply = json.loads(answer[1])
+        if "error" in reply:
+            raise RpcError(reply["error"]["code"], reply["error"]["message"])
+        return reply["result"]
+
+
+Handler = Callable[[str, str, dict[str, Any]], Any]
+
+
+class RpcServer:
+    """Host side: serve requests for the sessions ``sessions()`` returns with ``handler``.
+
+    ``handler(session_id, method, params)`` returns a JSON-able result or raises; an exception
+    with a ``code`` attribute is answered with that code, anything else as ``internal``.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        handler: Handler,
+        sessions: Callable[[], Iterable[str]],
+        threads: int = 8,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.redis = client
+        self.handler = handler
+        self.sessions = sessions
+        self.poll_s = poll_s
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc")
+
+    def serve_once(self) -> bool:
+        """Wait up to ``poll_s`` for one request and dispatch it; return whether one came."""
+        queues = {keys.rpc_requests(sid): sid for sid in self.sessions()}
+        if not queues:
+            return False
+        popped = self.redis.blpop(list(queues), timeout=self.poll_s)
+        if popped is None:
+            return False
+        queue, raw = popped
+        session_id = queues[queue.decode() if isinstance(queue, bytes) else queue]
+        self.pool.submit(self._dispatch, session_id, raw)
+        return True
+
+    def _dispatch(self, session_id: str, raw: bytes) -> None:
+        try:
+            request = json.loads(raw)
+            reply_to = request["reply_to"]
+        except (ValueError, KeyError):
+            log.warning("dropped a malformed RPC request for %s", session_id)
+            return
+        if request.get("deadline", 0) < time.time():
+            log.info("dropped expired %s call for %s", request.get("method"), session_id)
+            return
+        try:
+            reply = {"result": self.handler(session_id, request["method"], request["params"])}
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+            code = getattr(exc, "code", "internal")
+            if code == "internal":
+                log.exception("RPC %s for %s failed", request["method"], session_id)
+            reply = {"error": {"code": code, "message": str(exc)}}
+        pipe = self.redis.pipeline()
+        pipe.rpush(reply_to, json.dumps(reply))
+        pipe.expire(reply_to, 60)
+        pipe.execute()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,233 @@
+"""SessionHost: claims sessions, runs their transports, answers RPC, publishes their events.
+
+The sessions that should run are listed in Redis (``keys.DESIRED_SESSIONS``, written by the
+sessions service and re-synced from PostgreSQL by the scheduler). Every ``lease_ms / 3`` the host
+claims any listed session nobody holds, renews its own leases, and stops sessions that were
+removed or whose lease it lost. The host never touches PostgreSQL: what happens to a session
+goes to the session-event stream, and an actor folds it into the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+
+from workers import keys, session_events, settings
+from workers.credentials import CredentialStore
+from workers.rpc import RpcServer
+from workers.leases import Leases
+from workers.transports import Transport, TransportError, transport_class
+
+log = logging.getLogger(__name__)
+
+SENT_RECORD_TTL_S = 30 * 24 * 3600
+
+
+class SendInProgress(TransportError):
+    code = "send_in_progress"
+
+
+class UnknownMethod(TransportError):
+    code = "bad_request"
+
+
+def wa_message_id(message_id: str) -> str:
+    """The WhatsApp message id Kabar uses for its message ``message_id``: stable across retries,
+    shaped like the ids WhatsApp Web clients generate."""
+    return "3EB0" + hashlib.sha256(f"kabar:{message_id}".encode()).hexdigest()[:16].upper()
+
+
+class SessionHost:
+    def __init__(
+        self,
+        client: redis.Redis,
+        encryption_key: bytes,
+        store_dir=settings.SESSION_STORE_DIR,
+        lease_ms: int = settings.LEASE_MS,
+        host_id: str | None = None,
+    ) -> None:
+        self.redis = client
+        self.key = encryption_key
+        self.store_dir = store_dir
+        self.lease_ms = lease_ms
+        self.host_id = host_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.leases = Leases(client, self.host_id, lease_ms)
+        self.sessions: dict[str, Transport] = {}
+        self.state: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self.rpc = RpcServer(client, self.handle, self.held_sessions)
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until ``shutdown()``; the calling thread answers RPC."""
+        log.info("session host %s starting", self.host_id)
+        ticker = threading.Thread(target=self._tick_forever, name="leases", daemon=True)
+        self.reconcile()
+        ticker.start()
+        while not self._stopping.is_set():
+            try:
+                self.rpc.serve_once()
+            except redis.ConnectionError as exc:
+                log.warning("Redis unreachable (%s); retrying", exc)
+                self._stopping.wait(1.0)
+        ticker.join(timeout=5)
+        self._release_all()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+
+    def _tick_forever(self) -> None:
+        while not self._stopping.wait(self.lease_ms / 3000):
+            try:
+                self.reconcile()
+            except redis.ConnectionError as exc:
+                log.warning("Redis unreachable during lease renewal: %s", exc)
+            except Exception:
+                log.exception("lease renewal failed")
+
+    def held_sessions(self) -> list[str]:
+        with self._lock:
+            return list(self.sessions)
+
+    def reconcile(self) -> None:
+        """Claim listed sessions nobody holds, renew ours, stop what was removed or lost."""
+        desired = {
+            sid.decode(): json.loads(conf)
+            for sid, conf in self.redis.hgetall(keys.DESIRED_SESSIONS).items()
+        }
+        for session_id in self.held_sessions():
+            if session_id not in desired:
+                log.info("session %s was removed; stopping it", session_id)
+                self._stop(session_id)
+                self.leases.release(session_id)
+            elif not self.leases.renew(session_id):
+                log.warning("lost the lease on %s; another host took it", session_id)
+                self._stop(session_id)
+        for session_id, conf in desired.items():
+            if session_id not in self.sessions and self.leases.acquire(session_id):
+                self._start(session_id, conf)
+        self.redis.set(
+            keys.host(self.host_id), json.dumps(self.held_sessions()), px=self.lease_ms
+        )
+
+    def _start(self, session_id: str, conf: dict[str, Any]) -> None:
+        name = conf.get("transport", settings.DEFAULT_TRANSPORT)
+        store = CredentialStore(self.store_dir, session_id, self.key)
+        try:
+            transport = transport_class(name)(
+                session_id, store, self._emitter(session_id), conf.get("options")
+            )
+            with self._lock:
+                self.sessions[session_id] = transport
+            transport.start()
+            log.info("session %s started (%s)", session_id, name)
+        except Exception as exc:
+            log.exception("session %s could not start", session_id)
+            self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
+
+    def _stop(self, session_id: str) -> None:
+        with self._lock:
+            transport = self.sessions.pop(session_id, None)
+            self.state.pop(session_id, None)
+        if transport is not None:
+            try:
+                transport.stop()
+            except Exception:
+                log.exception("session %s did not stop cleanly", session_id)
+
+    def _release_all(self) -> None:
+        for session_id in self.held_sessions():
+            self._stop(session_id)
+            self.leases.release(session_id)
+            self._publish(session_id, "status", {"status": "disconnected", "reason": "host stopped"})
+        self.redis.delete(keys.host(self.host_id))
+        self.rpc.close()
+        log.info("session host %s stopped", self.host_id)
+
+    # events ----------------------------------------------------------------------------------
+
+    def _emitter(self, session_id: str):
+        def emit(kind: str, **data: Any) -> None:
+            if kind == "status":
+                with self._lock:
+                    self.state.setdefault(session_id, {}).update(
+                        {k: v for k, v in data.items() if k in ("status", "phone", "reason")}
+                    )
+            elif kind == "paired":
+                with self._lock:
+                    self.state.setdefault(session_id, {})["phone"] = data.get("phone")
+            elif kind == "receipt" and "message_id" not in data:
+                found = self.redis.get(keys.wa_message(data["wa_message_id"]))
+                if found is not None:
+                    data["message_id"] = found.decode()
+            self._publish(session_id, kind, data)
+
+        return emit
+
+    def _publish(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        event = {"session_id": session_id, "kind": kind, "at": time.time(), "host": self.host_id}
+        event.update(data)
+        try:
+            session_events.publish(self.redis, event)
+        except redis.RedisError:
+            log.exception("could not publish %s event of %s", kind, session_id)
+
+    # RPC -------------------------------------------------------------------------------------
+
+    def handle(self, session_id: str, method: str, params: dict[str, Any]) -> Any:
+        transport = self.sessions.get(session_id)
+        if transport is None:
+            raise TransportError(f"session {session_id} is not held here", code="not_hosted")
+        if method == "send":
+            return self._send(session_id, transport, params)
+        if method == "status":
+            with self._lock:
+                return {"host": self.host_id, **self.state.get(session_id, {})}
+        if method == "simulate":
+            return transport.simulate(params["action"], params.get("params") or {})
+        if method == "pair":
+            return {"code": transport.pair_phone(params["phone"])}
+        if method == "logout":
+            transport.logout()
+            return {"status": "logged_out"}
+        raise UnknownMethod(f"unknown method {method!r}")
+
+    def _send(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
+        """Send once per Kabar message id, however often the call is repeated."""
+        message_id = str(params["message_id"])
+        record_key = keys.sent_record(message_id)
+        claim = json.dumps({"state": "sending", "host": self.host_id, "session_id": session_id})
+        if not self.redis.set(record_key, claim, nx=True, ex=SENT_RECORD_TTL_S):
+            record = json.loads(self.redis.get(record_key) or "{}")
+            if record.get("state") == "sent":
+                return {**record, "duplicate": True}
+            raise SendInProgress(f"message {message_id} is being sent already")
+        try:
+            result = transport.send_text(
+                params["jid"], params["text"], wa_message_id(message_id)
+            )
+        except Exception:
+            self.redis.delete(record_key)  # nothing went out: a retry may send
+            raise
+        record = {
+            "state": "sent",
+            "session_id": session_id,
+            "wa_message_id": result.wa_message_id,
+            "sent_at": result.sent_at,
+        }
+        pipe = self.redis.pipeline()
+        pipe.set(record_key, json.dumps(record), ex=SENT_RECORD_TTL_S)
+        pipe.set(keys.wa_message(result.wa_message_id), message_id, ex=SENT_RECORD_TTL_S)
+        pipe.execute()
+        return record

@@ -1,0 +1,36 @@
+"""Settings of the worker-side processes, read once from the environment.
+
+The web app reads the same variables through ``webapp.config.Config``; the defaults live here so
+that both sides agree without the session host importing Flask.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+INSTANCE_DIR = Path(os.environ.get("KABAR_INSTANCE_DIR", Path.cwd() / "instance"))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+REDIS_URL = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+WA_ENCRYPTION_KEY = os.environ.get("WA_ENCRYPTION_KEY", "")
+DEFAULT_TRANSPORT = os.environ.get("KABAR_TRANSPORT", "neonize")
+SESSION_STORE_DIR = Path(os.environ.get("KABAR_SESSION_STORE", INSTANCE_DIR / "sessions"))
+
+# How long a session host's claim on a session lives without renewal.
+LEASE_MS = _int("KABAR_LEASE_MS", 15_000)
+RPC_TIMEOUT_S = _float("KABAR_RPC_TIMEOUT", 15.0)
+
+# Simulator: delays before the virtual phone reports delivered and read.
+SIM_DELIVERED_AFTER_S = _float("KABAR_SIM_DELIVERED_AFTER", 0.3)
+SIM_READ_AFTER_S = _float("KABAR_SIM_READ_AFTER", 1.0)
+SIM_QR_TTL_S = _int("KABAR_SIM_QR_TTL", 60)

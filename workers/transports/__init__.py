@@ -1,0 +1,27 @@
+"""Transports: the one interface the session host drives, and its implementations.
+
+``simulator`` is imported eagerly; ``neonize`` only when a session asks for it, so that nothing
+outside the session host ever loads the WhatsApp client.
+"""
+
+from __future__ import annotations
+
+from workers.transports.base import Transport, TransportError
+
+TRANSPORTS = ("neonize", "simulator")
+
+
+def transport_class(name: str) -> type[Transport]:
+    """Return the Transport implementation called ``name``."""
+    if name == "simulator":
+        from workers.transports.simulator import SimulatorTransport
+
+        return SimulatorTransport
+    if name == "neonize":
+        from workers.transports.neonize import NeonizeTransport
+
+        return NeonizeTransport
+    raise TransportError(f"unknown transport {name!r}; expected one of {', '.join(TRANSPORTS)}")
+
+
+__all__ = ["TRANSPORTS", "Transport", "TransportError", "transport_class"]

@@ -1,0 +1,117 @@
+"""The interface between the session host and one WhatsApp connection.
+
+A transport owns one linked number. It connects on its own thread, reports what happens through
+``emit(kind, **data)`` and sends when asked. It never touches the database or the queues: the
+session host turns its events into the session-event stream.
+
+Event kinds a transport emits:
+
+- ``status``  ``status`` (one of SESSION_STATES), optional ``reason``, ``attempt``, ``retry_in``
+- ``qr``      ``code`` (the string to render), ``expires_at`` (epoch seconds)
+- ``paired``  ``phone`` (E.164 digits of the linked number)
+- ``receipt`` ``wa_message_id``, ``status`` (``delivered`` | ``read``), ``at`` (epoch seconds)
+- ``message`` ``from_phone``, ``text``, ``wa_message_id``, ``at`` (an incoming message)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from workers.credentials import CredentialStore
+
+SESSION_STATES = (
+    "disconnected",
+    "connecting",
+    "qr",
+    "connected",
+    "logged_out",
+    "banned",
+    "failed",
+)
+
+EventSink = Callable[..., None]
+
+
+class TransportError(Exception):
+    """A transport could not do what it was asked; ``code`` names the reason for callers."""
+
+    code = "transport_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class NotConnected(TransportError):
+    code = "not_connected"
+
+
+class SendFailed(TransportError):
+    code = "send_failed"
+
+
+class Unsupported(TransportError):
+    code = "unsupported"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    wa_message_id: str
+    sent_at: float
+
+
+class Transport(ABC):
+    """One WhatsApp number, driven by the session host.
+
+    Parameters:
+      session_id: Kabar's id of the session (``whatsapp_sessions.session_id``).
+      credentials: where the transport keeps its login, encrypted at rest.
+      emit: called as ``emit(kind, **data)`` for every event (see module docstring); it must be
+        cheap and thread-safe, transports call it from their own threads.
+      options: transport-specific settings.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        session_id: str,
+        credentials: CredentialStore,
+        emit: EventSink,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.credentials = credentials
+        self.emit = emit
+        self.options = dict(options or {})
+
+    @abstractmethod
+    def start(self) -> None:
+        """Begin connecting (resuming a stored login or asking for a QR); return at once."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Close the connection and keep the credentials, so a later start resumes."""
+
+    @abstractmethod
+    def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
+        """Send ``text`` to ``jid``. ``wa_message_id`` is the id Kabar derived for the message;
+        transports that can choose their id use it, others return the id WhatsApp gave."""
+
+    def logout(self) -> None:
+        """Unlink the device and forget the credentials."""
+        self.stop()
+        self.credentials.delete()
+        self.emit("status", status="logged_out", reason="logged out from Kabar")
+
+    def pair_phone(self, phone: str) -> str:
+        """Ask for a pairing code for ``phone`` (the alternative to scanning a QR)."""
+        raise Unsupported(f"{self.name} does not support pairing codes")
+
+    def simulate(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Simulator-only controls (scan, faults); a real transport refuses them."""
+        raise Unsupported(f"{self.name} sessions cannot be driven by the simulator")
