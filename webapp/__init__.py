@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect, url_for
 
 from webapp.config import Config
 from webapp.extensions import csrf, db, migrate
@@ -30,7 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     _configure_sqlite(app)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -48,6 +50,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(admin_bp)
     register_cli(app)
+
+    @app.get("/")
+    def index():
+        return redirect(url_for("admin.dashboard"))
 
     @app.get("/healthz")
     def healthz():

@@ -80,6 +80,7 @@ _events_redis: redis.Redis | None = None
 @dramatiq.actor(actor_name=session_events.FOLD_ACTOR, queue_name=_broker.EVENTS, max_retries=3)
 def fold_session_events() -> None:
     """Fold whatever is waiting on the session-event stream into PostgreSQL."""
+    from webapp.extensions import db
     from webapp.services import session_events as folding
 
     global _events_redis
@@ -90,10 +91,13 @@ def fold_session_events() -> None:
             for entry_id, event in batch:
                 try:
                     folding.apply(event)
-                except Exception:
-                    log.exception("could not fold session event %s; it will be retried", entry_id)
-                    raise
-                session_events.ack(_events_redis, [entry_id])
+                except Exception as exc:
+                    # One bad event must not block the stream behind it.
+                    log.exception("could not fold session event %s: %s", entry_id, event)
+                    db.session.rollback()
+                    session_events.dead_letter(_events_redis, entry_id, event, repr(exc))
+                else:
+                    session_events.ack(_events_redis, [entry_id])
 
 
 @dramatiq.actor(actor_name="sync_sessions", queue_name=_broker.MAINTENANCE, max_retries=0)

@@ -34,8 +34,8 @@ def derive_key(secret: str) -> bytes:
     """Turn WA_ENCRYPTION_KEY into a 32-byte AES key."""
     if not secret:
         raise MissingEncryptionKey(
-            "WA_ENCRYPTION_KEY is not set; generate one with "
-            "`python -c 'import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
+            "WA_ENCRYPTION_KEY is not set; generate one with `python -c "
+            "'import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
         )
     try:
         raw = base64.urlsafe_b64decode(secret.encode())
@@ -75,7 +75,8 @@ class CredentialStore:
         except InvalidTag as exc:
             raise CredentialsUnreadable(
                 f"cannot decrypt credentials of session {self.session_id}: "
-                "WA_ENCRYPTION_KEY differs from the one they were written with, or the file is damaged"
+                "WA_ENCRYPTION_KEY differs from the one they were written with, "
+                "or the file is damaged"
             ) from exc
 
     def save(self, blob: bytes) -> None:

@@ -6,9 +6,13 @@ PREFIX = "kabar"
 
 # Hash session_id -> JSON {"transport": ...}: the sessions that should be running.
 DESIRED_SESSIONS = f"{PREFIX}:sessions:desired"
+# Pub/sub channel: the list above changed, session hosts should look now.
+SESSIONS_CHANGED = f"{PREFIX}:sessions:changed"
 # Stream of everything that happens to sessions (state, QR, receipts, incoming messages).
 SESSION_EVENTS = f"{PREFIX}:session-events"
 SESSION_EVENTS_GROUP = "folder"
+# Events that could not be folded, with the error, for an operator to inspect.
+SESSION_EVENTS_DEAD = f"{PREFIX}:session-events:dead"
 
 
 def lease(session_id: str) -> str:

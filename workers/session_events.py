@@ -61,6 +61,17 @@ def read_batch(client: redis.Redis, consumer: str, count: int = 200) -> list[tup
     ]
 
 
+def dead_letter(client: redis.Redis, entry_id: str, event: dict[str, Any], error: str) -> None:
+    """Set aside an event that cannot be folded, so it neither blocks the stream nor is lost."""
+    client.xadd(
+        keys.SESSION_EVENTS_DEAD,
+        {"data": json.dumps(event), "entry": entry_id, "error": error[:2000]},
+        maxlen=STREAM_MAXLEN,
+        approximate=True,
+    )
+    ack(client, [entry_id])
+
+
 def ack(client: redis.Redis, entry_ids: list[str]) -> None:
     if entry_ids:
         client.xack(keys.SESSION_EVENTS, keys.SESSION_EVENTS_GROUP, *entry_ids)

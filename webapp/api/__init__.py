@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -37,9 +37,20 @@ def _validation_error(exc: ValidationError):
     return error_response(400, "validation_error", f"{first}: {fields[first][0]}", fields)
 
 
-@bp.errorhandler(HTTPException)
+@bp.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
+    """JSON for every HTTP error under /api, including paths no API route matched."""
+    if not request.path.startswith(bp.url_prefix + "/"):
+        return exc
     return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):  # the blueprint's Exception handler is looked up first
+        return _http_error(exc)
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "something went wrong on our side; it is logged")
 
 
 @bp.errorhandler(redis.RedisError)
@@ -48,10 +59,10 @@ def _redis_down(exc: redis.RedisError):
     return error_response(503, "queue_unavailable", "the queue (Redis) is unreachable; retry later")
 
 
-def _flatten(messages: dict, prefix: str = "") -> dict[str, list[str]]:
+def _flatten(errors: dict, prefix: str = "") -> dict[str, list[str]]:
     """{"data": {"x": ["bad"]}} -> {"data.x": ["bad"]}: one dotted path per field."""
     flat: dict[str, list[str]] = {}
-    for key, value in messages.items():
+    for key, value in errors.items():
         path = f"{prefix}{key}" if key != "_schema" else (prefix.rstrip(".") or "body")
         if isinstance(value, dict):
             flat.update(_flatten(value, f"{path}."))

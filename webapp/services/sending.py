@@ -47,8 +47,12 @@ def deliver(message_id: int) -> str:
                 text=message.content,
             )
         except KabarError as exc:
-            log.warning("session %s could not send message %s: %s", session.session_id,
-                        message.id, exc.message)
+            log.warning(
+                "session %s could not send message %s: %s",
+                session.session_id,
+                message.id,
+                exc.message,
+            )
             errors.append(f"{session.session_id}: {exc.message}")
             session.error_count += 1
             db.session.commit()

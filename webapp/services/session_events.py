@@ -91,6 +91,7 @@ def _apply_receipt(event: dict[str, Any], at: datetime) -> None:
         message.status = status
     if message.message_id is None:
         message.message_id = event.get("wa_message_id")
-    if message.session_id is None:
+    if message.session_id is None and db.session.scalar(
+        db.select(WhatsAppSession.id).where(WhatsAppSession.session_id == event.get("session_id"))
+    ):
         message.session_id = event.get("session_id")
-

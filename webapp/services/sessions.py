@@ -72,6 +72,7 @@ def delete_session(session_id: str) -> None:
     except SessionUnavailable:
         pass  # not running anywhere: nothing to log out
     get_redis().hdel(keys.DESIRED_SESSIONS, session_id)
+    get_redis().publish(keys.SESSIONS_CHANGED, session_id)
     db.session.delete(session)
     db.session.commit()
 
@@ -83,6 +84,7 @@ def sync_desired() -> int:
     pipe.delete(keys.DESIRED_SESSIONS)
     for session in sessions:
         pipe.hset(keys.DESIRED_SESSIONS, session.session_id, _desired_entry(session))
+    pipe.publish(keys.SESSIONS_CHANGED, "*")
     pipe.execute()
     return len(sessions)
 
@@ -92,7 +94,10 @@ def _desired_entry(session: WhatsAppSession) -> str:
 
 
 def _desire(session: WhatsAppSession) -> None:
-    get_redis().hset(keys.DESIRED_SESSIONS, session.session_id, _desired_entry(session))
+    pipe = get_redis().pipeline()
+    pipe.hset(keys.DESIRED_SESSIONS, session.session_id, _desired_entry(session))
+    pipe.publish(keys.SESSIONS_CHANGED, session.session_id)
+    pipe.execute()
 
 
 def host_call(session_id: str, method: str, timeout: float | None = None, **params: Any) -> Any:

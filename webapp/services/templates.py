@@ -31,9 +31,7 @@ def render(content: str, data: Mapping[str, Any]) -> str:
 
 
 def get_by_name(name: str) -> WhatsAppTemplate:
-    template = db.session.scalar(
-        db.select(WhatsAppTemplate).where(WhatsAppTemplate.name == name)
-    )
+    template = db.session.scalar(db.select(WhatsAppTemplate).where(WhatsAppTemplate.name == name))
     if template is None or not template.is_active:
         raise TemplateNotFound(f"no active template named {name!r}", field="template")
     return template

@@ -23,8 +23,8 @@ import redis
 
 from workers import keys, session_events, settings
 from workers.credentials import CredentialStore
-from workers.rpc import RpcServer
 from workers.leases import Leases
+from workers.rpc import RpcServer
 from workers.transports import Transport, TransportError, transport_class
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class SessionHost:
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self.rpc = RpcServer(client, self.handle, self.held_sessions)
 
     # lifecycle -------------------------------------------------------------------------------
@@ -73,8 +74,10 @@ class SessionHost:
         """Serve until ``shutdown()``; the calling thread answers RPC."""
         log.info("session host %s starting", self.host_id)
         ticker = threading.Thread(target=self._tick_forever, name="leases", daemon=True)
+        listener = threading.Thread(target=self._listen, name="wake", daemon=True)
         self.reconcile()
         ticker.start()
+        listener.start()
         while not self._stopping.is_set():
             try:
                 self.rpc.serve_once()
@@ -86,9 +89,27 @@ class SessionHost:
 
     def shutdown(self) -> None:
         self._stopping.set()
+        self._wake.set()
+
+    def _listen(self) -> None:
+        """Reconcile at once when the list of sessions changes, not at the next tick."""
+        while not self._stopping.is_set():
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(keys.SESSIONS_CHANGED)
+                while not self._stopping.is_set():
+                    if pubsub.get_message(timeout=1.0):
+                        self._wake.set()
+            except redis.RedisError as exc:
+                log.warning("lost the sessions-changed channel (%s); resubscribing", exc)
+                self._stopping.wait(1.0)
 
     def _tick_forever(self) -> None:
-        while not self._stopping.wait(self.lease_ms / 3000):
+        while not self._stopping.is_set():
+            self._wake.wait(self.lease_ms / 3000)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
             try:
                 self.reconcile()
             except redis.ConnectionError as exc:
@@ -117,9 +138,7 @@ class SessionHost:
         for session_id, conf in desired.items():
             if session_id not in self.sessions and self.leases.acquire(session_id):
                 self._start(session_id, conf)
-        self.redis.set(
-            keys.host(self.host_id), json.dumps(self.held_sessions()), px=self.lease_ms
-        )
+        self.redis.set(keys.host(self.host_id), json.dumps(self.held_sessions()), px=self.lease_ms)
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
         name = conf.get("transport", settings.DEFAULT_TRANSPORT)
@@ -150,7 +169,9 @@ class SessionHost:
         for session_id in self.held_sessions():
             self._stop(session_id)
             self.leases.release(session_id)
-            self._publish(session_id, "status", {"status": "disconnected", "reason": "host stopped"})
+            self._publish(
+                session_id, "status", {"status": "disconnected", "reason": "host stopped"}
+            )
         self.redis.delete(keys.host(self.host_id))
         self.rpc.close()
         log.info("session host %s stopped", self.host_id)
@@ -214,9 +235,7 @@ class SessionHost:
                 return {**record, "duplicate": True}
             raise SendInProgress(f"message {message_id} is being sent already")
         try:
-            result = transport.send_text(
-                params["jid"], params["text"], wa_message_id(message_id)
-            )
+            result = transport.send_text(params["jid"], params["text"], wa_message_id(message_id))
         except Exception:
             self.redis.delete(record_key)  # nothing went out: a retry may send
             raise

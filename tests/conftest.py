@@ -1,0 +1,110 @@
+"""Fixtures that build real things: a fresh PostgreSQL database per run, a Redis database flushed
+per test, and (for e2e) real worker and session-host processes.
+
+The environment is set in ``pytest_configure``, before any Kabar module is imported, because the
+broker and the worker settings read it at import, as they do in production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ADMIN_PG = os.environ.get("KABAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_REDIS = os.environ.get("KABAR_TEST_REDIS", "redis://127.0.0.1:6379/13")
+ROOT = Path(__file__).resolve().parent.parent
+_state: dict[str, str] = {}
+
+
+def pytest_configure(config):
+    name = f"kabar_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _state["db"] = name
+    base = ADMIN_PG.rsplit("/", 1)[0]
+    os.environ.update(
+        {
+            "DATABASE_URL": f"{base}/{name}",
+            "REDIS_URL": TEST_REDIS,
+            "SECRET_KEY": secrets.token_hex(16),
+            "WA_ENCRYPTION_KEY": secrets.token_urlsafe(24),
+            "KABAR_INSTANCE_DIR": tempfile.mkdtemp(prefix="kabar-test-"),
+            "KABAR_TRANSPORT": "simulator",
+            "KABAR_SIM_DELIVERED_AFTER": "0.2",
+            "KABAR_SIM_READ_AFTER": "0.5",
+            "KABAR_LEASE_MS": "3000",
+            "KABAR_RPC_TIMEOUT": "5",
+        }
+    )
+
+
+def pytest_unconfigure(config):
+    name = _state.get("db")
+    if not name:
+        return
+    with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def app():
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": True})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+MUTABLE_TABLES = ("whatsapp_messages", "whatsapp_queue_jobs", "whatsapp_sessions", "api_keys")
+
+
+@pytest.fixture(autouse=True)
+def clean_state(request):
+    """Every test starts with empty tables (templates kept) and an empty Redis database."""
+    import redis
+
+    redis.Redis.from_url(TEST_REDIS).flushdb()
+    if "app" in request.fixturenames or "client" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        from webapp.extensions import db
+
+        with app.app_context():
+            db.session.execute(db.text(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY"))
+            db.session.execute(db.text("DELETE FROM admin_users"))
+            db.session.commit()
+    yield
+
+
+@pytest.fixture
+def redis_client():
+    import redis
+
+    return redis.Redis.from_url(TEST_REDIS)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api_key(app) -> str:
+    from webapp.services import api_keys
+
+    with app.app_context():
+        _, raw = api_keys.create_api_key("tests")
+    return raw
+
+
+@pytest.fixture
+def auth(api_key) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}

@@ -1,0 +1,93 @@
+"""Real Kabar processes for end-to-end tests: the session host and both Dramatiq workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.polling import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class Processes:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *argv: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"===== {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+
+@pytest.fixture
+def kabar_processes(app, tmp_path, redis_client, request):
+    """Session host, worker and urgent worker, as honcho.Procfile runs them."""
+    procs = Processes(tmp_path)
+    procs.start("session-host", str(BIN / "python"), "-m", "workers.session_host")
+    dramatiq = str(BIN / "dramatiq")
+    procs.start(
+        "worker",
+        dramatiq,
+        "workers.actors",
+        "-p",
+        "1",
+        "-t",
+        "4",
+        "--queues",
+        "normal",
+        "bulk",
+        "events",
+        "maintenance",
+    )
+    procs.start(
+        "worker-urgent", dramatiq, "workers.actors", "-p", "1", "-t", "2", "--queues", "urgent"
+    )
+    # Ready when the session host has announced itself.
+    wait_for(lambda: redis_client.keys("kabar:host:*"), timeout=30)
+    yield procs
+    procs.stop_all()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        print(procs.logs())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

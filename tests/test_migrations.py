@@ -1,0 +1,56 @@
+"""Migrations run on SQLite (the zero-configuration database) as well as PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+
+from webapp import create_app
+
+BUILT_IN = {
+    "new_invoice",
+    "payment_reminder",
+    "payment_confirmation",
+    "expiry_warning",
+    "voucher_activated",
+}
+
+
+def test_upgrade_and_downgrade_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'kabar.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            names = set(conn.execute(sa.text("SELECT name FROM whatsapp_templates")).scalars())
+        assert {
+            "whatsapp_sessions",
+            "whatsapp_templates",
+            "whatsapp_messages",
+            "whatsapp_queue_jobs",
+            "admin_users",
+            "api_keys",
+        } <= tables
+        assert names == BUILT_IN
+        downgrade(revision="base")
+        with engine.connect() as conn:
+            assert set(sa.inspect(conn).get_table_names()) == {"alembic_version"}
+
+
+def test_postgres_has_the_built_in_templates_with_their_variables(app):
+    from webapp.extensions import db
+    from webapp.models import WhatsAppTemplate
+
+    with app.app_context():
+        rows = {t.name: t for t in db.session.scalars(db.select(WhatsAppTemplate))}
+    assert BUILT_IN <= set(rows)
+    assert rows["new_invoice"].variables == [
+        "customer_name",
+        "invoice_number",
+        "amount",
+        "due_date",
+        "payment_url",
+    ]
+    assert rows["voucher_activated"].category == "notification"

@@ -1,0 +1,86 @@
+"""The Redis RPC between workers and session hosts, against the real Redis."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from workers import keys
+from workers.rpc import RpcError, RpcServer, RpcTimeout, SessionHostClient, SessionNotHosted
+
+
+class Refused(Exception):
+    code = "not_connected"
+
+
+def handler(session_id, method, params):
+    if method == "echo":
+        return {"session": session_id, **params}
+    if method == "refuse":
+        raise Refused("phone is offline")
+    raise RuntimeError("boom")
+
+
+@pytest.fixture
+def server(redis_client):
+    redis_client.set(keys.lease("s1"), "test-host")
+    srv = RpcServer(redis_client, handler, lambda: ["s1"], poll_s=0.1)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [srv.serve_once() for _ in iter(stop.is_set, True)])
+    thread.start()
+    yield srv
+    stop.set()
+    thread.join()
+    srv.close()
+
+
+def test_a_call_returns_the_handlers_result(server, redis_client):
+    client = SessionHostClient(redis_client, timeout=5)
+    assert client.call("s1", "echo", x=1) == {"session": "s1", "x": 1}
+
+
+def test_an_error_comes_back_with_its_code(server, redis_client):
+    with pytest.raises(RpcError) as caught:
+        SessionHostClient(redis_client, timeout=5).call("s1", "refuse")
+    assert caught.value.code == "not_connected"
+    assert caught.value.message == "phone is offline"
+    with pytest.raises(RpcError) as caught:
+        SessionHostClient(redis_client, timeout=5).call("s1", "explode")
+    assert caught.value.code == "internal"
+
+
+def test_a_session_no_host_holds_fails_at_once(redis_client):
+    started = time.monotonic()
+    with pytest.raises(SessionNotHosted):
+        SessionHostClient(redis_client, timeout=5).call("nobody", "echo")
+    assert time.monotonic() - started < 1
+
+
+def test_a_silent_host_times_out(redis_client):
+    redis_client.set(keys.lease("s2"), "dead-host")
+    with pytest.raises(RpcTimeout):
+        SessionHostClient(redis_client, timeout=0.2).call("s2", "echo")
+
+
+def test_a_request_whose_caller_gave_up_is_dropped(redis_client):
+    calls = []
+    srv = RpcServer(redis_client, lambda *a: calls.append(a), lambda: ["s3"], poll_s=0.1)
+    redis_client.rpush(
+        keys.rpc_requests("s3"),
+        json.dumps(
+            {
+                "id": "1",
+                "method": "echo",
+                "params": {},
+                "reply_to": keys.rpc_reply("1"),
+                "deadline": time.time() - 1,
+            }
+        ),
+    )
+    assert srv.serve_once() is True
+    srv.close()
+    assert calls == []
+    assert redis_client.llen(keys.rpc_reply("1")) == 0

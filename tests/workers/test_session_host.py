@@ -1,0 +1,152 @@
+"""The session host in-process with simulator transports, against the real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from tests.polling import wait_for
+from workers import keys, session_events
+from workers.credentials import derive_key
+from workers.rpc import RpcError, SessionHostClient
+from workers.session_host.host import SessionHost, wa_message_id
+from workers.transports.simulator import SimulatedNetwork
+
+KEY = derive_key("test key")
+
+
+@pytest.fixture
+def make_host(redis_client, tmp_path):
+    hosts = []
+
+    def make(host_id, lease_ms=3000):
+        host = SessionHost(
+            redis_client, KEY, store_dir=tmp_path, lease_ms=lease_ms, host_id=host_id
+        )
+        thread = threading.Thread(target=host.run, daemon=True)
+        thread.start()
+        hosts.append((host, thread))
+        return host
+
+    yield make
+    for host, thread in hosts:
+        host.shutdown()
+        thread.join(timeout=10)
+
+
+def desire(redis_client, session_id, transport="simulator"):
+    redis_client.hset(keys.DESIRED_SESSIONS, session_id, json.dumps({"transport": transport}))
+    redis_client.publish(keys.SESSIONS_CHANGED, session_id)
+
+
+def events(redis_client, kind=None):
+    found = [json.loads(f[b"data"]) for _, f in redis_client.xrange(keys.SESSION_EVENTS)]
+    return [e for e in found if kind is None or e["kind"] == kind]
+
+
+def test_a_listed_session_is_started_and_shows_a_qr(redis_client, make_host):
+    make_host("h1")
+    desire(redis_client, "session-1")
+    qr = wait_for(lambda: events(redis_client, "qr"))[0]
+    assert qr["session_id"] == "session-1" and qr["code"]
+    assert redis_client.get(keys.lease("session-1")) == b"h1"
+    # Every event wakes a folder through the queue.
+    assert redis_client.hlen(f"dramatiq:{session_events.broker.EVENTS}.msgs") >= 1
+
+
+def test_one_session_is_held_by_one_host_only(redis_client, make_host):
+    desire(redis_client, "session-1")
+    first = make_host("h1")
+    wait_for(lambda: first.held_sessions())
+    second = make_host("h2")
+    second.reconcile()
+    assert second.held_sessions() == []
+    assert first.held_sessions() == ["session-1"]
+
+
+def test_sends_are_idempotent_per_message(redis_client, make_host):
+    make_host("h1")
+    desire(redis_client, "session-1")
+    client = SessionHostClient(redis_client, timeout=5)
+    wait_for(lambda: redis_client.exists(keys.lease("session-1")))
+    client.call("session-1", "simulate", action="scan", params={"phone": "6289900000001"})
+    first = client.call(
+        "session-1", "send", message_id=42, jid="6281234567890@s.whatsapp.net", text="Halo"
+    )
+    again = client.call(
+        "session-1", "send", message_id=42, jid="6281234567890@s.whatsapp.net", text="Halo"
+    )
+    assert first["wa_message_id"] == wa_message_id("42") == again["wa_message_id"]
+    assert again["duplicate"] is True
+    inbox = SimulatedNetwork(redis_client).inbox("6281234567890")
+    assert [m["messageId"] for m in inbox] == [wa_message_id("42")]
+    receipts = wait_for(
+        lambda: len(events(redis_client, "receipt")) >= 2 and events(redis_client, "receipt")
+    )
+    assert {r["status"] for r in receipts} == {"delivered", "read"}
+    assert all(r["message_id"] == "42" for r in receipts)
+
+
+def test_a_send_on_an_unpaired_session_is_refused_and_can_be_retried(redis_client, make_host):
+    make_host("h1")
+    desire(redis_client, "session-1")
+    client = SessionHostClient(redis_client, timeout=5)
+    wait_for(lambda: redis_client.exists(keys.lease("session-1")))
+    with pytest.raises(RpcError) as caught:
+        client.call(
+            "session-1", "send", message_id=7, jid="6281234567890@s.whatsapp.net", text="Halo"
+        )
+    assert caught.value.code == "not_connected"
+    assert not redis_client.exists(keys.sent_record("7"))
+
+
+def test_a_dead_hosts_sessions_are_taken_over(redis_client, make_host, tmp_path):
+    desire(redis_client, "session-1")
+    # A host that claimed the session and died without releasing it (kill -9).
+    redis_client.set(keys.lease("session-1"), "dead-host", px=400)
+    survivor = make_host("h2", lease_ms=600)
+    assert survivor.held_sessions() == []
+    wait_for(lambda: survivor.held_sessions() == ["session-1"], timeout=10)
+    assert redis_client.get(keys.lease("session-1")) == b"h2"
+
+
+def test_a_paired_session_resumes_after_a_restart_without_a_new_scan(redis_client, make_host):
+    host = make_host("h1")
+    desire(redis_client, "session-1")
+    client = SessionHostClient(redis_client, timeout=5)
+    wait_for(lambda: host.held_sessions())
+    client.call("session-1", "simulate", action="scan", params={"phone": "6289900000002"})
+    host.shutdown()
+    wait_for(lambda: not redis_client.exists(keys.lease("session-1")))
+    redis_client.delete(keys.SESSION_EVENTS)
+    make_host("h2")
+    connected = wait_for(
+        lambda: [e for e in events(redis_client, "status") if e["status"] == "connected"]
+    )
+    assert connected[0]["phone"] == "6289900000002" and connected[0]["host"] == "h2"
+    assert events(redis_client, "qr") == []
+
+
+def test_removed_sessions_are_stopped_and_released(redis_client, make_host):
+    host = make_host("h1")
+    desire(redis_client, "session-1")
+    wait_for(lambda: host.held_sessions())
+    redis_client.hdel(keys.DESIRED_SESSIONS, "session-1")
+    redis_client.publish(keys.SESSIONS_CHANGED, "session-1")
+    wait_for(lambda: host.held_sessions() == [])
+    assert not redis_client.exists(keys.lease("session-1"))
+
+
+def test_credentials_on_disk_are_encrypted(redis_client, make_host, tmp_path):
+    host = make_host("h1")
+    desire(redis_client, "session-1")
+    wait_for(lambda: host.held_sessions())
+    SessionHostClient(redis_client, timeout=5).call(
+        "session-1", "simulate", action="scan", params={"phone": "6289900000003"}
+    )
+    stored = (tmp_path / "session-1.cred").read_bytes()
+    assert b"6289900000003" not in stored
+    assert oct(os.stat(tmp_path / "session-1.cred").st_mode)[-3:] == "600"
