@@ -1,0 +1,940 @@
+"""The real WhatsApp transport: one linked device driven through neonize (whatsmeow in Go).
+
+neonize keeps its login in an SQLite file. Kabar keeps that file only encrypted, in the session's
+CredentialStore; while a session runs, a plaintext working copy lives in a private directory
+(0700, file 0600), is sealed back into the store when pairing succeeds, on connect, now and then
+while events flow, and on stop, and is deleted when the session stops.
+
+``client.connect()`` blocks for the life of a connection, so each session runs one daemon thread
+that connects, waits and reconnects with capped exponential back-off. neonize calls the event
+handlers below from inside ``connect()``; the mapping from neonize's protobuf events to Kabar's
+events lives in pure module-level functions so that it can be tested with real protobuf messages.
+
+Facts about neonize 0.5.2 this module relies on (see the tests and /work/shared/FACTS.md):
+
+- ``connect()`` only returns after the Go side is stopped (``client.stop()``) or when dialling
+  fails; a lost connection is reported as an event while ``connect()`` keeps blocking, so the
+  handlers stop the Go client to get ``connect()`` to return and let the loop decide.
+- While a QR code is shown, a stopped client keeps ``connect()`` blocked until WhatsApp's QR codes
+  run out (up to about 160 s). ``stop()`` therefore waits at most ``stop_timeout`` and leaves that
+  thread to end on its own; every run has its own working file and Go client id, so a lingering
+  run never touches a newer one.
+- ``get_me()`` on a client the Go side does not hold kills the process (SIGSEGV): this module
+  never calls it and reads the linked number from the working SQLite file instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import logging
+import os
+import random
+import re
+import secrets
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.request import pathname2url
+
+from neonize.client import NewClient
+from neonize.events import (
+    ClientOutdatedEv,
+    ConnectedEv,
+    ConnectFailureEv,
+    DisconnectedEv,
+    KeepAliveTimeoutEv,
+    LoggedOutEv,
+    MessageEv,
+    PairStatusEv,
+    ReceiptEv,
+    StreamErrorEv,
+    StreamReplacedEv,
+    TemporaryBanEv,
+)
+from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason, PairStatus, Receipt, TemporaryBan
+from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
+from neonize.utils.enum import ClientName, ClientType
+from neonize.utils.jid import Jid2String, build_jid
+
+from workers.credentials import CredentialStore, CredentialsUnreadable
+from workers.transports.base import (
+    EventSink,
+    NotConnected,
+    SendFailed,
+    SendResult,
+    Transport,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+USER_SERVER = "s.whatsapp.net"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# whatsmeow shows six QR codes per connection: the first for 60 s, the others for 20 s each.
+QR_FIRST_TTL_S = 60.0
+QR_NEXT_TTL_S = 20.0
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "backoff_base": 2.0,  # seconds before the first retry; doubles per consecutive failure
+    "backoff_cap": 60.0,  # longest wait between two attempts
+    "max_attempts": 10,  # consecutive failed attempts before giving up with status "failed"
+    "jitter": 1.0,  # at most this many random seconds added to each wait
+    "keepalive_failures": 3,  # missed keep-alives in a row that count as a lost connection
+    "seal_interval": 300.0,  # seconds between re-encrypting the store while events arrive
+    "stop_timeout": 10.0,  # how long stop() waits for the connection thread
+    "device_name": "Kabar",  # the name the phone lists under "Linked devices"
+}
+
+Event = tuple[str, dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions: back-off and the mapping of neonize events to Kabar events
+# ---------------------------------------------------------------------------------------------
+
+
+def backoff_delay(
+    attempt: int,
+    base: float,
+    cap: float,
+    jitter: float,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+    Doubles from ``base`` up to ``cap``, plus up to ``jitter`` random seconds so that sessions
+    dropped together (a host restart, a network blip) do not all reconnect in the same instant.
+    """
+    exponent = min(max(attempt, 1) - 1, 60)
+    return min(base * 2**exponent, cap) + rand() * jitter
+
+
+def epoch_seconds(value: float | int | None) -> float | None:
+    """neonize reports times in seconds, milliseconds (message info) or nanoseconds; -> seconds.
+
+    Anything above 1e11 (the year 5138 in seconds) cannot be seconds, so it is scaled down.
+    """
+    if not value or value <= 0:
+        return None
+    seconds = float(value)
+    while seconds > 1e11:
+        seconds /= 1000.0
+    return seconds
+
+
+def phone_of(jid: JID) -> str | None:
+    """The phone number of a user JID ("6281234567890@s.whatsapp.net"), None for LIDs/groups."""
+    if jid.Server == USER_SERVER and jid.User.isdigit():
+        return jid.User
+    return None
+
+
+@dataclass(frozen=True)
+class ConnectionLoss:
+    """Why a connection ended and what to do about it.
+
+    ``retry`` means the loop reconnects after a back-off; ``forget_credentials`` means the login
+    is gone for good (logged out), so the stored credentials are deleted.
+    """
+
+    status: str
+    reason: str
+    retry: bool = False
+    forget_credentials: bool = False
+    expires_at: float | None = None
+
+    def event(self) -> Event:
+        data: dict[str, Any] = {"status": self.status, "reason": self.reason}
+        if self.expires_at is not None:
+            data["expires_at"] = self.expires_at
+        return "status", data
+
+
+_BAN_REASONS = {
+    TemporaryBan.SEND_TO_TOO_MANY_PEOPLE: "sent messages to too many people",
+    TemporaryBan.BLOCKED_BY_USERS: "blocked by too many users",
+    TemporaryBan.CREATED_TOO_MANY_GROUPS: "created too many groups",
+    TemporaryBan.SENT_TOO_MANY_SAME_MESSAGE: "sent the same message too many times",
+    TemporaryBan.BROADCAST_LIST: "broadcast list misuse",
+}
+
+_LOGOUT_REASONS = {
+    ConnectFailureReason.LOGGED_OUT: "logged out from the phone",
+    ConnectFailureReason.MAIN_DEVICE_GONE: "the phone's WhatsApp account is gone",
+    ConnectFailureReason.UNKNOWN_LOGOUT: "logged out by WhatsApp",
+}
+
+# Connect failures that retrying cannot fix.
+_FATAL_FAILURES = {
+    ConnectFailureReason.CLIENT_OUTDATED: "WhatsApp rejected this client version (neonize)",
+    ConnectFailureReason.BAD_USER_AGENT: "WhatsApp rejected this client's user agent",
+}
+
+# Receipts that tell us about a message we sent. READ_SELF / PLAYED_SELF / SENDER come from our
+# own other devices and INACTIVE / RETRY / PEER_MSG / HISTORY_SYNC are protocol chatter.
+_RECEIPT_STATUS = {
+    Receipt.DELIVERED: "delivered",
+    Receipt.READ: "read",
+    Receipt.PLAYED: "read",  # a played voice note or video has been seen
+}
+
+
+def map_receipt(event: ReceiptEv, now: float | None = None) -> list[Event]:
+    """One ``receipt`` event per message id for delivered / read receipts; [] for others.
+
+    Receipts flagged IsFromMe come from our own phone (it read someone else's message), not
+    from a recipient, and a receipt without a type is one neonize could not classify.
+    """
+    if event.MessageSource.IsFromMe or not event.HasField("Type"):
+        return []
+    status = _RECEIPT_STATUS.get(event.Type)
+    if status is None:
+        return []
+    at = epoch_seconds(event.Timestamp) or (time.time() if now is None else now)
+    return [
+        ("receipt", {"wa_message_id": message_id, "status": status, "at": at})
+        for message_id in event.MessageIDs
+        if message_id
+    ]
+
+
+def message_text(message: WAMessage) -> str:
+    """The text of a plain or extended text message; "" for media, reactions and the like."""
+    if message.conversation:
+        return message.conversation
+    if message.HasField("extendedTextMessage"):
+        return message.extendedTextMessage.text
+    return ""
+
+
+def map_message(event: MessageEv, now: float | None = None) -> Event | None:
+    """A ``message`` event for a text someone sent us in a one-to-one chat, else None.
+
+    Our own messages (sent from the phone or echoed), groups, status updates and broadcasts are
+    not replies to a notification and are skipped. ``from_phone`` is None when WhatsApp only
+    gave a LID (a hidden number); ``from_jid`` always carries the sender's address.
+    """
+    info = event.Info
+    source = info.MessageSource
+    if source.IsFromMe or source.IsGroup:
+        return None
+    if source.Chat.Server in ("broadcast", "newsletter", "g.us"):
+        return None
+    text = message_text(event.Message)
+    if not text:
+        return None
+    from_phone = phone_of(source.Sender) or phone_of(source.SenderAlt) or phone_of(source.Chat)
+    return (
+        "message",
+        {
+            "from_phone": from_phone,
+            "from_jid": Jid2String(source.Sender),
+            "text": text,
+            "wa_message_id": info.ID,
+            "at": epoch_seconds(info.Timestamp) or (time.time() if now is None else now),
+        },
+    )
+
+
+def map_qr(data: bytes, now: float, first: bool) -> Event:
+    """The ``qr`` event for the QR data neonize hands its QR callback."""
+    code = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+    ttl = QR_FIRST_TTL_S if first else QR_NEXT_TTL_S
+    return "qr", {"code": code, "expires_at": now + ttl}
+
+
+def map_pair_status(event: PairStatusEv) -> Event | None:
+    """``paired`` with the linked number when pairing succeeded; None for a pairing error."""
+    if event.Status != PairStatus.SUCCESS:
+        return None
+    phone = phone_of(event.ID) or re.sub(r"\D", "", event.ID.User) or None
+    if phone is None:
+        return None
+    return "paired", {"phone": phone}
+
+
+def map_login_status(status: str) -> ConnectionLoss | None:
+    """What the end of a QR login means: neonize reports "success", "timeout" or "err-*"."""
+    if status in ("", "success", "code"):
+        return None
+    if status == "timeout":
+        return ConnectionLoss(
+            "disconnected", "the QR code was not scanned in time; start the session again"
+        )
+    if status == "err-client-outdated":
+        return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
+    if status == "err-scanned-without-multidevice":
+        return ConnectionLoss(
+            "disconnected", "the QR code was scanned by a phone without multi-device support"
+        )
+    return ConnectionLoss("disconnected", f"pairing failed ({status})", retry=True)
+
+
+def map_connection_loss(
+    event: Any, now: float | None = None, keepalive_failures: int = 1
+) -> ConnectionLoss | None:
+    """What a neonize connection event means for the session, or None if it is not a loss.
+
+    Logged out: forget the login. Banned: stop, keep the login for when the ban lifts. Replaced
+    by another client: stop, reconnecting would only kick the other client off in turn. Dropped
+    connections, stream errors and ``keepalive_failures`` missed keep-alives in a row: retry.
+    """
+    now = time.time() if now is None else now
+    if isinstance(event, LoggedOutEv):
+        reason = (
+            _LOGOUT_REASONS.get(event.Reason, "logged out")
+            if event.HasField("Reason")
+            else "logged out"
+        )
+        return ConnectionLoss("logged_out", reason, forget_credentials=True)
+    if isinstance(event, TemporaryBanEv):
+        reason = "temporarily banned by WhatsApp"
+        if event.HasField("Code") and event.Code in _BAN_REASONS:
+            reason = f"{reason}: {_BAN_REASONS[event.Code]}"
+        expires_at = now + event.Expire if event.Expire > 0 else None
+        return ConnectionLoss("banned", reason, expires_at=expires_at)
+    if isinstance(event, ConnectFailureEv):
+        return _connect_failure(event)
+    if isinstance(event, StreamReplacedEv):
+        return ConnectionLoss("disconnected", "replaced by another client")
+    if isinstance(event, ClientOutdatedEv):
+        return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
+    if isinstance(event, DisconnectedEv):
+        return ConnectionLoss("disconnected", "connection closed by WhatsApp", retry=True)
+    if isinstance(event, StreamErrorEv):
+        code = event.Code or "unknown"
+        return ConnectionLoss("disconnected", f"stream error {code} from WhatsApp", retry=True)
+    if isinstance(event, KeepAliveTimeoutEv):
+        if event.ErrorCount < max(keepalive_failures, 1):
+            return None
+        return ConnectionLoss(
+            "disconnected", f"{event.ErrorCount} keep-alives missed in a row", retry=True
+        )
+    return None
+
+
+def _connect_failure(event: ConnectFailureEv) -> ConnectionLoss:
+    reason_code = event.Reason if event.HasField("Reason") else ConnectFailureReason.GENERIC
+    detail = f" ({event.Message})" if event.Message else ""
+    if reason_code == ConnectFailureReason.TEMP_BANNED:
+        return ConnectionLoss("banned", f"temporarily banned by WhatsApp{detail}")
+    if reason_code in _LOGOUT_REASONS:
+        return ConnectionLoss(
+            "logged_out", _LOGOUT_REASONS[reason_code] + detail, forget_credentials=True
+        )
+    if reason_code in _FATAL_FAILURES:
+        return ConnectionLoss("failed", _FATAL_FAILURES[reason_code] + detail)
+    name = ConnectFailureReason.Name(reason_code).lower().replace("_", " ")
+    return ConnectionLoss("disconnected", f"WhatsApp refused the connection: {name}{detail}", True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The working copy of neonize's SQLite store
+# ---------------------------------------------------------------------------------------------
+
+
+def _sqlite_uri(path: Path) -> str:
+    return f"file:{pathname2url(str(path))}?mode=rw"
+
+
+def snapshot_store(path: Path) -> bytes | None:
+    """A consistent copy of neonize's store, or None when it holds no linked device.
+
+    Uses SQLite's backup API rather than reading the file, because whatsmeow may be writing it.
+    A store without a device is a pairing that never finished and is not worth keeping.
+    """
+    if not path.exists():
+        return None
+    source = sqlite3.connect(_sqlite_uri(path), uri=True, timeout=5.0)
+    try:
+        try:
+            (devices,) = source.execute("SELECT count(*) FROM whatsmeow_device").fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        if not devices:
+            return None
+        copy = sqlite3.connect(":memory:")
+        try:
+            source.backup(copy)
+            return copy.serialize()
+        finally:
+            copy.close()
+    finally:
+        source.close()
+
+
+def stored_phone(path: Path) -> str | None:
+    """The linked number recorded in neonize's store ("628...:12@s.whatsapp.net" -> digits)."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(_sqlite_uri(path), uri=True, timeout=5.0)
+        try:
+            row = conn.execute("SELECT jid FROM whatsmeow_device LIMIT 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
+    if not row or not row[0]:
+        return None
+    user = str(row[0]).split("@", 1)[0].split(":", 1)[0].split(".", 1)[0]
+    return user if user.isdigit() else None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by the owner only (0600), replacing what was there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
+
+
+def remove_store_files(path: Path) -> None:
+    """Delete an SQLite file and the journal files SQLite may have left beside it."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The transport
+# ---------------------------------------------------------------------------------------------
+
+
+def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
+    """neonize calls handlers from Go; an exception there would only be printed by ctypes."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            log.exception("neonize event handler %s failed", handler.__name__)
+
+    return wrapper
+
+
+class NeonizeTransport(Transport):
+    """A real linked WhatsApp number, through neonize.
+
+    Options (all optional): ``workdir`` (directory for the plaintext working store; default a
+    private temporary directory), ``backoff_base``, ``backoff_cap``, ``max_attempts``, ``jitter``,
+    ``keepalive_failures``, ``seal_interval``, ``stop_timeout``, ``device_name`` (see
+    DEFAULT_OPTIONS) and ``client_factory`` (``(store_path, client_id) -> client``; tests use it
+    to stand in for neonize's NewClient).
+    """
+
+    name = "neonize"
+
+    def __init__(
+        self,
+        session_id: str,
+        credentials: CredentialStore,
+        emit: EventSink,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(session_id, credentials, emit, options)
+        settings = {**DEFAULT_OPTIONS, **self.options}
+        self.backoff_base = float(settings["backoff_base"])
+        self.backoff_cap = float(settings["backoff_cap"])
+        self.max_attempts = max(int(settings["max_attempts"]), 1)
+        self.jitter = float(settings["jitter"])
+        self.keepalive_failures = int(settings["keepalive_failures"])
+        self.seal_interval = float(settings["seal_interval"])
+        self.stop_timeout = float(settings["stop_timeout"])
+        self.device_name = str(settings["device_name"])
+        self.client_factory: Callable[[str, str], Any] = (
+            settings.get("client_factory") or self._new_client
+        )
+        self._workdir_option = settings.get("workdir")
+        self._workdir: Path | None = None
+        self._owns_workdir = False
+        self._file_stem = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id) or "session"
+        self._lock = threading.Lock()
+        self._run: _Run | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the connection thread; a no-op while a started run is still going."""
+        with self._lock:
+            if self._run is not None and self._run.is_alive() and not self._run.stopping:
+                return
+            run = _Run(self, self._new_store_path())
+            self._run = run
+        run.start()
+
+    def stop(self) -> None:
+        """Disconnect, seal the store into the credential store and delete the working copy."""
+        with self._lock:
+            run = self._run
+        if run is not None:
+            run.shutdown(self.stop_timeout)
+        self._remove_workdir()
+
+    def logout(self) -> None:
+        """Unlink this device on WhatsApp (when connected), stop, and forget the credentials."""
+        with self._lock:
+            run = self._run
+        if run is not None:
+            run.forget()
+            run.stop_event.set()  # the loop must not report the logout WhatsApp may echo back
+            run.logout_client()
+        self.stop()
+        self.credentials.delete()
+        self._emit("status", status="logged_out", reason="logged out from Kabar")
+
+    # operations ------------------------------------------------------------------------------
+
+    def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
+        """Send ``text`` to ``jid`` ("6281234567890@s.whatsapp.net" or just the digits).
+
+        neonize cannot send with a caller-chosen message id, so ``wa_message_id`` is ignored and
+        the result carries the id WhatsApp assigned; receipts refer to that id. The text goes out
+        as a plain ``conversation`` message: neonize's string path would turn "@digits" in the
+        text into mentions and look up "@...@g.us" groups over the network.
+        """
+        run = self._current_run()
+        user, _, server = jid.strip().partition("@")
+        user = user.split(":", 1)[0]
+        if not user:
+            raise SendFailed(f"not a WhatsApp address: {jid!r}", code="bad_request")
+        if run is None:
+            raise NotConnected(f"neonize session {self.session_id} is not started")
+        return run.send(build_jid(user, server or USER_SERVER), text)
+
+    def pair_phone(self, phone: str) -> str:
+        """Ask WhatsApp for a pairing code for ``phone`` (digits, with country code).
+
+        Works while the session waits for a QR scan (the code is an alternative to scanning).
+        The phone shows the request as "Chrome (Linux)": WhatsApp only accepts a browser/OS pair.
+        """
+        digits = re.sub(r"\D", "", phone)
+        if not digits:
+            raise TransportError(f"not a phone number: {phone!r}", code="bad_request")
+        run = self._current_run()
+        if run is None:
+            raise NotConnected(f"neonize session {self.session_id} is not started")
+        return run.pair(digits)
+
+    # internals -------------------------------------------------------------------------------
+
+    def _current_run(self) -> _Run | None:
+        with self._lock:
+            run = self._run
+        if run is None or run.stopping or not run.is_alive():
+            return None
+        return run
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        try:
+            self.emit(kind, **data)
+        except Exception:
+            log.exception("session %s: emitting %s failed", self.session_id, kind)
+
+    def _new_client(self, store_path: str, client_id: str) -> NewClient:
+        props = DeviceProps(os=self.device_name, platformType=DeviceProps.CHROME)
+        return NewClient(store_path, props=props, uuid=client_id)
+
+    def _new_store_path(self) -> Path:
+        return self._ensure_workdir() / f"{self._file_stem}-{secrets.token_hex(4)}.sqlite"
+
+    def _ensure_workdir(self) -> Path:
+        if self._workdir is not None and self._workdir.is_dir():
+            return self._workdir
+        if self._workdir_option:
+            workdir = Path(self._workdir_option)
+            if not workdir.exists():
+                workdir.mkdir(parents=True, mode=0o700)
+                os.chmod(workdir, 0o700)
+            elif workdir.stat().st_mode & 0o077:
+                log.warning(
+                    "neonize workdir %s is readable by others; use a 0700 directory", workdir
+                )
+            self._owns_workdir = False
+        else:
+            workdir = Path(tempfile.mkdtemp(prefix="kabar-neonize-"))
+            self._owns_workdir = True
+        self._workdir = workdir
+        for stale in workdir.glob(f"{self._file_stem}-*.sqlite*"):
+            log.info("removing a stale working store of session %s", self.session_id)
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        return workdir
+
+    def _remove_workdir(self) -> None:
+        """Remove the temporary directory this transport made, once no run uses it."""
+        with self._lock:
+            run = self._run
+            if run is not None and run.is_alive():
+                return
+            if self._owns_workdir and self._workdir is not None:
+                with contextlib.suppress(OSError):
+                    self._workdir.rmdir()
+                self._workdir = None
+
+
+class _Run:
+    """One start-to-stop life of a session: its thread, Go client and plaintext working file."""
+
+    def __init__(self, transport: NeonizeTransport, path: Path) -> None:
+        self.t = transport
+        self.path = path
+        self.client_id = f"kabar-{path.stem}"
+        self.client: Any = None
+        self.stop_event = threading.Event()
+        # Held around every call into the Go client and the flags below, so a send never races
+        # the Go client being stopped and a handler never acts on a connection already given up.
+        self.client_lock = threading.RLock()
+        self.files_lock = threading.Lock()
+        self.connected = False
+        self.in_connect = False
+        self.loss: ConnectionLoss | None = None
+        self.failures = 0
+        self.qr_shown = 0
+        self.forgotten = False
+        self.cleaned = False
+        self.sealed_at = 0.0
+        self.thread = threading.Thread(
+            target=self.main, name=f"neonize-{transport.session_id}", daemon=True
+        )
+
+    # thread ----------------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def main(self) -> None:
+        try:
+            self.loop()
+        except Exception:
+            log.exception("session %s: neonize connection thread crashed", self.t.session_id)
+            if not self.stopping:
+                self.t._emit(
+                    "status", status="failed", reason="internal error in neonize transport"
+                )
+        finally:
+            self.cleanup()
+
+    def loop(self) -> None:
+        if not self.prepare_store():
+            return
+        self.client = self.t.client_factory(str(self.path), self.client_id)
+        self.register(self.client)
+        while True:
+            with self.client_lock:
+                if self.stopping:
+                    return
+                self.connected = False
+                self.loss = None
+                self.qr_shown = 0
+                self.in_connect = True
+                attempt = self.failures + 1
+            self.t._emit("status", status="connecting", attempt=attempt)
+            error = None
+            try:
+                self.client.connect()
+            except Exception as exc:  # neonize raises NeonizeError; anything else is as fatal
+                error = str(exc) or type(exc).__name__
+            with self.client_lock:
+                self.in_connect = False
+                self.connected = False
+                loss = self.loss
+                self.stop_client()  # frees what the Go side still holds for a failed dial
+            if self.stopping:
+                return
+            if loss is None:
+                loss = ConnectionLoss("disconnected", error or "connection closed", retry=True)
+            if not loss.retry:
+                self.finish(loss)
+                return
+            self.failures += 1
+            if self.failures >= self.t.max_attempts:
+                log.warning(
+                    "session %s: giving up after %d attempts: %s",
+                    self.t.session_id,
+                    self.failures,
+                    loss.reason,
+                )
+                self.t._emit("status", status="failed", reason=loss.reason, attempt=self.failures)
+                return
+            delay = backoff_delay(
+                self.failures, self.t.backoff_base, self.t.backoff_cap, self.t.jitter
+            )
+            log.info(
+                "session %s: %s; retry %d in %.1f s",
+                self.t.session_id,
+                loss.reason,
+                self.failures,
+                delay,
+            )
+            self.t._emit(
+                "status",
+                status="disconnected",
+                reason=loss.reason,
+                attempt=self.failures,
+                retry_in=round(delay, 3),
+            )
+            if self.stop_event.wait(delay):
+                return
+
+    def finish(self, loss: ConnectionLoss) -> None:
+        """End the run for a loss that retrying cannot fix."""
+        log.warning("session %s: %s (%s)", self.t.session_id, loss.status, loss.reason)
+        if loss.forget_credentials:
+            self.forget()
+            self.t.credentials.delete()
+        kind, data = loss.event()
+        self.t._emit(kind, **data)
+
+    # Go client -------------------------------------------------------------------------------
+
+    def register(self, client: Any) -> None:
+        client.event(ConnectedEv)(self.on_connected)
+        client.event(PairStatusEv)(self.on_pair_status)
+        client.event(ReceiptEv)(self.on_receipt)
+        client.event(MessageEv)(self.on_message)
+        for event_type in (
+            LoggedOutEv,
+            TemporaryBanEv,
+            ConnectFailureEv,
+            StreamReplacedEv,
+            ClientOutdatedEv,
+            DisconnectedEv,
+            StreamErrorEv,
+            KeepAliveTimeoutEv,
+        ):
+            client.event(event_type)(self.on_connection_event)
+        client.event.qr(self.on_qr)
+        # neonize passes the QR login's outcome ("success", "timeout", ...) to a private method
+        # that only prints it; after "timeout" connect() would block forever on a dead socket.
+        client._NewClient__onLoginStatus = self.on_login_status
+
+    def stop_client(self) -> None:
+        """Stop the Go client (ends a blocking connect()); harmless when it is not running."""
+        with self.client_lock:
+            self.connected = False
+            if self.client is not None:
+                try:
+                    self.client.stop()
+                except Exception:
+                    log.exception(
+                        "session %s: stopping the neonize client failed", self.t.session_id
+                    )
+
+    def lose(self, loss: ConnectionLoss) -> None:
+        """Record why the connection ended (the first reason wins) and end connect()."""
+        with self.client_lock:
+            if self.loss is None:
+                self.loss = loss
+            self.stop_client()
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop the run: end connect() or the back-off wait, then clean up the working file."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        while self.thread.is_alive():
+            self.stop_client()  # repeated: connect() may not have reached the Go side yet
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning(
+                    "session %s: neonize did not stop within %.0f s (a QR login waits for its "
+                    "codes to run out); leaving its thread to end on its own",
+                    self.t.session_id,
+                    timeout,
+                )
+                break
+            self.thread.join(min(0.2, remaining))
+        self.cleanup()
+
+    def logout_client(self) -> None:
+        with self.client_lock:
+            if not self.connected or self.client is None:
+                return
+            try:
+                self.client.logout()
+            except Exception as exc:
+                log.warning("session %s: WhatsApp logout failed: %s", self.t.session_id, exc)
+
+    def send(self, to: JID, text: str) -> SendResult:
+        with self.client_lock:
+            if not self.connected or self.stopping:
+                raise NotConnected(f"neonize session {self.t.session_id} is not connected")
+            try:
+                response = self.client.send_message(to, WAMessage(conversation=text))
+            except Exception as exc:
+                message = str(exc) or type(exc).__name__
+                if "not connected" in message.lower():
+                    raise NotConnected(message) from exc
+                raise SendFailed(message) from exc
+        if not response.ID:
+            raise SendFailed("WhatsApp returned no message id")
+        return SendResult(
+            wa_message_id=response.ID, sent_at=epoch_seconds(response.Timestamp) or time.time()
+        )
+
+    def pair(self, phone: str) -> str:
+        with self.client_lock:
+            if self.connected:
+                raise TransportError(
+                    f"session {self.t.session_id} is already linked", code="already_paired"
+                )
+            if not self.in_connect or self.qr_shown == 0:
+                raise NotConnected(
+                    f"session {self.t.session_id} is not waiting for pairing yet; "
+                    "ask again once it shows a QR code"
+                )
+            try:
+                code = self.client.PairPhone(
+                    phone, True, client_name=ClientName.LINUX, client_type=ClientType.CHROME
+                )
+            except Exception as exc:
+                raise TransportError(
+                    f"pairing code request failed: {exc}", code="pair_failed"
+                ) from exc
+        if not code:
+            raise TransportError("WhatsApp returned no pairing code", code="pair_failed")
+        return code
+
+    # handlers (called by neonize from inside connect()) --------------------------------------
+
+    @_guarded
+    def on_qr(self, _client: Any, data: bytes) -> None:
+        with self.client_lock:
+            if self.stopping or self.loss is not None:
+                return
+            first = self.qr_shown == 0
+            self.qr_shown += 1
+        kind, payload = map_qr(data, time.time(), first)
+        self.t._emit(kind, **payload)
+
+    @_guarded
+    def on_login_status(self, _client_id: Any, status: Any) -> None:
+        if isinstance(status, int):
+            status = ctypes.string_at(status)
+        if isinstance(status, bytes):
+            status = status.decode("utf-8", errors="replace")
+        loss = map_login_status(str(status or ""))
+        if loss is not None:
+            log.info("session %s: QR login ended: %s", self.t.session_id, status)
+            self.lose(loss)
+
+    @_guarded
+    def on_pair_status(self, _client: Any, event: PairStatusEv) -> None:
+        mapped = map_pair_status(event)
+        if mapped is None:
+            log.warning("session %s: pairing failed: %s", self.t.session_id, event.Error)
+            return
+        self.seal()
+        self.t._emit(mapped[0], **mapped[1])
+
+    @_guarded
+    def on_connected(self, _client: Any, _event: ConnectedEv) -> None:
+        with self.client_lock:
+            if self.stopping or self.loss is not None:
+                return
+            self.connected = True
+            self.failures = 0
+        self.seal()
+        phone = stored_phone(self.path)
+        log.info("session %s: connected", self.t.session_id)
+        self.t._emit("status", status="connected", phone=phone)
+
+    @_guarded
+    def on_connection_event(self, _client: Any, event: Any) -> None:
+        loss = map_connection_loss(event, keepalive_failures=self.t.keepalive_failures)
+        if loss is not None:
+            self.lose(loss)
+
+    @_guarded
+    def on_receipt(self, _client: Any, event: ReceiptEv) -> None:
+        for kind, data in map_receipt(event):
+            self.t._emit(kind, **data)
+        self.seal_if_due()
+
+    @_guarded
+    def on_message(self, _client: Any, event: MessageEv) -> None:
+        mapped = map_message(event)
+        if mapped is not None:
+            self.t._emit(mapped[0], **mapped[1])
+        self.seal_if_due()
+
+    # the working store -----------------------------------------------------------------------
+
+    def prepare_store(self) -> bool:
+        """Decrypt the stored login into the working file (0600); False when it cannot be used."""
+        try:
+            blob = self.t.credentials.load()
+            if blob is not None and not blob.startswith(SQLITE_HEADER):
+                raise CredentialsUnreadable("the stored credentials are not a neonize store")
+        except CredentialsUnreadable as exc:
+            self.t._emit("status", status="failed", reason=str(exc))
+            return False
+        write_private(self.path, blob or b"")
+        return True
+
+    def forget(self) -> None:
+        with self.files_lock:
+            self.forgotten = True
+
+    def seal(self) -> None:
+        """Encrypt the working store into the CredentialStore, if it holds a linked device."""
+        with self.files_lock:
+            if self.forgotten or self.cleaned:
+                return
+            try:
+                blob = snapshot_store(self.path)
+            except sqlite3.Error as exc:
+                log.warning(
+                    "session %s: could not read the neonize store: %s", self.t.session_id, exc
+                )
+                return
+            if blob is not None:
+                self.t.credentials.save(blob)
+                self.sealed_at = time.monotonic()
+
+    def seal_if_due(self) -> None:
+        if time.monotonic() - self.sealed_at >= self.t.seal_interval:
+            self.seal()
+
+    def cleanup(self) -> None:
+        """Seal (unless logged out) and delete the plaintext working store; runs once."""
+        self.seal()
+        with self.files_lock:
+            if self.cleaned:
+                return
+            self.cleaned = True
+            remove_store_files(self.path)
+
+
+__all__ = [
+    "ConnectionLoss",
+    "NeonizeTransport",
+    "backoff_delay",
+    "epoch_seconds",
+    "map_connection_loss",
+    "map_login_status",
+    "map_message",
+    "map_pair_status",
+    "map_qr",
+    "map_receipt",
+    "message_text",
+    "snapshot_store",
+    "stored_phone",
+]
