@@ -41,3 +41,18 @@ def sent_record(message_id: str) -> str:
 def wa_message(wa_message_id: str) -> str:
     """WhatsApp message id -> Kabar message id, to attribute receipts."""
     return f"{PREFIX}:wa:{wa_message_id}"
+
+
+def pace_queue(session_id: str) -> str:
+    """Sorted set of tickets waiting for a send slot of the session, most urgent first."""
+    return f"{PREFIX}:pace:{session_id}:queue"
+
+
+def pace_beats(session_id: str) -> str:
+    """Hash ticket -> last heartbeat (ms) of the thread waiting with it."""
+    return f"{PREFIX}:pace:{session_id}:beats"
+
+
+def pace_next(session_id: str) -> str:
+    """When the session's next send slot opens (ms since the epoch, Redis clock)."""
+    return f"{PREFIX}:pace:{session_id}:next"
