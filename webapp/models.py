@@ -69,6 +69,11 @@ class WhatsAppSession(db.Model):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     # Time of the newest state event applied, so events folded out of order cannot regress it.
     status_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    ban_expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Pacing: never two sends closer than interval_ms plus a random 0..jitter_ms.
+    interval_ms: Mapped[int] = mapped_column(default=1000, server_default="1000")
+    jitter_ms: Mapped[int] = mapped_column(default=200, server_default="200")
+    daily_cap: Mapped[int | None] = mapped_column()
 
 
 class WhatsAppTemplate(db.Model):
@@ -115,16 +120,57 @@ class WhatsAppMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     # Added by Kabar.
     priority: Mapped[int] = mapped_column(default=1)
+    band: Mapped[str] = mapped_column(sa.String(10), default="urgent", server_default="urgent")
+    routing: Mapped[str | None] = mapped_column(sa.String(10))
+    pinned_session_id: Mapped[str | None] = mapped_column(sa.String(100))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
 
 
+class Contact(db.Model):
+    """A customer's WhatsApp number as Kabar knows it: push name, LID, opt-out, e-mail."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    lid: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    push_name: Mapped[str | None] = mapped_column(sa.String(255))
+    email: Mapped[str | None] = mapped_column(sa.String(255))
+    session_id: Mapped[str | None] = mapped_column(sa.String(100))
+    opted_out: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    opted_out_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class IncomingMessage(db.Model):
+    """A message a customer sent to one of the linked numbers."""
+
+    __tablename__ = "incoming_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    from_phone: Mapped[str | None] = mapped_column(sa.String(20), index=True)
+    from_jid: Mapped[str | None] = mapped_column(sa.String(100))
+    wa_message_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
 class WhatsAppQueueJob(db.Model):
+    """The durable ledger of queue jobs: one row per Dramatiq message that sends a row."""
+
     __tablename__ = "whatsapp_queue_jobs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Added by Kabar: the whatsapp_messages row the job sends.
+    message_row_id: Mapped[int | None] = mapped_column(index=True)
     job_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
     queue_name: Mapped[str | None] = mapped_column(sa.String(50))
     job_data: Mapped[dict | None] = mapped_column(JSONType)

@@ -99,3 +99,30 @@ def test_healthz_reports_database_and_redis(client):
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.get_json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_pacing_settings_are_changed_over_patch(client, auth):
+    session = client.post(
+        "/api/whatsapp/sessions", headers=auth, json={"deviceId": "WA-6", "transport": "simulator"}
+    ).get_json()["session"]
+    assert (session["intervalMs"], session["jitterMs"], session["dailyCap"]) == (1000, 200, None)
+    r = client.patch(
+        f"/api/whatsapp/sessions/{session['id']}",
+        headers=auth,
+        json={"intervalMs": 1500, "jitterMs": 0, "dailyCap": 500, "priority": 3},
+    )
+    assert r.status_code == 200, r.get_json()
+    changed = r.get_json()["session"]
+    assert (
+        changed["intervalMs"],
+        changed["jitterMs"],
+        changed["dailyCap"],
+        changed["priority"],
+    ) == (1500, 0, 500, 3)
+    for body, field in [
+        ({"intervalMs": 10}, "intervalMs"),
+        ({}, "body"),
+        ({"dailyCap": "many"}, "dailyCap"),
+    ]:
+        r = client.patch(f"/api/whatsapp/sessions/{session['id']}", headers=auth, json=body)
+        assert r.status_code == 400 and r.get_json()["error"]["field"] == field, r.get_json()

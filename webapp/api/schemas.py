@@ -17,6 +17,24 @@ class CreateSessionSchema(_Base):
     transport = fields.String(load_default=None, validate=validate.OneOf(["neonize", "simulator"]))
 
 
+class UpdateSessionSchema(_Base):
+    priority = fields.Integer(validate=validate.Range(min=1, max=9999))
+    intervalMs = fields.Integer(
+        attribute="interval_ms", validate=validate.Range(min=100, max=3_600_000)
+    )
+    jitterMs = fields.Integer(attribute="jitter_ms", validate=validate.Range(min=0, max=600_000))
+    dailyCap = fields.Integer(
+        attribute="daily_cap", allow_none=True, validate=validate.Range(min=1, max=1_000_000)
+    )
+
+    @validates_schema
+    def something(self, values, **_):
+        if not values:
+            raise ValidationError(
+                "give at least one of priority, intervalMs, jitterMs, dailyCap", "body"
+            )
+
+
 class ScanSchema(_Base):
     phone = fields.String(load_default=None, validate=validate.Length(min=6, max=20))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.schemas import CreateSessionSchema, ScanSchema, load_json
+from webapp.api.schemas import CreateSessionSchema, ScanSchema, UpdateSessionSchema, load_json
 from webapp.models import WhatsAppSession, iso
 from webapp.services import sessions
 
@@ -23,6 +23,9 @@ def session_json(session: WhatsAppSession) -> dict:
         "transport": session.transport,
         "errorCount": session.error_count,
         "lastError": session.last_error,
+        "intervalMs": session.interval_ms,
+        "jitterMs": session.jitter_ms,
+        "dailyCap": session.daily_cap,
     }
 
 
@@ -41,6 +44,12 @@ def create_session():
 @bp.get("/whatsapp/sessions/<session_id>")
 def get_session(session_id: str):
     return jsonify(session=session_json(sessions.get_session(session_id)))
+
+
+@bp.patch("/whatsapp/sessions/<session_id>")
+def update_session(session_id: str):
+    body = load_json(UpdateSessionSchema())
+    return jsonify(session=session_json(sessions.update_session(session_id, **body)))
 
 
 @bp.delete("/whatsapp/sessions/<session_id>")

@@ -64,6 +64,23 @@ def create_session(device_id: str, priority: int = 999, transport: str | None = 
     return session
 
 
+PACING_FIELDS = ("priority", "interval_ms", "jitter_ms", "daily_cap")
+
+
+def update_session(session_id: str, **changes: Any) -> WhatsAppSession:
+    """Change a session's priority and pacing; the next send uses the new values."""
+    session = get_session(session_id)
+    for name, value in changes.items():
+        if name not in PACING_FIELDS:
+            raise KabarError(f"{name} cannot be changed here", field=name)
+        setattr(session, name, value)
+    db.session.flush()
+    if "priority" in changes:
+        recompute_primary()
+    db.session.commit()
+    return session
+
+
 def delete_session(session_id: str) -> None:
     """Log the session out (where a host holds it), stop it everywhere and delete its row."""
     session = get_session(session_id)

@@ -64,6 +64,9 @@ class SessionHost:
         self.sessions: dict[str, Transport] = {}
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
+        # Last send per session (monotonic s), and a lock per session serialising its sends.
+        self._last_send: dict[str, float] = {}
+        self._send_locks: dict[str, threading.Lock] = {}
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self.rpc = RpcServer(client, self.handle, self.held_sessions)
@@ -224,6 +227,26 @@ class SessionHost:
             return {"status": "logged_out"}
         raise UnknownMethod(f"unknown method {method!r}")
 
+    def _paced_send(self, session_id: str, transport: Transport, params: dict[str, Any]):
+        """The last guard of the pacing contract: the workers' pacer grants slots at least
+        ``min_gap_ms`` apart, but RPC latency varies; here sends of one number are serialised
+        and held until the gap has passed since the previous one actually went out."""
+        with self._lock:
+            lock = self._send_locks.setdefault(session_id, threading.Lock())
+        min_gap = float(params.get("min_gap_ms") or 0) / 1000
+        with lock:
+            last = self._last_send.get(session_id)
+            if last is not None and min_gap > 0:
+                wait = last + min_gap - time.monotonic()
+                if wait > 0:
+                    self._stopping.wait(wait)
+            try:
+                return transport.send_text(
+                    params["jid"], params["text"], wa_message_id(str(params["message_id"]))
+                )
+            finally:
+                self._last_send[session_id] = time.monotonic()
+
     def _send(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
         """Send once per Kabar message id, however often the call is repeated."""
         message_id = str(params["message_id"])
@@ -235,7 +258,7 @@ class SessionHost:
                 return {**record, "duplicate": True}
             raise SendInProgress(f"message {message_id} is being sent already")
         try:
-            result = transport.send_text(params["jid"], params["text"], wa_message_id(message_id))
+            result = self._paced_send(session_id, transport, params)
         except Exception:
             self.redis.delete(record_key)  # nothing went out: a retry may send
             raise
