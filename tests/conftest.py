@@ -17,12 +17,29 @@ import psycopg
 import pytest
 
 ADMIN_PG = os.environ.get("KABAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEST_REDIS = os.environ.get("KABAR_TEST_REDIS", "redis://127.0.0.1:6379/13")
+TEST_REDIS_BASE = os.environ.get("KABAR_TEST_REDIS", "redis://127.0.0.1:6379")
+TEST_REDIS_DBS = range(8, 16)
+TEST_REDIS = ""  # set in pytest_configure
 ROOT = Path(__file__).resolve().parent.parent
 _state: dict[str, str] = {}
 
 
+def _claim_redis_db() -> str:
+    """A Redis database no other test run on this machine is using (each run's processes
+    consume Dramatiq queues of fixed names, so two runs must never share one)."""
+    import redis
+
+    lock_client = redis.Redis.from_url(f"{TEST_REDIS_BASE}/0")
+    for number in TEST_REDIS_DBS:
+        if lock_client.set(f"kabar:test-run:{number}", os.getpid(), nx=True, ex=3 * 3600):
+            _state["redis_db"] = str(number)
+            return f"{TEST_REDIS_BASE}/{number}"
+    raise RuntimeError(f"every Redis database in {list(TEST_REDIS_DBS)} is used by a test run")
+
+
 def pytest_configure(config):
+    global TEST_REDIS
+    TEST_REDIS = _claim_redis_db()
     name = f"kabar_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -45,6 +62,10 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    if "redis_db" in _state:
+        import redis
+
+        redis.Redis.from_url(f"{TEST_REDIS_BASE}/0").delete(f"kabar:test-run:{_state['redis_db']}")
     name = _state.get("db")
     if not name:
         return

@@ -13,8 +13,14 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
+# The app's modules are imported here, in the main thread, before any worker thread runs:
+# importing them lazily from several threads at once raced on half-initialised modules.
+from webapp.extensions import db
+from webapp.services import jobs, sending, sessions
+from webapp.services import session_events as folding
 from workers import broker as _broker
 from workers import session_events, settings
+from workers.ledger import GAVE_BACK, JobLedger
 
 log = logging.getLogger(__name__)
 
@@ -37,41 +43,74 @@ def app():
         return _app
 
 
+_broker.broker.add_middleware(JobLedger(app))
+
 SEND_MAX_RETRIES = 2  # three attempts in all, as the seed's maxAttempts
 
 
-@dramatiq.actor(
-    actor_name="send_message",
-    queue_name=_broker.URGENT,
-    max_retries=SEND_MAX_RETRIES,
-    min_backoff=2_000,
-    max_backoff=16_000,
-    on_retry_exhausted="send_message_exhausted",
-)
-def send_message(message_id: int) -> None:
+def _send(message_id: int) -> None:
     """Send one stored message (see ``webapp.services.sending.deliver``)."""
-    from webapp.services import sending
-    from webapp.services.errors import NoSessionAvailable
 
     current = CurrentMessage.get_current_message()
     retries = current.options.get("retries", 0) if current else 0
     with app().app_context():
         try:
             outcome = sending.deliver(message_id)
-        except NoSessionAvailable as exc:
+        except sending.GiveBack as exc:
+            # Waiting for the number is not an attempt: back to the queue, retries untouched.
+            _broker.broker.enqueue(current.copy(), delay=max(exc.delay_ms, 100))
+            current.options[GAVE_BACK] = True
+            return
+        except sending.NoSessionAvailable as exc:
             sending.record_retry(message_id, retries, exc.message)
             raise dramatiq.Retry(exc.message) from exc
     log.info("message %s: %s", message_id, outcome)
 
 
+_SEND_OPTIONS = dict(
+    max_retries=SEND_MAX_RETRIES,
+    min_backoff=2_000,
+    max_backoff=16_000,
+    on_retry_exhausted="send_message_exhausted",
+)
+send_urgent = dramatiq.actor(
+    _send,
+    actor_name=_broker.SEND_ACTORS[_broker.URGENT],
+    queue_name=_broker.URGENT,
+    priority=0,
+    **_SEND_OPTIONS,
+)
+send_normal = dramatiq.actor(
+    _send,
+    actor_name=_broker.SEND_ACTORS[_broker.NORMAL],
+    queue_name=_broker.NORMAL,
+    priority=10,
+    **_SEND_OPTIONS,
+)
+send_bulk = dramatiq.actor(
+    _send,
+    actor_name=_broker.SEND_ACTORS[_broker.BULK],
+    queue_name=_broker.BULK,
+    priority=100,
+    **_SEND_OPTIONS,
+)
+
+
 @dramatiq.actor(actor_name="send_message_exhausted", queue_name=_broker.URGENT, max_retries=5)
 def send_message_exhausted(message_data: dict, retry_info: dict) -> None:
     """Every attempt to send failed: the row becomes ``failed`` with the last reason."""
-    from webapp.services import sending
 
     message_id = message_data["args"][0]
     with app().app_context():
         sending.mark_failed(message_id, retry_info.get("retries", 0) + 1)
+
+
+@dramatiq.actor(actor_name="reconcile_messages", queue_name=_broker.MAINTENANCE, max_retries=0)
+def reconcile_messages() -> None:
+    """Queue again the queued rows whose job Redis lost."""
+
+    with app().app_context():
+        jobs.reconcile()
 
 
 _events_redis: redis.Redis | None = None
@@ -80,12 +119,11 @@ _events_redis: redis.Redis | None = None
 @dramatiq.actor(actor_name=session_events.FOLD_ACTOR, queue_name=_broker.EVENTS, max_retries=3)
 def fold_session_events() -> None:
     """Fold whatever is waiting on the session-event stream into PostgreSQL."""
-    from webapp.extensions import db
-    from webapp.services import session_events as folding
 
     global _events_redis
     _events_redis = _events_redis or redis.Redis.from_url(settings.REDIS_URL)
     consumer = f"{os.getpid()}-{threading.get_ident()}"
+    session_events.begin_fold(_events_redis)
     with app().app_context():
         while batch := session_events.read_batch(_events_redis, consumer):
             for entry_id, event in batch:
@@ -103,7 +141,6 @@ def fold_session_events() -> None:
 @dramatiq.actor(actor_name="sync_sessions", queue_name=_broker.MAINTENANCE, max_retries=0)
 def sync_sessions() -> None:
     """Rebuild the session hosts' list of sessions from PostgreSQL (heals a lost Redis)."""
-    from webapp.services import sessions
 
     with app().app_context():
         sessions.sync_desired()

@@ -8,9 +8,13 @@ PREFIX = "kabar"
 DESIRED_SESSIONS = f"{PREFIX}:sessions:desired"
 # Pub/sub channel: the list above changed, session hosts should look now.
 SESSIONS_CHANGED = f"{PREFIX}:sessions:changed"
+# Set of ledgered send jobs that Redis holds (queued, delayed or being processed).
+JOBS_LIVE = f"{PREFIX}:jobs:live"
 # Stream of everything that happens to sessions (state, QR, receipts, incoming messages).
 SESSION_EVENTS = f"{PREFIX}:session-events"
 SESSION_EVENTS_GROUP = "folder"
+# Set while a folder has been woken and has not started reading yet.
+FOLD_PENDING = f"{PREFIX}:session-events:fold-pending"
 # Events that could not be folded, with the error, for an operator to inspect.
 SESSION_EVENTS_DEAD = f"{PREFIX}:session-events:dead"
 
@@ -56,3 +60,23 @@ def pace_beats(session_id: str) -> str:
 def pace_next(session_id: str) -> str:
     """When the session's next send slot opens (ms since the epoch, Redis clock)."""
     return f"{PREFIX}:pace:{session_id}:next"
+
+
+def error_backoff(session_id: str) -> str:
+    """Present while the session rests after a send error; expires when it may send again."""
+    return f"{PREFIX}:backoff:{session_id}"
+
+
+def error_streak(session_id: str) -> str:
+    """Consecutive send errors of the session."""
+    return f"{PREFIX}:errors:{session_id}"
+
+
+def daily_count(session_id: str, day: str) -> str:
+    """Messages the session sent on ``day`` (YYYYMMDD in the operator's timezone)."""
+    return f"{PREFIX}:daily:{session_id}:{day}"
+
+
+def api_rate(key_id: int) -> str:
+    """Token bucket of one API key."""
+    return f"{PREFIX}:ratelimit:{key_id}"

@@ -25,6 +25,7 @@ JOBS = (
     ("sync_sessions", broker.MAINTENANCE, 30.0),
     # The session host wakes a folder for every event; this catches any wake-up that was lost.
     (session_events.FOLD_ACTOR, broker.EVENTS, 10.0),
+    ("reconcile_messages", broker.MAINTENANCE, 60.0),
 )
 TICK_S = 1.0
 

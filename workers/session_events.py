@@ -17,14 +17,24 @@ from workers import broker, keys
 FOLD_ACTOR = "fold_session_events"
 STREAM_MAXLEN = 100_000
 RECLAIM_IDLE_MS = 30_000
+FOLD_FLAG_TTL_MS = 5_000
 
 
 def publish(client: redis.Redis, event: dict[str, Any]) -> None:
-    """Append ``event`` to the stream and wake a folder."""
+    """Append ``event`` to the stream and wake a folder, unless one is awake already."""
     client.xadd(
         keys.SESSION_EVENTS, {"data": json.dumps(event)}, maxlen=STREAM_MAXLEN, approximate=True
     )
-    broker.enqueue(FOLD_ACTOR, broker.EVENTS)
+    # The flag is cleared by the folder before it reads, so an event appended after the clear
+    # sets it again and wakes another folder: none is left unread, and a burst of events costs
+    # one folder, not one per event. The expiry heals a folder that died holding it.
+    if client.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS):
+        broker.enqueue(FOLD_ACTOR, broker.EVENTS)
+
+
+def begin_fold(client: redis.Redis) -> None:
+    """Called by a folder before it reads: later events must wake a new one."""
+    client.delete(keys.FOLD_PENDING)
 
 
 def ensure_group(client: redis.Redis) -> None:

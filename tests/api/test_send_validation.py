@@ -168,3 +168,32 @@ def test_status_of_unknown_message_is_404(client, auth):
     for message_id in ("999", "abc"):
         r = client.get(f"/api/whatsapp/message/{message_id}/status", headers=auth)
         _error(r, 404, "id")
+
+
+def test_a_send_with_a_priority_waits_in_the_normal_band(client, auth, redis_client):
+    r = client.post("/api/whatsapp/send", headers=auth,
+                    json={"to": "081234567890", "text": "Info", "priority": 4})
+    assert r.status_code == 202
+    status = client.get(r.get_json()["statusUrl"], headers=auth).get_json()
+    assert (status["band"], status["priority"]) == ("normal", 4)
+    assert redis_client.hlen("dramatiq:normal.msgs") == 1
+
+
+def test_bad_priority_routing_and_session(client, auth):
+    for body, field in [({"priority": 11}, "priority"), ({"routing": "random"}, "routing"),
+                        ({"sessionId": "session-404"}, "sessionId")]:
+        r = client.post("/api/whatsapp/send", headers=auth,
+                        json={"to": "081234567890", "text": "x", **body})
+        assert r.status_code in (400, 422) and r.get_json()["error"]["field"] == field
+
+
+def test_a_flooding_client_gets_429_with_retry_after(app, client, auth):
+    app.config["API_RATE_BURST"], app.config["API_RATE_PER_S"] = 3, 0.5
+    try:
+        codes = [client.get("/api/whatsapp/sessions", headers=auth).status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+        r = client.get("/api/whatsapp/sessions", headers=auth)
+        assert r.get_json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(r.headers["Retry-After"]) <= 2
+    finally:
+        app.config["API_RATE_BURST"], app.config["API_RATE_PER_S"] = 200, 50.0

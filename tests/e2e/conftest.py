@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -16,23 +17,38 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test run dies, so no worker outlives it."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Processes:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
+        # Each test links its own numbers: credentials of an earlier test must not resume.
+        self.env = {"KABAR_SESSION_STORE": str(log_dir / "sessions")}
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *argv: str) -> subprocess.Popen:
+    def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=os.environ.copy(),
+            env={**os.environ, **self.env, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.procs[name] = proc
         return proc
+
+    def worker(self, name: str, *queues: str, threads: int = 4) -> subprocess.Popen:
+        """A Dramatiq worker process consuming ``queues``, as honcho.Procfile runs them."""
+        return self.start(name, str(BIN / "dramatiq"), "workers.actors", "-p", "1", "-t",
+                          str(threads), "--queues", *queues,
+                          # Idle queues are polled every 100 ms, as in honcho.Procfile.
+                          dramatiq_worker_timeout="100")
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(name)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g, request
+import math
+
+from flask import current_app, g, request
 
 from webapp.api import bp, error_response
-from webapp.services import api_keys
+from webapp.services import api_keys, ratelimit
 
 
 @bp.before_request
@@ -28,3 +30,15 @@ def require_api_key():
             {"Authorization": ["unknown or revoked API key"]},
         )
     g.api_key = key
+    wait = ratelimit.take(
+        key.id, current_app.config["API_RATE_PER_S"], current_app.config["API_RATE_BURST"]
+    )
+    if wait > 0:
+        response, status = error_response(
+            429,
+            "rate_limited",
+            f"too many requests for this API key; retry in {wait:.1f} s",
+            {"Authorization": ["request budget of this key is spent"]},
+        )
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response, status

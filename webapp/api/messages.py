@@ -8,6 +8,7 @@ from webapp.api import bp
 from webapp.api.schemas import SendSchema, load_json
 from webapp.models import WhatsAppMessage, iso
 from webapp.services import messages
+from workers import broker
 
 
 def status_json(message: WhatsAppMessage) -> dict:
@@ -21,6 +22,8 @@ def status_json(message: WhatsAppMessage) -> dict:
         "sessionId": message.session_id,
         "error": message.error_message,
         "retryCount": message.retry_count,
+        "priority": message.priority,
+        "band": message.band,
     }
 
 
@@ -33,6 +36,10 @@ def send():
         data=body.get("data"),
         text=body.get("text"),
         idempotency_key=body.get("idempotencyKey"),
+        priority=body.get("priority", 1),
+        band=broker.NORMAL if "priority" in body else broker.URGENT,
+        routing=body.get("routing"),
+        session_id=body.get("sessionId"),
     )
     message = accepted.message
     return (

@@ -15,12 +15,13 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage
-from webapp.services import phone, templates
+from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.services import jobs, phone, templates
 from webapp.services.errors import KabarError, MessageTooLong, NotFound
 from workers import broker
 
-SEND_ACTOR = "send_message"
+# Attempts per send job (the seed's maxAttempts); the send actors retry this many times less one.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,16 @@ def queue_message(
     text: str | None = None,
     idempotency_key: str | None = None,
     priority: int = 1,
+    band: str = broker.URGENT,
+    routing: str | None = None,
+    session_id: str | None = None,
 ) -> Accepted:
     """Validate and store one outgoing message, then queue it for sending.
 
     Exactly one of ``template`` (with ``data``) and ``text`` is given. A repeated
-    ``idempotency_key`` returns the first message instead of creating a second.
+    ``idempotency_key`` returns the first message instead of creating a second. ``band`` picks
+    the queue (urgent, normal, bulk), ``priority`` (1 highest .. 10) orders messages waiting for
+    the same number, ``routing`` overrides the band's policy and ``session_id`` pins a number.
     """
     if idempotency_key:
         earlier = db.session.scalar(
@@ -51,6 +57,10 @@ def queue_message(
             return Accepted(earlier, created=False)
 
     recipient = phone.normalize(to, current_app.config["DEFAULT_REGION"], field="to")
+    if session_id is not None and not db.session.scalar(
+        db.select(WhatsAppSession.id).where(WhatsAppSession.session_id == session_id)
+    ):
+        raise KabarError(f"no session {session_id!r}", field="sessionId")
     template_row = None
     if template is not None:
         template_row = templates.get_by_name(template)
@@ -75,10 +85,15 @@ def queue_message(
         content=content,
         status="queued",
         priority=priority,
+        band=band,
+        routing=routing,
+        pinned_session_id=session_id,
         idempotency_key=idempotency_key,
     )
     db.session.add(message)
     try:
+        db.session.flush()
+        job = jobs.new_job(message, MAX_ATTEMPTS)
         db.session.commit()
     except IntegrityError:
         # Two requests with one idempotency key raced; the other one's row stands.
@@ -89,8 +104,40 @@ def queue_message(
         if earlier is None:
             raise
         return Accepted(earlier, created=False)
-    broker.enqueue(SEND_ACTOR, broker.URGENT, message.id)
+    broker.enqueue_job(job)
     return Accepted(message, created=True)
+
+
+def queue_texts(
+    messages: list[tuple[str, str]],
+    *,
+    band: str = broker.BULK,
+    priority: int = 1,
+    routing: str | None = None,
+) -> list[int]:
+    """Store and queue many ready (recipient, text) messages at once; return their ids.
+
+    The building block of bulk sends: rows and ledger rows in one transaction, then the jobs.
+    """
+    region = current_app.config["DEFAULT_REGION"]
+    rows = [
+        WhatsAppMessage(
+            to_number=phone.normalize(to, region).phone,
+            content=text,
+            status="queued",
+            priority=priority,
+            band=band,
+            routing=routing,
+        )
+        for to, text in messages
+    ]
+    db.session.add_all(rows)
+    db.session.flush()
+    queued = [jobs.new_job(row, MAX_ATTEMPTS) for row in rows]
+    db.session.commit()
+    for job in queued:
+        broker.enqueue_job(job)
+    return [row.id for row in rows]
 
 
 def get_message(message_id: int | str) -> WhatsAppMessage:

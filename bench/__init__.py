@@ -1,0 +1,1 @@
+"""Benchmarks: runnable commands that start the real processes and print figures."""

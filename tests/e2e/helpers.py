@@ -1,0 +1,64 @@
+"""Steps end-to-end tests share: link simulator numbers, queue bulk texts, read inboxes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tests.polling import wait_for
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage
+from webapp.services import messages
+from workers.transports.simulator import SimulatedNetwork
+
+
+def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0):
+    """Create and pair ``count`` simulator sessions with priorities 1..count; return their ids."""
+    ids = []
+    for n in range(1, count + 1):
+        r = client.post("/api/whatsapp/sessions", headers=auth,
+                        json={"deviceId": f"WA-{n}", "priority": n, "transport": "simulator"})
+        assert r.status_code == 201, r.get_json()
+        sid = r.get_json()["session"]["id"]
+        r = client.patch(f"/api/whatsapp/sessions/{sid}", headers=auth,
+                         json={"intervalMs": interval_ms, "jitterMs": jitter_ms})
+        assert r.status_code == 200, r.get_json()
+        ids.append(sid)
+    for sid in ids:
+        wait_for(lambda sid=sid: client.post(
+            f"/api/whatsapp/sessions/{sid}/simulator/scan", headers=auth).status_code == 200)
+
+    def all_connected():
+        listed = client.get("/api/whatsapp/sessions", headers=auth).get_json()["sessions"]
+        return all(s["status"] == "connected" for s in listed) and len(listed) == count
+
+    wait_for(all_connected)
+    return ids
+
+
+def phone(n: int) -> str:
+    return f"62812{n:08d}"
+
+
+def queue_bulk(app, count, start=0, **options):
+    with app.app_context():
+        return messages.queue_texts(
+            [(phone(start + i), f"Pengumuman #{start + i}") for i in range(count)], **options
+        )
+
+
+def inboxes(redis_client, numbers):
+    network = SimulatedNetwork(redis_client)
+    return {n: network.inbox(phone(n)) for n in numbers}
+
+
+def received_at(entry) -> float:
+    return datetime.fromisoformat(entry["receivedAt"].replace("Z", "+00:00")).timestamp()
+
+
+def statuses(app, ids):
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(WhatsAppMessage.id, WhatsAppMessage.status).where(WhatsAppMessage.id.in_(ids))
+        ).all()
+        db.session.rollback()
+    return dict(rows)
