@@ -34,3 +34,24 @@ RPC_TIMEOUT_S = _float("KABAR_RPC_TIMEOUT", 15.0)
 SIM_DELIVERED_AFTER_S = _float("KABAR_SIM_DELIVERED_AFTER", 0.3)
 SIM_READ_AFTER_S = _float("KABAR_SIM_READ_AFTER", 1.0)
 SIM_QR_TTL_S = _int("KABAR_SIM_QR_TTL", 60)
+
+# Dramatiq's Redis broker: a dead worker's messages go back to the queue after this long.
+BROKER_HEARTBEAT_MS = _int("KABAR_BROKER_HEARTBEAT_MS", 60_000)
+BROKER_MAINTENANCE_CHANCE = _int("KABAR_BROKER_MAINTENANCE_CHANCE", 1_000)
+
+# Session health checks (session host): how often each connected session is proven with a round
+# trip, when a round trip counts as slow, when it counts as failed, how many failures in a row
+# make the host reconnect, and after how long without traffic a session is flagged idle.
+HEALTH_INTERVAL_S = _float("KABAR_HEALTH_INTERVAL", 30.0)
+HEALTH_SLOW_S = _float("KABAR_HEALTH_SLOW", 5.0)
+HEALTH_TIMEOUT_S = _float("KABAR_HEALTH_TIMEOUT", 15.0)
+HEALTH_MAX_FAILURES = _int("KABAR_HEALTH_MAX_FAILURES", 5)
+HEALTH_IDLE_S = _float("KABAR_HEALTH_IDLE", 24 * 3600.0)
+
+# Simulator faults: the reconnect back-off after a simulated disconnect (neonize's shape) and how
+# long a simulated temporary ban lasts when the fault names no duration.
+SIM_BACKOFF_BASE_S = _float("KABAR_SIM_BACKOFF_BASE", 2.0)
+SIM_BACKOFF_CAP_S = _float("KABAR_SIM_BACKOFF_CAP", 60.0)
+SIM_BACKOFF_JITTER_S = _float("KABAR_SIM_BACKOFF_JITTER", 1.0)
+SIM_MAX_ATTEMPTS = _int("KABAR_SIM_MAX_ATTEMPTS", 10)
+SIM_BAN_S = _float("KABAR_SIM_BAN", 24 * 3600.0)

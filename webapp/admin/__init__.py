@@ -1,4 +1,4 @@
-"""Admin pages: login and, for now, a dashboard of sessions and recent messages."""
+"""Admin pages: login and the dashboard here; the sessions page in ``sessions_page``."""
 
 from __future__ import annotations
 
@@ -60,3 +60,6 @@ def dashboard():
     return render_template(
         "admin/dashboard.html", sessions=sessions.list_sessions(), messages=list(recent)
     )
+
+
+from webapp.admin import sessions_page  # noqa: E402,F401  (routes of the sessions page)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from workers.transports.simulator import FAULTS as SIMULATOR_FAULTS
+
 
 class _Base(Schema):
     class Meta:
@@ -39,12 +41,44 @@ class ScanSchema(_Base):
     phone = fields.String(load_default=None, validate=validate.Length(min=6, max=20))
 
 
+class PairSchema(_Base):
+    phone = fields.String(required=True, validate=validate.Length(min=6, max=32))
+
+
+class FaultSchema(_Base):
+    """A simulator fault: ``send_errors`` needs ``rate`` (0..1), ``latency`` needs ``ms``;
+    ``seconds`` is how long a ``disconnect`` keeps the network down or a ``ban`` lasts."""
+
+    fault = fields.String(required=True, validate=validate.OneOf(SIMULATOR_FAULTS))
+    rate = fields.Float(validate=validate.Range(min=0, max=1))
+    ms = fields.Integer(validate=validate.Range(min=0, max=600_000))
+    seconds = fields.Float(validate=validate.Range(min=0, max=30 * 86_400))
+
+    @validates_schema
+    def needed_parameter(self, values, **_):
+        needs = {"send_errors": "rate", "latency": "ms"}.get(values.get("fault"))
+        if needs and values.get(needs) is None:
+            raise ValidationError(f"{values['fault']} needs {needs}", needs)
+        if values.get("fault") == "ban" and values.get("seconds") == 0:
+            raise ValidationError("a ban lasts more than 0 seconds", "seconds")
+
+
+class IncomingSchema(_Base):
+    from_ = fields.String(data_key="from", required=True, validate=validate.Length(min=3, max=64))
+    text = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    pushName = fields.String(load_default=None, validate=validate.Length(max=255))
+
+
 class SendSchema(_Base):
     to = fields.String(required=True, validate=validate.Length(min=3, max=64))
     template = fields.String(validate=validate.Length(min=1, max=100))
     data = fields.Dict(keys=fields.String(), load_default=dict)
     text = fields.String()
     idempotencyKey = fields.String(validate=validate.Length(min=1, max=200))
+    # Without priority a single send is urgent; with one (1 highest .. 10) it waits its turn.
+    priority = fields.Integer(validate=validate.Range(min=1, max=10))
+    routing = fields.String(validate=validate.OneOf(["failover", "spread"]))
+    sessionId = fields.String(validate=validate.Length(min=1, max=100))
 
     @validates_schema
     def one_body(self, values, **_):

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.schemas import CreateSessionSchema, ScanSchema, UpdateSessionSchema, load_json
+from webapp.api.schemas import (
+    CreateSessionSchema,
+    FaultSchema,
+    IncomingSchema,
+    PairSchema,
+    ScanSchema,
+    UpdateSessionSchema,
+    load_json,
+)
 from webapp.models import WhatsAppSession, iso
 from webapp.services import sessions
 
@@ -26,6 +34,7 @@ def session_json(session: WhatsAppSession) -> dict:
         "intervalMs": session.interval_ms,
         "jitterMs": session.jitter_ms,
         "dailyCap": session.daily_cap,
+        "banExpiresAt": iso(session.ban_expires_at),
     }
 
 
@@ -68,4 +77,43 @@ def session_qr(session_id: str):
 def simulator_scan(session_id: str):
     body = load_json(ScanSchema())
     result = sessions.simulator_scan(session_id, body["phone"])
+    return jsonify(id=session_id, **result)
+
+
+@bp.post("/whatsapp/sessions/<session_id>/pair")
+def pair_phone(session_id: str):
+    """A pairing code to type on the phone instead of scanning the QR."""
+    body = load_json(PairSchema())
+    return jsonify(id=session_id, code=sessions.pair_phone(session_id, body["phone"]))
+
+
+@bp.post("/whatsapp/sessions/<session_id>/reconnect")
+def reconnect_session(session_id: str):
+    result = sessions.reconnect(session_id)
+    return jsonify(id=session_id, status=result.get("status"))
+
+
+@bp.post("/whatsapp/sessions/<session_id>/logout")
+def logout_session(session_id: str):
+    result = sessions.logout(session_id)
+    return jsonify(id=session_id, status=result.get("status"))
+
+
+@bp.get("/whatsapp/sessions/<session_id>/simulator/faults")
+def simulator_faults(session_id: str):
+    return jsonify(id=session_id, faults=sessions.simulator_faults(session_id))
+
+
+@bp.post("/whatsapp/sessions/<session_id>/simulator/faults")
+def simulator_fault(session_id: str):
+    body = load_json(FaultSchema())
+    result = sessions.simulator_fault(session_id, **body)
+    return jsonify(id=session_id, **result)
+
+
+@bp.post("/whatsapp/sessions/<session_id>/simulator/incoming")
+def simulator_incoming(session_id: str):
+    """A customer writes to the session's simulated number."""
+    body = load_json(IncomingSchema())
+    result = sessions.simulator_incoming(session_id, body["from_"], body["text"], body["pushName"])
     return jsonify(id=session_id, **result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +22,12 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
+from webapp.services import phone as phone_numbers
 from webapp.services.errors import Conflict, KabarError, NotFound, SessionUnavailable
 from workers import keys
 from workers.rpc import RpcError, SessionHostClient
 from workers.transports import TRANSPORTS
+from workers.transports.simulator import SimulatedNetwork
 
 
 def list_sessions() -> list[WhatsAppSession]:
@@ -131,13 +134,71 @@ def host_call(session_id: str, method: str, timeout: float | None = None, **para
 
 
 def simulator_scan(session_id: str, phone: str | None = None) -> dict[str, Any]:
+    _simulator_session(session_id)
+    return host_call(session_id, "simulate", action="scan", params={"phone": phone})
+
+
+def _simulator_session(session_id: str) -> WhatsAppSession:
+    """The session, which must use the simulator: simulator controls mean nothing elsewhere."""
     session = get_session(session_id)
     if session.transport != "simulator":
         raise Conflict(
             f"session {session_id} uses the {session.transport} transport, not the simulator",
             field="id",
         )
-    return host_call(session_id, "simulate", action="scan", params={"phone": phone})
+    return session
+
+
+def pair_phone(session_id: str, phone: str) -> str:
+    """An 8-character pairing code to type on ``phone`` (WhatsApp -> Linked devices -> Link
+    with phone number), the alternative to scanning the QR. The session must be waiting for a
+    scan; the simulator answers a made-up code and links that number at the next scan."""
+    session = get_session(session_id)
+    if session.status == "connected":
+        raise Conflict(f"session {session_id} is linked already", field="id")
+    recipient = phone_numbers.normalize(phone, current_app.config["DEFAULT_REGION"], field="phone")
+    result = host_call(session_id, "pair", phone=recipient.phone)
+    code = re.sub(r"[^0-9A-Za-z]", "", str(result.get("code") or "")).upper()
+    if len(code) != 8:
+        raise KabarError(f"WhatsApp answered an unexpected pairing code {code!r}", field="phone")
+    return code
+
+
+def reconnect(session_id: str) -> dict[str, Any]:
+    """Stop the session's connection and start it again, resuming its stored login."""
+    session = get_session(session_id)
+    _desire(session)  # a session missing from the hosts' list is listed again
+    return host_call(session_id, "reconnect")
+
+
+def logout(session_id: str) -> dict[str, Any]:
+    """Unlink the device from the phone and forget its login; the session stays, ready for a
+    new scan after a reconnect."""
+    get_session(session_id)
+    return host_call(session_id, "logout")
+
+
+def simulator_fault(session_id: str, fault: str, **params: Any) -> dict[str, Any]:
+    """Inject a fault into a simulator session (see ``workers.transports.simulator``)."""
+    _simulator_session(session_id)
+    given = {name: value for name, value in params.items() if value is not None}
+    return host_call(session_id, "simulate", action="fault", params={"fault": fault, **given})
+
+
+def simulator_faults(session_id: str) -> dict[str, Any]:
+    """The lasting faults of a simulator session, read from the simulated network."""
+    _simulator_session(session_id)
+    return SimulatedNetwork(get_redis()).faults(session_id)
+
+
+def simulator_incoming(
+    session_id: str, from_phone: str, text: str, push_name: str | None = None
+) -> dict[str, Any]:
+    """A customer writes to a simulator session's number."""
+    _simulator_session(session_id)
+    sender = phone_numbers.normalize(from_phone, current_app.config["DEFAULT_REGION"], "from")
+    params = {"from_phone": sender.phone, "text": text, "push_name": push_name}
+    return host_call(session_id, "simulate", action="incoming", params=params)
 
 
 def qr_png(session: WhatsAppSession) -> tuple[str, int]:

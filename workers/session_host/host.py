@@ -5,6 +5,12 @@ sessions service and re-synced from PostgreSQL by the scheduler). Every ``lease_
 claims any listed session nobody holds, renews its own leases, and stops sessions that were
 removed or whose lease it lost. The host never touches PostgreSQL: what happens to a session
 goes to the session-event stream, and an actor folds it into the database.
+
+Every ``health_interval_s`` the host proves each connected session with a round trip through its
+transport (``Transport.ping``), because a session can claim "connected" while nothing gets
+through. A slow or failed round trip, a recovery, or a session idle for ``idle_after_s`` is
+published as a ``health`` event; more than ``health_max_failures`` failures in a row make the
+host reconnect the session (stop, then start its transport).
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -26,6 +35,7 @@ from workers.credentials import CredentialStore
 from workers.leases import Leases
 from workers.rpc import RpcServer
 from workers.transports import Transport, TransportError, transport_class
+from workers.transports.base import Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +48,16 @@ class SendInProgress(TransportError):
 
 class UnknownMethod(TransportError):
     code = "bad_request"
+
+
+@dataclass
+class HealthState:
+    """What the health check remembers of one session between two rounds."""
+
+    failures: int = 0  # failed round trips in a row
+    troubled: bool = False  # the last round trip failed or was slow
+    idle: bool = False  # flagged idle at the last round
+    pending: Any = None  # the Future of a round trip that has not answered yet
 
 
 def wa_message_id(message_id: str) -> str:
@@ -54,6 +74,11 @@ class SessionHost:
         store_dir=settings.SESSION_STORE_DIR,
         lease_ms: int = settings.LEASE_MS,
         host_id: str | None = None,
+        health_interval_s: float = settings.HEALTH_INTERVAL_S,
+        health_slow_s: float = settings.HEALTH_SLOW_S,
+        health_timeout_s: float = settings.HEALTH_TIMEOUT_S,
+        health_max_failures: int = settings.HEALTH_MAX_FAILURES,
+        idle_after_s: float = settings.HEALTH_IDLE_S,
     ) -> None:
         self.redis = client
         self.key = encryption_key
@@ -70,6 +95,16 @@ class SessionHost:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self.rpc = RpcServer(client, self.handle, self.held_sessions)
+        self.health_interval_s = health_interval_s
+        self.health_slow_s = health_slow_s
+        self.health_timeout_s = health_timeout_s
+        self.health_max_failures = health_max_failures
+        self.idle_after_s = idle_after_s
+        self._health: dict[str, HealthState] = {}
+        # Wall-clock time of the last traffic (connect, incoming message, receipt) per session.
+        self._activity: dict[str, float] = {}
+        self._reconnect_locks: dict[str, threading.Lock] = {}
+        self._pinger = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -78,9 +113,11 @@ class SessionHost:
         log.info("session host %s starting", self.host_id)
         ticker = threading.Thread(target=self._tick_forever, name="leases", daemon=True)
         listener = threading.Thread(target=self._listen, name="wake", daemon=True)
+        health = threading.Thread(target=self._health_forever, name="health", daemon=True)
         self.reconcile()
         ticker.start()
         listener.start()
+        health.start()
         while not self._stopping.is_set():
             try:
                 self.rpc.serve_once()
@@ -162,6 +199,8 @@ class SessionHost:
         with self._lock:
             transport = self.sessions.pop(session_id, None)
             self.state.pop(session_id, None)
+            self._health.pop(session_id, None)
+            self._activity.pop(session_id, None)
         if transport is not None:
             try:
                 transport.stop()
@@ -177,17 +216,25 @@ class SessionHost:
             )
         self.redis.delete(keys.host(self.host_id))
         self.rpc.close()
+        self._pinger.shutdown(wait=False, cancel_futures=True)
         log.info("session host %s stopped", self.host_id)
 
     # events ----------------------------------------------------------------------------------
 
     def _emitter(self, session_id: str):
         def emit(kind: str, **data: Any) -> None:
+            if kind in ("message", "receipt"):
+                with self._lock:
+                    self._activity[session_id] = time.time()
             if kind == "status":
                 with self._lock:
                     self.state.setdefault(session_id, {}).update(
                         {k: v for k, v in data.items() if k in ("status", "phone", "reason")}
                     )
+                    if data.get("status") == "connected":
+                        self._activity.setdefault(session_id, time.time())
+                    else:
+                        self._health.pop(session_id, None)
             elif kind == "paired":
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")
@@ -225,7 +272,125 @@ class SessionHost:
         if method == "logout":
             transport.logout()
             return {"status": "logged_out"}
+        if method == "reconnect":
+            self.reconnect(session_id, "asked by Kabar")
+            with self._lock:
+                return {"host": self.host_id, **self.state.get(session_id, {})}
         raise UnknownMethod(f"unknown method {method!r}")
+
+    def reconnect(self, session_id: str, reason: str) -> None:
+        """Stop the session's transport and start it again (resuming its stored login).
+
+        One reconnect per session at a time: a second caller waits for the first and then
+        reconnects again, which is harmless. The host's lock is not held meanwhile, because a
+        stopping transport may still emit events.
+        """
+        with self._lock:
+            transport = self.sessions.get(session_id)
+            lock = self._reconnect_locks.setdefault(session_id, threading.Lock())
+        if transport is None:
+            raise TransportError(f"session {session_id} is not held here", code="not_hosted")
+        with lock:
+            log.info("session %s: reconnecting (%s)", session_id, reason)
+            with self._lock:
+                self._health.pop(session_id, None)
+            transport.stop()
+            if self.sessions.get(session_id) is transport and not self._stopping.is_set():
+                transport.start()
+
+    # health ----------------------------------------------------------------------------------
+
+    def _health_forever(self) -> None:
+        while not self._stopping.wait(self.health_interval_s):
+            try:
+                self.check_health()
+            except Exception:
+                log.exception("health check failed")
+
+    def check_health(self) -> None:
+        """One round: ping every connected session at once, then judge each answer."""
+        started = time.monotonic()
+        rounds: list[tuple[str, HealthState, Any]] = []
+        for session_id in self.held_sessions():
+            with self._lock:
+                transport = self.sessions.get(session_id)
+                connected = self.state.get(session_id, {}).get("status") == "connected"
+                health = self._health.setdefault(session_id, HealthState()) if connected else None
+            if transport is None or health is None:
+                continue
+            if health.pending is not None and not health.pending.done():
+                # The previous round trip still hangs: that is this round's failure too.
+                self._judge(session_id, health, None, "the previous health check never answered")
+                continue
+            health.pending = self._pinger.submit(_timed_ping, transport)
+            rounds.append((session_id, health, health.pending))
+        for session_id, health, future in rounds:
+            remaining = max(started + self.health_timeout_s - time.monotonic(), 0.0)
+            try:
+                elapsed, error = future.result(timeout=remaining)
+            except FutureTimeout:
+                elapsed, error = None, f"no answer within {self.health_timeout_s:g} s"
+            if error is _UNSUPPORTED:
+                continue
+            self._judge(session_id, health, elapsed, error)
+
+    def _judge(
+        self, session_id: str, health: HealthState, elapsed: float | None, error: str | None
+    ) -> None:
+        """Publish what changed, and reconnect after too many failures in a row."""
+        with self._lock:
+            if self._health.get(session_id) is not health:
+                return  # the session changed state meanwhile; this answer is stale
+        ok = error is None
+        slow = ok and elapsed is not None and elapsed > self.health_slow_s
+        idle_s = self._idle_seconds(session_id)
+        idle = idle_s is not None and idle_s > self.idle_after_s
+        health.failures = 0 if ok else health.failures + 1
+        warning = None
+        if not ok:
+            warning = f"health check failed ({health.failures} in a row): {error}"
+        elif slow:
+            warning = f"health check slow: {elapsed:.1f} s (limit {self.health_slow_s:g} s)"
+        elif idle:
+            warning = f"idle: no traffic for {idle_s / 3600:.1f} h"
+        recovered = ok and not slow and health.troubled
+        reconnect = health.failures > self.health_max_failures
+        if warning or recovered or idle != health.idle:
+            event: dict[str, Any] = {
+                "ok": ok,
+                "slow": slow,
+                "latency_ms": None if elapsed is None else round(elapsed * 1000),
+                "failures": health.failures,
+                "warning": warning,
+                "idle": idle,
+                "idle_s": None if idle_s is None else round(idle_s),
+            }
+            if reconnect:
+                event["action"] = "reconnect"
+            self._publish(session_id, "health", event)
+        health.troubled = not ok or slow
+        health.idle = idle
+        if reconnect:
+            log.warning(
+                "session %s: %d health checks failed in a row; reconnecting",
+                session_id,
+                health.failures,
+            )
+            try:
+                self.reconnect(session_id, f"{health.failures} failed health checks")
+            except TransportError as exc:
+                log.warning("session %s: reconnect failed: %s", session_id, exc)
+
+    def _idle_seconds(self, session_id: str) -> float | None:
+        """Seconds since the session's last traffic: a send, a receipt, an incoming message."""
+        now = time.time()
+        with self._lock:
+            last = self._activity.get(session_id)
+            sent = self._last_send.get(session_id)
+        if sent is not None:
+            sent_wall = now - (time.monotonic() - sent)
+            last = sent_wall if last is None else max(last, sent_wall)
+        return None if last is None else max(now - last, 0.0)
 
     def _paced_send(self, session_id: str, transport: Transport, params: dict[str, Any]):
         """The last guard of the pacing contract: the workers' pacer grants slots at least
@@ -273,3 +438,19 @@ class SessionHost:
         pipe.set(keys.wa_message(result.wa_message_id), message_id, ex=SENT_RECORD_TTL_S)
         pipe.execute()
         return record
+
+
+_UNSUPPORTED = "unsupported"
+
+
+def _timed_ping(transport: Transport) -> tuple[float, str | None]:
+    """(seconds the round trip took, why it failed or None); ``_UNSUPPORTED`` as the reason
+    when the transport cannot be health-checked."""
+    started = time.monotonic()
+    try:
+        transport.ping()
+    except Unsupported:
+        return time.monotonic() - started, _UNSUPPORTED
+    except Exception as exc:  # noqa: BLE001 - any failure is a failed health check
+        return time.monotonic() - started, str(exc) or type(exc).__name__
+    return time.monotonic() - started, None

@@ -10,7 +10,12 @@ Event kinds a transport emits:
 - ``qr``      ``code`` (the string to render), ``expires_at`` (epoch seconds)
 - ``paired``  ``phone`` (E.164 digits of the linked number)
 - ``receipt`` ``wa_message_id``, ``status`` (``delivered`` | ``read``), ``at`` (epoch seconds)
-- ``message`` ``from_phone``, ``text``, ``wa_message_id``, ``at`` (an incoming message)
+- ``message`` ``from_phone``, ``text``, ``wa_message_id``, ``at`` (an incoming message), optional
+  ``from_jid`` and ``push_name``
+- ``contacts`` ``contacts``: a list of ``{"phone", "push_name"?, "lid"?}`` (address-book sync,
+  typically after connecting; optional, a transport may never send it)
+
+The session host adds ``health`` events of its own (see ``workers.session_host.host``).
 """
 
 from __future__ import annotations
@@ -107,6 +112,15 @@ class Transport(ABC):
         self.stop()
         self.credentials.delete()
         self.emit("status", status="logged_out", reason="logged out from Kabar")
+
+    def ping(self) -> None:
+        """Prove the connection works with a cheap round trip; raise a TransportError if not.
+
+        The session host's health check calls it every few seconds on connected sessions and
+        measures how long it takes. A transport that cannot prove anything keeps this default,
+        which raises Unsupported, and is then left out of health checks.
+        """
+        raise Unsupported(f"{self.name} cannot be health-checked")
 
     def pair_phone(self, phone: str) -> str:
         """Ask for a pairing code for ``phone`` (the alternative to scanning a QR)."""

@@ -512,6 +512,25 @@ class NeonizeTransport(Transport):
             raise NotConnected(f"neonize session {self.session_id} is not started")
         return run.send(build_jid(user, server or USER_SERVER), text)
 
+    def ping(self) -> None:
+        """Ask the Go client whether its connection is up and logged in; raise NotConnected if not.
+
+        whatsmeow proves the websocket with its own keep-alive round trips (missed ones end the
+        connection, see ``keepalive_failures``); this reads the state they leave, which is cheap
+        and sends nothing to WhatsApp. Called under the client lock and only while connected:
+        asking a Go client that is being stopped could crash the process.
+        """
+        run = self._current_run()
+        if run is None:
+            raise NotConnected(f"neonize session {self.session_id} is not started")
+        with run.client_lock:
+            if not run.connected or run.stopping or run.client is None:
+                raise NotConnected(f"neonize session {self.session_id} is not connected")
+            if not run.client.is_connected:
+                raise NotConnected("neonize reports the connection to WhatsApp closed")
+            if not run.client.is_logged_in:
+                raise NotConnected("neonize reports the device is no longer logged in")
+
     def pair_phone(self, phone: str) -> str:
         """Ask WhatsApp for a pairing code for ``phone`` (digits, with country code).
 

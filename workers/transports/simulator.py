@@ -2,30 +2,68 @@
 
 Every simulated phone has an inbox kept in Redis, so any process (the session host that sends,
 the web app that shows it, a test) sees the same network. A simulator session shows a QR until it
-is "scanned" (``simulate("scan")``), then sends into recipients' inboxes and reports delivered and
-read receipts after configurable delays, as a real phone would.
+is "scanned" (``simulate("scan")``), rotating it every ``qr_ttl`` seconds as WhatsApp does, then
+sends into recipients' inboxes and reports delivered and read receipts after configurable delays,
+as a real phone would.
+
+Faults are injected with ``simulate("fault", {"fault": name, ...})``:
+
+- ``disconnect`` (``seconds``: how long the network stays down, default 0): the connection drops
+  and the session reconnects by itself with neonize's back-off, reporting ``disconnected`` with
+  ``attempt`` and ``retry_in`` for every failed attempt, then ``connected``;
+- ``logged_out``: the phone unlinked the device; credentials are deleted, no reconnect;
+- ``ban`` (``seconds``, default ``SIM_BAN_S``): ``banned`` with a reason and ``expires_at``;
+  when the ban expires the session reconnects by itself;
+- ``send_errors`` (``rate`` 0..1): each send and each health-check ping fails at that rate
+  (1.0 always, 0 never), as on a network that drops requests;
+- ``latency`` (``ms``): each send and ping takes that much longer;
+- ``no_receipts``: recipients never report delivered or read;
+- ``clear``: remove every fault above (a ban is lifted, an outage ends).
+
+Faults that last (``send_errors``, ``latency``, ``no_receipts``, a ban, an outage) are kept in
+Redis per session (``SimulatedNetwork.faults``), so tests, the admin page and a session host
+that takes the session over all see them.
+
+Pairing codes: ``pair_phone(phone)`` answers a made-up 8-character code while a QR is shown and
+remembers the phone; the next ``scan`` without a phone links that number, standing in for the
+user typing the code on the phone.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
+import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
 from workers import settings
-from workers.transports.base import NotConnected, SendResult, Transport, TransportError
+from workers.transports.base import (
+    NotConnected,
+    SendFailed,
+    SendResult,
+    Transport,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 
 INBOX_KEY = "kabar:sim:inbox:{phone}"
 INBOX_LIMIT = 10_000
+FAULTS_KEY = "kabar:sim:faults:{session_id}"
+FAULTS_TTL_S = 7 * 24 * 3600
+
+FAULTS = ("disconnect", "logged_out", "ban", "send_errors", "latency", "no_receipts", "clear")
+# Characters WhatsApp uses in pairing codes (no 0/O, 1/I look-alikes).
+PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ23456789"
 
 
 def phone_of(jid: str) -> str:
@@ -34,7 +72,8 @@ def phone_of(jid: str) -> str:
 
 
 class SimulatedNetwork:
-    """The inboxes of the simulated phones, shared by every process through Redis."""
+    """The inboxes of the simulated phones and the faults of the simulated sessions, shared by
+    every process through Redis."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -50,17 +89,59 @@ class SimulatedNetwork:
         """What ``phone`` received, oldest first."""
         return [json.loads(raw) for raw in self.redis.lrange(INBOX_KEY.format(phone=phone), 0, -1)]
 
+    # faults ----------------------------------------------------------------------------------
+
+    def faults(self, session_id: str) -> dict[str, dict[str, Any]]:
+        """The lasting faults of a session: ``{name: params}``, e.g. ``{"latency": {"ms": 300}}``.
+
+        ``ban`` carries ``reason`` and ``expires_at``, ``outage`` (an ongoing disconnect) carries
+        ``until``; both are dropped here once past.
+        """
+        raw = self.redis.hgetall(FAULTS_KEY.format(session_id=session_id))
+        found = {_text(name): json.loads(value) for name, value in raw.items()}
+        now = time.time()
+        for name, field in (("ban", "expires_at"), ("outage", "until")):
+            if name in found and float(found[name].get(field) or 0) <= now:
+                del found[name]
+        return found
+
+    def set_fault(self, session_id: str, name: str, params: Mapping[str, Any]) -> None:
+        key = FAULTS_KEY.format(session_id=session_id)
+        pipe = self.redis.pipeline()
+        pipe.hset(key, name, json.dumps(dict(params)))
+        pipe.expire(key, FAULTS_TTL_S)
+        pipe.execute()
+
+    def clear_fault(self, session_id: str, name: str) -> None:
+        self.redis.hdel(FAULTS_KEY.format(session_id=session_id), name)
+
+    def clear_faults(self, session_id: str) -> None:
+        self.redis.delete(FAULTS_KEY.format(session_id=session_id))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
 
 def _iso_ms(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def backoff_delay(attempt: int, base: float, cap: float, jitter: float) -> float:
+    """Seconds before retry number ``attempt``: doubling from ``base`` up to ``cap``, plus up to
+    ``jitter`` random seconds (the same shape as the neonize transport's)."""
+    exponent = min(max(attempt, 1) - 1, 60)
+    return min(base * 2**exponent, cap) + random.random() * jitter
 
 
 class SimulatorTransport(Transport):
     """A linked device on the simulated network.
 
     Options: ``delivered_after`` and ``read_after`` (seconds after the send; ``read_after`` < 0
-    means the recipient never reads), ``qr_ttl`` (seconds a QR stays valid), ``redis`` (a client;
-    by default one for REDIS_URL).
+    means the recipient never reads), ``qr_ttl`` (seconds a QR stays valid before the next one),
+    ``backoff_base``, ``backoff_cap``, ``jitter``, ``max_attempts`` (reconnecting after a
+    simulated disconnect), ``ban_seconds`` (default length of a simulated ban), ``redis`` (a
+    client; by default one for REDIS_URL).
     """
 
     name = "simulator"
@@ -70,64 +151,293 @@ class SimulatorTransport(Transport):
         self.network = SimulatedNetwork(
             self.options.get("redis") or redis.Redis.from_url(settings.REDIS_URL)
         )
-        self.delivered_after = float(
-            self.options.get("delivered_after", settings.SIM_DELIVERED_AFTER_S)
-        )
-        self.read_after = float(self.options.get("read_after", settings.SIM_READ_AFTER_S))
-        self.qr_ttl = int(self.options.get("qr_ttl", settings.SIM_QR_TTL_S))
+        opt = self.options.get
+        self.delivered_after = float(opt("delivered_after", settings.SIM_DELIVERED_AFTER_S))
+        self.read_after = float(opt("read_after", settings.SIM_READ_AFTER_S))
+        self.qr_ttl = max(float(opt("qr_ttl", settings.SIM_QR_TTL_S)), 0.1)
+        self.backoff_base = float(opt("backoff_base", settings.SIM_BACKOFF_BASE_S))
+        self.backoff_cap = float(opt("backoff_cap", settings.SIM_BACKOFF_CAP_S))
+        self.jitter = float(opt("jitter", settings.SIM_BACKOFF_JITTER_S))
+        self.max_attempts = max(int(opt("max_attempts", settings.SIM_MAX_ATTEMPTS)), 1)
+        self.ban_seconds = float(opt("ban_seconds", settings.SIM_BAN_S))
         self.phone: str | None = None
         self.connected = False
-        self._lock = threading.Lock()
+        self.status = "disconnected"
+        self._lock = threading.RLock()
         self._timers: set[threading.Timer] = set()
         self._qr: str | None = None
+        self._pairing_phone: str | None = None
+        # Bumped by every change of connection state that makes pending timers (QR rotation,
+        # reconnect attempts, the end of a ban) obsolete; a timer only acts on its own epoch.
+        self._epoch = 0
+        self._running = False
 
     # lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.emit("status", status="connecting")
+        with self._lock:
+            self._running = True
+            epoch = self._new_epoch()
+        self._set_status("connecting")
         blob = self.credentials.load()
-        if blob:
-            self.phone = json.loads(blob)["phone"]
-            self._connect()
-        else:
-            self._show_qr()
+        if not blob:
+            self._show_qr(epoch)
+            return
+        self.phone = json.loads(blob)["phone"]
+        self._come_online(epoch, 0)
 
     def stop(self) -> None:
         with self._lock:
+            self._running = False
+            self._new_epoch()
             timers, self._timers = self._timers, set()
             self.connected = False
         for timer in timers:
             timer.cancel()
 
-    def _show_qr(self) -> None:
-        self._qr = f"KABAR-SIM:{self.session_id}:{secrets.token_urlsafe(16)}"
-        self.emit("qr", code=self._qr, expires_at=time.time() + self.qr_ttl)
+    def _new_epoch(self) -> int:
+        self._epoch += 1
+        self.connected = False
+        self._qr = None
+        return self._epoch
 
-    def _connect(self) -> None:
+    def _current(self, epoch: int) -> bool:
+        return epoch == self._epoch
+
+    def _set_status(self, status: str, **data: Any) -> None:
         with self._lock:
+            self.status = status
+        self.emit("status", status=status, **data)
+
+    def _show_qr(self, epoch: int) -> None:
+        """Show a fresh QR, and another each ``qr_ttl`` seconds until scanned or stopped."""
+        with self._lock:
+            if not self._current(epoch) or self.connected:
+                return
+            self._qr = f"KABAR-SIM:{self.session_id}:{secrets.token_urlsafe(16)}"
+            self.status = "qr"
+            code = self._qr
+        self.emit("qr", code=code, expires_at=time.time() + self.qr_ttl)
+        self._after(self.qr_ttl, epoch, self._show_qr, epoch)
+
+    def _connect(self, epoch: int) -> None:
+        with self._lock:
+            if not self._current(epoch):
+                return
             self.connected = True
-        self.emit("status", status="connected", phone=self.phone)
+            self._qr = None
+        self._set_status("connected", phone=self.phone)
+
+    def _retry(self, epoch: int, attempt: int, reason: str) -> None:
+        """Failed attempt ``attempt``: give up after ``max_attempts``, else wait and try again."""
+        if not self._current(epoch):
+            return
+        if attempt >= self.max_attempts:
+            self._set_status("failed", reason=reason, attempt=attempt)
+            return
+        delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.jitter)
+        self._set_status("disconnected", reason=reason, attempt=attempt, retry_in=round(delay, 3))
+        self._after(delay, epoch, self._attempt, epoch, attempt)
+
+    def _attempt(self, epoch: int, failures: int) -> None:
+        self._set_status("connecting", attempt=failures + 1)
+        self._come_online(epoch, failures)
+
+    def _come_online(self, epoch: int, failures: int) -> None:
+        """Connect a linked session, unless the network says it is banned or cut off."""
+        faults = self.network.faults(self.session_id)
+        if "ban" in faults:
+            self._enter_ban(epoch, faults["ban"]["reason"], float(faults["ban"]["expires_at"]))
+        elif "outage" in faults:
+            self._retry(epoch, failures + 1, "simulated network outage")
+        else:
+            self._connect(epoch)
+
+    def _enter_ban(self, epoch: int, reason: str, expires_at: float) -> None:
+        self._set_status("banned", reason=reason, expires_at=expires_at)
+        # A little after the expiry, so the ban is surely over by the Redis-stored clock too.
+        self._after(max(expires_at - time.time(), 0.0) + 0.05, epoch, self._attempt, epoch, 0)
+
+    def _after(self, delay: float, epoch: int, action: Callable[..., None], *args: Any) -> None:
+        """Run ``action(*args)`` in ``delay`` seconds unless the epoch has moved on by then."""
+
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+                if not self._current(epoch):
+                    return
+            try:
+                action(*args)
+            except Exception:
+                log.exception("simulator session %s: timer failed", self.session_id)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
 
     # simulator controls ----------------------------------------------------------------------
 
     def simulate(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if action == "scan":
             return self._scan(params.get("phone"))
+        if action == "fault":
+            return self._fault(params)
+        if action == "faults":
+            return {"faults": self.network.faults(self.session_id)}
+        if action == "incoming":
+            return self._incoming(params)
         raise TransportError(f"unknown simulator action {action!r}", code="bad_request")
 
     def _scan(self, phone: str | None) -> dict[str, Any]:
-        """Pair as if a phone had scanned the QR; ``phone`` defaults to a virtual number."""
-        if self.connected:
-            return {"phone": self.phone, "status": "connected"}
+        """Pair as if a phone had scanned the QR (or typed the pairing code); ``phone`` defaults
+        to the number a pairing code was asked for, else to a virtual number. A number under a
+        simulated ban is linked but stays banned."""
+        with self._lock:
+            if self.connected:
+                return {"phone": self.phone, "status": "connected"}
+            self._running = True
+            epoch = self._new_epoch()
+            phone = phone or self._pairing_phone
+            self._pairing_phone = None
         self.phone = phone or "62899" + "".join(secrets.choice("0123456789") for _ in range(8))
         self.credentials.save(json.dumps({"phone": self.phone}).encode())
         self.emit("paired", phone=self.phone)
-        self._connect()
-        return {"phone": self.phone, "status": "connected"}
+        self._come_online(epoch, 0)
+        return {"phone": self.phone, "status": self.status}
+
+    def pair_phone(self, phone: str) -> str:
+        """A made-up pairing code for ``phone`` while a QR is shown (see the module docstring)."""
+        digits = re.sub(r"\D", "", phone or "")
+        if not digits:
+            raise TransportError(f"not a phone number: {phone!r}", code="bad_request")
+        with self._lock:
+            if self.connected:
+                raise TransportError(
+                    f"session {self.session_id} is already linked", code="already_paired"
+                )
+            if self._qr is None:
+                raise NotConnected(
+                    f"session {self.session_id} is not waiting for pairing; start it first"
+                )
+            self._pairing_phone = digits
+        return "".join(secrets.choice(PAIR_ALPHABET) for _ in range(8))
+
+    def _incoming(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A customer writes to this number: emit the ``message`` event a phone would."""
+        if not self.connected:
+            raise NotConnected(f"simulator session {self.session_id} is not connected")
+        from_phone = re.sub(r"\D", "", str(params.get("from_phone") or ""))
+        if not from_phone:
+            raise TransportError("from_phone is required", code="bad_request")
+        wa_message_id = str(params.get("wa_message_id") or "SIM" + uuid.uuid4().hex[:17].upper())
+        data: dict[str, Any] = {
+            "from_phone": from_phone,
+            "from_jid": f"{from_phone}@s.whatsapp.net",
+            "text": str(params.get("text") or ""),
+            "wa_message_id": wa_message_id,
+            "at": time.time(),
+        }
+        if params.get("push_name"):
+            data["push_name"] = str(params["push_name"])
+        self.emit("message", **data)
+        return {"wa_message_id": wa_message_id}
+
+    def _fault(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        fault = params.get("fault")
+        if fault not in FAULTS:
+            raise TransportError(
+                f"fault must be one of {', '.join(FAULTS)}, not {fault!r}", code="bad_request"
+            )
+        if fault == "send_errors":
+            rate = _number(params, "rate", 0.0, 1.0)
+            self.network.set_fault(self.session_id, "send_errors", {"rate": rate})
+        elif fault == "latency":
+            ms = _number(params, "ms", 0.0, 600_000.0)
+            self.network.set_fault(self.session_id, "latency", {"ms": ms})
+        elif fault == "no_receipts":
+            self.network.set_fault(self.session_id, "no_receipts", {})
+        elif fault == "clear":
+            self._clear()
+        elif fault == "disconnect":
+            seconds = _number(params, "seconds", 0.0, 86_400.0, default=0.0)
+            self._disconnect(seconds)
+        elif fault == "logged_out":
+            self._logged_out()
+        elif fault == "ban":
+            seconds = _number(params, "seconds", 0.001, 30 * 86_400.0, default=self.ban_seconds)
+            self._ban(seconds)
+        return {
+            "fault": fault,
+            "status": self.status,
+            "faults": self.network.faults(self.session_id),
+        }
+
+    def _disconnect(self, seconds: float) -> None:
+        with self._lock:
+            if not self.connected:
+                raise NotConnected(f"simulator session {self.session_id} is not connected")
+            epoch = self._new_epoch()
+        if seconds > 0:
+            self.network.set_fault(self.session_id, "outage", {"until": time.time() + seconds})
+        self._retry(epoch, 1, "connection lost (simulated)")
+
+    def _logged_out(self) -> None:
+        self.stop()
+        self.credentials.delete()
+        self.network.clear_fault(self.session_id, "ban")
+        self.network.clear_fault(self.session_id, "outage")
+        self._set_status("logged_out", reason="logged out from the phone (simulated)")
+
+    def _ban(self, seconds: float) -> None:
+        with self._lock:
+            if self.phone is None or self.credentials.load() is None:
+                raise NotConnected(f"simulator session {self.session_id} is not linked")
+            epoch = self._new_epoch()
+        ban = {
+            "reason": "temporarily banned by WhatsApp (simulated)",
+            "expires_at": time.time() + seconds,
+        }
+        self.network.set_fault(self.session_id, "ban", ban)
+        self._enter_ban(epoch, ban["reason"], ban["expires_at"])
+
+    def _clear(self) -> None:
+        """Remove every fault; a banned or cut-off session reconnects at once."""
+        was_banned = "ban" in self.network.faults(self.session_id)
+        self.network.clear_faults(self.session_id)
+        with self._lock:
+            waiting = self.status == "disconnected" and self.phone is not None
+            resume = self._running and (was_banned or waiting) and not self.connected
+            epoch = self._new_epoch() if resume else self._epoch
+        if resume and self.credentials.load() is not None:
+            self._attempt(epoch, 0)
 
     # sending ---------------------------------------------------------------------------------
 
+    def _network_delay(self, faults: Mapping[str, Any], what: str) -> None:
+        """Apply the ``latency`` and ``send_errors`` faults to one request."""
+        ms = float(faults.get("latency", {}).get("ms") or 0)
+        if ms > 0:
+            time.sleep(ms / 1000)  # the simulated round trip itself, not a synchronisation
+        rate = float(faults.get("send_errors", {}).get("rate") or 0)
+        if rate > 0 and (rate >= 1 or random.random() < rate):
+            raise SendFailed(f"{what} failed on the simulated network (send_errors {rate:g})")
+
+    def ping(self) -> None:
+        """A round trip on the simulated network: slowed by ``latency``, failed by
+        ``send_errors``."""
+        if not self.connected:
+            raise NotConnected(f"simulator session {self.session_id} is not connected")
+        self._network_delay(self.network.faults(self.session_id), "ping")
+        if not self.connected:
+            raise NotConnected(f"simulator session {self.session_id} is not connected")
+
     def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
+        if not self.connected:
+            raise NotConnected(f"simulator session {self.session_id} is not connected")
+        faults = self.network.faults(self.session_id)
+        self._network_delay(faults, "send")
         if not self.connected:
             raise NotConnected(f"simulator session {self.session_id} is not connected")
         now = time.time()
@@ -141,9 +451,10 @@ class SimulatorTransport(Transport):
                 "receivedAt": _iso_ms(now),
             },
         )
-        self._later(self.delivered_after, wa_message_id, "delivered")
-        if self.read_after >= 0:
-            self._later(max(self.read_after, self.delivered_after), wa_message_id, "read")
+        if "no_receipts" not in faults:
+            self._later(self.delivered_after, wa_message_id, "delivered")
+            if self.read_after >= 0:
+                self._later(max(self.read_after, self.delivered_after), wa_message_id, "read")
         return SendResult(wa_message_id=wa_message_id, sent_at=now)
 
     def _later(self, delay: float, wa_message_id: str, status: str) -> None:
@@ -157,3 +468,23 @@ class SimulatorTransport(Transport):
         with self._lock:
             self._timers.add(timer)
         timer.start()
+
+
+def _number(
+    params: Mapping[str, Any], name: str, low: float, high: float, default: float | None = None
+) -> float:
+    """``params[name]`` as a number in [low, high]; TransportError(bad_request) otherwise."""
+    value = params.get(name)
+    if value is None:
+        if default is None:
+            raise TransportError(f"{name} is required for this fault", code="bad_request")
+        return default
+    if isinstance(value, bool):
+        raise TransportError(f"{name} must be a number", code="bad_request")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TransportError(f"{name} must be a number", code="bad_request") from None
+    if not low <= number <= high:
+        raise TransportError(f"{name} must be between {low:g} and {high:g}", code="bad_request")
+    return number

@@ -1,0 +1,190 @@
+"""The admin sessions page through the Flask test client (no session host running)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from webapp.extensions import db
+from webapp.models import WhatsAppSession
+from webapp.services import admins, sessions
+
+
+@pytest.fixture
+def logged_in(app, client):
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+    r = client.post(
+        "/admin/login",
+        data={
+            "email": "ops@example.com",
+            "password": "correct horse battery",
+            "csrf_token": token(client, "/admin/login"),
+        },
+    )
+    assert r.status_code == 302
+    return client
+
+
+@pytest.fixture
+def two_sessions(app):
+    with app.app_context():
+        sessions.create_session("WA-1", 1, "simulator")
+        sessions.create_session("WA-2", 2, "neonize")
+
+
+def token(client, path="/admin/sessions"):
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def row(app, session_id):
+    with app.app_context():
+        return db.session.scalar(
+            db.select(WhatsAppSession).where(WhatsAppSession.session_id == session_id)
+        )
+
+
+def test_the_page_needs_a_login(client):
+    r = client.get("/admin/sessions")
+    assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
+    r = client.get("/admin/sessions/status.json")
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_the_page_lists_sessions_and_is_linked_from_the_dashboard(logged_in, two_sessions):
+    dashboard = logged_in.get("/admin/").get_data(as_text=True)
+    assert 'href="/admin/sessions"' in dashboard
+    page = logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert 'data-session="session-1"' in page and 'data-session="session-2"' in page
+    assert "WA-1" in page and "WA-2" in page and "Terputus" in page
+    # Simulator controls only on the simulator session.
+    simulator_card = page.split('data-session="session-1"')[1].split("</section>")[0]
+    neonize_card = page.split('data-session="session-2"')[1].split("</section>")[0]
+    assert "/admin/sessions/session-1/fault" in simulator_card
+    assert "/fault" not in neonize_card and "/scan" not in neonize_card
+    assert "<script src" not in page and "https://" not in page  # no external assets
+
+
+def test_editing_priority_and_pacing_is_saved(app, logged_in, two_sessions):
+    r = logged_in.post(
+        "/admin/sessions/session-2/settings",
+        data={
+            "priority": "1",
+            "intervalMs": "1500",
+            "jitterMs": "0",
+            "dailyCap": "",
+            "csrf_token": token(logged_in),
+        },
+    )
+    assert r.status_code == 302
+    saved = row(app, "session-2")
+    assert (saved.priority, saved.interval_ms, saved.jitter_ms, saved.daily_cap) == (
+        1,
+        1500,
+        0,
+        None,
+    )
+    page = logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert "Pengaturan session-2 disimpan" in page
+
+
+@pytest.mark.parametrize(
+    "field,bad", [("priority", "abc"), ("priority", "0"), ("intervalMs", "5"), ("dailyCap", "-1")]
+)
+def test_a_bad_value_is_a_form_error_on_the_page(app, logged_in, two_sessions, field, bad):
+    data = {"priority": "2", "intervalMs": "1000", "jitterMs": "200", "dailyCap": ""}
+    data[field] = bad
+    r = logged_in.post(
+        "/admin/sessions/session-2/settings", data={**data, "csrf_token": token(logged_in)}
+    )
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    card = page.split('data-session="session-2"')[1].split("</section>")[0]
+    assert 'role="alert"' in card and 'class="field-error"' in card
+    assert f'name="{field}"' in card and f'value="{bad}"' in card  # what was typed stays
+    assert row(app, "session-2").priority == 2
+
+
+def test_a_post_without_csrf_token_is_refused(app, logged_in, two_sessions):
+    r = logged_in.post("/admin/sessions/session-2/settings", data={"priority": "1"})
+    assert r.status_code == 400
+    assert row(app, "session-2").priority == 2
+    r = logged_in.post("/admin/sessions", data={"deviceId": "WA-9"})
+    assert r.status_code == 400
+    assert row(app, "session-3") is None
+
+
+def test_creating_a_session_from_the_page(app, logged_in):
+    r = logged_in.post(
+        "/admin/sessions",
+        data={
+            "deviceId": "WA-7",
+            "priority": "3",
+            "transport": "simulator",
+            "csrf_token": token(logged_in),
+        },
+    )
+    assert r.status_code == 302
+    created = row(app, "session-1")
+    assert (created.device_id, created.priority, created.transport) == ("WA-7", 3, "simulator")
+
+    again = logged_in.post(
+        "/admin/sessions", data={"deviceId": "WA-7", "csrf_token": token(logged_in)}
+    )
+    assert again.status_code == 409
+    assert "exists already" in again.get_data(as_text=True)
+    bad = logged_in.post(
+        "/admin/sessions",
+        data={"deviceId": "WA-8", "transport": "pigeon", "csrf_token": token(logged_in)},
+    )
+    assert bad.status_code == 400 and 'class="field-error"' in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path,data,status",
+    [
+        ("/admin/sessions/session-1/reconnect", {}, 409),
+        ("/admin/sessions/session-1/logout", {}, 409),
+        ("/admin/sessions/session-1/scan", {}, 409),
+        ("/admin/sessions/session-1/pair", {"phone": "081234567890"}, 409),
+        ("/admin/sessions/session-1/pair", {"phone": "12"}, 400),
+        ("/admin/sessions/session-1/fault", {"fault": "disconnect"}, 409),
+        ("/admin/sessions/session-1/fault", {"fault": "send_errors"}, 400),
+        ("/admin/sessions/session-1/fault", {"fault": "latency", "ms": "x"}, 400),
+        ("/admin/sessions/session-2/fault", {"fault": "clear"}, 409),
+        ("/admin/sessions/nope/reconnect", {}, 404),
+    ],
+)
+def test_refused_actions_render_the_reason_not_a_500(logged_in, two_sessions, path, data, status):
+    r = logged_in.post(path, data={**data, "csrf_token": token(logged_in)})
+    assert r.status_code == status
+    assert 'role="alert"' in r.get_data(as_text=True)
+
+
+def test_deleting_a_session(app, logged_in, two_sessions):
+    r = logged_in.post("/admin/sessions/session-2/delete", data={"csrf_token": token(logged_in)})
+    assert r.status_code == 302
+    assert row(app, "session-2") is None
+
+
+def test_the_status_json_carries_state_and_the_live_qr(app, logged_in, two_sessions):
+    with app.app_context():
+        session = db.session.scalar(
+            db.select(WhatsAppSession).where(WhatsAppSession.session_id == "session-1")
+        )
+        session.status = "qr"
+        session.qr_code = "KABAR-SIM:session-1:abc"
+        session.qr_expires_at = datetime.now(UTC) + timedelta(seconds=30)
+        db.session.commit()
+    listed = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
+    by_id = {s["id"]: s for s in listed}
+    assert by_id["session-1"]["statusLabel"] == "Menunggu scan QR"
+    assert by_id["session-1"]["qr"].startswith("data:image/png;base64,")
+    assert 0 < by_id["session-1"]["qrExpires"] <= 30
+    assert by_id["session-2"]["qr"] is None and by_id["session-2"]["status"] == "disconnected"
+    page = logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert 'src="data:image/png;base64,' in page
+    assert "setInterval(poll, 2000)" in page
