@@ -85,7 +85,16 @@ def app():
     return app
 
 
-MUTABLE_TABLES = ("whatsapp_messages", "whatsapp_queue_jobs", "whatsapp_sessions", "api_keys")
+MUTABLE_TABLES = (
+    "trigger_events",
+    "whatsapp_messages",
+    "bulk_jobs",
+    "whatsapp_queue_jobs",
+    "whatsapp_sessions",
+    "api_keys",
+    "contacts",
+    "incoming_messages",
+)
 
 
 @pytest.fixture(autouse=True)

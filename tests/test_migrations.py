@@ -54,3 +54,15 @@ def test_postgres_has_the_built_in_templates_with_their_variables(app):
         "payment_url",
     ]
     assert rows["voucher_activated"].category == "notification"
+
+
+def test_the_models_and_the_migrations_agree(app):
+    """No table or column exists only in the models: every schema change is a migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from webapp.extensions import db
+
+    with app.app_context(), db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []

@@ -42,6 +42,8 @@ class ApiKey(db.Model):
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # How the key was last presented: "api" (Bearer header) or "mpwa" (api_key parameter).
+    last_used_via: Mapped[str | None] = mapped_column(sa.String(20))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
@@ -87,6 +89,8 @@ class WhatsAppTemplate(db.Model):
     variables: Mapped[list | None] = mapped_column(JSONType)
     language: Mapped[str] = mapped_column(sa.String(5), default="id")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Type-specific parts: media_url for media, buttons / sections / footer for button and list.
+    extra: Mapped[dict | None] = mapped_column(JSONType)
     created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("admin_users.id"))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -101,6 +105,8 @@ STATUS_RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2, "read": 3, 
 
 class WhatsAppMessage(db.Model):
     __tablename__ = "whatsapp_messages"
+    # The reconciler's scan of rows stuck in a status.
+    __table_args__ = (sa.Index("ix_whatsapp_messages_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str | None] = mapped_column(
@@ -123,7 +129,87 @@ class WhatsAppMessage(db.Model):
     band: Mapped[str] = mapped_column(sa.String(10), default="urgent", server_default="urgent")
     routing: Mapped[str | None] = mapped_column(sa.String(10))
     pinned_session_id: Mapped[str | None] = mapped_column(sa.String(100))
+    bulk_job_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bulk_jobs.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str | None] = mapped_column(sa.String(255))
+    media_url: Mapped[str | None] = mapped_column(sa.Text)
+    # How a button/list message went out: "interactive", or "text" when it degraded to text.
+    render_mode: Mapped[str | None] = mapped_column(sa.String(20))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Trigger(db.Model):
+    """A billing event mapped to a template (or, for bulk.send, to a bulk send)."""
+
+    __tablename__ = "triggers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("whatsapp_templates.id"))
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    priority: Mapped[int] = mapped_column(default=1, server_default="1")
+    fire_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    failure_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_fired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class TriggerEvent(db.Model):
+    """One event the billing system sent: what it became, or why it failed. (event, event_id)
+    is unique, so a retried event is recognised and sends nothing twice."""
+
+    __tablename__ = "trigger_events"
+    __table_args__ = (sa.UniqueConstraint("event", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event: Mapped[str] = mapped_column(sa.String(100))
+    event_id: Mapped[str] = mapped_column(sa.String(200))
+    trigger_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("triggers.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(sa.String(20))  # queued | skipped | failed
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("whatsapp_messages.id", ondelete="SET NULL")
+    )
+    bulk_job_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bulk_jobs.id", ondelete="SET NULL")
+    )
+    payload: Mapped[dict | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class BulkJob(db.Model):
+    """A bulk send: accepted at once, expanded into message rows by an actor in batches."""
+
+    __tablename__ = "bulk_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("whatsapp_templates.id"))
+    template_data: Mapped[dict | None] = mapped_column(JSONType)
+    recipients: Mapped[list | None] = mapped_column(JSONType)
+    # pending | scheduled | expanding | running | paused | cancelled | completed
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    priority: Mapped[int] = mapped_column(default=1)
+    routing: Mapped[str | None] = mapped_column(sa.String(10))
+    total: Mapped[int] = mapped_column(default=0)
+    expanded: Mapped[int] = mapped_column(default=0)
+    invalid_count: Mapped[int] = mapped_column(default=0)
+    duplicate_count: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list | None] = mapped_column(JSONType)
+    schedule_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
