@@ -92,3 +92,16 @@ class CredentialStore:
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def check_key(directory: Path, key: bytes) -> tuple[list[str], list[str]]:
+    """Try ``key`` on every stored credential; return (readable, unreadable) session ids."""
+    readable, unreadable = [], []
+    for path in sorted(Path(directory).glob("*.cred")):
+        session_id = path.name[: -len(".cred")]
+        try:
+            CredentialStore(directory, session_id, key).load()
+            readable.append(session_id)
+        except CredentialsUnreadable:
+            unreadable.append(session_id)
+    return readable, unreadable

@@ -9,7 +9,7 @@ import sys
 import redis
 
 from workers import settings
-from workers.credentials import MissingEncryptionKey, derive_key
+from workers.credentials import MissingEncryptionKey, check_key, derive_key
 from workers.session_host.host import SessionHost
 
 
@@ -22,6 +22,18 @@ def main() -> int:
     except MissingEncryptionKey as exc:
         print(f"session host: {exc}", file=sys.stderr)
         return 2
+    readable, unreadable = check_key(settings.SESSION_STORE_DIR, key)
+    if unreadable and not readable:
+        print(
+            f"session host: WA_ENCRYPTION_KEY cannot decrypt any stored session credentials "
+            f"({', '.join(unreadable)} in {settings.SESSION_STORE_DIR}). It is not the key they "
+            "were written with; start with that key, or remove those files and link the numbers "
+            "again.",
+            file=sys.stderr,
+        )
+        return 2
+    for session_id in unreadable:
+        logging.error("credentials of %s are damaged; that number must be linked again", session_id)
     host = SessionHost(redis.Redis.from_url(settings.REDIS_URL), key)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: host.shutdown())
