@@ -25,8 +25,6 @@ from workers.ledger import GAVE_BACK, JobLedger
 log = logging.getLogger(__name__)
 
 _broker.broker.add_middleware(CurrentMessage())
-for _queue in (_broker.URGENT, _broker.NORMAL, _broker.BULK, _broker.EVENTS, _broker.MAINTENANCE):
-    _broker.broker.declare_queue(_queue)
 
 _app = None
 _app_lock = threading.Lock()

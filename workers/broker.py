@@ -28,6 +28,9 @@ broker = RedisBroker(
     maintenance_chance=settings.BROKER_MAINTENANCE_CHANCE,
 )
 dramatiq.set_broker(broker)
+# Declared here, not only by the actors, so every process (and the dashboard) knows them all.
+for _queue in (URGENT, NORMAL, BULK, EVENTS, MAINTENANCE):
+    broker.declare_queue(_queue)
 
 
 def message(actor_name: str, queue_name: str, *args: object, **options: object):
