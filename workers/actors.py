@@ -16,7 +16,7 @@ from dramatiq.middleware import CurrentMessage
 # The app's modules are imported here, in the main thread, before any worker thread runs:
 # importing them lazily from several threads at once raced on half-initialised modules.
 from webapp.extensions import db
-from webapp.services import jobs, sending, sessions
+from webapp.services import bulk, jobs, sending, sessions
 from webapp.services import session_events as folding
 from workers import broker as _broker
 from workers import session_events, settings
@@ -142,3 +142,27 @@ def sync_sessions() -> None:
 
     with app().app_context():
         sessions.sync_desired()
+
+
+# Bulk sends -------------------------------------------------------------------------------------
+
+
+@dramatiq.actor(
+    actor_name="expand_bulk",
+    queue_name=_broker.MAINTENANCE,
+    max_retries=5,
+    min_backoff=1_000,
+    max_backoff=60_000,
+)
+def expand_bulk(bulk_id: int) -> None:
+    """Write and queue the messages of a bulk send (see ``webapp.services.bulk.expand``)."""
+    with app().app_context():
+        written = bulk.expand(bulk_id)
+    log.info("bulk send %s: %d messages written", bulk_id, written)
+
+
+@dramatiq.actor(actor_name="bulk_maintenance", queue_name=_broker.MAINTENANCE, max_retries=0)
+def bulk_maintenance() -> None:
+    """Start scheduled bulk sends that are due, re-queue lost expansions, mark finished ones."""
+    with app().app_context():
+        bulk.maintain()

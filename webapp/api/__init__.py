@@ -72,3 +72,4 @@ def _flatten(errors: dict, prefix: str = "") -> dict[str, list[str]]:
 
 
 from webapp.api import auth, messages, sessions, simulator  # noqa: E402,F401  (routes)
+from webapp.api import bulk, events, templates  # noqa: E402,F401  (templates, events, bulk)

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from flask import request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
+from webapp.services.templates import CATEGORIES as TEMPLATE_CATEGORIES
+from webapp.services.templates import TYPES as TEMPLATE_TYPES
 from workers.transports.simulator import FAULTS as SIMULATOR_FAULTS
 
 
@@ -96,3 +106,61 @@ def load_json(schema: Schema) -> dict:
     if not isinstance(payload, dict):
         raise ValidationError({"body": ["the body must be a JSON object"]})
     return schema.load(payload)
+
+
+class TemplateSchema(_Base):
+    """A template as the API takes it (``PUT`` loads it with ``partial=True``). Type-specific
+    parts: ``mediaUrl`` (media), ``buttons`` (button), ``buttonText`` and ``sections`` (list),
+    ``footer`` (button, list). ``variables`` is not taken: it is read from the content."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    category = fields.String(validate=validate.OneOf(TEMPLATE_CATEGORIES))
+    type = fields.String(validate=validate.OneOf(TEMPLATE_TYPES))
+    content = fields.String(required=True)
+    language = fields.String(validate=validate.Length(min=2, max=5))
+    isActive = fields.Boolean(attribute="is_active")
+    # The seed's spelling, taken too; isActive wins when both are given.
+    is_active = fields.Boolean(attribute="is_active_seed")
+    mediaUrl = fields.String(attribute="media_url", allow_none=True)
+    buttons = fields.List(fields.Raw(), allow_none=True)
+    footer = fields.String(allow_none=True, validate=validate.Length(max=1024))
+    buttonText = fields.String(attribute="button_text", allow_none=True)
+    sections = fields.List(fields.Raw(), allow_none=True)
+
+    @post_load
+    def one_is_active(self, values, **_):
+        seed = values.pop("is_active_seed", None)
+        if "is_active" not in values and seed is not None:
+            values["is_active"] = seed
+        return values
+
+
+class PreviewSchema(_Base):
+    templateId = fields.Integer(attribute="template_id")
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @validates_schema
+    def one_template(self, values, **_):
+        if "template_id" not in values and "name" not in values:
+            raise ValidationError("give templateId or name", "templateId")
+
+
+class _EventId(fields.Field):
+    """An event id: text or a whole number (billing systems send both), kept as text."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValidationError("the event id is text or a whole number")
+        value = str(value).strip()
+        if not 1 <= len(value) <= 200:
+            raise ValidationError("the event id has 1 to 200 characters")
+        return value
+
+
+class EventSchema(_Base):
+    """``POST /api/events``: ``{event, id, data}`` from the billing system."""
+
+    event = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    id = _EventId(required=True)
+    data = fields.Dict(keys=fields.String(), load_default=dict)

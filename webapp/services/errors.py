@@ -65,3 +65,24 @@ class NoSessionAvailable(KabarError):
 
     status = 503
     code = "no_session_available"
+
+
+class TemplateInvalid(KabarError):
+    """A template that cannot be saved: unknown filter, bad media URL, malformed buttons..."""
+
+    status = 422
+    code = "invalid_template"
+
+
+class TemplateVariableInvalid(KabarError):
+    """A variable's value that its filter cannot format (``{{amount|rupiah}}`` given "abc")."""
+
+    status = 422
+    code = "invalid_variable"
+
+
+class UnknownEvent(KabarError):
+    """A billing event no trigger maps."""
+
+    status = 422
+    code = "unknown_event"

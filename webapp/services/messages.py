@@ -7,7 +7,7 @@ lost queue forgot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,8 @@ def queue_message(
     band: str = broker.URGENT,
     routing: str | None = None,
     session_id: str | None = None,
+    email: str | None = None,
+    before_commit: Callable[[WhatsAppMessage], None] | None = None,
 ) -> Accepted:
     """Validate and store one outgoing message, then queue it for sending.
 
@@ -48,6 +50,10 @@ def queue_message(
     ``idempotency_key`` returns the first message instead of creating a second. ``band`` picks
     the queue (urgent, normal, bulk), ``priority`` (1 highest .. 10) orders messages waiting for
     the same number, ``routing`` overrides the band's policy and ``session_id`` pins a number.
+    A template of any type is rendered as ``templates.render_message`` says (media URL and
+    render mode go on the row). ``email`` is kept on the row for the e-mail fallback.
+    ``before_commit`` is called with the new row once it has its id, in the same transaction,
+    so a caller can record what the message came from atomically with it.
     """
     if idempotency_key:
         earlier = db.session.scalar(
@@ -62,10 +68,11 @@ def queue_message(
     ):
         raise KabarError(f"no session {session_id!r}", field="sessionId")
     template_row = None
+    rendered = None
     if template is not None:
         template_row = templates.get_by_name(template)
-        content = templates.render(template_row.content, data or {})
-        field = "template"
+        rendered = templates.render_message(template_row, data or {})
+        content, field = rendered.text, "template"
     elif text is not None:
         content, field = text, "text"
     else:
@@ -89,11 +96,16 @@ def queue_message(
         routing=routing,
         pinned_session_id=session_id,
         idempotency_key=idempotency_key,
+        email=email,
+        media_url=rendered.media_url if rendered else None,
+        render_mode=rendered.render_mode if rendered else None,
     )
     db.session.add(message)
     try:
         db.session.flush()
         job = jobs.new_job(message, MAX_ATTEMPTS)
+        if before_commit is not None:
+            before_commit(message)
         db.session.commit()
     except IntegrityError:
         # Two requests with one idempotency key raced; the other one's row stands.

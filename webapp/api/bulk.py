@@ -1,0 +1,66 @@
+"""/api/whatsapp/send-bulk and the bulk job's progress, pause, resume and cancel."""
+
+from __future__ import annotations
+
+from flask import jsonify, request, url_for
+from marshmallow import ValidationError
+
+from webapp.api import bp
+from webapp.services import bulk
+
+
+@bp.post("/whatsapp/send-bulk")
+def send_bulk():
+    """``{recipients: [{whatsapp, data, email?}], template, templateData, priority?,
+    scheduleAt?, routing?}`` -> 202 ``{jobId, queued}`` at once; an actor writes the messages."""
+    raw = request.get_json(silent=True, force=True)
+    if not isinstance(raw, dict):
+        raise ValidationError({"body": ["the body must be a JSON object"]})
+    job = bulk.submit(bulk.parse_request(raw))
+    return (
+        jsonify(
+            jobId=job.job_id,
+            queued=job.total,
+            status=job.status,
+            scheduleAt=bulk.report(job, {})["scheduleAt"],
+            statusUrl=url_for("api.bulk_status", job_id=job.job_id),
+        ),
+        202,
+    )
+
+
+@bp.get("/whatsapp/bulk")
+def list_bulk():
+    jobs = bulk.list_jobs(
+        int(request.args.get("limit", 50)) if request.args.get("limit", "").isdigit() else 50
+    )
+    by_job = bulk.counts([job.id for job in jobs])
+    return jsonify(jobs=[_summary(bulk.report(job, by_job[job.id])) for job in jobs])
+
+
+def _summary(report: dict) -> dict:
+    return {key: value for key, value in report.items() if key != "errors"}
+
+
+@bp.get("/whatsapp/bulk/<job_id>")
+def bulk_status(job_id: str):
+    """Counts by status (queued, paused, sent, delivered, read, failed, cancelled), progress in
+    percent, and the recipients that were refused (``errors``)."""
+    job = bulk.get_job(job_id)
+    bulk.finish_if_done(job)
+    return jsonify(bulk.report(job))
+
+
+@bp.post("/whatsapp/bulk/<job_id>/pause")
+def pause_bulk(job_id: str):
+    return jsonify(bulk.report(bulk.pause(job_id)))
+
+
+@bp.post("/whatsapp/bulk/<job_id>/resume")
+def resume_bulk(job_id: str):
+    return jsonify(bulk.report(bulk.resume(job_id)))
+
+
+@bp.post("/whatsapp/bulk/<job_id>/cancel")
+def cancel_bulk(job_id: str):
+    return jsonify(bulk.report(bulk.cancel(job_id)))
