@@ -290,3 +290,24 @@ class TestSchedulingAndProgress:
         assert bulk.maintain()["requeued"] == 1
         assert redis_client.hlen(EXPANSIONS) == 1
         assert bulk.maintain()["requeued"] == 0
+
+
+def test_expansion_works_on_sqlite_too(tmp_path):
+    """The zero-configuration database: no sequences, no row locks, same outcome."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    sqlite_app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'kabar.db'}"})
+    with sqlite_app.app_context():
+        upgrade()
+        job = submit(recipients(60) + recipients(1))
+        assert bulk.expand(job.id) == 60
+        db.session.refresh(job)
+        assert job.status == "running" and job.duplicate_count == 1
+        ledger = db.session.scalar(db.select(db.func.count(WhatsAppQueueJob.id)))
+        assert ledger == 60 and len(rows(job)) == 60
+        bulk.pause(job.job_id)
+        assert bulk.report(job)["counts"]["paused"] == 60
+        db.session.remove()
+        db.engine.dispose()
