@@ -76,8 +76,9 @@ class Kabar:
         with self.app.app_context():
             db.session.execute(
                 db.text(
+                    # CASCADE: trigger_events (and whatever else comes) point at messages.
                     "TRUNCATE whatsapp_messages, whatsapp_queue_jobs, whatsapp_sessions "
-                    "RESTART IDENTITY"
+                    "RESTART IDENTITY CASCADE"
                 )
             )
             db.session.commit()
