@@ -64,3 +64,4 @@ def dashboard():
 
 from webapp.admin import sessions_page  # noqa: E402,F401  (routes of the sessions page)
 from webapp.admin import dramatiq_page  # noqa: E402,F401  (the Dramatiq dashboard)
+from webapp.admin import bulk_page, templates_page, triggers_page  # noqa: E402,F401  (templates, triggers, bulk sends)

@@ -1,0 +1,317 @@
+"""Admin page "Kirim massal": bulk sends from a CSV file, and the progress of every bulk job.
+
+A new send takes three steps: upload a CSV (its rows are kept in Redis for ``UPLOAD_TTL_S``
+under a random token, since the web has several processes), map its columns to the number, the
+e-mail and the template's variables while the first rows are previewed, then send. Sending calls
+the same ``bulk.submit`` as ``POST /api/whatsapp/send-bulk``. The list polls
+``/admin/bulk/status.json`` every 2 s to move the progress bars.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from webapp.admin import bp, login_required
+from webapp.models import WhatsAppTemplate
+from webapp.redis_client import get_redis
+from webapp.services import bulk, phone, templates
+from webapp.services.errors import KabarError
+
+UPLOAD_KEY = "kabar:bulk-upload:{token}"
+UPLOAD_TTL_S = 2 * 3600
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+PREVIEW_ROWS = 5
+PHONE_COLUMNS = (
+    "whatsapp",
+    "wa",
+    "no_wa",
+    "customer_whatsapp",
+    "phone",
+    "telepon",
+    "no_hp",
+    "nomor_hp",
+    "hp",
+    "nomor",
+    "to",
+)
+EMAIL_COLUMNS = ("email", "e_mail", "surel")
+STATUS_LABELS = {
+    "scheduled": "terjadwal",
+    "pending": "menunggu",
+    "expanding": "menyiapkan",
+    "running": "mengirim",
+    "paused": "dijeda",
+    "cancelled": "dibatalkan",
+    "completed": "selesai",
+}
+
+
+class UploadError(Exception):
+    pass
+
+
+# the CSV ---------------------------------------------------------------------------------------
+
+
+def read_csv(raw: bytes) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of a CSV export (comma, semicolon or tab; UTF-8, with or without BOM,
+    or Latin-1 as older spreadsheets write it)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if not text.strip():
+        raise UploadError("Berkas CSV kosong. / The CSV file is empty.")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, [])
+    columns = [name.strip() or f"kolom_{n + 1}" for n, name in enumerate(header)]
+    if len(set(columns)) != len(columns):
+        raise UploadError("Nama kolom harus berbeda. / Column names must be distinct.")
+    rows = [row for row in reader if any(cell.strip() for cell in row)]
+    if not rows:
+        raise UploadError("CSV tidak berisi baris data. / The CSV has no data rows.")
+    if len(rows) > bulk.MAX_RECIPIENTS:
+        raise UploadError(
+            f"Paling banyak {bulk.MAX_RECIPIENTS:,} penerima per kirim massal; berkas ini "
+            f"{len(rows):,}. / At most {bulk.MAX_RECIPIENTS:,} recipients per bulk send."
+        )
+    width = len(columns)
+    return columns, [(row + [""] * width)[:width] for row in rows]
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def guess(columns: list[str], candidates: tuple[str, ...]) -> str | None:
+    by_key = {_key(c): c for c in columns}
+    return next((by_key[c] for c in candidates if c in by_key), None)
+
+
+def _upload(token: str) -> dict[str, Any]:
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{10,64}", token):
+        abort(404)
+    stored = get_redis().get(UPLOAD_KEY.format(token=token))
+    if stored is None:
+        flash("Unggahan sudah kedaluwarsa; unggah CSV lagi. / The upload expired.", "error")
+        abort(redirect(url_for("admin.bulk_page")))
+    return json.loads(stored)
+
+
+# the mapping -----------------------------------------------------------------------------------
+
+
+def _mapping(upload: dict[str, Any], template: WhatsAppTemplate, form) -> dict[str, Any]:
+    """Which column gives the number, the e-mail and each variable (else a fixed value)."""
+    columns = upload["columns"]
+    chosen = form.get("phone_column")
+    mapping: dict[str, Any] = {
+        "phone": chosen if chosen in columns else guess(columns, PHONE_COLUMNS) or columns[0],
+        "email": form.get("email_column")
+        if "email_column" in form
+        else guess(columns, EMAIL_COLUMNS),
+        "columns": {},
+        "fixed": {},
+    }
+    if mapping["email"] not in columns:
+        mapping["email"] = None
+    by_key = {_key(c): c for c in columns}
+    for name in template.variables or []:
+        field = f"var.{name}"
+        column = form.get(field) if field in form else by_key.get(_key(name))
+        if column in columns:
+            mapping["columns"][name] = column
+        elif value := form.get(f"fixed.{name}", "").strip():
+            mapping["fixed"][name] = value
+    return mapping
+
+
+def _recipient(columns: list[str], row: list[str], mapping: dict[str, Any]) -> dict[str, Any]:
+    cells = dict(zip(columns, row, strict=True))
+    recipient: dict[str, Any] = {
+        "whatsapp": cells[mapping["phone"]].strip(),
+        "data": {
+            name: cells[column] for name, column in mapping["columns"].items() if cells[column]
+        },
+    }
+    if mapping["email"] and cells[mapping["email"]].strip():
+        recipient["email"] = cells[mapping["email"]].strip()
+    return recipient
+
+
+def _previews(upload, template, mapping) -> list[dict[str, Any]]:
+    region = current_app.config["DEFAULT_REGION"]
+    shown = []
+    for row in upload["rows"][:PREVIEW_ROWS]:
+        recipient = _recipient(upload["columns"], row, mapping)
+        try:
+            number, number_error = phone.normalize(recipient["whatsapp"], region).phone, None
+        except KabarError as exc:
+            number, number_error = None, exc.message
+        result = templates.preview(
+            template.content, mapping["fixed"] | recipient["data"], template.type, template.extra
+        )
+        shown.append(
+            {
+                "raw": recipient["whatsapp"],
+                "number": number,
+                "number_error": number_error,
+                "email": recipient.get("email"),
+                "text": result.rendered.text,
+                "missing": result.missing,
+                "invalid": result.invalid,
+            }
+        )
+    return shown
+
+
+# pages -----------------------------------------------------------------------------------------
+
+
+@bp.get("/bulk")
+@login_required
+def bulk_page():
+    jobs = bulk.list_jobs(30)
+    by_job = bulk.counts([job.id for job in jobs])
+    catalogue = templates.list_templates()
+    return render_template(
+        "admin/bulk.html",
+        jobs=[(job, bulk.report(job, by_job[job.id])) for job in jobs],
+        template_names={t.id: t.name for t in catalogue},
+        templates=[t for t in catalogue if t.is_active],
+        status_labels=STATUS_LABELS,
+    )
+
+
+@bp.get("/bulk/status.json")
+def bulk_status():
+    if g.admin is None:
+        return jsonify(error={"code": "unauthorized", "message": "log in first"}), 401
+    jobs = bulk.list_jobs(30)
+    by_job = bulk.counts([job.id for job in jobs])
+    reports = []
+    for job in jobs:
+        bulk.finish_if_done(job, by_job[job.id])
+        report = bulk.report(job, by_job[job.id])
+        report.pop("errors")
+        report["statusLabel"] = STATUS_LABELS.get(job.status, job.status)
+        reports.append(report)
+    return jsonify(jobs=reports)
+
+
+@bp.post("/bulk/upload")
+@login_required
+def bulk_upload():
+    upload = request.files.get("csv")
+    try:
+        if upload is None or not upload.filename:
+            raise UploadError("Pilih berkas CSV. / Choose a CSV file.")
+        raw = upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(raw) > MAX_UPLOAD_BYTES:
+            raise UploadError("Berkas lebih dari 10 MB. / The file is over 10 MB.")
+        columns, rows = read_csv(raw)
+    except UploadError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.bulk_page"))
+    token = secrets.token_urlsafe(16)
+    stored = {"filename": upload.filename, "columns": columns, "rows": rows}
+    get_redis().set(UPLOAD_KEY.format(token=token), json.dumps(stored), ex=UPLOAD_TTL_S)
+    return redirect(
+        url_for("admin.bulk_new", token=token, template=request.form.get("template", ""))
+    )
+
+
+def _render_new(token: str, form, error: str | None = None, status: int = 200):
+    upload = _upload(token)
+    active = [t for t in templates.list_templates() if t.is_active]
+    if not active:
+        flash("Belum ada template aktif. / No active template.", "error")
+        return redirect(url_for("admin.bulk_page"))
+    wanted = form.get("template") or request.args.get("template")
+    template = next((t for t in active if t.name == wanted), active[0])
+    mapping = _mapping(upload, template, form)
+    return render_template(
+        "admin/bulk_new.html",
+        token=token,
+        upload=upload,
+        templates=active,
+        template=template,
+        mapping=mapping,
+        previews=_previews(upload, template, mapping),
+        first_rows=upload["rows"][:PREVIEW_ROWS],
+        form=form,
+        error=error,
+    ), status
+
+
+@bp.get("/bulk/new/<token>")
+@login_required
+def bulk_new(token: str):
+    return _render_new(token, {})
+
+
+@bp.post("/bulk/new/<token>")
+@login_required
+def bulk_send(token: str):
+    if request.form.get("action") != "send":
+        return _render_new(token, request.form)
+    upload = _upload(token)
+    try:
+        template = templates.find_template(name=request.form.get("template", ""))
+    except KabarError as exc:
+        return _render_new(token, request.form, exc.message, 422)
+    mapping = _mapping(upload, template, request.form)
+    raw: dict[str, Any] = {
+        "recipients": [_recipient(upload["columns"], row, mapping) for row in upload["rows"]],
+        "template": template.name,
+        "templateData": mapping["fixed"],
+        "priority": int(p) if (p := request.form.get("priority", "1")).isdigit() else p,
+    }
+    if request.form.get("schedule_at"):
+        raw["scheduleAt"] = request.form["schedule_at"]
+    if request.form.get("routing"):
+        raw["routing"] = request.form["routing"]
+    try:
+        job = bulk.submit(bulk.parse_request(raw))
+    except KabarError as exc:
+        return _render_new(token, request.form, f"{exc.field}: {exc.message}", exc.status)
+    get_redis().delete(UPLOAD_KEY.format(token=token))
+    when = " (terjadwal / scheduled)" if job.status == "scheduled" else ""
+    flash(f"Kirim massal {job.job_id}: {job.total:,} penerima diterima{when}.")
+    return redirect(url_for("admin.bulk_page"))
+
+
+@bp.post("/bulk/<job_id>/<action>")
+@login_required
+def bulk_action(job_id: str, action: str):
+    actions = {"pause": bulk.pause, "resume": bulk.resume, "cancel": bulk.cancel}
+    if action not in actions:
+        abort(404)
+    try:
+        job = actions[action](job_id)
+    except KabarError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Kirim massal {job.job_id}: {STATUS_LABELS.get(job.status, job.status)}.")
+    return redirect(url_for("admin.bulk_page"))
