@@ -6,6 +6,7 @@ from flask import jsonify, request, url_for
 from marshmallow import ValidationError
 
 from webapp.api import bp
+from webapp.models import iso
 from webapp.services import bulk
 
 
@@ -22,7 +23,7 @@ def send_bulk():
             jobId=job.job_id,
             queued=job.total,
             status=job.status,
-            scheduleAt=bulk.report(job, {})["scheduleAt"],
+            scheduleAt=iso(job.schedule_at),
             statusUrl=url_for("api.bulk_status", job_id=job.job_id),
         ),
         202,
@@ -31,9 +32,9 @@ def send_bulk():
 
 @bp.get("/whatsapp/bulk")
 def list_bulk():
-    jobs = bulk.list_jobs(
-        int(request.args.get("limit", 50)) if request.args.get("limit", "").isdigit() else 50
-    )
+    """The latest bulk sends (``?limit=``, default 50, at most 500), without their errors."""
+    limit = request.args.get("limit", "50")
+    jobs = bulk.list_jobs(min(int(limit), 500) if limit.isdigit() else 50)
     by_job = bulk.counts([job.id for job in jobs])
     return jsonify(jobs=[_summary(bulk.report(job, by_job[job.id])) for job in jobs])
 
