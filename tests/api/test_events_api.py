@@ -213,3 +213,17 @@ def test_a_bulk_send_event_with_a_bad_body_fails_naming_the_field(app, client, a
     assert r.status_code == 400
     assert r.get_json()["error"]["field"] == "data.recipients"
     assert trigger(app, "bulk.send").failure_count == 1
+
+
+def test_the_same_event_sent_concurrently_sends_one_message(app, auth):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(_):
+        with app.test_client() as own:
+            return event(own, auth, event_id="race-1").status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(pool.map(post, range(6)))
+    assert codes == [200] * 5 + [202]
+    assert len(messages(app)) == 1
+    assert trigger(app, "invoice.created").fire_count == 1
