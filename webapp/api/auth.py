@@ -21,7 +21,7 @@ def require_api_key():
             "send your API key as 'Authorization: Bearer <key>'",
             {"Authorization": ["missing or not a Bearer token"]},
         )
-    key = api_keys.authenticate(token.strip())
+    key = api_keys.authenticate(token.strip(), via="api")
     if key is None:
         return error_response(
             401,

@@ -27,12 +27,17 @@ def create_api_key(name: str) -> tuple[ApiKey, str]:
     return key, raw
 
 
-def authenticate(raw: str) -> ApiKey | None:
+def authenticate(raw: str, via: str | None = None) -> ApiKey | None:
+    """The live key ``raw`` names, or None. ``via`` records how it was presented ("api" for
+    the Bearer header, "mpwa" for the api_key parameter), written at once when it changes."""
     key = db.session.scalar(db.select(ApiKey).where(ApiKey.key_hash == _digest(raw)))
     if key is None or key.revoked_at is not None:
         return None
     now = datetime.now(UTC)
-    if key.last_used_at is None or now - as_utc(key.last_used_at) > _TOUCH_EVERY:
+    stale = key.last_used_at is None or now - as_utc(key.last_used_at) > _TOUCH_EVERY
+    if stale or (via is not None and key.last_used_via != via):
         key.last_used_at = now
+        if via is not None:
+            key.last_used_via = via
         db.session.commit()
     return key

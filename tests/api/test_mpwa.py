@@ -1,0 +1,318 @@
+"""The MPWA-compatible /send-message: what billing apps send is queued as Kabar would queue it,
+and what it refuses is answered in the shape those apps parse, naming the field, never a 500."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote_plus
+
+import pytest
+
+from webapp.api_compat.log_redaction import REDACTED, RedactApiKeys
+from webapp.extensions import db
+from webapp.models import ApiKey, WhatsAppMessage, WhatsAppSession
+
+URGENT_QUEUE = "dramatiq:urgent.msgs"
+SENDER = "6281111111111"
+
+
+def php_urlencode(text: str) -> str:
+    """PHP's urlencode, which PHPNuxBill applies to [number] and [text]."""
+    return quote_plus(text, safe="").replace("~", "%7E")
+
+
+def phpnuxbill_url(key: str, number: str, text: str, sender: str = "any") -> str:
+    template = f"http://kabar.local:5000/send-message?api_key={key}&sender={sender}"
+    template += "&number=[number]&message=[text]"
+    return template.replace("[number]", php_urlencode(number)).replace(
+        "[text]", php_urlencode(text)
+    )
+
+
+def _stored(app, message_id: int) -> WhatsAppMessage:
+    with app.app_context():
+        message = db.session.get(WhatsAppMessage, message_id)
+        db.session.expunge(message)
+        return message
+
+
+def _ok(response) -> dict:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["status"] is True and body["msg"], body
+    return body["data"]
+
+
+def _refused(response, status: int, field: str | None) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["status"] is False, body
+    assert body.get("field") == field, body
+    if field:
+        assert body["msg"].startswith(f"{field}: "), body
+    return body
+
+
+@pytest.fixture
+def sender_session(app):
+    """A linked, connected number whose phone is SENDER (and a logged-out older link of it)."""
+    with app.app_context():
+        old = WhatsAppSession(
+            session_id="session-old",
+            device_id="WA-old",
+            phone_number=SENDER,
+            status="logged_out",
+            priority=1,
+        )
+        live = WhatsAppSession(
+            session_id="session-live",
+            device_id="WA-live",
+            phone_number=SENDER,
+            status="connected",
+            priority=5,
+        )
+        db.session.add_all([old, live])
+        db.session.commit()
+    return "session-live"
+
+
+class TestAccepted:
+    def test_phpnuxbill_get_request_queues_an_urgent_text(self, app, client, api_key, redis_client):
+        text = "Halo Budi & Sari,\nTagihan #12: Rp 150.000 (+PPN 11%) ~ lunas 🙏"
+        data = _ok(client.get(phpnuxbill_url(api_key, "6281234567890", text)))
+        assert data["status"] == "queued" and data["to"] == "6281234567890"
+        assert data["id"] == data["message_id"]
+        assert data["sender"] is None and data["session_id"] is None
+        assert data["status_url"] == f"/api/whatsapp/message/{data['id']}/status"
+        stored = _stored(app, data["id"])
+        assert stored.content == text
+        assert stored.band == "urgent" and stored.priority == 1
+        assert stored.pinned_session_id is None
+        assert redis_client.hlen(URGENT_QUEUE) == 1
+
+    def test_sender_pins_the_connected_session_of_that_number(
+        self, app, client, api_key, sender_session
+    ):
+        r = client.post(
+            "/send-message",
+            data={
+                "api_key": api_key,
+                "sender": "+62 811-1111-1111",
+                "number": "0812-3456-7890",
+                "message": "Halo",
+            },
+        )
+        data = _ok(r)
+        assert data["sender"] == SENDER and data["session_id"] == sender_session
+        assert _stored(app, data["id"]).pinned_session_id == sender_session
+
+    def test_php_curl_array_post_is_multipart(self, app, client, api_key):
+        r = client.post(
+            "/send-message",
+            data={"api_key": api_key, "number": "081234567890", "message": "Halo"},
+            content_type="multipart/form-data",
+        )
+        assert _stored(app, _ok(r)["id"]).content == "Halo"
+
+    def test_post_json_with_footer_and_numbers_as_numbers(self, app, client, api_key):
+        r = client.post(
+            "/send-message",
+            json={
+                "api_key": api_key,
+                "sender": "",
+                "number": 6281234567890,
+                "message": "Tagihan Anda",
+                "footer": "Sent via Kabar",
+            },
+        )
+        data = _ok(r)
+        assert _stored(app, data["id"]).content == "Tagihan Anda\nSent via Kabar"
+
+    def test_json_body_sent_without_a_json_content_type(self, app, client, api_key):
+        body = '{"api_key": "%s", "sender": "any", "number": "081234567890", "message": "Hi"}'
+        r = client.post(
+            "/send-message", data=body % api_key, content_type="application/x-www-form-urlencoded"
+        )
+        assert _stored(app, _ok(r)["id"]).content == "Hi"
+
+    def test_form_body_sent_under_a_json_content_type(self, app, client, api_key):
+        body = f"api_key={api_key}&sender=any&number=081234567890&message=Hi+there"
+        r = client.post("/send-message", data=body, content_type="application/json")
+        assert _stored(app, _ok(r)["id"]).content == "Hi there"
+
+    def test_wildcard_sender_is_configurable(self, app, client, api_key, monkeypatch):
+        monkeypatch.setitem(app.config, "MPWA_ANY_SENDER", "semua")
+        _ok(client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender="SEMUA")))
+        # "any" is now a sender name like another, and not a phone number.
+        _refused(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")), 422, "sender")
+
+    def test_a_disconnected_sender_is_queued_and_said_so(self, app, client, api_key):
+        with app.app_context():
+            db.session.add(
+                WhatsAppSession(
+                    session_id="session-9",
+                    device_id="WA-9",
+                    phone_number=SENDER,
+                    status="disconnected",
+                )
+            )
+            db.session.commit()
+        body = client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender=SENDER))
+        assert "disconnected" in body.get_json()["msg"]
+        assert _ok(body)["session_id"] == "session-9"
+
+    def test_the_key_is_recorded_as_used_via_mpwa_and_bearer_as_api(
+        self, app, client, api_key, auth
+    ):
+        def via():
+            with app.app_context():
+                return db.session.scalar(db.select(ApiKey.last_used_via))
+
+        _ok(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")))
+        assert via() == "mpwa"
+        assert client.get("/api/whatsapp/sessions", headers=auth).status_code == 200
+        assert via() == "api"
+        _ok(
+            client.post(
+                "/send-message",
+                json={"api_key": api_key, "number": "081234567890", "message": "Halo"},
+            )
+        )
+        assert via() == "mpwa"
+
+
+@pytest.fixture
+def nothing_queued(app, redis_client):
+    yield
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(WhatsAppMessage.id))) == 0
+    assert redis_client.hlen(URGENT_QUEUE) == 0
+
+
+@pytest.mark.usefixtures("nothing_queued")
+class TestRefused:
+    def test_wrong_key(self, client, api_key):
+        r = client.get(phpnuxbill_url("kbr_not-a-key", "081234567890", "Halo"))
+        assert "wrong or revoked" in _refused(r, 401, "api_key")["msg"]
+
+    def test_missing_key(self, client):
+        r = client.post("/send-message", data={"number": "081234567890", "message": "Halo"})
+        _refused(r, 401, "api_key")
+
+    def test_revoked_key(self, app, client, api_key):
+        with app.app_context():
+            db.session.execute(db.update(ApiKey).values(revoked_at=db.func.now()))
+            db.session.commit()
+        _refused(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")), 401, "api_key")
+
+    def test_unknown_sender(self, client, api_key, sender_session):
+        r = client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender="6281299999999"))
+        body = _refused(r, 404, "sender")
+        assert "6281299999999" in body["msg"] and "sender=any" in body["msg"]
+
+    def test_sender_that_is_not_a_number(self, client, api_key):
+        r = client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender="device-1"))
+        _refused(r, 422, "sender")
+
+    @pytest.mark.parametrize("number", ["12", "0812", "hello", "62@g.us", "0812345678|0812345679"])
+    def test_bad_number(self, client, api_key, number):
+        _refused(client.get(phpnuxbill_url(api_key, number, "Halo")), 422, "number")
+
+    def test_missing_number(self, client, api_key):
+        r = client.post("/send-message", json={"api_key": api_key, "message": "Halo"})
+        _refused(r, 400, "number")
+
+    def test_missing_message(self, client, api_key):
+        r = client.post("/send-message", json={"api_key": api_key, "number": "081234567890"})
+        _refused(r, 400, "message")
+
+    def test_blank_message_with_a_footer(self, client, api_key):
+        r = client.post(
+            "/send-message",
+            json={"api_key": api_key, "number": "081234567890", "message": "  ", "footer": "Kabar"},
+        )
+        _refused(r, 400, "message")
+
+    def test_message_too_long(self, client, api_key):
+        r = client.post(
+            "/send-message",
+            json={"api_key": api_key, "number": "081234567890", "message": "a" * 4097},
+        )
+        assert "4097" in _refused(r, 422, "message")["msg"]
+
+    def test_field_of_the_wrong_type(self, client, api_key):
+        r = client.post(
+            "/send-message",
+            json={"api_key": api_key, "number": ["081234567890"], "message": "Halo"},
+        )
+        _refused(r, 400, "number")
+
+    def test_malformed_json(self, client, api_key):
+        r = client.post("/send-message", data='{"api_key": "x",', content_type="application/json")
+        _refused(r, 400, "body")
+
+    def test_json_that_is_not_an_object(self, client):
+        _refused(client.post("/send-message", json=["a", "b"]), 400, "body")
+
+    def test_spent_budget_is_429_with_retry_after(self, app, client, api_key, monkeypatch):
+        monkeypatch.setitem(app.config, "API_RATE_PER_S", 0.01)
+        monkeypatch.setitem(app.config, "API_RATE_BURST", 1)
+        url = phpnuxbill_url(api_key, "12", "Halo")  # refused after auth: nothing queued
+        _refused(client.get(url), 422, "number")
+        r = client.get(url)
+        _refused(r, 429, "api_key")
+        assert int(r.headers["Retry-After"]) >= 1
+
+    def test_media_is_refused_in_the_same_shape(self, client, api_key):
+        r = client.get(f"/send-media?api_key={api_key}&number=081234567890&media_type=image")
+        _refused(r, 422, "media_type")
+
+    def test_other_methods_are_refused_in_the_same_shape(self, client):
+        _refused(client.put("/send-message"), 405, None)
+
+
+class TestLogRedaction:
+    def test_werkzeug_request_line_loses_the_key(self, app):
+        # werkzeug's own call; the logger's filters run as they do for every record it logs.
+        record = logging.LogRecord(
+            "werkzeug",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - - [%s] "%s" %s %s',
+            (
+                "127.0.0.1",
+                "now",
+                "GET /send-message?sender=any&api_key=kbr_SECRET-1&number=1 HTTP/1.1",
+                "200",
+                "-",
+            ),
+            None,
+        )
+        assert logging.getLogger("werkzeug").filter(record)
+        assert "kbr_SECRET-1" not in record.getMessage()
+        assert f"api_key={REDACTED}&number=1 HTTP/1.1" in record.getMessage()
+
+    def test_gunicorn_access_record_with_atoms_loses_the_key(self):
+        record = logging.LogRecord(
+            "gunicorn.access", logging.INFO, __file__, 1, '%(h)s "%(r)s" %(q)s', None, None
+        )
+        record.args = {
+            "h": "10.0.0.1",
+            "r": "GET /send-message?API_KEY=kbr_S2 HTTP/1.0",
+            "q": "api%5Fkey=kbr_S3&x=1",
+        }
+        assert RedactApiKeys().filter(record)
+        assert record.getMessage() == (
+            f'10.0.0.1 "GET /send-message?API_KEY={REDACTED} HTTP/1.0" api%5Fkey={REDACTED}&x=1'
+        )
+
+    def test_other_records_are_left_alone(self):
+        record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s%%", ("50",), None)
+        assert RedactApiKeys().filter(record)
+        assert record.args == ("50",) and record.getMessage() == "50%"
+
+    def test_the_filter_sits_on_both_request_loggers(self, app):
+        for name in ("werkzeug", "gunicorn.access"):
+            filters = logging.getLogger(name).filters
+            assert sum(isinstance(f, RedactApiKeys) for f in filters) == 1
