@@ -94,6 +94,7 @@ MUTABLE_TABLES = (
     "api_keys",
     "contacts",
     "incoming_messages",
+    "webhooks",
 )
 
 

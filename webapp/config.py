@@ -50,3 +50,47 @@ class Config:
     SESSION_COOKIE_SECURE = os.environ.get("KABAR_SECURE_COOKIES", "0") == "1"
     WTF_CSRF_TIME_LIMIT = None
     JSON_SORT_KEYS = False
+    # The MPWA-compatible /send-message: this sender (or an empty one) means "route as usual"
+    # instead of naming one linked number.
+    MPWA_ANY_SENDER = os.environ.get("KABAR_MPWA_ANY_SENDER", "any")
+
+    # Operations (fallback, retention, metrics, webhooks, opt-out, quiet hours) ----------------
+    # E-mail fallback: a message that ends ``failed`` goes by SMTP to the recipient's address.
+    ENABLE_EMAIL_FALLBACK = os.environ.get("ENABLE_EMAIL_FALLBACK", "0").lower() in (
+        "1", "true", "yes", "on"
+    )
+    SMTP_HOST = os.environ.get("SMTP_HOST", "localhost")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", 587))
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "1").lower() in ("1", "true", "yes", "on")
+    SMTP_FROM = os.environ.get("SMTP_FROM", "kabar@localhost")
+    SMTP_TIMEOUT_S = float(os.environ.get("SMTP_TIMEOUT", 15))
+    # Retention: days kept of messages, of finished queue jobs, of sessions left disconnected
+    # (0 keeps for ever); rows go in batches so a large table is never locked for long.
+    RETENTION_MESSAGES_DAYS = int(os.environ.get("KABAR_RETENTION_MESSAGES_DAYS", 15))
+    RETENTION_JOBS_DAYS = int(os.environ.get("KABAR_RETENTION_JOBS_DAYS", 30))
+    RETENTION_SESSIONS_DAYS = int(os.environ.get("KABAR_RETENTION_SESSIONS_DAYS", 90))
+    RETENTION_BATCH = int(os.environ.get("KABAR_RETENTION_BATCH", 1000))
+    # /metrics: with a token, scrapers send it as a Bearer token; without one, only requests
+    # from this machine (loopback) are answered.
+    METRICS_TOKEN = os.environ.get("KABAR_METRICS_TOKEN", "")
+    # Webhooks: seconds a delivery may take, and how long a process trusts its list of
+    # subscriptions before reading it again.
+    WEBHOOK_TIMEOUT_S = float(os.environ.get("KABAR_WEBHOOK_TIMEOUT", 10))
+    WEBHOOK_CACHE_S = float(os.environ.get("KABAR_WEBHOOK_CACHE", 5))
+    # Opt-out: an incoming message that is exactly one of these words (any case) opts the
+    # sender out of bulk and promotion messages.
+    OPT_OUT_KEYWORDS = tuple(
+        word.strip()
+        for word in os.environ.get("KABAR_OPT_OUT_KEYWORDS", "BERHENTI,STOP,UNSUBSCRIBE").split(",")
+        if word.strip()
+    )
+    # Quiet hours ("21:00-07:00" in TIMEZONE; empty = off): messages of these template
+    # categories wait until the quiet period ends; everything else still goes.
+    QUIET_HOURS = os.environ.get("KABAR_QUIET_HOURS", "")
+    QUIET_CATEGORIES = tuple(
+        word.strip()
+        for word in os.environ.get("KABAR_QUIET_CATEGORIES", "promotion,reminder").split(",")
+        if word.strip()
+    )

@@ -140,6 +140,11 @@ class WhatsAppMessage(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+    # How a failed message reached the customer another way: method ("email"), result
+    # ("sent", "no_address", "error: ...") and when.
+    fallback_method: Mapped[str | None] = mapped_column(sa.String(20))
+    fallback_result: Mapped[str | None] = mapped_column(sa.Text)
+    fallback_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class Trigger(db.Model):
@@ -285,3 +290,30 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Webhook(db.Model):
+    """An operator's URL told of message status changes and incoming messages.
+
+    The secret signs every delivery (HMAC-SHA256), so it is kept as given, and shown only once,
+    when the webhook is created. The last delivery's result is kept for the operator to see.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(sa.Text)
+    events: Mapped[list] = mapped_column(JSONType)
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    delivery_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    failure_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_event: Mapped[str | None] = mapped_column(sa.String(50))
+    last_status_code: Mapped[int | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

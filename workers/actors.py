@@ -144,6 +144,56 @@ def sync_sessions() -> None:
         sessions.sync_desired()
 
 
+# Operations: e-mail fallback, webhooks, retention ---------------------------------------------
+
+
+@dramatiq.actor(
+    actor_name="send_email_fallback",
+    queue_name=_broker.MAINTENANCE,
+    max_retries=5,
+    min_backoff=10_000,
+    max_backoff=600_000,
+)
+def send_email_fallback(message_id: int) -> None:
+    """E-mail a message that failed on WhatsApp (see ``webapp.services.fallback``)."""
+    from webapp.services import fallback
+
+    with app().app_context():
+        try:
+            outcome = fallback.send_fallback(message_id)
+        except fallback.FallbackFailed as exc:
+            raise dramatiq.Retry(exc.message) from exc
+    log.info("e-mail fallback of message %s: %s", message_id, outcome)
+
+
+@dramatiq.actor(
+    actor_name="deliver_webhook",
+    queue_name=_broker.MAINTENANCE,
+    max_retries=settings.WEBHOOK_MAX_RETRIES,
+    min_backoff=1_000,
+    max_backoff=600_000,
+)
+def deliver_webhook(webhook_id: int, event: str, delivery_id: str, body: str) -> None:
+    """POST one signed event to one webhook (see ``webapp.services.webhooks``)."""
+    from webapp.services import webhooks
+
+    with app().app_context():
+        try:
+            outcome = webhooks.deliver(webhook_id, event, delivery_id, body)
+        except webhooks.DeliveryFailed as exc:
+            raise dramatiq.Retry(exc.message) from exc
+    log.info("webhook %s delivery %s (%s): %s", webhook_id, delivery_id, event, outcome)
+
+
+@dramatiq.actor(actor_name="purge_old_data", queue_name=_broker.MAINTENANCE, max_retries=0)
+def purge_old_data() -> None:
+    """Daily retention: delete old messages, finished queue jobs and long-dead sessions."""
+    from webapp.services import retention
+
+    with app().app_context():
+        retention.purge()
+
+
 # Bulk sends -------------------------------------------------------------------------------------
 
 

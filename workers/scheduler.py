@@ -26,6 +26,8 @@ JOBS = (
     # The session host wakes a folder for every event; this catches any wake-up that was lost.
     (session_events.FOLD_ACTOR, broker.EVENTS, 10.0),
     ("reconcile_messages", broker.MAINTENANCE, 60.0),
+    # Retention (webapp.services.retention): once at start, then daily.
+    ("purge_old_data", broker.MAINTENANCE, 86_400.0),
     # Scheduled bulk sends start within this period of their time (webapp.services.bulk).
     ("bulk_maintenance", broker.MAINTENANCE, 5.0),
 )

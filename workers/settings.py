@@ -55,3 +55,7 @@ SIM_BACKOFF_CAP_S = _float("KABAR_SIM_BACKOFF_CAP", 60.0)
 SIM_BACKOFF_JITTER_S = _float("KABAR_SIM_BACKOFF_JITTER", 1.0)
 SIM_MAX_ATTEMPTS = _int("KABAR_SIM_MAX_ATTEMPTS", 10)
 SIM_BAN_S = _float("KABAR_SIM_BAN", 24 * 3600.0)
+
+# Webhook deliveries: retries after the first attempt (Dramatiq back-off from 1 s, doubling up
+# to 10 minutes between attempts: 10 retries span about half an hour).
+WEBHOOK_MAX_RETRIES = _int("KABAR_WEBHOOK_RETRIES", 10)

@@ -17,14 +17,17 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage, WhatsAppSession, as_utc
+from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate, as_utc
 from webapp.redis_client import get_redis
-from webapp.services import routing, sessions
+from webapp.services import fallback, optout, quiet_hours, routing, sessions, webhooks
 from webapp.services.errors import KabarError, NoSessionAvailable
 from webapp.services.phone import Recipient
 from workers.pacer import GiveBack, Pacer, ticket_score
 
 log = logging.getLogger(__name__)
+
+# What a message held by quiet hours waits for, in place of a number's slot.
+QUIET_HOURS = "quiet-hours"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class Outgoing:
     policy: str
     pinned_session_id: str | None
     created_ms: int
+    phone: str = ""
+    category: str | None = None  # of the template, for opt-out and quiet hours
 
 
 def load(message_id: int) -> Outgoing | None:
@@ -55,6 +60,12 @@ def load(message_id: int) -> Outgoing | None:
         policy=message.routing or routing.default_policy(message.band),
         pinned_session_id=message.pinned_session_id,
         created_ms=int(as_utc(message.created_at).timestamp() * 1000),
+        phone=message.to_number,
+        category=db.session.scalar(
+            sa.select(WhatsAppTemplate.category).where(WhatsAppTemplate.id == message.template_id)
+        )
+        if message.template_id
+        else None,
     )
     db.session.rollback()  # release the connection before waiting for a slot
     return outgoing
@@ -68,6 +79,12 @@ def deliver(message_id: int) -> str:
     message = load(message_id)
     if message is None:
         return "not queued"
+    if optout.applies(message.band, message.category) and optout.is_opted_out(message.phone):
+        optout.skip(message.id)
+        return "skipped"
+    if (hold_ms := quiet_hours.wait_ms(message.category)) > 0:
+        db.session.rollback()
+        raise GiveBack(QUIET_HOURS, hold_ms)
     routes = routing.routes(message.policy, message.pinned_session_id)
     db.session.rollback()
     if not routes:
@@ -137,6 +154,7 @@ def _mark_sent(message_id: int, session_id: str, result: dict) -> None:
             status=sa.case((M.status == "queued", "sent"), else_=M.status),
         )
     )
+    webhooks.message_status(message_id, "sent")
     if not result.get("duplicate"):
         db.session.execute(
             sa.update(S)
@@ -149,7 +167,7 @@ def _mark_sent(message_id: int, session_id: str, result: dict) -> None:
 def mark_failed(message_id: int, attempts: int) -> None:
     """Every attempt failed: the row becomes ``failed``, keeping the last attempt's reason."""
     M = WhatsAppMessage
-    db.session.execute(
+    changed = db.session.execute(
         sa.update(M)
         .where(M.id == message_id, M.status == "queued")
         .values(
@@ -157,8 +175,12 @@ def mark_failed(message_id: int, attempts: int) -> None:
             retry_count=attempts,
             error_message=sa.func.coalesce(M.error_message, "no session could send"),
         )
-    )
+    ).rowcount
+    if changed:
+        webhooks.message_status(message_id, "failed")
     db.session.commit()
+    if changed:
+        fallback.after_failure(message_id)
 
 
 def record_retry(message_id: int, retries: int, reason: str) -> None:

@@ -27,8 +27,10 @@ from webapp.models import (
     WhatsAppMessage,
     WhatsAppSession,
     as_utc,
+    iso,
     utcnow,
 )
+from webapp.services import optout, webhooks
 from webapp.services.sessions import recompute_primary
 
 log = logging.getLogger(__name__)
@@ -143,16 +145,29 @@ def _apply_incoming(event: dict[str, Any], at: datetime) -> None:
         "received_at": at,
         "created_at": utcnow(),
     }
-    db.session.execute(
+    inserted = db.session.execute(
         _insert(IncomingMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["wa_message_id"])
-    )
+    ).rowcount
     if from_phone:
         lid = None
         if from_jid and from_jid.endswith("@lid"):
             lid = from_jid.split("@", 1)[0].split(":", 1)[0]
         _upsert_contact(from_phone, session_id, event.get("push_name"), lid)
+    if inserted:  # a message folded twice is told once
+        optout.record_incoming(from_phone, values["text"], at)
+        webhooks.incoming(
+            {
+                "sessionId": session_id,
+                "from": from_phone,
+                "fromJid": from_jid,
+                "pushName": event.get("push_name"),
+                "text": values["text"],
+                "waMessageId": values["wa_message_id"],
+                "receivedAt": iso(at),
+            }
+        )
     S = WhatsAppSession
     db.session.execute(
         sa.update(S)
@@ -232,7 +247,8 @@ def _apply_receipt(event: dict[str, Any], at: datetime) -> None:
     message.delivered_at = message.delivered_at or at
     if status == "read":
         message.read_at = message.read_at or at
-    if STATUS_RANK.get(message.status, 0) < STATUS_RANK[status]:
+    moved = STATUS_RANK.get(message.status, 0) < STATUS_RANK[status]
+    if moved:
         message.status = status
     if message.message_id is None:
         message.message_id = event.get("wa_message_id")
@@ -240,3 +256,5 @@ def _apply_receipt(event: dict[str, Any], at: datetime) -> None:
         db.select(WhatsAppSession.id).where(WhatsAppSession.session_id == event.get("session_id"))
     ):
         message.session_id = event.get("session_id")
+    if moved:
+        webhooks.message_status(message.id, status)

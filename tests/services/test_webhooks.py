@@ -1,0 +1,160 @@
+"""Webhooks: subscriptions, deliveries queued only after a commit, signed POSTs to a real HTTP
+receiver on localhost, and the last result kept on the webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from tests.receivers import dramatiq_messages, free_port, webhook_receiver
+from webapp.extensions import db
+from webapp.models import Webhook
+from webapp.services import messages, webhooks
+from webapp.services.errors import KabarError, NotFound
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        webhooks.forget_subscriptions()
+        yield
+        db.session.rollback()
+
+
+def queued_deliveries(redis_client) -> list[list]:
+    return [m["args"] for m in dramatiq_messages(redis_client, "maintenance", "deliver_webhook")]
+
+
+def webhook(webhook_id: int) -> Webhook:
+    db.session.expire_all()
+    return db.session.get(Webhook, webhook_id)
+
+
+class TestTheList:
+    def test_a_webhook_gets_a_fresh_secret_and_both_events_by_default(self, ctx):
+        first, secret = webhooks.create_webhook("https://billing.example/hooks/kabar")
+        second, other = webhooks.create_webhook("http://10.0.0.2:8080/x", ["message.incoming"])
+        assert len(secret) == 64 and secret != other
+        assert first.events == ["message.status", "message.incoming"]
+        assert [w.id for w in webhooks.list_webhooks()] == [first.id, second.id]
+
+    @pytest.mark.parametrize("url", ["ftp://x.example/", "billing.example/hook", "http://", ""])
+    def test_only_http_urls_with_a_host_are_taken(self, ctx, url):
+        with pytest.raises(KabarError) as refused:
+            webhooks.create_webhook(url)
+        assert refused.value.field == "url"
+
+    def test_an_unknown_event_is_refused(self, ctx):
+        with pytest.raises(KabarError) as refused:
+            webhooks.create_webhook("https://x.example/", ["message.deleted"])
+        assert refused.value.field == "events"
+
+    def test_a_deleted_webhook_is_gone(self, ctx):
+        created, _ = webhooks.create_webhook("https://x.example/")
+        webhooks.delete_webhook(created.id)
+        with pytest.raises(NotFound):
+            webhooks.get_webhook(created.id)
+
+
+class TestEvents:
+    def test_a_status_change_is_queued_for_each_subscriber_after_commit(self, ctx, redis_client):
+        status_hook, _ = webhooks.create_webhook("https://a.example/", ["message.status"])
+        webhooks.create_webhook("https://b.example/", ["message.incoming"])
+        both, _ = webhooks.create_webhook("https://c.example/")
+        message = messages.queue_message("0812-3456-7890", text="Halo").message
+
+        webhooks.message_status(message.id, "sent")
+        assert queued_deliveries(redis_client) == []  # nothing before the commit
+        db.session.commit()
+
+        queued = queued_deliveries(redis_client)
+        assert [args[0] for args in queued] == [status_hook.id, both.id]
+        (webhook_id, event, delivery_id, body), _ = queued
+        assert event == "message.status"
+        payload = json.loads(body)
+        assert payload["event"] == "message.status" and payload["deliveryId"] == delivery_id
+        assert payload["data"]["id"] == message.id
+        assert payload["data"]["status"] == "sent"
+        assert payload["data"]["to"] == "6281234567890"
+        assert queued[0][3] == queued[1][3]  # one body, signed per webhook at delivery
+
+    def test_a_rolled_back_change_is_told_to_no_one(self, ctx, redis_client):
+        webhooks.create_webhook("https://a.example/")
+        message = messages.queue_message("0812-3456-7890", text="Halo").message
+        webhooks.message_status(message.id, "failed")
+        db.session.rollback()
+        db.session.commit()
+        assert queued_deliveries(redis_client) == []
+
+    def test_a_step_overtaken_by_a_receipt_is_not_told(self, ctx, redis_client):
+        webhooks.create_webhook("https://a.example/")
+        message = messages.queue_message("0812-3456-7890", text="Halo").message
+        message.status = "delivered"
+        db.session.commit()
+        webhooks.message_status(message.id, "sent")
+        db.session.commit()
+        assert queued_deliveries(redis_client) == []
+
+    def test_nothing_is_queued_without_a_subscriber(self, ctx, redis_client):
+        webhooks.create_webhook("https://a.example/", ["message.status"])
+        webhooks.incoming({"from": "6281234567890", "text": "hai"})
+        db.session.commit()
+        assert queued_deliveries(redis_client) == []
+
+    def test_the_subscriptions_are_cached_for_a_few_seconds(self, app, ctx, monkeypatch):
+        monkeypatch.setitem(app.config, "WEBHOOK_CACHE_S", 60)
+        assert webhooks.subscribers("message.status") == []
+        # Another process adds a webhook: this one sees it once its cache expires.
+        db.session.add(Webhook(url="https://a.example/", events=["message.status"], secret="s"))
+        db.session.commit()
+        assert webhooks.subscribers("message.status") == []
+        webhooks.forget_subscriptions()
+        assert len(webhooks.subscribers("message.status")) == 1
+
+
+class TestDelivery:
+    BODY = json.dumps({"event": "message.incoming", "data": {"text": "Halo ✓"}})
+
+    def test_a_delivery_is_signed_with_the_webhooks_secret(self, ctx):
+        with webhook_receiver() as receiver:
+            created, secret = webhooks.create_webhook(receiver.url)
+            outcome = webhooks.deliver(created.id, "message.incoming", "d-1", self.BODY)
+        assert outcome == "delivered"
+        (delivery,) = receiver.received()
+        expected = hmac.new(secret.encode(), delivery.body, hashlib.sha256).hexdigest()
+        assert delivery.headers["x-kabar-signature"] == f"sha256={expected}"
+        assert delivery.body == self.BODY.encode()
+        assert delivery.headers["x-kabar-event"] == "message.incoming"
+        assert delivery.headers["x-kabar-delivery"] == "d-1"
+        assert delivery.headers["content-type"] == "application/json"
+        stored = webhook(created.id)
+        assert (stored.last_status_code, stored.last_error, stored.delivery_count) == (200, None, 1)
+        assert stored.last_success_at == stored.last_attempt_at
+
+    def test_a_server_error_is_recorded_and_raised_for_a_retry(self, ctx):
+        with webhook_receiver([503]) as receiver:
+            created, _ = webhooks.create_webhook(receiver.url)
+            with pytest.raises(webhooks.DeliveryFailed):
+                webhooks.deliver(created.id, "message.status", "d-2", self.BODY)
+        stored = webhook(created.id)
+        assert (stored.last_status_code, stored.last_error) == (503, "HTTP 503")
+        assert (stored.failure_count, stored.delivery_count) == (1, 0)
+
+    def test_a_client_error_is_final(self, ctx):
+        with webhook_receiver([404]) as receiver:
+            created, _ = webhooks.create_webhook(receiver.url)
+            assert webhooks.deliver(created.id, "message.status", "d-3", self.BODY) == "rejected"
+        assert webhook(created.id).last_status_code == 404
+
+    def test_an_unreachable_receiver_is_retried(self, ctx):
+        created, _ = webhooks.create_webhook(f"http://127.0.0.1:{free_port()}/hook")
+        with pytest.raises(webhooks.DeliveryFailed):
+            webhooks.deliver(created.id, "message.status", "d-4", self.BODY)
+        stored = webhook(created.id)
+        assert stored.last_status_code is None and "Connection" in stored.last_error
+
+    def test_a_delivery_for_a_deleted_webhook_is_dropped(self, ctx):
+        assert webhooks.deliver(424242, "message.status", "d-5", self.BODY) == "gone"

@@ -1,0 +1,82 @@
+"""The day's figures of the seed's metrics call: sent, delivered, read, delivery time, errors.
+
+A day is a calendar day in the operator's ``TIMEZONE``. Each figure counts by the time of its
+own step (a message sent on Monday and read on Tuesday is read on Tuesday); errors are the
+messages created that day that ended ``failed``. ``activeSessions`` is the number of sessions
+connected now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage, WhatsAppSession
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Start and end (exclusive) of ``day`` in the operator's timezone, in UTC (SQLite
+    compares stored UTC times as text, so bounds must be UTC too)."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def today() -> date:
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def seconds_between(earlier: Any, later: Any) -> Any:
+    """SQL for ``later - earlier`` in seconds, on PostgreSQL and SQLite alike."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.func.extract("epoch", later - earlier)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+
+
+def daily(day: date) -> dict[str, Any]:
+    """The seed's metrics of ``day``: {date, messagesSent, messagesDelivered, messagesRead,
+    averageDeliveryTime (seconds, from sent to delivered), errors, activeSessions}."""
+    start, end = day_bounds(day)
+    M = WhatsAppMessage
+
+    def within(column: Any) -> Any:
+        return sa.and_(column >= start, column < end)
+
+    def count_if(condition: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    delivered_in_day = sa.and_(within(M.delivered_at), M.sent_at.is_not(None))
+    row = db.session.execute(
+        sa.select(
+            count_if(within(M.sent_at)),
+            count_if(within(M.delivered_at)),
+            count_if(within(M.read_at)),
+            sa.func.avg(sa.case((delivered_in_day, seconds_between(M.sent_at, M.delivered_at)))),
+            count_if(sa.and_(within(M.created_at), M.status == "failed")),
+        ).where(
+            sa.or_(
+                within(M.sent_at), within(M.delivered_at), within(M.read_at), within(M.created_at)
+            )
+        )
+    ).one()
+    sent, delivered, read, average, errors = row
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(WhatsAppSession)
+        .where(WhatsAppSession.status == "connected")
+    )
+    return {
+        "date": day.isoformat(),
+        "messagesSent": int(sent or 0),
+        "messagesDelivered": int(delivered or 0),
+        "messagesRead": int(read or 0),
+        "averageDeliveryTime": round(float(average), 3) if average is not None else 0,
+        "errors": int(errors or 0),
+        "activeSessions": int(active or 0),
+    }

@@ -1,0 +1,102 @@
+"""Data retention: old messages, finished queue jobs and long-dead sessions are deleted daily.
+
+Horizons come from Config (``RETENTION_*_DAYS``; 0 keeps for ever). Rows go in batches of
+``RETENTION_BATCH`` ids, one short transaction each, so a large table is never locked for long
+and the send path keeps writing meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession
+from webapp.redis_client import get_redis
+from workers import keys
+
+log = logging.getLogger(__name__)
+
+ACTOR = "purge_old_data"
+
+
+@dataclass(frozen=True)
+class Purged:
+    messages: int
+    queue_jobs: int
+    sessions: int
+    session_ids: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "session_ids": list(self.session_ids)}
+
+
+def purge(now: datetime | None = None) -> Purged:
+    """Delete what is past its horizon; log and return what went."""
+    now = now or datetime.now(UTC)
+    config = current_app.config
+    batch = max(1, int(config["RETENTION_BATCH"]))
+
+    messages = 0
+    if days := config["RETENTION_MESSAGES_DAYS"]:
+        M = WhatsAppMessage
+        messages = _delete_in_batches(M, M.id, M.created_at < now - timedelta(days=days), batch)
+
+    jobs = 0
+    if days := config["RETENTION_JOBS_DAYS"]:
+        J = WhatsAppQueueJob
+        finished_at = sa.func.coalesce(J.completed_at, J.failed_at, J.created_at)
+        old = sa.and_(
+            J.status.in_(("completed", "failed")), finished_at < now - timedelta(days=days)
+        )
+        jobs = _delete_in_batches(J, J.id, old, batch)
+
+    session_ids: list[str] = []
+    if days := config["RETENTION_SESSIONS_DAYS"]:
+        S = WhatsAppSession
+        old = sa.and_(S.status == "disconnected", S.updated_at < now - timedelta(days=days))
+        while ids := db.session.execute(
+            sa.select(S.id, S.session_id).where(old).order_by(S.id).limit(batch)
+        ).all():
+            db.session.execute(sa.delete(S).where(S.id.in_([row.id for row in ids])))
+            db.session.commit()
+            session_ids.extend(row.session_id for row in ids)
+        if session_ids:
+            _forget_sessions(session_ids)
+
+    purged = Purged(messages, jobs, len(session_ids), tuple(session_ids))
+    log.info(
+        "retention: deleted %d message(s), %d queue job(s), %d session(s)%s",
+        messages,
+        jobs,
+        len(session_ids),
+        f" ({', '.join(session_ids)})" if session_ids else "",
+    )
+    return purged
+
+
+def _delete_in_batches(model: type, id_column: Any, condition: Any, batch: int) -> int:
+    deleted = 0
+    while ids := list(
+        db.session.scalars(sa.select(id_column).where(condition).order_by(id_column).limit(batch))
+    ):
+        db.session.execute(sa.delete(model).where(id_column.in_(ids)))
+        db.session.commit()
+        deleted += len(ids)
+        if len(ids) < batch:
+            break
+    return deleted
+
+
+def _forget_sessions(session_ids: list[str]) -> None:
+    """The session hosts stop looking after deleted sessions (as ``sessions.delete_session``)."""
+    pipe = get_redis().pipeline()
+    pipe.hdel(keys.DESIRED_SESSIONS, *session_ids)
+    for session_id in session_ids:
+        pipe.publish(keys.SESSIONS_CHANGED, session_id)
+    pipe.execute()
