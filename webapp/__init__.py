@@ -44,12 +44,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp import models  # noqa: F401 - registers the tables with SQLAlchemy
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
+    from webapp.api_compat import bp as api_compat_bp
+    from webapp.api_compat import log_redaction
     from webapp.cli import register_cli
+    from webapp.prometheus import register_metrics
 
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
+    csrf.exempt(api_compat_bp)
+    app.register_blueprint(api_compat_bp)
+    log_redaction.install()  # billing apps put API keys in URLs; request logs must not show them
     app.register_blueprint(admin_bp)
     register_cli(app)
+    register_metrics(app)  # GET /metrics (Prometheus)
 
     @app.get("/")
     def index():

@@ -80,3 +80,8 @@ def daily_count(session_id: str, day: str) -> str:
 def api_rate(key_id: int) -> str:
     """Token bucket of one API key."""
     return f"{PREFIX}:ratelimit:{key_id}"
+
+
+def login_failures(subject: str) -> str:
+    """Failed admin logins of one e-mail or one address in the current window."""
+    return f"{PREFIX}:login-failures:{subject}"

@@ -10,7 +10,7 @@ import pytest
 from tests.catalogue import catalogue  # noqa: F401 - fixture
 from webapp.extensions import db
 from webapp.models import BulkJob, Trigger, WhatsAppTemplate
-from webapp.services import admins, bulk
+from webapp.services import bulk
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 
@@ -18,22 +18,6 @@ pytestmark = pytest.mark.usefixtures("catalogue")
 def token(client, path):
     page = client.get(path).get_data(as_text=True)
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-@pytest.fixture
-def logged_in(app, client):
-    with app.app_context():
-        admins.create_admin("ops@example.com", "correct horse battery")
-    r = client.post(
-        "/admin/login",
-        data={
-            "email": "ops@example.com",
-            "password": "correct horse battery",
-            "csrf_token": token(client, "/admin/login"),
-        },
-    )
-    assert r.status_code == 302
-    return client
 
 
 def template_row(app, name):

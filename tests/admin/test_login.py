@@ -47,3 +47,15 @@ def test_a_form_without_csrf_token_is_refused(client, admin):
     )
     assert r.status_code == 400
     assert client.get("/admin/").status_code == 302
+
+
+def test_logins_are_throttled_after_repeated_failures(client, admin):
+    for _ in range(5):
+        r = client.post("/admin/login", data={"email": "ops@example.com", "password": "nope",
+                                              "csrf_token": csrf_token(client)})
+        assert r.status_code == 401
+    r = client.post("/admin/login", data={"email": "ops@example.com",
+                                          "password": "correct horse battery",
+                                          "csrf_token": csrf_token(client)})
+    assert r.status_code == 429 and "Too many attempts" in r.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302

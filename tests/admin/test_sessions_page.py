@@ -9,23 +9,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
-from webapp.services import admins, sessions
-
-
-@pytest.fixture
-def logged_in(app, client):
-    with app.app_context():
-        admins.create_admin("ops@example.com", "correct horse battery")
-    r = client.post(
-        "/admin/login",
-        data={
-            "email": "ops@example.com",
-            "password": "correct horse battery",
-            "csrf_token": token(client, "/admin/login"),
-        },
-    )
-    assert r.status_code == 302
-    return client
+from webapp.services import sessions
 
 
 @pytest.fixture

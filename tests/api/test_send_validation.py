@@ -197,3 +197,14 @@ def test_a_flooding_client_gets_429_with_retry_after(app, client, auth):
         assert 1 <= int(r.headers["Retry-After"]) <= 2
     finally:
         app.config["API_RATE_BURST"], app.config["API_RATE_PER_S"] = 200, 50.0
+
+
+def test_an_email_for_the_fallback_is_kept_and_a_bad_one_refused(app, client, auth):
+    r = client.post("/api/whatsapp/send", headers=auth,
+                    json={"to": "081234567890", "text": "x", "email": "budi@example.co.id"})
+    assert r.status_code == 202
+    with app.app_context():
+        assert db.session.get(WhatsAppMessage, r.get_json()["id"]).email == "budi@example.co.id"
+    r = client.post("/api/whatsapp/send", headers=auth,
+                    json={"to": "081234567890", "text": "x", "email": "not-an-address"})
+    assert r.status_code == 400 and r.get_json()["error"]["field"] == "email"

@@ -1,3 +1,4 @@
+# ruff: noqa: I001 - route modules are registered one line each at the end
 """Admin pages: login and the dashboard here; the sessions page in ``sessions_page``."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ from functools import wraps
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from webapp.extensions import db
-from webapp.models import AdminUser, WhatsAppMessage
-from webapp.services import admins, sessions
+from webapp.models import AdminUser
+from webapp.services import admins, login_throttle
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -32,16 +33,27 @@ def login_required(view):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
+    status = 200
     if request.method == "POST":
-        admin = admins.verify(request.form.get("email", ""), request.form.get("password", ""))
-        if admin is None:
+        email = request.form.get("email", "")
+        address = request.remote_addr or "?"
+        wait = login_throttle.wait_seconds(email, address)
+        if wait:
+            minutes = (wait + 59) // 60
+            error = (f"Terlalu banyak percobaan; coba lagi dalam {minutes} menit. / Too many "
+                     f"attempts; try again in {minutes} min.")
+            status = 429
+        elif (admin := admins.verify(email, request.form.get("password", ""))) is None:
+            login_throttle.failed(email, address)
             error = "Email atau kata sandi salah. / Wrong e-mail or password."
+            status = 401
         else:
+            login_throttle.succeeded(email, address)
             session.clear()
             session["admin_id"] = admin.id
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
-    return render_template("admin/login.html", error=error), 401 if error else 200
+    return render_template("admin/login.html", error=error), status
 
 
 @bp.post("/logout")
@@ -54,14 +66,14 @@ def logout():
 @bp.get("/")
 @login_required
 def dashboard():
-    recent = db.session.scalars(
-        db.select(WhatsAppMessage).order_by(WhatsAppMessage.id.desc()).limit(20)
-    )
-    return render_template(
-        "admin/dashboard.html", sessions=sessions.list_sessions(), messages=list(recent)
-    )
+    from webapp.admin.console_pages import overview
+
+    return overview()
 
 
 from webapp.admin import sessions_page  # noqa: E402,F401  (routes of the sessions page)
 from webapp.admin import dramatiq_page  # noqa: E402,F401  (the Dramatiq dashboard)
+from webapp.admin import console_pages  # noqa: E402,F401  (dashboard, messages, queue)
+from webapp.admin import api_keys_page  # noqa: E402,F401  (API keys)
+from webapp.admin import webhooks_page  # noqa: E402,F401  (webhooks)
 from webapp.admin import bulk_page, templates_page, triggers_page  # noqa: E402,F401  (templates, triggers, bulk sends)

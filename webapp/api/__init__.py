@@ -71,5 +71,14 @@ def _flatten(errors: dict, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-from webapp.api import auth, messages, sessions, simulator  # noqa: E402,F401  (routes)
-from webapp.api import bulk, events, templates  # noqa: E402,F401  (templates, events, bulk)
+from webapp.api import (  # noqa: E402,F401  (routes)  # noqa: E402,F401  (templates, events, bulk)  # noqa: E402,F401  (operations: metrics, webhooks)
+    auth,
+    bulk,
+    events,
+    messages,
+    metrics,
+    sessions,
+    simulator,
+    templates,
+    webhooks,
+)

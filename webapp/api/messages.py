@@ -40,6 +40,7 @@ def send():
         band=broker.NORMAL if "priority" in body else broker.URGENT,
         routing=body.get("routing"),
         session_id=body.get("sessionId"),
+        email=body.get("email"),
     )
     message = accepted.message
     return (

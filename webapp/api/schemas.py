@@ -89,6 +89,8 @@ class SendSchema(_Base):
     priority = fields.Integer(validate=validate.Range(min=1, max=10))
     routing = fields.String(validate=validate.OneOf(["failover", "spread"]))
     sessionId = fields.String(validate=validate.Length(min=1, max=100))
+    # Where the e-mail fallback sends the message if WhatsApp cannot deliver it.
+    email = fields.Email(validate=validate.Length(max=255))
 
     @validates_schema
     def one_body(self, values, **_):

@@ -109,3 +109,27 @@ def reconcile(limit: int = 1000) -> int:
     if lost:
         log.warning("re-queued %d message(s) whose job was lost", len(lost))
     return len(lost)
+
+
+def resend(message: WhatsAppMessage) -> None:
+    """Queue a failed message again (a new job; the session host still sends it only once)."""
+    from webapp.services.errors import Conflict
+
+    if message.status != "failed":
+        raise Conflict(f"message {message.id} is {message.status}, not failed", field="id")
+    message.status = "queued"
+    message.retry_count = 0
+    message.error_message = None
+    job = new_job(message, max_attempts=3)
+    db.session.commit()
+    broker.enqueue_job(job)
+
+
+def cancel(message: WhatsAppMessage) -> None:
+    """Stop a queued message from being sent; its job finds it cancelled and does nothing."""
+    from webapp.services.errors import Conflict
+
+    if message.status != "queued":
+        raise Conflict(f"message {message.id} is {message.status}, not queued", field="id")
+    message.status = "cancelled"
+    db.session.commit()

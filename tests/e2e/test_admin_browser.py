@@ -1,0 +1,95 @@
+"""The admin console in a real browser (Debian's chromium driven by Playwright) against the
+app served over HTTP on localhost, with the real session host and workers behind it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.polling import wait_for
+from webapp.services import admins
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason="chromium is not installed (apt-get install chromium); CI installs it",
+)
+
+
+@pytest.fixture
+def server(app):
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_an_operator_links_a_number_and_sees_a_message_delivered(
+    app, server, browser, kabar_processes
+):
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+    page = browser.new_page()
+    page.goto(f"{server}/admin/")
+    page.fill("#email", "ops@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/admin/")
+    shot(page, "dashboard-empty")
+
+    page.goto(f"{server}/admin/sessions")
+    page.fill("input[name=deviceId]", "WA-1")
+    page.fill("input[name=priority]", "1")
+    page.select_option("select[name=transport]", "simulator")
+    page.click("text=Buat sesi")
+    page.wait_for_selector("img[src^='data:image/png']", timeout=20_000)  # the live QR
+    shot(page, "sessions-qr")
+    page.click("text=Scan QR (simulasi)")
+    page.wait_for_selector("text=Terhubung", timeout=20_000)
+    shot(page, "sessions-connected")
+
+    page.goto(f"{server}/admin/messages")
+    page.fill("#send input[name=to]", "0812-3456-7890")
+    page.fill("#send input[name=text]", "Tagihan Anda sudah lunas. Terima kasih!")
+    page.click("#send button[type=submit]")
+    page.wait_for_selector("text=masuk antrean")
+
+    def delivered_on_dashboard():
+        page.goto(f"{server}/admin/")
+        figures = page.locator(".figure").all_inner_texts()
+        return any(f.startswith("1") and "delivered" in f for f in figures)
+
+    wait_for(delivered_on_dashboard, timeout=30, interval=0.5)
+    shot(page, "dashboard-delivered")
+    page.goto(f"{server}/admin/queue")
+    shot(page, "queue")
+
+    # A form posted without its CSRF token is refused.
+    refused = page.request.post(f"{server}/admin/messages/send",
+                                form={"to": "081234567890", "text": "x"})
+    assert refused.status == 400
