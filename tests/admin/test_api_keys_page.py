@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from webapp.extensions import db
+from webapp.models import ApiKey
 from webapp.services import api_keys
 
 
@@ -26,3 +28,26 @@ def test_keys_are_listed_with_how_they_were_used(app, logged_in):
     assert "JSON API (Bearer)" in rows["crm"]
     assert "MPWA" not in rows["unused"] and "Bearer" not in rows["unused"]
     assert billing not in page and crm not in page
+
+
+def test_a_key_made_on_the_page_is_shown_once_and_works_until_revoked(app, client, logged_in):
+    import re
+
+    r = logged_in.post("/admin/api-keys", data={"name": "gembok", "csrf_token": logged_in.csrf})
+    assert r.status_code == 201
+    raw = re.search(r'<code id="new-key">([^<]+)</code>', r.get_data(as_text=True)).group(1)
+    assert raw not in logged_in.get("/admin/api-keys").get_data(as_text=True)
+    auth = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/api/whatsapp/sessions", headers=auth).status_code == 200
+    with app.app_context():
+        key_id = db.session.scalar(db.select(ApiKey.id).where(ApiKey.name == "gembok"))
+    logged_in.post(f"/admin/api-keys/{key_id}/revoke", data={"csrf_token": logged_in.csrf})
+    assert client.get("/api/whatsapp/sessions", headers=auth).status_code == 401
+    r = logged_in.post(f"/admin/api-keys/{key_id}/revoke", data={"csrf_token": logged_in.csrf},
+                       follow_redirects=True)
+    assert "revoked already" in r.get_data(as_text=True)
+
+
+def test_a_key_without_a_name_is_a_form_error(logged_in):
+    r = logged_in.post("/admin/api-keys", data={"name": " ", "csrf_token": logged_in.csrf})
+    assert r.status_code == 400 and "1–100" in r.get_data(as_text=True)

@@ -41,3 +41,17 @@ def authenticate(raw: str, via: str | None = None) -> ApiKey | None:
             key.last_used_via = via
         db.session.commit()
     return key
+
+
+def revoke(key_id: int) -> ApiKey:
+    """Stop a key from working; the row stays so the log of who used it stays readable."""
+    from webapp.services.errors import Conflict, NotFound
+
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"no API key {key_id}", field="id")
+    if key.revoked_at is not None:
+        raise Conflict(f"API key {key.name!r} is revoked already", field="id")
+    key.revoked_at = datetime.now(UTC)
+    db.session.commit()
+    return key
