@@ -43,12 +43,18 @@ class Processes:
         self.procs[name] = proc
         return proc
 
-    def worker(self, name: str, *queues: str, threads: int = 4) -> subprocess.Popen:
-        """A Dramatiq worker process consuming ``queues``, as honcho.Procfile runs them."""
-        return self.start(name, str(BIN / "dramatiq"), "workers.actors", "-p", "1", "-t",
-                          str(threads), "--queues", *queues,
-                          # Idle queues are polled every 100 ms, as in honcho.Procfile.
-                          dramatiq_worker_timeout="100")
+    def worker(self, name: str, *queues: str, threads: int = 4, **env: str) -> subprocess.Popen:
+        """A Dramatiq worker process consuming ``queues``, as honcho.Procfile runs them
+        (idle queues polled every 100 ms)."""
+        return self.start(
+            name, str(BIN / "dramatiq"), "workers.actors", "-p", "1", "-t", str(threads),
+            "--queues", *queues, **{"dramatiq_worker_timeout": "100", **env},
+        )
+
+    def start_workers(self, **env: str) -> None:
+        """The two workers of honcho.Procfile: everything but urgent, and urgent alone."""
+        self.worker("worker", "normal", "bulk", "events", "maintenance", threads=4, **env)
+        self.worker("worker-urgent", "urgent", threads=2, **env)
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(name)
@@ -76,24 +82,7 @@ def kabar_processes(app, tmp_path, redis_client, request):
     """Session host, worker and urgent worker, as honcho.Procfile runs them."""
     procs = Processes(tmp_path)
     procs.start("session-host", str(BIN / "python"), "-m", "workers.session_host")
-    dramatiq = str(BIN / "dramatiq")
-    procs.start(
-        "worker",
-        dramatiq,
-        "workers.actors",
-        "-p",
-        "1",
-        "-t",
-        "4",
-        "--queues",
-        "normal",
-        "bulk",
-        "events",
-        "maintenance",
-    )
-    procs.start(
-        "worker-urgent", dramatiq, "workers.actors", "-p", "1", "-t", "2", "--queues", "urgent"
-    )
+    procs.start_workers()
     # Ready when the session host has announced itself.
     wait_for(lambda: redis_client.keys("kabar:host:*"), timeout=30)
     yield procs

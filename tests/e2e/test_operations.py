@@ -180,37 +180,9 @@ def test_an_opted_out_customer_is_skipped_by_a_bulk_send(
 
 def restart_workers(procs, **env):
     """The workers again, as the kabar_processes fixture starts them, with ``env`` added."""
-    dramatiq = str(BIN / "dramatiq")
     for name in ("worker", "worker-urgent"):
         procs.stop(name)
-    common = {"dramatiq_worker_timeout": "100", **env}
-    procs.start(
-        "worker",
-        dramatiq,
-        "workers.actors",
-        "-p",
-        "1",
-        "-t",
-        "4",
-        "--queues",
-        "normal",
-        "bulk",
-        "events",
-        "maintenance",
-        **common,
-    )
-    procs.start(
-        "worker-urgent",
-        dramatiq,
-        "workers.actors",
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "--queues",
-        "urgent",
-        **common,
-    )
+    procs.start_workers(**env)
 
 
 def test_quiet_hours_hold_a_reminder_and_release_it_after(client, auth, kabar_processes):
