@@ -76,6 +76,9 @@ class WhatsAppSession(db.Model):
     interval_ms: Mapped[int] = mapped_column(default=1000, server_default="1000")
     jitter_ms: Mapped[int] = mapped_column(default=200, server_default="200")
     daily_cap: Mapped[int | None] = mapped_column()
+    # Warm-up of a newly linked number: from this moment the setting ``warmup_schedule`` caps
+    # its sends per day (day 1, day 2, ...); None means the number is not warming up.
+    warmup_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class WhatsAppTemplate(db.Model):
@@ -314,6 +317,21 @@ class Webhook(db.Model):
     last_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     last_success_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Setting(db.Model):
+    """One operator setting changed from the admin console (see ``webapp.services.settings``).
+
+    A name with no row takes its default from the environment (``Config``).
+    """
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[object] = mapped_column(JSONType, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
