@@ -28,3 +28,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install --quiet --no-deps "dramatiq_dashboard==0.4.0"
   touch "$stamp"
 fi
+.venv/bin/pybabel -q compile -d webapp/translations  # admin console translations (.po -> .mo)

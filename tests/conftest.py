@@ -95,6 +95,7 @@ MUTABLE_TABLES = (
     "contacts",
     "incoming_messages",
     "webhooks",
+    "settings",
 )
 
 
@@ -112,6 +113,9 @@ def clean_state(request):
             db.session.execute(db.text(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY"))
             db.session.execute(db.text("DELETE FROM admin_users"))
             db.session.commit()
+        from webapp.services import settings
+
+        settings.forget()
     yield
 
 

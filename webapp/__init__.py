@@ -10,6 +10,7 @@ import redis
 import sqlalchemy as sa
 from flask import Flask, jsonify, redirect, url_for
 
+from webapp import i18n
 from webapp.config import Config
 from webapp.extensions import csrf, db, migrate
 
@@ -37,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    i18n.init_app(app)  # admin console languages (Flask-Babel) and the language switch
     app.extensions["kabar.redis"] = redis.Redis.from_url(
         app.config["REDIS_URL"], socket_timeout=30, health_check_interval=30
     )

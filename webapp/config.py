@@ -34,6 +34,7 @@ class Config:
     DEFAULT_REGION = os.environ.get("KABAR_DEFAULT_REGION", "ID")
     MAX_MESSAGE_LENGTH = 4096
     TIMEZONE = os.environ.get("KABAR_TIMEZONE", "Asia/Jakarta")
+    BABEL_DEFAULT_LOCALE = os.environ.get("KABAR_LANGUAGE", "id")  # admin console: id | en
     # Routing policy of urgent and normal messages, and of bulk ones (failover | spread).
     ROUTING_DEFAULT = os.environ.get("KABAR_ROUTING", "failover")
     ROUTING_BULK = os.environ.get("KABAR_ROUTING_BULK", "spread")

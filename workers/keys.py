@@ -85,3 +85,9 @@ def api_rate(key_id: int) -> str:
 def login_failures(subject: str) -> str:
     """Failed admin logins of one e-mail or one address in the current window."""
     return f"{PREFIX}:login-failures:{subject}"
+
+
+def on_whatsapp(phone: str) -> str:
+    """Whether ``phone`` is on WhatsApp ("1" or "0"), as a linked number last answered; expires
+    after the setting ``on_whatsapp_cache_days``."""
+    return f"{PREFIX}:on-whatsapp:{phone}"

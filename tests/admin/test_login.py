@@ -38,7 +38,7 @@ def test_a_wrong_password_is_a_form_error(client, admin):
         data={"email": "ops@example.com", "password": "nope", "csrf_token": csrf_token(client)},
     )
     assert r.status_code == 401
-    assert "Wrong e-mail or password" in r.get_data(as_text=True)
+    assert "Email atau kata sandi salah" in r.get_data(as_text=True)
 
 
 def test_a_form_without_csrf_token_is_refused(client, admin):
@@ -57,5 +57,5 @@ def test_logins_are_throttled_after_repeated_failures(client, admin):
     r = client.post("/admin/login", data={"email": "ops@example.com",
                                           "password": "correct horse battery",
                                           "csrf_token": csrf_token(client)})
-    assert r.status_code == 429 and "Too many attempts" in r.get_data(as_text=True)
+    assert r.status_code == 429 and "Terlalu banyak percobaan" in r.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302

@@ -12,7 +12,11 @@ from workers.transports.simulator import SimulatedNetwork
 
 
 def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0):
-    """Create and pair ``count`` simulator sessions with priorities 1..count; return their ids."""
+    """Create and pair ``count`` simulator sessions with priorities 1..count; return their ids.
+
+    Pairing starts a warm-up (a few sends a day); it is ended, as for numbers long in use, so
+    that tests may send as much as they need.
+    """
     ids = []
     for n in range(1, count + 1):
         r = client.post("/api/whatsapp/sessions", headers=auth,
@@ -32,7 +36,17 @@ def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0):
         return all(s["status"] == "connected" for s in listed) and len(listed) == count
 
     wait_for(all_connected)
+    for sid in ids:
+        end_warmup(client, auth, sid)
     return ids
+
+
+def end_warmup(client, auth, sid):
+    """End the warm-up the session's pairing started (once it is folded: never before)."""
+    wait_for(lambda: client.get(f"/api/whatsapp/sessions/{sid}", headers=auth)
+             .get_json()["session"]["warmupStartedAt"])
+    r = client.patch(f"/api/whatsapp/sessions/{sid}", headers=auth, json={"warmup": False})
+    assert r.status_code == 200 and r.get_json()["session"]["warmup"] is None, r.get_json()
 
 
 def phone(n: int) -> str:

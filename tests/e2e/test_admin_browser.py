@@ -58,7 +58,7 @@ def test_an_operator_links_a_number_and_sees_a_message_delivered(
     page.goto(f"{server}/admin/")
     page.fill("#email", "ops@example.com")
     page.fill("#password", "correct horse battery")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(f"{server}/admin/")
     shot(page, "dashboard-empty")
 
@@ -82,7 +82,7 @@ def test_an_operator_links_a_number_and_sees_a_message_delivered(
     def delivered_on_dashboard():
         page.goto(f"{server}/admin/")
         figures = page.locator(".figure").all_inner_texts()
-        return any(f.startswith("1") and "delivered" in f for f in figures)
+        return any(f.startswith("1") and "diterima" in f for f in figures)
 
     wait_for(delivered_on_dashboard, timeout=30, interval=0.5)
     shot(page, "dashboard-delivered")

@@ -5,8 +5,20 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
 
+from webapp import i18n
 from webapp.extensions import db
 from webapp.models import AdminUser
 from webapp.services import admins, login_throttle
@@ -18,6 +30,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def load_admin():
     admin_id = session.get("admin_id")
     g.admin = db.session.get(AdminUser, admin_id) if admin_id else None
+
+
+@bp.app_context_processor
+def page_links():
+    """Lets base.html link a page only once its blueprint route exists (pages arrive one by one)."""
+    return {"has_page": lambda endpoint: endpoint in current_app.view_functions}
 
 
 def login_required(view):
@@ -40,16 +58,15 @@ def login():
         wait = login_throttle.wait_seconds(email, address)
         if wait:
             minutes = (wait + 59) // 60
-            error = (f"Terlalu banyak percobaan; coba lagi dalam {minutes} menit. / Too many "
-                     f"attempts; try again in {minutes} min.")
+            error = _("Too many attempts; try again in %(minutes)s min.", minutes=minutes)
             status = 429
         elif (admin := admins.verify(email, request.form.get("password", ""))) is None:
             login_throttle.failed(email, address)
-            error = "Email atau kata sandi salah. / Wrong e-mail or password."
+            error = _("Wrong e-mail or password.")
             status = 401
         else:
             login_throttle.succeeded(email, address)
-            session.clear()
+            i18n.clear_session()
             session["admin_id"] = admin.id
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
@@ -58,8 +75,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    session.clear()
-    flash("Anda telah keluar. / You are logged out.")
+    i18n.clear_session()
+    flash(_("You are logged out."))
     return redirect(url_for("admin.login"))
 
 
@@ -77,3 +94,4 @@ from webapp.admin import console_pages  # noqa: E402,F401  (dashboard, messages,
 from webapp.admin import api_keys_page  # noqa: E402,F401  (API keys)
 from webapp.admin import webhooks_page  # noqa: E402,F401  (webhooks)
 from webapp.admin import bulk_page, templates_page, triggers_page  # noqa: E402,F401  (templates, triggers, bulk sends)
+from webapp.admin import settings_page  # noqa: E402,F401  (settings)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from webapp.admin import bp, login_required
 from webapp.extensions import db
@@ -19,7 +21,7 @@ from webapp.services.errors import KabarError
 
 VIA_LABELS = {
     "api": "JSON API (Bearer)",
-    "mpwa": "MPWA /send-message (api_key di URL / in the URL)",
+    "mpwa": lazy_gettext("MPWA /send-message (api_key in the URL)"),
 }
 
 
@@ -39,8 +41,8 @@ def create_api_key():
     """Make a key; the raw key is shown on this one page and never again."""
     name = request.form.get("name", "").strip()
     if not name or len(name) > 100:
-        return api_keys_page(error="name: 1–100 karakter / characters", status=400)
-    _, raw = api_keys.create_api_key(name)
+        return api_keys_page(error=_("name: 1–100 characters"), status=400)
+    _key, raw = api_keys.create_api_key(name)
     return api_keys_page(new_key=raw, status=201)
 
 
@@ -49,7 +51,7 @@ def create_api_key():
 def revoke_api_key(key_id: int):
     try:
         key = api_keys.revoke(key_id)
-        flash(f"Kunci {key.name} dicabut / revoked.")
+        flash(_("Key %(name)s revoked.", name=key.name))
     except KabarError as exc:
         flash(exc.message, "error")
     return redirect(url_for("admin.api_keys_page"))

@@ -27,6 +27,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from webapp.admin import bp, login_required
 from webapp.models import WhatsAppTemplate
@@ -53,13 +55,13 @@ PHONE_COLUMNS = (
 )
 EMAIL_COLUMNS = ("email", "e_mail", "surel")
 STATUS_LABELS = {
-    "scheduled": "terjadwal",
-    "pending": "menunggu",
-    "expanding": "menyiapkan",
-    "running": "mengirim",
-    "paused": "dijeda",
-    "cancelled": "dibatalkan",
-    "completed": "selesai",
+    "scheduled": lazy_gettext("scheduled"),
+    "pending": lazy_gettext("pending"),
+    "expanding": lazy_gettext("preparing"),
+    "running": lazy_gettext("sending"),
+    "paused": lazy_gettext("paused"),
+    "cancelled": lazy_gettext("cancelled"),
+    "completed": lazy_gettext("completed"),
 }
 
 
@@ -78,7 +80,7 @@ def read_csv(raw: bytes) -> tuple[list[str], list[list[str]]]:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     if not text.strip():
-        raise UploadError("Berkas CSV kosong. / The CSV file is empty.")
+        raise UploadError(_("The CSV file is empty."))
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -87,14 +89,17 @@ def read_csv(raw: bytes) -> tuple[list[str], list[list[str]]]:
     header = next(reader, [])
     columns = [name.strip() or f"kolom_{n + 1}" for n, name in enumerate(header)]
     if len(set(columns)) != len(columns):
-        raise UploadError("Nama kolom harus berbeda. / Column names must be distinct.")
+        raise UploadError(_("Column names must be distinct."))
     rows = [row for row in reader if any(cell.strip() for cell in row)]
     if not rows:
-        raise UploadError("CSV tidak berisi baris data. / The CSV has no data rows.")
+        raise UploadError(_("The CSV has no data rows."))
     if len(rows) > bulk.MAX_RECIPIENTS:
         raise UploadError(
-            f"Paling banyak {bulk.MAX_RECIPIENTS:,} penerima per kirim massal; berkas ini "
-            f"{len(rows):,}. / At most {bulk.MAX_RECIPIENTS:,} recipients per bulk send."
+            _(
+                "At most %(limit)s recipients per bulk send; this file has %(rows)s.",
+                limit=f"{bulk.MAX_RECIPIENTS:,}",
+                rows=f"{len(rows):,}",
+            )
         )
     width = len(columns)
     return columns, [(row + [""] * width)[:width] for row in rows]
@@ -114,7 +119,7 @@ def _upload(token: str) -> dict[str, Any]:
         abort(404)
     stored = get_redis().get(UPLOAD_KEY.format(token=token))
     if stored is None:
-        flash("Unggahan sudah kedaluwarsa; unggah CSV lagi. / The upload expired.", "error")
+        flash(_("The upload expired; upload the CSV again."), "error")
         abort(redirect(url_for("admin.bulk_page")))
     return json.loads(stored)
 
@@ -215,7 +220,7 @@ def bulk_status():
         bulk.finish_if_done(job, by_job[job.id])
         report = bulk.report(job, by_job[job.id])
         report.pop("errors")
-        report["statusLabel"] = STATUS_LABELS.get(job.status, job.status)
+        report["statusLabel"] = str(STATUS_LABELS.get(job.status, job.status))
         reports.append(report)
     return jsonify(jobs=reports)
 
@@ -226,10 +231,10 @@ def bulk_upload():
     upload = request.files.get("csv")
     try:
         if upload is None or not upload.filename:
-            raise UploadError("Pilih berkas CSV. / Choose a CSV file.")
+            raise UploadError(_("Choose a CSV file."))
         raw = upload.read(MAX_UPLOAD_BYTES + 1)
         if len(raw) > MAX_UPLOAD_BYTES:
-            raise UploadError("Berkas lebih dari 10 MB. / The file is over 10 MB.")
+            raise UploadError(_("The file is over 10 MB."))
         columns, rows = read_csv(raw)
     except UploadError as exc:
         flash(str(exc), "error")
@@ -246,7 +251,7 @@ def _render_new(token: str, form, error: str | None = None, status: int = 200):
     upload = _upload(token)
     active = [t for t in templates.list_templates() if t.is_active]
     if not active:
-        flash("Belum ada template aktif. / No active template.", "error")
+        flash(_("No active template yet."), "error")
         return redirect(url_for("admin.bulk_page"))
     wanted = form.get("template") or request.args.get("template")
     template = next((t for t in active if t.name == wanted), active[0])
@@ -297,8 +302,12 @@ def bulk_send(token: str):
     except KabarError as exc:
         return _render_new(token, request.form, f"{exc.field}: {exc.message}", exc.status)
     get_redis().delete(UPLOAD_KEY.format(token=token))
-    when = " (terjadwal / scheduled)" if job.status == "scheduled" else ""
-    flash(f"Kirim massal {job.job_id}: {job.total:,} penerima diterima{when}.")
+    if job.status == "scheduled":
+        flash(_("Bulk send %(job)s: %(num)s recipients accepted (scheduled).", job=job.job_id,
+                num=f"{job.total:,}"))
+    else:
+        flash(_("Bulk send %(job)s: %(num)s recipients accepted.", job=job.job_id,
+                num=f"{job.total:,}"))
     return redirect(url_for("admin.bulk_page"))
 
 
@@ -313,5 +322,6 @@ def bulk_action(job_id: str, action: str):
     except KabarError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"Kirim massal {job.job_id}: {STATUS_LABELS.get(job.status, job.status)}.")
+        label = STATUS_LABELS.get(job.status, job.status)
+        flash(_("Bulk send %(job)s: %(status)s.", job=job.job_id, status=label))
     return redirect(url_for("admin.bulk_page"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from webapp.admin import bp, login_required
 from webapp.extensions import db
@@ -29,7 +30,7 @@ def _day(name: str) -> tuple[date | None, str | None]:
     try:
         return date.fromisoformat(raw), None
     except ValueError:
-        return None, f"{name}: '{raw}' bukan tanggal (YYYY-MM-DD) / not a date"
+        return None, _("%(field)s: '%(value)s' is not a date (YYYY-MM-DD)", field=name, value=raw)
 
 
 def _number(raw: str) -> str | None:
@@ -70,7 +71,7 @@ def messages_page():
     errors += [e for e in (e1, e2) if e]
     status = request.args.get("status") or None
     if status and status not in (*MESSAGE_STATUSES, "cancelled", "paused", "skipped"):
-        errors.append(f"status: '{status}' tidak dikenal / unknown")
+        errors.append(_("status: '%(value)s' is unknown", value=status))
         status = None
     template_id = request.args.get("template", type=int)
     page = max(request.args.get("page", 1, type=int) or 1, 1)
@@ -106,9 +107,10 @@ def message_send():
     try:
         accepted = messages.queue_message(to, text=text)
     except KabarError as exc:
-        flash(f"{exc.field or 'form'}: {exc.message}", "error")
+        field = exc.field or _("form")
+        flash(f"{field}: {exc.message}", "error")
         return redirect(url_for("admin.messages_page", to=to))
-    flash(f"Pesan #{accepted.message.id} masuk antrean / queued.")
+    flash(_("Message #%(id)s queued.", id=accepted.message.id))
     return redirect(url_for("admin.message_detail", message_id=accepted.message.id))
 
 
@@ -140,13 +142,13 @@ def message_detail(message_id: int):
 @bp.post("/messages/<int:message_id>/resend")
 @login_required
 def message_resend(message_id: int):
-    return _act(message_id, jobs.resend, "Pesan dikirim ulang / queued again.")
+    return _act(message_id, jobs.resend, _("Message queued again."))
 
 
 @bp.post("/messages/<int:message_id>/cancel")
 @login_required
 def message_cancel(message_id: int):
-    return _act(message_id, jobs.cancel, "Pesan dibatalkan / cancelled.")
+    return _act(message_id, jobs.cancel, _("Message cancelled."))
 
 
 def _act(message_id: int, action, done: str):

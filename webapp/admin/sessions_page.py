@@ -1,6 +1,6 @@
 """Admin page "Sesi": the linked numbers, their live state and QR, and what an operator does with
-them: create, priority and pacing, pairing code, reconnect, logout, delete, and on simulator
-sessions scan and faults.
+them: create, priority and pacing, warm-up, pairing code, reconnect, logout, delete, and on
+simulator sessions scan and faults.
 
 Views parse the form, call ``webapp.services.sessions`` and render. A refused form renders the
 page again with the reason next to the form (400/404/409), never a 500. The page polls
@@ -15,34 +15,36 @@ from typing import Any
 
 import redis
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 
 from webapp.admin import bp, login_required
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
 from webapp.models import WhatsAppSession, as_utc, iso
-from webapp.services import sessions
+from webapp.services import routing, sessions, warmup
 from webapp.services.errors import KabarError
 from workers.transports.simulator import FAULTS
 
 log = logging.getLogger(__name__)
 
 STATUS_LABELS = {
-    "disconnected": "Terputus",
-    "connecting": "Menghubungkan",
-    "qr": "Menunggu scan QR",
-    "connected": "Terhubung",
-    "logged_out": "Keluar (logged out)",
-    "banned": "Diblokir (banned)",
-    "failed": "Gagal",
+    "disconnected": lazy_gettext("Disconnected"),
+    "connecting": lazy_gettext("Connecting"),
+    "qr": lazy_gettext("Waiting for a QR scan"),
+    "connected": lazy_gettext("Connected"),
+    "logged_out": lazy_gettext("Logged out"),
+    "banned": lazy_gettext("Banned"),
+    "failed": lazy_gettext("Failed"),
 }
 FAULT_LABELS = {
-    "disconnect": "Putuskan",
-    "logged_out": "Logout dari HP",
-    "ban": "Ban sementara",
-    "send_errors": "Gagal kirim (rate)",
-    "latency": "Lambat (ms)",
-    "no_receipts": "Tanpa laporan terkirim/dibaca",
-    "clear": "Hapus semua gangguan",
+    "disconnect": lazy_gettext("Disconnect"),
+    "logged_out": lazy_gettext("Logged out from the phone"),
+    "ban": lazy_gettext("Temporary ban"),
+    "send_errors": lazy_gettext("Send errors (rate)"),
+    "latency": lazy_gettext("Slow (ms)"),
+    "no_receipts": lazy_gettext("No delivered/read receipts"),
+    "clear": lazy_gettext("Clear all faults"),
 }
 
 
@@ -70,7 +72,7 @@ def _attempt(target: str, action: Callable[[], Any]) -> Any:
         raise FormError(target, exc.message, fields, exc.status) from exc
     except redis.RedisError as exc:
         log.error("Redis unavailable: %s", exc)
-        raise FormError(target, "Redis tidak terjangkau / Redis is unreachable", {}, 503) from exc
+        raise FormError(target, _("Redis is unreachable"), {}, 503) from exc
 
 
 def _field_messages(messages: Any) -> dict[str, list[str]]:
@@ -139,6 +141,10 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
             qr, qr_expires = sessions.qr_png(session)
         except KabarError:
             pass  # expired: the next one is on its way
+    try:
+        warming_up = routing.warmup_today(session)
+    except redis.RedisError:
+        warming_up = None  # the day's count is unknown; the page still shows the session
     faults: dict[str, Any] = {}
     if session.transport == "simulator":
         try:
@@ -148,7 +154,7 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
     return {
         "id": session.session_id,
         "status": session.status,
-        "statusLabel": STATUS_LABELS.get(session.status, session.status),
+        "statusLabel": str(STATUS_LABELS.get(session.status, session.status)),
         "isPrimary": session.is_primary,
         "priority": session.priority,
         "phoneNumber": session.phone_number,
@@ -160,6 +166,7 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "qr": qr,
         "qrExpires": qr_expires,
         "faults": sorted(faults),
+        "warmup": warming_up,
         "updatedAt": iso(session.updated_at),
     }
 
@@ -186,7 +193,9 @@ def create_session():
         )
     except FormError as error:
         return _render(error)
-    return _done(f"Sesi {session.session_id} dibuat; tunggu kode QR. / Session created.")
+    return _done(
+        _("Session %(session)s created; wait for the QR code.", session=session.session_id)
+    )
 
 
 @bp.post("/sessions/<session_id>/settings")
@@ -201,7 +210,22 @@ def update_session(session_id: str):
         _attempt(session_id, lambda: sessions.update_session(session_id, **body))
     except FormError as error:
         return _render(error)
-    return _done(f"Pengaturan {session_id} disimpan. / Settings saved.")
+    return _done(_("Settings of %(session)s saved.", session=session_id))
+
+
+@bp.post("/sessions/<session_id>/warmup")
+@login_required
+def set_warmup(session_id: str):
+    try:
+        body = _attempt(
+            session_id, lambda: UpdateSessionSchema(only=("warmup",)).load(_form("warmup"))
+        )
+        _attempt(session_id, lambda: warmup.set_warming_up(session_id, body["warmup"]))
+    except FormError as error:
+        return _render(error)
+    if body["warmup"]:
+        return _done(_("Warm-up of %(session)s started.", session=session_id))
+    return _done(_("Warm-up of %(session)s ended.", session=session_id))
 
 
 @bp.post("/sessions/<session_id>/pair")
@@ -213,8 +237,12 @@ def pair_phone(session_id: str):
     except FormError as error:
         return _render(error)
     return _done(
-        f"Kode pairing {session_id}: {code[:4]}-{code[4:]} — masukkan di WhatsApp → "
-        "Perangkat tertaut → Tautkan dengan nomor telepon. / Type this code on the phone."
+        _(
+            "Pairing code of %(session)s: %(code)s. Type it on the phone in WhatsApp → "
+            "Linked devices → Link with phone number.",
+            session=session_id,
+            code=f"{code[:4]}-{code[4:]}",
+        )
     )
 
 
@@ -225,7 +253,7 @@ def reconnect_session(session_id: str):
         _attempt(session_id, lambda: sessions.reconnect(session_id))
     except FormError as error:
         return _render(error)
-    return _done(f"Sesi {session_id} dihubungkan ulang. / Reconnecting.")
+    return _done(_("Reconnecting session %(session)s.", session=session_id))
 
 
 @bp.post("/sessions/<session_id>/logout")
@@ -235,7 +263,7 @@ def logout_session(session_id: str):
         _attempt(session_id, lambda: sessions.logout(session_id))
     except FormError as error:
         return _render(error)
-    return _done(f"Perangkat {session_id} dikeluarkan. / Device logged out.")
+    return _done(_("Device %(session)s logged out.", session=session_id))
 
 
 @bp.post("/sessions/<session_id>/delete")
@@ -245,7 +273,7 @@ def delete_session(session_id: str):
         _attempt(session_id, lambda: sessions.delete_session(session_id))
     except FormError as error:
         return _render(error)
-    return _done(f"Sesi {session_id} dihapus. / Session deleted.")
+    return _done(_("Session %(session)s deleted.", session=session_id))
 
 
 @bp.post("/sessions/<session_id>/scan")
@@ -255,7 +283,10 @@ def simulator_scan(session_id: str):
         result = _attempt(session_id, lambda: sessions.simulator_scan(session_id))
     except FormError as error:
         return _render(error)
-    return _done(f"Simulator: {session_id} dipindai, nomor {result.get('phone')}.")
+    return _done(
+        _("Simulator: %(session)s scanned, number %(phone)s.", session=session_id,
+          phone=result.get("phone"))
+    )
 
 
 @bp.post("/sessions/<session_id>/fault")
@@ -269,4 +300,6 @@ def simulator_fault(session_id: str):
     except FormError as error:
         return _render(error)
     label = FAULT_LABELS.get(body["fault"], body["fault"])
-    return _done(f"Simulator: gangguan '{label}' diterapkan pada {session_id}.")
+    return _done(
+        _("Simulator: fault '%(fault)s' applied to %(session)s.", fault=label, session=session_id)
+    )

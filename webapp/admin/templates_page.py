@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from webapp.admin import bp, login_required
 from webapp.admin.sessions_page import FormError, _attempt
@@ -21,16 +23,20 @@ from webapp.models import Trigger, WhatsAppTemplate, as_utc
 from webapp.services import templates
 from webapp.services.errors import KabarError, NotFound
 
-CATEGORY_LABELS = {"notification": "Notifikasi", "reminder": "Pengingat", "promotion": "Promosi"}
+CATEGORY_LABELS = {
+    "notification": lazy_gettext("Notification"),
+    "reminder": lazy_gettext("Reminder"),
+    "promotion": lazy_gettext("Promotion"),
+}
 TYPE_LABELS = {
-    "text": "Teks",
-    "media": "Gambar (media)",
-    "button": "Tombol (button)",
-    "list": "Daftar pilihan (list)",
+    "text": lazy_gettext("Text"),
+    "media": lazy_gettext("Image (media)"),
+    "button": lazy_gettext("Buttons"),
+    "list": lazy_gettext("List of choices"),
 }
 FILTER_HINTS = (
     ("{{amount|rupiah}}", "150000 → 150.000"),
-    ("{{due_date|date}}", "2026-12-25 → 25 Desember 2026"),
+    ("{{due_date|date}}", "2026-12-25 → 25 Desember 2026"),  # the filter writes Indonesian dates
     ("{{voucher_code|upper}}", "hs-7781 → HS-7781"),
 )
 
@@ -74,7 +80,7 @@ def parse_sections(text: str) -> list[dict[str, Any]]:
             continue
         if not sections:
             sections.append({"title": "", "rows": []})
-        title, _, description = (part.strip() for part in line.partition("|"))
+        title, _bar, description = (part.strip() for part in line.partition("|"))
         sections[-1]["rows"].append({"title": title, "description": description or None})
     return sections
 
@@ -177,7 +183,8 @@ def template_create():
     except FormError as error:
         db.session.rollback()
         return _render_form(None, error)
-    return _saved(template, "dibuat / created")
+    flash(_("Template %(name)s created.", name=template.name))
+    return _saved(template)
 
 
 @bp.get("/templates/<int:template_id>")
@@ -196,13 +203,15 @@ def template_update(template_id: int):
     except FormError as error:
         db.session.rollback()
         return _render_form(_template_or_404(template_id), error)
-    return _saved(template, "disimpan / saved")
+    flash(_("Template %(name)s saved.", name=template.name))
+    return _saved(template)
 
 
-def _saved(template: WhatsAppTemplate, what: str):
-    flash(f"Template {template.name} {what}.")
+def _saved(template: WhatsAppTemplate):
+    """Back to the saved template's form, with what may keep its messages from arriving."""
     for warning in templates.warnings_for(template.content, template.extra):
-        flash(f"Peringatan / warning ({warning['field']}): {warning['message']}", "error")
+        flash(_("Warning (%(field)s): %(message)s", field=warning["field"],
+                message=warning["message"]), "error")
     return redirect(url_for("admin.template_edit", template_id=template.id))
 
 
@@ -214,9 +223,9 @@ def template_delete(template_id: int):
     try:
         templates.delete_template(template_id)
     except KabarError as exc:
-        flash(f"Tidak bisa dihapus / cannot delete: {exc.message}", "error")
+        flash(_("Cannot delete: %(reason)s", reason=exc.message), "error")
         return redirect(url_for("admin.template_edit", template_id=template_id))
-    flash(f"Template {name} dihapus / deleted.")
+    flash(_("Template %(name)s deleted.", name=name))
     return redirect(url_for("admin.templates_page"))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from webapp.admin import bp, login_required
 from webapp.admin.sessions_page import FormError, _attempt
@@ -17,7 +19,11 @@ from webapp.models import as_utc
 from webapp.services import templates, triggers
 from webapp.services.errors import KabarError
 
-STATUS_LABELS = {"queued": "diantrekan", "skipped": "dilewati", "failed": "gagal"}
+STATUS_LABELS = {
+    "queued": lazy_gettext("queued"),
+    "skipped": lazy_gettext("skipped"),
+    "failed": lazy_gettext("failed"),
+}
 
 
 def _form(form) -> dict[str, Any]:
@@ -25,7 +31,7 @@ def _form(form) -> dict[str, Any]:
     template = form.get("template_id", "")
     priority = form.get("priority", "").strip()
     if not priority.isdigit():
-        raise KabarError("prioritas 1 (tertinggi) sampai 10", field="priority")
+        raise KabarError(_("priority is a whole number from 1 (highest) to 10"), field="priority")
     return {
         "event": form.get("event", ""),
         "template_id": int(template) if template.isdigit() else None,
@@ -62,7 +68,7 @@ def trigger_create():
         trigger = _attempt("new", lambda: triggers.create_trigger(**values))
     except FormError as error:
         return _render(error)
-    flash(f"Pemicu {trigger.event} ditambahkan / added.")
+    flash(_("Trigger %(event)s added.", event=trigger.event))
     return redirect(url_for("admin.triggers_page"))
 
 
@@ -75,7 +81,7 @@ def trigger_update(trigger_id: int):
         trigger = _attempt(target, lambda: triggers.update_trigger(trigger_id, **values))
     except FormError as error:
         return _render(error)
-    flash(f"Pemicu {trigger.event} disimpan / saved.")
+    flash(_("Trigger %(event)s saved.", event=trigger.event))
     return redirect(url_for("admin.triggers_page"))
 
 
@@ -87,8 +93,10 @@ def trigger_toggle(trigger_id: int):
         trigger = triggers.update_trigger(trigger_id, enabled=not trigger.enabled)
     except FormError as error:
         return _render(error)
-    state = "diaktifkan / enabled" if trigger.enabled else "dimatikan / disabled"
-    flash(f"Pemicu {trigger.event} {state}.")
+    if trigger.enabled:
+        flash(_("Trigger %(event)s turned on.", event=trigger.event))
+    else:
+        flash(_("Trigger %(event)s turned off.", event=trigger.event))
     return redirect(url_for("admin.triggers_page"))
 
 
@@ -101,7 +109,7 @@ def trigger_delete(trigger_id: int):
         triggers.delete_trigger(trigger_id)
     except FormError as error:
         return _render(error)
-    flash(f"Pemicu {event} dihapus / deleted.")
+    flash(_("Trigger %(event)s deleted.", event=event))
     return redirect(url_for("admin.triggers_page"))
 
 

@@ -78,6 +78,7 @@ from webapp.api import (  # noqa: E402,F401  (routes)  # noqa: E402,F401  (templ
     messages,
     metrics,
     sessions,
+    settings,
     simulator,
     templates,
     webhooks,

@@ -38,12 +38,14 @@ class UpdateSessionSchema(_Base):
     dailyCap = fields.Integer(
         attribute="daily_cap", allow_none=True, validate=validate.Range(min=1, max=1_000_000)
     )
+    # true: start the warm-up of a new number now; false: end it.
+    warmup = fields.Boolean()
 
     @validates_schema
     def something(self, values, **_):
         if not values:
             raise ValidationError(
-                "give at least one of priority, intervalMs, jitterMs, dailyCap", "body"
+                "give at least one of priority, intervalMs, jitterMs, dailyCap, warmup", "body"
             )
 
 
@@ -71,6 +73,17 @@ class FaultSchema(_Base):
             raise ValidationError(f"{values['fault']} needs {needs}", needs)
         if values.get("fault") == "ban" and values.get("seconds") == 0:
             raise ValidationError("a ban lasts more than 0 seconds", "seconds")
+
+
+class OnWhatsAppSchema(_Base):
+    """Simulator: numbers the simulated network has no WhatsApp for (or has again)."""
+
+    phones = fields.List(
+        fields.String(validate=validate.Length(min=3, max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
+    onWhatsApp = fields.Boolean(load_default=False)
 
 
 class IncomingSchema(_Base):

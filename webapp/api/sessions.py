@@ -15,7 +15,7 @@ from webapp.api.schemas import (
     load_json,
 )
 from webapp.models import WhatsAppSession, iso
-from webapp.services import sessions
+from webapp.services import routing, sessions, warmup
 
 
 def session_json(session: WhatsAppSession) -> dict:
@@ -35,6 +35,8 @@ def session_json(session: WhatsAppSession) -> dict:
         "jitterMs": session.jitter_ms,
         "dailyCap": session.daily_cap,
         "banExpiresAt": iso(session.ban_expires_at),
+        "warmupStartedAt": iso(session.warmup_started_at),
+        "warmup": routing.warmup_today(session),
     }
 
 
@@ -58,6 +60,9 @@ def get_session(session_id: str):
 @bp.patch("/whatsapp/sessions/<session_id>")
 def update_session(session_id: str):
     body = load_json(UpdateSessionSchema())
+    warming_up = body.pop("warmup", None)
+    if warming_up is not None:
+        warmup.set_warming_up(session_id, warming_up)
     return jsonify(session=session_json(sessions.update_session(session_id, **body)))
 
 

@@ -9,7 +9,9 @@ last committed batch.
 Per recipient: the number is normalised, ``templateData`` merged with the recipient's ``data``
 (the recipient wins) and the template rendered. A number already sent to by this job, an
 impossible number or a missing variable is recorded in ``errors`` (at most ``MAX_ERRORS``
-listed, all counted) and the others go on.
+listed, all counted) and the others go on. With the setting ``check_on_whatsapp``, a number
+WhatsApp says has no account is recorded there too (``not_on_whatsapp``) and gets no message;
+numbers that cannot be checked are sent (see ``reachability``).
 
 States: ``scheduled`` (waits for ``schedule_at``) -> ``pending`` (an expansion is queued) ->
 ``expanding`` -> ``running`` (every row exists) -> ``completed`` (none left to send); ``paused``
@@ -42,7 +44,7 @@ from webapp.models import (
     as_utc,
     iso,
 )
-from webapp.services import jobs, phone, routing, templates
+from webapp.services import jobs, phone, reachability, routing, settings, templates
 from webapp.services.errors import Conflict, KabarError, MessageTooLong, NotFound
 from webapp.services.messages import MAX_ATTEMPTS
 from workers import broker
@@ -228,6 +230,7 @@ def expand(bulk_id: int) -> int:
         errors=list(job.errors or []),
         region=current_app.config["DEFAULT_REGION"],
         limit=current_app.config["MAX_MESSAGE_LENGTH"],
+        check_numbers=settings.get("check_on_whatsapp"),
     )
     if template is None:
         db.session.execute(
@@ -330,6 +333,7 @@ class _Plan:
     errors: list[dict[str, Any]]
     region: str
     limit: int
+    check_numbers: bool = False
     template: WhatsAppTemplate | None = None
 
     def rows(
@@ -345,19 +349,36 @@ class _Plan:
                 duplicate = exc.code == "duplicate"
                 duplicates += duplicate
                 invalid += not duplicate
-                errors.append(
-                    {
-                        "index": index,
-                        "whatsapp": raw if isinstance(raw, str | int) else None,
-                        "code": exc.code,
-                        "field": f"recipients.{index}" + (f".{exc.field}" if exc.field else ""),
-                        "message": exc.message,
-                    }
-                )
+                errors.append(_refused(index, raw, exc))
                 continue
             seen.add(row.to_number)
             rows.append(row)
+        if self.check_numbers and rows:
+            rows, unreachable = self._on_whatsapp(start, batch, rows, {e["index"] for e in errors})
+            invalid += len(unreachable)
+            errors += unreachable
         return rows, invalid, duplicates, errors
+
+    def _on_whatsapp(
+        self, start: int, batch: list[Any], rows: list[WhatsAppMessage], refused: set[int]
+    ) -> tuple[list[WhatsAppMessage], list[dict[str, Any]]]:
+        """Drop the rows whose number is not on WhatsApp, with an error for each.
+
+        ``rows`` are the batch's recipients in order, less the ``refused`` indexes.
+        """
+        off = reachability.check(row.to_number for row in rows).off
+        if not off:
+            return rows, []
+        indexes = [i for i in range(start, start + len(batch)) if i not in refused]
+        kept, errors = [], []
+        for index, row in zip(indexes, rows, strict=True):
+            if row.to_number in off:
+                reason = f"{row.to_number} is not on WhatsApp; not sent"
+                refusal = _NotOnWhatsApp(reason, field="whatsapp")
+                errors.append(_refused(index, batch[index - start]["whatsapp"], refusal))
+            else:
+                kept.append(row)
+        return kept, errors
 
     def _row(self, recipient: Any, raw: Any, seen: set[str]) -> WhatsAppMessage:
         if not isinstance(recipient, dict):
@@ -395,6 +416,21 @@ class _Plan:
 
 class _Duplicate(KabarError):
     code = "duplicate"
+
+
+class _NotOnWhatsApp(KabarError):
+    code = "not_on_whatsapp"
+
+
+def _refused(index: int, raw: Any, exc: KabarError) -> dict[str, Any]:
+    """A recipient that gets no message, as the job's ``errors`` list it."""
+    return {
+        "index": index,
+        "whatsapp": raw if isinstance(raw, str | int) else None,
+        "code": exc.code,
+        "field": f"recipients.{index}" + (f".{exc.field}" if exc.field else ""),
+        "message": exc.message,
+    }
 
 
 # progress ---------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """E-mail fallback: a message WhatsApp could not deliver goes to the customer by SMTP instead.
 
-With ``ENABLE_EMAIL_FALLBACK`` on, a message that ends ``failed`` is handed to an actor that
-sends it to the recipient's address (the row's ``email``, else the contact's) in the seed's
-layout, and records on the row how that went (``fallback_method``, ``fallback_result``,
-``fallback_at``). Temporary SMTP trouble is retried by Dramatiq; a refusal is final.
+With the ``email_fallback_enabled`` setting on, a message that ends ``failed`` is handed to an
+actor that sends it to the recipient's address (the row's ``email``, else the contact's) in the
+seed's layout, and records on the row how that went (``fallback_method``, ``fallback_result``,
+``fallback_at``). Temporary SMTP trouble is retried by Dramatiq; a refusal is final. The SMTP
+server is whatever the settings say at that moment (see ``webapp.services.settings``);
+``send_test`` proves them from the admin page.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import logging
 import re
 import smtplib
 import ssl
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import sqlalchemy as sa
 from flask import current_app
+from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
+from webapp.services import settings
 from webapp.services.errors import KabarError
 from workers import broker
 
@@ -30,6 +35,10 @@ ACTOR = "send_email_fallback"
 METHOD = "email"
 SUBJECT_PREFIX = "[WhatsApp Backup] "
 DEFAULT_SUBJECT = "Pesan / Message"
+TEST_CONTENT = (
+    "Tes e-mail dari Kabar / Test e-mail from Kabar\n\n"
+    "Pengaturan SMTP ini berfungsi. / These SMTP settings work."
+)
 
 _LAYOUT = (
     '<div style="font-family: Arial, sans-serif; max-width: 600px; margin: 0 auto;">'
@@ -51,7 +60,7 @@ class FallbackFailed(KabarError):
 
 def after_failure(message_id: int) -> None:
     """Called once a message became ``failed``: queue its e-mail when the fallback is on."""
-    if not current_app.config["ENABLE_EMAIL_FALLBACK"]:
+    if not settings.get("email_fallback_enabled"):
         return
     try:
         broker.enqueue(ACTOR, broker.MAINTENANCE, message_id)
@@ -74,13 +83,12 @@ def html_body(content: str) -> str:
     return _LAYOUT.format(content=escaped)
 
 
-def build_email(to: str, content: str, sender: str, message_id: int) -> EmailMessage:
+def build_email(to: str, content: str, sender: str, idstring: str) -> EmailMessage:
     email = EmailMessage()
     email["Subject"] = SUBJECT_PREFIX + subject_of(content)
     email["From"] = sender
     email["To"] = to
-    # One Message-ID per Kabar message: a retried SMTP hand-over is recognisable downstream.
-    email["Message-ID"] = make_msgid(idstring=f"kabar-fallback-{message_id}")
+    email["Message-ID"] = make_msgid(idstring=idstring)
     email.set_content(content)
     email.add_alternative(html_body(content), subtype="html")
     return email
@@ -109,43 +117,98 @@ def send_fallback(message_id: int) -> str:
     if not address:
         _record(message_id, "no_address")
         return "no_address"
-    config = current_app.config
-    email = build_email(address, message.content, config["SMTP_FROM"], message.id)
+    smtp = Smtp.saved()
+    # One Message-ID per Kabar message: a retried SMTP hand-over is recognisable downstream.
+    email = build_email(address, message.content, smtp.sender, f"kabar-fallback-{message.id}")
     db.session.rollback()  # no connection held while the SMTP server answers
     try:
-        _hand_over(email)
+        _hand_over(email, smtp)
     except smtplib.SMTPRecipientsRefused as exc:
-        _record(message_id, f"error: recipient refused ({_codes(exc.recipients)})")
+        _record(message_id, f"error: {_describe(exc)}")
         return "refused"
     except smtplib.SMTPResponseException as exc:
-        _record(message_id, f"error: SMTP {exc.smtp_code} {_text(exc.smtp_error)}")
+        _record(message_id, f"error: {_describe(exc)}")
         if exc.smtp_code >= 500:
             return "refused"
         raise FallbackFailed(f"SMTP {exc.smtp_code}") from exc
     except (smtplib.SMTPException, OSError) as exc:
-        _record(message_id, f"error: {type(exc).__name__}: {exc}"[:500])
-        raise FallbackFailed(f"{type(exc).__name__}: {exc}") from exc
+        _record(message_id, f"error: {_describe(exc)}"[:500])
+        raise FallbackFailed(_describe(exc)) from exc
     _record(message_id, "sent")
     log.info("message %s failed on WhatsApp and was e-mailed instead", message_id)
     return "sent"
 
 
-def _hand_over(email: EmailMessage) -> None:
-    config = current_app.config
-    host, port, timeout = config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TIMEOUT_S"]
+def send_test(to: str) -> None:
+    """E-mail a test message to ``to`` now, through the SMTP settings saved at this moment, so
+    an operator knows they work before a customer depends on them.
+
+    Raises KabarError (field ``to``) for a malformed address, and FallbackFailed carrying what
+    the server or the network answered.
+    """
+    to = to.strip()
+    try:
+        validate.Email()(to)
+    except ValidationError:
+        raise KabarError("must be an e-mail address, such as ops@isp.example", field="to") from None
+    settings.forget()  # saved a moment ago, perhaps by another process
+    smtp = Smtp.saved()
+    try:
+        _hand_over(build_email(to, TEST_CONTENT, smtp.sender, "kabar-test"), smtp)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise FallbackFailed(_describe(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """Where and how e-mail goes, read once per e-mail from the settings."""
+
+    host: str
+    port: int
+    starttls: bool
+    user: str
+    password: str = field(repr=False)
+    sender: str
+    timeout: float
+
+    @classmethod
+    def saved(cls) -> Smtp:
+        return cls(
+            host=settings.get("smtp_host"),
+            port=settings.get("smtp_port"),
+            starttls=settings.get("smtp_starttls"),
+            user=settings.get("smtp_user"),
+            password=settings.get("smtp_password"),
+            sender=settings.get("smtp_from"),
+            timeout=current_app.config["SMTP_TIMEOUT_S"],
+        )
+
+
+def _hand_over(email: EmailMessage, smtp: Smtp) -> None:
     context = ssl.create_default_context()
-    if port == 465:  # implicit TLS
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    if smtp.port == 465:  # implicit TLS
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            smtp.host, smtp.port, timeout=smtp.timeout, context=context
+        )
     else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
-    with smtp:
-        smtp.ehlo()
-        if port != 465 and config["SMTP_STARTTLS"]:
-            smtp.starttls(context=context)
-            smtp.ehlo()
-        if config["SMTP_USER"]:
-            smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
-        smtp.send_message(email)
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    with client:
+        client.ehlo()
+        if smtp.port != 465 and smtp.starttls:
+            client.starttls(context=context)
+            client.ehlo()
+        if smtp.user:
+            client.login(smtp.user, smtp.password)
+        client.send_message(email)
+
+
+def _describe(exc: Exception) -> str:
+    """An SMTP failure as an operator reads it (servers never echo the password back)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return f"recipient refused ({_codes(exc.recipients)})"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _record(message_id: int, result: str) -> None:

@@ -1,9 +1,10 @@
 """Opt-out: a customer who answers with a stop word gets no more bulk or promotion messages.
 
-An incoming message that is exactly one of ``OPT_OUT_KEYWORDS`` (any case, surrounding spaces
-ignored) marks the sender's contact opted out. Sending then skips bulk messages and messages of
-the "promotion" category to that number (status ``skipped``); notifications such as invoices
-and payment confirmations still go, because the customer needs them.
+An incoming message that is exactly one of the ``opt_out_keywords`` setting (any case,
+surrounding spaces ignored) marks the sender's contact opted out. Sending then skips bulk
+messages and messages of the "promotion" category to that number (status ``skipped``);
+notifications such as invoices and payment confirmations still go, because the customer needs
+them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
-from webapp.services import webhooks
+from webapp.services import settings, webhooks
 
 SKIPPED_REASON = "recipient opted out"
 
@@ -25,7 +25,7 @@ def is_keyword(text: str | None) -> bool:
     """Whether ``text`` as a whole is one of the configured opt-out words."""
     if not text:
         return False
-    words = {word.casefold() for word in current_app.config["OPT_OUT_KEYWORDS"]}
+    words = {word.casefold() for word in settings.get("opt_out_keywords")}
     return text.strip().casefold() in words
 
 

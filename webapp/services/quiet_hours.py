@@ -1,10 +1,10 @@
 """Quiet hours: a period of the operator's day when promotions and reminders wait.
 
-``QUIET_HOURS`` is ``"HH:MM-HH:MM"`` (seconds allowed, ``"21:00-07:00"`` crosses midnight) in
-``TIMEZONE``; empty means off. A message whose template category is one of
-``QUIET_CATEGORIES`` is held until the period ends; everything else (urgent notifications,
-plain texts) still goes. Holding is not an attempt: sending gives the message back to the queue
-for exactly the time left.
+The ``quiet_hours`` setting (default ``QUIET_HOURS``) is ``"HH:MM-HH:MM"`` (seconds allowed,
+``"21:00-07:00"`` crosses midnight) in ``TIMEZONE``; empty means off. A message whose template
+category is one of the ``quiet_categories`` setting is held until the period ends; everything
+else (urgent notifications, plain texts) still goes. Holding is not an attempt: sending gives
+the message back to the queue for exactly the time left.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+
+from webapp.services import settings
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,8 @@ def _time(text: str, spec: str) -> time:
 
 @functools.lru_cache(maxsize=8)
 def _window(spec: str) -> Window | None:
-    """The configured window; a malformed one is logged once and treated as off, so a typo in
-    the configuration never stops sending."""
+    """The configured window; a malformed one (only the environment's can be: a saved one is
+    checked) is logged once and treated as off, so a typo never stops sending."""
     if not spec.strip():
         return None
     try:
@@ -81,13 +83,12 @@ def _window(spec: str) -> Window | None:
 
 def wait_ms(category: str | None, now: datetime | None = None) -> int:
     """Milliseconds a message of template ``category`` must still wait; 0 to send now."""
-    config = current_app.config
-    if not category or category not in config["QUIET_CATEGORIES"]:
+    if not category or category not in settings.get("quiet_categories"):
         return 0
-    window = _window(config["QUIET_HOURS"])
+    window = _window(settings.get("quiet_hours"))
     if window is None:
         return 0
-    zone = ZoneInfo(config["TIMEZONE"])
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
     local_now = (now or datetime.now(UTC)).astimezone(zone)
     left = window.remaining(local_now)
     return math.ceil(left.total_seconds() * 1000) if left > timedelta(0) else 0

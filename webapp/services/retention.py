@@ -1,6 +1,7 @@
 """Data retention: old messages, finished queue jobs and long-dead sessions are deleted daily.
 
-Horizons come from Config (``RETENTION_*_DAYS``; 0 keeps for ever). Rows go in batches of
+Horizons are the ``retention_*_days`` settings (default ``RETENTION_*_DAYS``; 0 keeps for ever),
+read at each run, so a change applies at the next run. Rows go in batches of
 ``RETENTION_BATCH`` ids, one short transaction each, so a large table is never locked for long
 and the send path keeps writing meanwhile.
 """
@@ -18,6 +19,7 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession
 from webapp.redis_client import get_redis
+from webapp.services import settings
 from workers import keys
 
 log = logging.getLogger(__name__)
@@ -39,16 +41,15 @@ class Purged:
 def purge(now: datetime | None = None) -> Purged:
     """Delete what is past its horizon; log and return what went."""
     now = now or datetime.now(UTC)
-    config = current_app.config
-    batch = max(1, int(config["RETENTION_BATCH"]))
+    batch = max(1, int(current_app.config["RETENTION_BATCH"]))
 
     messages = 0
-    if days := config["RETENTION_MESSAGES_DAYS"]:
+    if days := settings.get("retention_messages_days"):
         M = WhatsAppMessage
         messages = _delete_in_batches(M, M.id, M.created_at < now - timedelta(days=days), batch)
 
     jobs = 0
-    if days := config["RETENTION_JOBS_DAYS"]:
+    if days := settings.get("retention_jobs_days"):
         J = WhatsAppQueueJob
         finished_at = sa.func.coalesce(J.completed_at, J.failed_at, J.created_at)
         old = sa.and_(
@@ -57,7 +58,7 @@ def purge(now: datetime | None = None) -> Purged:
         jobs = _delete_in_batches(J, J.id, old, batch)
 
     session_ids: list[str] = []
-    if days := config["RETENTION_SESSIONS_DAYS"]:
+    if days := settings.get("retention_sessions_days"):
         S = WhatsAppSession
         old = sa.and_(S.status == "disconnected", S.updated_at < now - timedelta(days=days))
         while ids := db.session.execute(

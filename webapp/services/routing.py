@@ -6,7 +6,8 @@ Policies:
 - ``spread``: every healthy number, the one whose next free slot comes soonest first, so a bulk
   send runs at the sum of the numbers' rates.
 
-Skipped: sessions that are not connected, in error back-off, or at their daily cap. A message
+Skipped: sessions that are not connected, in error back-off, or at their daily cap, which is
+lowered to the day's allowance while a newly linked number warms up (see ``warmup``). A message
 that pins a session is only ever sent by that session.
 """
 
@@ -16,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -23,12 +25,11 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
+from webapp.services import settings, warmup
 from workers import keys
 from workers.pacer import Pacer
 
 POLICIES = ("failover", "spread")
-ERROR_BACKOFF_BASE_MS = 2_000
-ERROR_BACKOFF_CAP_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Route:
 
 
 def default_policy(band: str) -> str:
-    return current_app.config["ROUTING_BULK" if band == "bulk" else "ROUTING_DEFAULT"]
+    return settings.get("routing_bulk" if band == "bulk" else "routing_default")
 
 
 def _today() -> str:
@@ -53,6 +54,7 @@ class _Connected:
     interval_ms: int
     jitter_ms: int
     daily_cap: int | None
+    warmup_started_at: datetime | None
 
 
 # The connected sessions, read at most once per CACHE_S by each worker process: a send
@@ -71,7 +73,9 @@ def connected_sessions() -> list[_Connected]:
             return sessions
     S = WhatsAppSession
     rows = db.session.execute(
-        db.select(S.session_id, S.priority, S.interval_ms, S.jitter_ms, S.daily_cap)
+        db.select(
+            S.session_id, S.priority, S.interval_ms, S.jitter_ms, S.daily_cap, S.warmup_started_at
+        )
         .where(S.status == "connected")
         .order_by(S.is_primary.desc(), S.priority, S.id)
     ).all()
@@ -104,12 +108,11 @@ def routes(policy: str, pinned_session_id: str | None = None) -> list[Route]:
         pipe.exists(keys.error_backoff(session.session_id))
         pipe.get(keys.daily_count(session.session_id, today))
     flags = pipe.execute()
-    usable = [
-        session
-        for i, session in enumerate(sessions)
-        if not flags[2 * i]
-        and (session.daily_cap is None or int(flags[2 * i + 1] or 0) < session.daily_cap)
-    ]
+    usable = []
+    for i, session in enumerate(sessions):
+        cap = effective_cap(session.daily_cap, session.warmup_started_at)
+        if not flags[2 * i] and (cap is None or int(flags[2 * i + 1] or 0) < cap):
+            usable.append(session)
     if policy == "spread" and len(usable) > 1:
         load = Pacer(redis).load([s.session_id for s in usable])
 
@@ -121,11 +124,31 @@ def routes(policy: str, pinned_session_id: str | None = None) -> list[Route]:
     return [Route(s.session_id, s.interval_ms, s.jitter_ms) for s in usable]
 
 
-def record_success(session_id: str) -> None:
-    """Count the send against the daily cap and end any error back-off."""
+def effective_cap(own_cap: int | None, warmup_started_at: datetime | None) -> int | None:
+    """What a session may send today: its own cap, lowered to the day's warm-up allowance."""
+    today = warmup.allowance(warmup_started_at)
+    caps = [cap for cap in (own_cap, today.sends if today else None) if cap is not None]
+    return min(caps, default=None)
+
+
+def sent_today(session_id: str) -> int:
+    return int(get_redis().get(keys.daily_count(session_id, _today())) or 0)
+
+
+def warmup_today(session: WhatsAppSession) -> dict[str, Any] | None:
+    """The session's warm-up as the API and the admin page show it, ``{day, allowance,
+    sentToday}``; None when it is not warming up."""
+    today = warmup.allowance(session.warmup_started_at)
+    if today is None:
+        return None
+    return {"day": today.day, "allowance": today.sends, "sentToday": sent_today(session.session_id)}
+
+
+def record_success(session_id: str, sent: int = 1) -> None:
+    """Count ``sent`` sends against the daily cap and end any error back-off."""
     pipe = get_redis().pipeline()
     daily = keys.daily_count(session_id, _today())
-    pipe.incr(daily)
+    pipe.incrby(daily, sent)
     pipe.expire(daily, 3 * 86400)
     pipe.delete(keys.error_streak(session_id))
     pipe.execute()
@@ -136,6 +159,7 @@ def record_failure(session_id: str) -> int:
     redis = get_redis()
     streak = redis.incr(keys.error_streak(session_id))
     redis.expire(keys.error_streak(session_id), 3600)
-    backoff = min(ERROR_BACKOFF_BASE_MS * 2 ** (streak - 1), ERROR_BACKOFF_CAP_MS)
+    base, cap = settings.get("error_backoff_base_ms"), settings.get("error_backoff_cap_ms")
+    backoff = min(base * 2 ** (streak - 1), cap)
     redis.set(keys.error_backoff(session_id), streak, px=backoff)
     return backoff

@@ -30,7 +30,7 @@ from webapp.models import (
     iso,
     utcnow,
 )
-from webapp.services import optout, webhooks
+from webapp.services import optout, warmup, webhooks
 from webapp.services.sessions import recompute_primary
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def _apply_session_change(kind: str, event: dict[str, Any], at: datetime) -> Non
     if kind == "paired" or event.get("phone"):
         session.phone_number = event.get("phone") or session.phone_number
     if kind == "paired":
+        warmup.start_if_new(session, at)
         return
     last = as_utc(session.status_changed_at)
     if last is not None and at < last:

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
 from webapp.services import phone as phone_numbers
+from webapp.services import settings
 from webapp.services.errors import Conflict, KabarError, NotFound, SessionUnavailable
 from workers import keys
 from workers.rpc import RpcError, SessionHostClient
@@ -48,7 +50,10 @@ def get_session(session_id: str) -> WhatsAppSession:
 
 
 def create_session(device_id: str, priority: int = 999, transport: str | None = None):
-    """Store a new session and ask the session hosts to start it (it will show a QR)."""
+    """Store a new session and ask the session hosts to start it (it will show a QR).
+
+    Its pacing starts from the ``default_interval_ms`` / ``default_jitter_ms`` settings.
+    """
     transport = transport or current_app.config["KABAR_TRANSPORT"]
     if transport not in TRANSPORTS:
         raise KabarError(f"transport must be one of {', '.join(TRANSPORTS)}", field="transport")
@@ -57,7 +62,12 @@ def create_session(device_id: str, priority: int = 999, transport: str | None = 
     ):
         raise Conflict(f"a session for device {device_id!r} exists already", field="deviceId")
     session = WhatsAppSession(
-        session_id="pending", device_id=device_id, priority=priority, transport=transport
+        session_id="pending",
+        device_id=device_id,
+        priority=priority,
+        transport=transport,
+        interval_ms=settings.get("default_interval_ms"),
+        jitter_ms=settings.get("default_jitter_ms"),
     )
     db.session.add(session)
     db.session.flush()
@@ -109,8 +119,34 @@ def sync_desired() -> int:
     return len(sessions)
 
 
+# Settings handed to every session's transport as options (the session host passes them on).
+TRANSPORT_OPTIONS = {
+    "reconnect_backoff_base_s": "backoff_base",
+    "reconnect_backoff_cap_s": "backoff_cap",
+}
+
+
 def _desired_entry(session: WhatsAppSession) -> str:
-    return json.dumps({"transport": session.transport})
+    """What the session host needs to start the session. Only saved settings become options:
+    without them each transport keeps its own defaults (the simulator's come from
+    ``KABAR_SIM_BACKOFF_*``)."""
+    entry: dict[str, Any] = {"transport": session.transport}
+    options = {
+        option: settings.get(name)
+        for name, option in TRANSPORT_OPTIONS.items()
+        if settings.is_saved(name)
+    }
+    if options:
+        entry["options"] = options
+    return json.dumps(entry)
+
+
+def settings_changed(names: Iterable[str]) -> None:
+    """After settings were saved: give the session hosts new options where they changed. A
+    session takes them at its next start by a host (a host restart or a take-over); one that is
+    running keeps its transport, and so its options, until then."""
+    if TRANSPORT_OPTIONS.keys() & set(names):
+        sync_desired()
 
 
 def _desire(session: WhatsAppSession) -> None:

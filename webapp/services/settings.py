@@ -5,21 +5,39 @@ Every setting is declared once here with its type, bounds and default. A setting
 takes its default from the environment (``Config``), so a fresh install behaves as configured;
 a saved value wins over the environment. Each process reads the table at most once per
 ``CACHE_S`` seconds, so a change reaches every worker within that time.
+
+Secret settings (the SMTP password) are stored encrypted with AES-GCM under the key of the
+session credentials (``WA_ENCRYPTION_KEY``, else ``SECRET_KEY``) and are never shown back: pages
+and the API only say whether one is set.
 """
 
 from __future__ import annotations
 
+import base64
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
+from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
 from webapp.models import Setting
+
+# Modules, not names: quiet_hours reads its settings from here, so either may be imported first.
+from webapp.services import quiet_hours, templates
 from webapp.services.errors import KabarError
+from workers import settings as worker_settings
+from workers.credentials import derive_key
+
+log = logging.getLogger(__name__)
 
 CACHE_S = 2.0
 
@@ -77,6 +95,61 @@ declare(Spec("check_on_whatsapp", "bool", _const(True)))
 declare(Spec("on_whatsapp_cache_days", "int", _const(7), 1, 365))
 
 
+def _host(value: str) -> None:
+    if not value or any(char.isspace() for char in value):
+        raise ValueError("must be a host name or address, such as smtp.example.com")
+
+
+def _address(value: str) -> None:
+    """An e-mail address, bare or with a name: ``Kabar ISP <noreply@isp.example>``."""
+    try:
+        validate.Email()(parseaddr(value)[1])
+    except ValidationError:
+        raise ValueError("must be an e-mail address, such as noreply@isp.example") from None
+
+
+def _quiet_hours(value: str) -> None:
+    if value:  # empty: no quiet hours
+        quiet_hours.parse(value)
+
+
+def _categories(values: list[str]) -> None:
+    for value in values:
+        if value not in templates.CATEGORIES:
+            raise ValueError(f"{value!r} is not one of {', '.join(templates.CATEGORIES)}")
+
+
+def _config_words(key: str) -> Callable[[], list[str]]:
+    """A list from Config's tuple, so a default compares equal to the same words saved."""
+    return lambda: list(current_app.config.get(key, ()))
+
+
+# Sessions ---------------------------------------------------------------------------------------
+# Reconnect back-off of a dropped session (seconds); the defaults are the neonize transport's
+# DEFAULT_OPTIONS, which the web app cannot import (neonize lives in the session host only).
+declare(Spec("reconnect_backoff_base_s", "float", _const(2.0), 0.1, 3600))
+declare(Spec("reconnect_backoff_cap_s", "float", _const(60.0), 1, 86_400))
+# How long routing leaves a session alone after send errors (doubling per error in a row).
+declare(Spec("error_backoff_base_ms", "int", _const(2_000), 100, 600_000))
+declare(Spec("error_backoff_cap_ms", "int", _const(60_000), 1_000, 3_600_000))
+# E-mail fallback --------------------------------------------------------------------------------
+declare(Spec("email_fallback_enabled", "bool", _config("ENABLE_EMAIL_FALLBACK", False)))
+declare(Spec("smtp_host", "str", _config("SMTP_HOST", "localhost"), check=_host))
+declare(Spec("smtp_port", "int", _config("SMTP_PORT", 587), 1, 65_535))
+declare(Spec("smtp_user", "str", _config("SMTP_USER", "")))
+declare(Spec("smtp_password", "str", _config("SMTP_PASSWORD", ""), secret=True))
+declare(Spec("smtp_starttls", "bool", _config("SMTP_STARTTLS", True)))
+declare(Spec("smtp_from", "str", _config("SMTP_FROM", "kabar@localhost"), check=_address))
+# Retention (days; 0 keeps for ever) -------------------------------------------------------------
+declare(Spec("retention_messages_days", "int", _config("RETENTION_MESSAGES_DAYS", 15), 0, 3650))
+declare(Spec("retention_jobs_days", "int", _config("RETENTION_JOBS_DAYS", 30), 0, 3650))
+declare(Spec("retention_sessions_days", "int", _config("RETENTION_SESSIONS_DAYS", 90), 0, 3650))
+# Quiet hours and opt-out ------------------------------------------------------------------------
+declare(Spec("quiet_hours", "str", _config("QUIET_HOURS", ""), check=_quiet_hours))
+declare(Spec("quiet_categories", "words", _config_words("QUIET_CATEGORIES"), check=_categories))
+declare(Spec("opt_out_keywords", "words", _config_words("OPT_OUT_KEYWORDS")))
+
+
 class _Cache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -107,14 +180,62 @@ def forget() -> None:
 def get(name: str) -> Any:
     """The value of setting ``name``: the saved one, else the environment's default."""
     spec = SPECS[name]
-    stored = _stored()
-    if name in stored and stored[name] is not None:
-        return stored[name]
-    return spec.default()
+    stored = _stored().get(name)
+    if stored is None:
+        return spec.default()
+    if spec.secret:
+        secret = _unseal(name, stored)
+        return spec.default() if secret is None else secret
+    return stored
 
 
 def is_saved(name: str) -> bool:
     return _stored().get(name) is not None
+
+
+def shown(name: str) -> Any:
+    """The value as pages and the API show it: of a secret, only whether one is set."""
+    if SPECS[name].secret:
+        return {"set": bool(get(name))}
+    return get(name)
+
+
+# Secrets ----------------------------------------------------------------------------------------
+_NONCE_BYTES = 12
+
+
+def _aead() -> AESGCM:
+    """AES-GCM under the session credentials' key; SECRET_KEY where none is configured. Every
+    process reads the secret, so every process must be started with the same key."""
+    config = current_app.config
+    secret = config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY
+    return AESGCM(derive_key(secret or config["SECRET_KEY"]))
+
+
+def _sealed_for(name: str) -> bytes:
+    """Associated data: a sealed value copied to another setting or file does not decrypt."""
+    return f"kabar-setting:{name}".encode()
+
+
+def _seal(name: str, text: str) -> dict[str, str]:
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = _aead().encrypt(nonce, text.encode(), _sealed_for(name))
+    return {"encrypted": base64.urlsafe_b64encode(nonce + sealed).decode()}
+
+
+def _unseal(name: str, stored: Any) -> str | None:
+    """The secret, or None (logged) when it cannot be read: the default is used meanwhile."""
+    try:
+        data = base64.urlsafe_b64decode(stored["encrypted"])
+        nonce, sealed = data[:_NONCE_BYTES], data[_NONCE_BYTES:]
+        return _aead().decrypt(nonce, sealed, _sealed_for(name)).decode()
+    except (KeyError, TypeError, ValueError, InvalidTag):
+        log.error(
+            "setting %s cannot be decrypted (WA_ENCRYPTION_KEY or SECRET_KEY differs from the "
+            "one it was saved with); using its default until it is saved again",
+            name,
+        )
+        return None
 
 
 def coerce(spec: Spec, raw: Any) -> Any:
@@ -136,6 +257,8 @@ def _bounded(spec: Spec, number: float) -> None:
 
 
 def _coerce(spec: Spec, raw: Any) -> Any:
+    if isinstance(raw, dict) or (isinstance(raw, list) and spec.kind not in ("words", "ints")):
+        raise ValueError("must be a single value")
     if spec.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -162,7 +285,7 @@ def _coerce(spec: Spec, raw: Any) -> Any:
             raise ValueError("must be one of " + ", ".join(spec.choices))
         return text
     if spec.kind == "str":
-        text = str(raw).strip()
+        text = str(raw) if spec.secret else str(raw).strip()  # a password's spaces are its own
         if len(text) > 255:
             raise ValueError("must be at most 255 characters")
         return text
@@ -188,30 +311,62 @@ def _coerce(spec: Spec, raw: Any) -> Any:
 def save(changes: dict[str, Any]) -> dict[str, Any]:
     """Validate every change first, then store them all in one transaction.
 
+    A value of None resets that setting to the environment's default. An empty secret keeps
+    the stored one (a form never shows it back, so an untouched field arrives empty).
     Raises InvalidSetting naming the first field at fault; nothing is stored then.
-    Returns the stored values.
+    Returns the values stored (None for a reset).
     """
     values = {}
     for name, raw in changes.items():
         spec = SPECS.get(name)
         if spec is None:
             raise InvalidSetting("unknown setting", field=name)
-        values[name] = coerce(spec, raw)
+        value = None if raw is None else coerce(spec, raw)
+        if not (spec.secret and value == ""):
+            values[name] = value
     for name, value in values.items():
-        row = db.session.get(Setting, name)
-        if row is None:
-            db.session.add(Setting(name=name, value=value))
-        else:
-            row.value = value
+        _store(name, value)
     db.session.commit()
     forget()
     return values
 
 
+def _store(name: str, value: Any) -> None:
+    row = db.session.get(Setting, name)
+    if value is None:
+        if row is not None:
+            db.session.delete(row)
+        return
+    if SPECS[name].secret:
+        value = _seal(name, value)
+    if row is None:
+        db.session.add(Setting(name=name, value=value))
+    else:
+        row.value = value
+
+
 def reset(name: str) -> None:
     """Back to the environment's default."""
-    row = db.session.get(Setting, name)
-    if row is not None:
-        db.session.delete(row)
-        db.session.commit()
-    forget()
+    save({name: None})
+
+
+def edits(submitted: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a submitted form that change something, for ``save``.
+
+    A form holds every field of its group; saving the untouched ones would pin them, and they
+    would stop following the environment. Input that is invalid counts as a change, so that
+    ``save`` refuses it with its reason.
+    """
+    return {name: raw for name, raw in submitted.items() if _changes(name, raw)}
+
+
+def _changes(name: str, raw: Any) -> bool:
+    spec = SPECS.get(name)
+    if spec is None:
+        return True  # for save to refuse
+    if raw is None:  # a reset
+        return is_saved(name)
+    try:
+        return coerce(spec, raw) != get(name)
+    except InvalidSetting:
+        return True

@@ -269,6 +269,8 @@ class SessionHost:
             return transport.simulate(params["action"], params.get("params") or {})
         if method == "pair":
             return {"code": transport.pair_phone(params["phone"])}
+        if method == "check_numbers":
+            return transport.on_whatsapp([str(phone) for phone in params.get("phones") or []])
         if method == "logout":
             transport.logout()
             return {"status": "logged_out"}
@@ -395,22 +397,39 @@ class SessionHost:
     def _paced_send(self, session_id: str, transport: Transport, params: dict[str, Any]):
         """The last guard of the pacing contract: the workers' pacer grants slots at least
         ``min_gap_ms`` apart, but RPC latency varies; here sends of one number are serialised
-        and held until the gap has passed since the previous one actually went out."""
+        and held until the gap has passed since the previous one actually went out.
+
+        With ``typing_ms`` the recipient sees "typing..." that long before the message, as from a
+        person; the typing overlaps the wait for the gap, and a presence that fails is only
+        logged: it never stops the send."""
         with self._lock:
             lock = self._send_locks.setdefault(session_id, threading.Lock())
         min_gap = float(params.get("min_gap_ms") or 0) / 1000
+        typing = float(params.get("typing_ms") or 0) / 1000
         with lock:
             last = self._last_send.get(session_id)
-            if last is not None and min_gap > 0:
-                wait = last + min_gap - time.monotonic()
-                if wait > 0:
-                    self._stopping.wait(wait)
+            ready = time.monotonic() if last is None or min_gap <= 0 else last + min_gap
+            if typing > 0:
+                self._stopping.wait(max(ready - typing - time.monotonic(), 0))
+                self._show_presence(session_id, transport, params["jid"], typing=True)
+                ready = max(ready, time.monotonic() + typing)
+            self._stopping.wait(max(ready - time.monotonic(), 0))
             try:
                 return transport.send_text(
                     params["jid"], params["text"], wa_message_id(str(params["message_id"]))
                 )
+            except Exception:
+                if typing > 0:  # no message will end the "typing...": end it
+                    self._show_presence(session_id, transport, params["jid"], typing=False)
+                raise
             finally:
                 self._last_send[session_id] = time.monotonic()
+
+    def _show_presence(self, session_id: str, transport: Transport, jid: str, typing: bool) -> None:
+        try:
+            transport.send_presence(jid, typing)
+        except Exception as exc:  # noqa: BLE001 - cosmetic: the send goes on regardless
+            log.warning("session %s: typing presence failed: %s", session_id, exc)
 
     def _send(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
         """Send once per Kabar message id, however often the call is repeated."""

@@ -126,6 +126,21 @@ class Transport(ABC):
         """Ask for a pairing code for ``phone`` (the alternative to scanning a QR)."""
         raise Unsupported(f"{self.name} does not support pairing codes")
 
+    def send_presence(self, jid: str, typing: bool) -> None:  # noqa: B027 - optional, no-op
+        """Show ``jid`` that this number is typing (``typing``) or has stopped.
+
+        Cosmetic, like a person typing before a message: a transport that cannot show it keeps
+        this default, which does nothing.
+        """
+
+    def on_whatsapp(self, phones: list[str]) -> dict[str, bool]:
+        """Which of ``phones`` (E.164 digits) have WhatsApp: ``{phone: bool}``.
+
+        A number missing from the answer is unknown. A transport that cannot ask keeps this
+        default, which raises Unsupported; callers then send without checking.
+        """
+        raise Unsupported(f"{self.name} cannot check numbers on WhatsApp")
+
     def simulate(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Simulator-only controls (scan, faults); a real transport refuses them."""
         raise Unsupported(f"{self.name} sessions cannot be driven by the simulator")

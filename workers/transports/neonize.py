@@ -61,7 +61,7 @@ from neonize.events import (
 from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason, PairStatus, Receipt, TemporaryBan
 from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
-from neonize.utils.enum import ClientName, ClientType
+from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
 from neonize.utils.jid import Jid2String, build_jid
 
 from workers.credentials import CredentialStore, CredentialsUnreadable
@@ -243,6 +243,30 @@ def map_message(event: MessageEv, now: float | None = None) -> Event | None:
             "at": epoch_seconds(info.Timestamp) or (time.time() if now is None else now),
         },
     )
+
+
+def to_jid(address: str) -> JID:
+    """The JID of "6281234567890@s.whatsapp.net" (a device suffix dropped) or of bare digits."""
+    user, _, server = address.strip().partition("@")
+    user = user.split(":", 1)[0]
+    if not user:
+        raise SendFailed(f"not a WhatsApp address: {address!r}", code="bad_request")
+    return build_jid(user, server or USER_SERVER)
+
+
+def map_on_whatsapp(answers: Any, asked: list[str]) -> dict[str, bool]:
+    """``{phone: on WhatsApp}`` from neonize's IsOnWhatsAppResponse list, for the numbers asked.
+
+    Each answer names the number it is about in ``Query`` (what was sent, "+62..."), else in its
+    JID; a number WhatsApp said nothing about is left out, i.e. unknown.
+    """
+    wanted = set(asked)
+    found: dict[str, bool] = {}
+    for answer in answers:
+        phone = re.sub(r"\D", "", answer.Query) or phone_of(answer.JID)
+        if phone in wanted:
+            found[phone] = bool(answer.IsIn)
+    return found
 
 
 def map_qr(data: bytes, now: float, first: bool) -> Event:
@@ -503,14 +527,29 @@ class NeonizeTransport(Transport):
         as a plain ``conversation`` message: neonize's string path would turn "@digits" in the
         text into mentions and look up "@...@g.us" groups over the network.
         """
-        run = self._current_run()
-        user, _, server = jid.strip().partition("@")
-        user = user.split(":", 1)[0]
-        if not user:
-            raise SendFailed(f"not a WhatsApp address: {jid!r}", code="bad_request")
-        if run is None:
-            raise NotConnected(f"neonize session {self.session_id} is not started")
-        return run.send(build_jid(user, server or USER_SERVER), text)
+        to = to_jid(jid)
+        return self._started_run().send(to, text)
+
+    def send_presence(self, jid: str, typing: bool) -> None:
+        """Show "typing..." (composing) in the chat with ``jid``, or stop showing it."""
+        to = to_jid(jid)
+        state = ChatPresence.CHAT_PRESENCE_COMPOSING
+        if not typing:
+            state = ChatPresence.CHAT_PRESENCE_PAUSED
+        media = ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+        self._started_run().ask("chat presence", lambda c: c.send_chat_presence(to, state, media))
+
+    def on_whatsapp(self, phones: list[str]) -> dict[str, bool]:
+        """Ask WhatsApp which of ``phones`` have an account (one request for all of them).
+
+        whatsmeow wants numbers in international format with a leading "+".
+        """
+        asked = [digits for digits in (re.sub(r"\D", "", p) for p in phones) if digits]
+        if not asked:
+            return {}
+        queries = ["+" + digits for digits in asked]
+        answers = self._started_run().ask("check of numbers", lambda c: c.is_on_whatsapp(*queries))
+        return map_on_whatsapp(answers, asked)
 
     def ping(self) -> None:
         """Ask the Go client whether its connection is up and logged in; raise NotConnected if not.
@@ -520,9 +559,7 @@ class NeonizeTransport(Transport):
         and sends nothing to WhatsApp. Called under the client lock and only while connected:
         asking a Go client that is being stopped could crash the process.
         """
-        run = self._current_run()
-        if run is None:
-            raise NotConnected(f"neonize session {self.session_id} is not started")
+        run = self._started_run()
         with run.client_lock:
             if not run.connected or run.stopping or run.client is None:
                 raise NotConnected(f"neonize session {self.session_id} is not connected")
@@ -540,18 +577,16 @@ class NeonizeTransport(Transport):
         digits = re.sub(r"\D", "", phone)
         if not digits:
             raise TransportError(f"not a phone number: {phone!r}", code="bad_request")
-        run = self._current_run()
-        if run is None:
-            raise NotConnected(f"neonize session {self.session_id} is not started")
-        return run.pair(digits)
+        return self._started_run().pair(digits)
 
     # internals -------------------------------------------------------------------------------
 
-    def _current_run(self) -> _Run | None:
+    def _started_run(self) -> _Run:
+        """The run that is going; NotConnected when the session is not started (or stopping)."""
         with self._lock:
             run = self._run
         if run is None or run.stopping or not run.is_alive():
-            return None
+            raise NotConnected(f"neonize session {self.session_id} is not started")
         return run
 
     def _emit(self, kind: str, **data: Any) -> None:
@@ -808,6 +843,16 @@ class _Run:
             wa_message_id=response.ID, sent_at=epoch_seconds(response.Timestamp) or time.time()
         )
 
+    def ask(self, what: str, call: Callable[[Any], Any]) -> Any:
+        """``call(client)`` on the connected Go client; its failures become TransportErrors."""
+        with self.client_lock:
+            if not self.connected or self.stopping:
+                raise NotConnected(f"neonize session {self.t.session_id} is not connected")
+            try:
+                return call(self.client)
+            except Exception as exc:
+                raise TransportError(f"{what} failed: {exc or type(exc).__name__}") from exc
+
     def pair(self, phone: str) -> str:
         with self.client_lock:
             if self.connected:
@@ -950,10 +995,12 @@ __all__ = [
     "map_connection_loss",
     "map_login_status",
     "map_message",
+    "map_on_whatsapp",
     "map_pair_status",
     "map_qr",
     "map_receipt",
     "message_text",
     "snapshot_store",
     "stored_phone",
+    "to_jid",
 ]

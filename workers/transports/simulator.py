@@ -20,6 +20,11 @@ Faults are injected with ``simulate("fault", {"fault": name, ...})``:
 - ``no_receipts``: recipients never report delivered or read;
 - ``clear``: remove every fault above (a ban is lifted, an outage ends).
 
+Every number is on WhatsApp unless ``simulate("not_on_whatsapp", {"phones": [...]})`` said
+otherwise (``simulate("on_whatsapp", ...)`` puts it back); the list is network-wide, so every
+session answers ``on_whatsapp`` alike, and the network counts the checks it answered. A "typing"
+presence (``send_presence``) is recorded per recipient phone beside its inbox.
+
 Faults that last (``send_errors``, ``latency``, ``no_receipts``, a ban, an outage) are kept in
 Redis per session (``SimulatedNetwork.faults``), so tests, the admin page and a session host
 that takes the session over all see them.
@@ -58,6 +63,9 @@ log = logging.getLogger(__name__)
 
 INBOX_KEY = "kabar:sim:inbox:{phone}"
 INBOX_LIMIT = 10_000
+PRESENCE_KEY = "kabar:sim:presence:{phone}"
+NOT_ON_WHATSAPP_KEY = "kabar:sim:not-on-whatsapp"
+CHECKS_KEY = "kabar:sim:on-whatsapp-checks"
 FAULTS_KEY = "kabar:sim:faults:{session_id}"
 FAULTS_TTL_S = 7 * 24 * 3600
 
@@ -87,7 +95,37 @@ class SimulatedNetwork:
 
     def inbox(self, phone: str) -> list[dict[str, Any]]:
         """What ``phone`` received, oldest first."""
-        return [json.loads(raw) for raw in self.redis.lrange(INBOX_KEY.format(phone=phone), 0, -1)]
+        return _entries(self.redis, INBOX_KEY.format(phone=phone))
+
+    def show_presence(self, to_phone: str, entry: Mapping[str, Any]) -> None:
+        key = PRESENCE_KEY.format(phone=to_phone)
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(dict(entry)))
+        pipe.ltrim(key, -INBOX_LIMIT, -1)
+        pipe.execute()
+
+    def presence(self, phone: str) -> list[dict[str, Any]]:
+        """The "typing" / "paused" presences ``phone`` was shown, oldest first."""
+        return _entries(self.redis, PRESENCE_KEY.format(phone=phone))
+
+    # numbers on WhatsApp ---------------------------------------------------------------------
+
+    def mark_on_whatsapp(self, phones: list[str], on: bool) -> None:
+        """Give ``phones`` WhatsApp (``on``) or take it away, for every session's checks."""
+        if phones:
+            (self.redis.srem if on else self.redis.sadd)(NOT_ON_WHATSAPP_KEY, *phones)
+
+    def on_whatsapp(self, phones: list[str]) -> dict[str, bool]:
+        """Answer a check of ``phones`` as WhatsApp would, and count it."""
+        self.redis.incr(CHECKS_KEY)
+        if not phones:
+            return {}
+        absent = self.redis.smismember(NOT_ON_WHATSAPP_KEY, phones)
+        return {phone: not gone for phone, gone in zip(phones, absent, strict=True)}
+
+    def checks(self) -> int:
+        """How many checks of numbers the network has answered."""
+        return int(self.redis.get(CHECKS_KEY) or 0)
 
     # faults ----------------------------------------------------------------------------------
 
@@ -121,6 +159,10 @@ class SimulatedNetwork:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _entries(client: redis.Redis, key: str) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in client.lrange(key, 0, -1)]
 
 
 def _iso_ms(ts: float) -> str:
@@ -288,6 +330,8 @@ class SimulatorTransport(Transport):
             return {"faults": self.network.faults(self.session_id)}
         if action == "incoming":
             return self._incoming(params)
+        if action in ("not_on_whatsapp", "on_whatsapp"):
+            return self._mark_numbers(params.get("phones"), on=action == "on_whatsapp")
         raise TransportError(f"unknown simulator action {action!r}", code="bad_request")
 
     def _scan(self, phone: str | None) -> dict[str, Any]:
@@ -343,6 +387,16 @@ class SimulatorTransport(Transport):
             data["push_name"] = str(params["push_name"])
         self.emit("message", **data)
         return {"wa_message_id": wa_message_id}
+
+    def _mark_numbers(self, phones: Any, on: bool) -> dict[str, Any]:
+        """Say which numbers have (or lack) WhatsApp on the simulated network, for every session."""
+        if not isinstance(phones, list) or not phones:
+            raise TransportError("phones is a non-empty list of numbers", code="bad_request")
+        digits = [re.sub(r"\D", "", str(phone)) for phone in phones]
+        if not all(digits):
+            raise TransportError("phones holds something that is not a number", code="bad_request")
+        self.network.mark_on_whatsapp(digits, on)
+        return {"phones": digits, "onWhatsApp": on}
 
     def _fault(self, params: Mapping[str, Any]) -> dict[str, Any]:
         fault = params.get("fault")
@@ -432,6 +486,27 @@ class SimulatorTransport(Transport):
         self._network_delay(self.network.faults(self.session_id), "ping")
         if not self.connected:
             raise NotConnected(f"simulator session {self.session_id} is not connected")
+
+    def send_presence(self, jid: str, typing: bool) -> None:
+        if not self.connected:
+            raise NotConnected(f"simulator session {self.session_id} is not connected")
+        self.network.show_presence(
+            phone_of(jid),
+            {
+                "sessionId": self.session_id,
+                "from": self.phone,
+                "state": "typing" if typing else "paused",
+                "at": _iso_ms(time.time()),
+            },
+        )
+
+    def on_whatsapp(self, phones: list[str]) -> dict[str, bool]:
+        """A check of numbers is a request on the simulated network: ``latency`` slows it and
+        ``send_errors`` fails it, as they do sends."""
+        if not self.connected:
+            raise NotConnected(f"simulator session {self.session_id} is not connected")
+        self._network_delay(self.network.faults(self.session_id), "check of numbers")
+        return self.network.on_whatsapp(list(phones))
 
     def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
         if not self.connected:

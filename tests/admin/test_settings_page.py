@@ -1,0 +1,183 @@
+"""The settings page: groups saved one at a time, refusals shown at the field with nothing saved,
+the SMTP password never in the page, and a test e-mail that reaches a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.receivers import free_port, smtp_inbox
+from webapp.services import settings
+
+PASSWORD = "page-rahasia-41ab"
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+def post(client, group: str, **fields):
+    return client.post(
+        "/admin/settings", data={"csrf_token": client.csrf, "group": group, **fields}
+    )
+
+
+def saved(name: str) -> bool:
+    """Read afresh: the page saved it through its own request."""
+    settings.forget()
+    return settings.is_saved(name)
+
+
+def smtp_fields(port: int, **overrides) -> dict:
+    fields = {
+        "email_fallback_enabled": "1",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": str(port),
+        "smtp_user": "kabar",
+        "smtp_password": PASSWORD,
+        "smtp_from": "Kabar ISP <noreply@isp.example>",
+    }  # smtp_starttls left unticked: the local server speaks plain SMTP
+    return {**fields, **overrides}
+
+
+def test_the_page_needs_a_login(client):
+    r = client.get("/admin/settings")
+    assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
+
+
+def test_every_setting_is_on_the_page_with_its_source(logged_in):
+    page = logged_in.get("/admin/settings").get_data(as_text=True)
+    shown = set(re.findall(r'data-setting="([a-z_]+)"', page))
+    assert shown == set(settings.SPECS)
+    assert "bawaan lingkungan" in page
+    assert ">tersimpan</span>" not in page
+
+
+def test_saving_a_group_stores_what_changed_and_leaves_the_rest_to_the_environment(logged_in, ctx):
+    current = settings.get("retention_jobs_days")
+    r = post(
+        logged_in,
+        "retention",
+        retention_messages_days="45",
+        retention_jobs_days=str(current),
+        retention_sessions_days="0",
+    )
+    assert r.status_code == 302 and r.headers["Location"].endswith("/admin/settings#retention")
+    assert settings.get("retention_messages_days") == 45
+    assert settings.get("retention_sessions_days") == 0
+    assert not saved("retention_jobs_days")
+    page = logged_in.get("/admin/settings").get_data(as_text=True)
+    assert "Retensi: disimpan." in page
+    assert 'name="retention_messages_days" value="45"' in page
+
+
+def test_a_bad_value_is_shown_at_its_field_with_the_input_kept_and_nothing_saved(logged_in, ctx):
+    r = post(logged_in, "retention", retention_messages_days="-5", retention_jobs_days="40",
+             retention_sessions_days="90")  # fmt: skip
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert "must be at least 0" in page
+    assert 'value="-5"' in page and 'value="40"' in page
+    assert not saved("retention_messages_days")
+    assert not saved("retention_jobs_days")
+
+
+def test_quiet_hours_are_checked_by_their_parser(logged_in, ctx):
+    r = post(logged_in, "quiet", quiet_hours="21.00-07.00", quiet_categories="promotion")
+    assert r.status_code == 422
+    assert "quiet hours must look like 21:00-07:00" in r.get_data(as_text=True)
+    assert not saved("quiet_hours")
+
+
+def test_a_post_without_the_csrf_token_is_refused(logged_in, ctx):
+    r = logged_in.post("/admin/settings", data={"group": "retention",
+                                                "retention_messages_days": "3"})  # fmt: skip
+    assert r.status_code == 400
+    assert not saved("retention_messages_days")
+    r = logged_in.post("/admin/settings/test-email", data={"to": "ops@isp.example"})
+    assert r.status_code == 400
+
+
+def test_an_unknown_group_is_refused_politely(logged_in):
+    r = post(logged_in, "nonsense")
+    assert r.status_code == 302
+    page = logged_in.get("/admin/settings").get_data(as_text=True)
+    assert "Kelompok pengaturan tidak dikenal" in page
+
+
+def test_the_smtp_password_is_never_rendered_and_an_empty_field_keeps_it(logged_in, ctx):
+    assert post(logged_in, "email", **smtp_fields(2525)).status_code == 302
+    page = logged_in.get("/admin/settings").get_data(as_text=True)
+    assert PASSWORD not in page
+    assert 'placeholder="terisi"' in page
+    # Saving the group again with the password field untouched keeps the password.
+    assert post(logged_in, "email", **smtp_fields(2526, smtp_password="")).status_code == 302
+    settings.forget()
+    assert settings.get("smtp_password") == PASSWORD and settings.get("smtp_port") == 2526
+    # A refused form does not echo it either.
+    r = post(logged_in, "email", **smtp_fields(0))
+    assert r.status_code == 422 and PASSWORD not in r.get_data(as_text=True)
+
+
+def test_a_saved_value_goes_back_to_the_default_when_reset(logged_in, ctx):
+    post(logged_in, "optout", opt_out_keywords="CUKUP")
+    assert saved("opt_out_keywords")
+    r = post(logged_in, "optout", opt_out_keywords="CUKUP", reset="opt_out_keywords")
+    assert r.status_code == 302
+    assert not saved("opt_out_keywords")
+
+
+def test_an_unticked_box_saves_false(logged_in, ctx):
+    post(
+        logged_in,
+        "deliverability",
+        warmup_schedule="20, 40",
+        typing_ms="0",
+        on_whatsapp_cache_days="7",
+    )  # fmt: skip  (check_on_whatsapp unticked)
+    settings.forget()
+    assert settings.get("check_on_whatsapp") is False
+    assert settings.get("warmup_schedule") == [20, 40]
+
+
+def test_the_test_email_reaches_the_smtp_server_with_the_saved_login(logged_in, ctx):
+    with smtp_inbox() as inbox:
+        post(logged_in, "email", **smtp_fields(inbox.port))
+        r = logged_in.post(
+            "/admin/settings/test-email",
+            data={"csrf_token": logged_in.csrf, "to": "ops@isp.example"},
+        )
+        assert r.status_code == 302
+        assert len(inbox.mails) == 1
+        mail = inbox.mails[0]
+        assert mail.recipients == ["ops@isp.example"]
+        assert mail.message["From"] == "Kabar ISP <noreply@isp.example>"
+        assert "Test e-mail from Kabar" in mail.part("plain")
+        assert inbox.logins == [("kabar", PASSWORD)]
+    page = logged_in.get("/admin/settings").get_data(as_text=True)
+    assert "E-mail uji terkirim ke ops@isp.example" in page
+
+
+def test_an_unreachable_smtp_server_is_a_flashed_error_not_a_crash(logged_in, ctx):
+    post(logged_in, "email", **smtp_fields(free_port()))
+    r = logged_in.post(
+        "/admin/settings/test-email",
+        data={"csrf_token": logged_in.csrf, "to": "ops@isp.example"},
+        follow_redirects=True,
+    )
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "E-mail uji gagal" in page and "ConnectionRefusedError" in page
+    assert PASSWORD not in page
+
+
+def test_a_malformed_test_recipient_is_shown_at_the_field(logged_in):
+    r = logged_in.post(
+        "/admin/settings/test-email", data={"csrf_token": logged_in.csrf, "to": "ops at isp"}
+    )
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "must be an e-mail address" in page and 'value="ops at isp"' in page

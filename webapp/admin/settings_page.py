@@ -1,0 +1,194 @@
+"""Admin page "Pengaturan": the operator settings of ``webapp.services.settings``, in groups that
+are saved one at a time and applied without a restart.
+
+Each field says whether it holds a saved value or the environment's default, and can go back to
+the default. A secret (the SMTP password) is never put in the page: the field stays empty, shows
+whether one is set, and saving it empty keeps the stored one. The e-mail group has its own form
+that sends a test e-mail through the SMTP settings as saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
+from webapp.admin import bp, login_required
+from webapp.admin.sessions_page import FormError, _attempt
+from webapp.services import fallback, sessions, settings
+
+
+@dataclass(frozen=True)
+class Field:
+    """A setting's row; label and help are translated when the page is drawn (lazy strings)."""
+
+    name: str
+    label: Any
+    help: Any = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    title: Any
+    fields: tuple[Field, ...]
+    note: Any = ""
+
+
+GROUPS = (
+    Group("sending", lazy_gettext("Sending"), (
+        Field("default_interval_ms", lazy_gettext("Interval between sends (ms)"),
+              lazy_gettext("for new sessions")),
+        Field("default_jitter_ms", "Jitter (ms)", lazy_gettext("a random 0..jitter is added")),
+        Field("routing_default", lazy_gettext("Routing of normal and urgent messages"),
+              lazy_gettext("failover: the primary number first; spread: shared evenly")),
+        Field("routing_bulk", lazy_gettext("Routing of bulk sends")),
+    ), note=lazy_gettext("Interval and jitter apply to sessions created afterwards; change an "
+                         "existing session on the Sessions page.")),
+    Group("sessions", lazy_gettext("Sessions"), (
+        Field("reconnect_backoff_base_s", lazy_gettext("First reconnect wait (s)"),
+              lazy_gettext("doubles per failure")),
+        Field("reconnect_backoff_cap_s", lazy_gettext("Longest reconnect wait (s)")),
+        Field("error_backoff_base_ms", lazy_gettext("Pause after a send error (ms)"),
+              lazy_gettext("doubles per error in a row")),
+        Field("error_backoff_cap_ms", lazy_gettext("Longest error pause (ms)")),
+    ), note=lazy_gettext("The reconnect back-off applies at the session's next start by a "
+                         "session host (e.g. after the session host restarts).")),
+    Group("deliverability", lazy_gettext("Deliverability"), (
+        Field("warmup_schedule", lazy_gettext("Warm-up (sends per day)"),
+              lazy_gettext("day 1, 2, … comma-separated")),
+        Field("typing_ms", lazy_gettext("Typing indicator (ms)"), lazy_gettext("0 = off")),
+        Field("check_on_whatsapp", lazy_gettext("Check numbers on WhatsApp before a bulk send")),
+        Field("on_whatsapp_cache_days", lazy_gettext("Keep check results (days)")),
+    )),
+    Group("quiet", lazy_gettext("Quiet hours"), (
+        Field("quiet_hours", lazy_gettext("Quiet hours"),
+              lazy_gettext("e.g. 21:00-07:00; empty = off")),
+        Field("quiet_categories", lazy_gettext("Categories that wait"),
+              "notification, reminder, promotion"),
+    )),
+    Group("optout", lazy_gettext("Opt-out keywords"), (
+        Field("opt_out_keywords", lazy_gettext("Stop words"),
+              lazy_gettext("comma-separated; a reply that is exactly one of them opts out")),
+    )),
+    Group("retention", lazy_gettext("Retention"), (
+        Field("retention_messages_days", lazy_gettext("Messages (days)"),
+              lazy_gettext("0 = keep for ever")),
+        Field("retention_jobs_days", lazy_gettext("Finished queue jobs (days)")),
+        Field("retention_sessions_days", lazy_gettext("Disconnected sessions (days)")),
+    )),
+    Group("email", lazy_gettext("E-mail fallback"), (
+        Field("email_fallback_enabled", lazy_gettext("Enabled"),
+              lazy_gettext("messages that fail on WhatsApp go by e-mail")),
+        Field("smtp_host", lazy_gettext("SMTP host")),
+        Field("smtp_port", lazy_gettext("SMTP port"), lazy_gettext("465 = implicit TLS")),
+        Field("smtp_user", lazy_gettext("User"), lazy_gettext("empty = no login")),
+        Field("smtp_password", lazy_gettext("Password"), lazy_gettext("leave empty to keep")),
+        Field("smtp_starttls", "STARTTLS"),
+        Field("smtp_from", lazy_gettext("From"),
+              lazy_gettext("e.g. %(address)s", address="Kabar ISP <noreply@isp.example>")),
+    )),
+)  # fmt: skip
+GROUPS_BY_KEY = {group.key: group for group in GROUPS}
+
+
+@bp.get("/settings")
+@login_required
+def settings_page():
+    return _render()
+
+
+@bp.post("/settings")
+@login_required
+def settings_save():
+    group = GROUPS_BY_KEY.get(request.form.get("group", ""))
+    if group is None:
+        flash(_("Unknown settings group."), "error")
+        return redirect(url_for("admin.settings_page"))
+    changes = settings.edits(_submitted(group))
+    try:
+        _attempt(group.key, lambda: sessions.settings_changed(settings.save(changes)))
+    except FormError as error:
+        return _render(error)
+    if changes:
+        flash(_("%(group)s: saved.", group=group.title))
+    else:
+        flash(_("%(group)s: nothing changed.", group=group.title))
+    return redirect(url_for("admin.settings_page", _anchor=group.key))
+
+
+@bp.post("/settings/test-email")
+@login_required
+def settings_test_email():
+    to = request.form.get("to", "").strip()
+    try:
+        _attempt("test_email", lambda: fallback.send_test(to))
+    except FormError as error:
+        if error.fields:  # a malformed address: shown at the field, as typed
+            return _render(error)
+        flash(_("Test e-mail failed: %(reason)s", reason=error.message), "error")
+    else:
+        flash(_("Test e-mail sent to %(address)s.", address=to))
+    return redirect(url_for("admin.settings_page", _anchor="email"))
+
+
+def _submitted(group: Group) -> dict[str, Any]:
+    """The group's fields as the form gives them; a ticked "reset" is None (the default)."""
+    resets = set(request.form.getlist("reset"))
+    submitted: dict[str, Any] = {}
+    for field in group.fields:
+        if field.name in resets:
+            submitted[field.name] = None
+        elif settings.SPECS[field.name].kind == "bool":  # an unticked box is not sent at all
+            submitted[field.name] = field.name in request.form
+        else:
+            submitted[field.name] = request.form.get(field.name, "")
+    return submitted
+
+
+def _render(error: FormError | None = None):
+    rows = {group.key: [_row(group, field, error) for field in group.fields] for group in GROUPS}
+    return render_template(
+        "admin/settings.html",
+        groups=GROUPS,
+        rows=rows,
+        error=error,
+        form=request.form if error else {},
+    ), (error.status if error else 200)
+
+
+def _row(group: Group, field: Field, error: FormError | None) -> dict[str, Any]:
+    """One field as the template draws it: the user's input after a refusal, else the value
+    in effect (never a secret's)."""
+    spec = settings.SPECS[field.name]
+    shown = settings.shown(field.name)
+    refused = error is not None and error.target == group.key
+    if spec.secret:
+        value: Any = ""
+    elif not refused:
+        value = _text(shown, spec.kind)
+    elif spec.kind == "bool":
+        value = field.name in request.form
+    else:
+        value = request.form.get(field.name, "")
+    return {
+        "field": field,
+        "spec": spec,
+        "value": value,
+        "is_set": shown["set"] if spec.secret else None,
+        "saved": settings.is_saved(field.name),
+        "reset": refused and field.name in request.form.getlist("reset"),
+        "errors": error.fields.get(field.name, []) if refused else [],
+    }
+
+
+def _text(value: Any, kind: str) -> Any:
+    """A value as its input shows it: lists comma-separated, 2.0 as 2, booleans as they are."""
+    if kind in ("words", "ints"):
+        return ", ".join(str(item) for item in value)
+    if kind == "float":
+        return f"{value:g}"
+    return value
