@@ -46,23 +46,38 @@ _broker.broker.add_middleware(JobLedger(app))
 SEND_MAX_RETRIES = 2  # three attempts in all, as the seed's maxAttempts
 
 
-def _send(message_id: int) -> None:
-    """Send one stored message (see ``webapp.services.sending.deliver``)."""
+def _send(message_ids: int | list[int]) -> None:
+    """Send one stored message, or a batch of bulk ones (see ``webapp.services.sending``).
+
+    What cannot be sent yet for want of a slot (or during quiet hours) goes back to the queue
+    without spending an attempt; what no number could send makes Dramatiq retry the job, and
+    the retry sends only the rows still queued.
+    """
 
     current = CurrentMessage.get_current_message()
     retries = current.options.get("retries", 0) if current else 0
+    ids = message_ids if isinstance(message_ids, list) else [message_ids]
     with app().app_context():
-        try:
-            outcome = sending.deliver(message_id)
-        except sending.GiveBack as exc:
-            # Waiting for the number is not an attempt: back to the queue, retries untouched.
-            _broker.broker.enqueue(current.copy(), delay=max(exc.delay_ms, 100))
-            current.options[GAVE_BACK] = True
-            return
-        except sending.NoSessionAvailable as exc:
-            sending.record_retry(message_id, retries, exc.message)
-            raise dramatiq.Retry(exc.message) from exc
-    log.info("message %s: %s", message_id, outcome)
+        outcome = sending.deliver_batch(ids)
+        if outcome.unknown:
+            sending.record_retry(outcome.unknown, retries, sending.OUTCOME_UNKNOWN)
+        if outcome.unsent:
+            sending.record_retry(outcome.unsent, retries, outcome.reason)
+        if outcome.unsent or outcome.unknown:
+            raise dramatiq.Retry(outcome.reason if outcome.unsent else sending.OUTCOME_UNKNOWN)
+    if outcome.later:
+        # Waiting is not an attempt: back to the queue, retries untouched.
+        later = outcome.later if isinstance(message_ids, list) else message_ids
+        _broker.broker.enqueue(current.copy(args=(later,)), delay=max(outcome.later_ms, 100))
+        current.options[GAVE_BACK] = True
+    log.info(
+        "messages %s: %d sent (%d already), %d skipped, %d later",
+        message_ids,
+        outcome.sent,
+        outcome.duplicate,
+        outcome.skipped,
+        len(outcome.later),
+    )
 
 
 _SEND_OPTIONS = dict(
@@ -98,9 +113,9 @@ send_bulk = dramatiq.actor(
 def send_message_exhausted(message_data: dict, retry_info: dict) -> None:
     """Every attempt to send failed: the row becomes ``failed`` with the last reason."""
 
-    message_id = message_data["args"][0]
+    message_ids = message_data["args"][0]
     with app().app_context():
-        sending.mark_failed(message_id, retry_info.get("retries", 0) + 1)
+        sending.mark_failed(message_ids, retry_info.get("retries", 0) + 1)
 
 
 @dramatiq.actor(actor_name="reconcile_messages", queue_name=_broker.MAINTENANCE, max_retries=0)
@@ -124,6 +139,14 @@ def fold_session_events() -> None:
     session_events.begin_fold(_events_redis)
     with app().app_context():
         while batch := session_events.read_batch(_events_redis, consumer):
+            try:
+                folding.apply_all([event for _, event in batch])
+            except Exception:
+                log.warning("a batch of %d session events failed; folding one by one", len(batch))
+                db.session.rollback()
+            else:
+                session_events.ack(_events_redis, [entry_id for entry_id, _ in batch])
+                continue
             for entry_id, event in batch:
                 try:
                     folding.apply(event)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.message import generate_unique_id
 
 from workers import keys, settings
 
@@ -33,10 +34,18 @@ for _queue in (URGENT, NORMAL, BULK, EVENTS, MAINTENANCE):
     broker.declare_queue(_queue)
 
 
-def message(actor_name: str, queue_name: str, *args: object, **options: object):
-    """Build (not send) a Dramatiq message for ``actor_name``; its ``message_id`` is the job id."""
+def message(
+    actor_name: str, queue_name: str, *args: object, job_id: str | None = None, **options: object
+):
+    """Build (not send) a Dramatiq message for ``actor_name``; its ``message_id`` is the job id
+    (``job_id`` when the caller chose it already)."""
     return dramatiq.Message(
-        queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options=dict(options)
+        queue_name=queue_name,
+        actor_name=actor_name,
+        args=args,
+        kwargs={},
+        options=dict(options),
+        message_id=job_id or generate_unique_id(),
     )
 
 

@@ -31,8 +31,8 @@ BAND_RANK = {"urgent": 0, "normal": 1, "bulk": 2}
 
 _ACQUIRE = """
 local queue, beats, nextkey = KEYS[1], KEYS[2], KEYS[3]
-local ticket, score, interval, jitter, stale = ARGV[1], ARGV[2], tonumber(ARGV[3]),
-  tonumber(ARGV[4]), tonumber(ARGV[5])
+local ticket, score, interval, jitter, stale, slots = ARGV[1], ARGV[2], tonumber(ARGV[3]),
+  tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6] or '1')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('zadd', queue, 'NX', score, ticket)
@@ -50,7 +50,8 @@ local rank = redis.call('zrank', queue, ticket)
 if rank == 0 and now >= nextfree then
   redis.call('zrem', queue, ticket)
   redis.call('hdel', beats, ticket)
-  redis.call('set', nextkey, now + interval + jitter, 'PX', interval + jitter + 86400000)
+  local span = interval * slots + jitter
+  redis.call('set', nextkey, now + span, 'PX', span + 86400000)
   return {1, now, 0}
 end
 return {0, math.max(nextfree - now, 0), rank}
@@ -92,8 +93,12 @@ class Pacer:
         jitter_ms: int = 0,
         max_park_ms: int = 30_000,
         stop: threading.Event | None = None,
+        slots: int = 1,
     ) -> Slot:
-        """Block until this ticket holds the next slot of ``session_id``.
+        """Block until this ticket holds the next ``slots`` slots of ``session_id``.
+
+        Several slots at once are for a batch that the session host then sends at least
+        ``interval_ms`` apart (its gap guard); the next ticket waits for all of them.
 
         Raises GiveBack when the estimated wait exceeds ``max_park_ms``.
         """
@@ -105,7 +110,7 @@ class Pacer:
             while True:
                 jitter = random.randint(0, jitter_ms) if jitter_ms > 0 else 0
                 granted, value, rank = self._acquire(
-                    keys=all_keys, args=[ticket, score, interval_ms, jitter, STALE_MS]
+                    keys=all_keys, args=[ticket, score, interval_ms, jitter, STALE_MS, slots]
                 )
                 if granted:
                     waited = (time.monotonic() - started) * 1000

@@ -22,13 +22,24 @@ FOLD_FLAG_TTL_MS = 5_000
 
 def publish(client: redis.Redis, event: dict[str, Any]) -> None:
     """Append ``event`` to the stream and wake a folder, unless one is awake already."""
-    client.xadd(
-        keys.SESSION_EVENTS, {"data": json.dumps(event)}, maxlen=STREAM_MAXLEN, approximate=True
-    )
+    publish_many(client, [event])
+
+
+def publish_many(client: redis.Redis, events: list[dict[str, Any]]) -> None:
+    """Append ``events`` in order, in one round trip, and wake a folder unless one is awake."""
+    pipe = client.pipeline(transaction=False)
+    for event in events:
+        pipe.xadd(
+            keys.SESSION_EVENTS,
+            {"data": json.dumps(event)},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
     # The flag is cleared by the folder before it reads, so an event appended after the clear
     # sets it again and wakes another folder: none is left unread, and a burst of events costs
     # one folder, not one per event. The expiry heals a folder that died holding it.
-    if client.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS):
+    pipe.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS)
+    if pipe.execute()[-1]:
         broker.enqueue(FOLD_ACTOR, broker.EVENTS)
 
 

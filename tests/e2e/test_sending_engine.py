@@ -130,5 +130,34 @@ def test_every_job_is_in_the_ledger(app, client, auth, kabar_processes):
 
     rows = wait_for(lambda: (rows := ledger()) and all(r.status == "completed" for r in rows)
                     and rows)
-    assert sorted(r.message_row_id for r in rows) == sorted(ids)
-    assert all(r.attempts == 1 and r.started_at and r.completed_at for r in rows)
+    (batch,) = rows  # the three bulk rows went as one batch job
+    assert sorted(batch.job_data["message_ids"]) == sorted(ids)
+    assert batch.attempts == 1 and batch.started_at and batch.completed_at
+
+
+def test_a_send_cut_off_mid_way_fails_as_unknown_and_the_operator_may_resend_it(
+    app, client, auth, redis_client, kabar_processes
+):
+    """A session host that died mid-send leaves the message's claim behind: no retry may send it
+    (it may have gone out), nor blame the number; it fails saying so, and the operator's resend
+    is what sends it again."""
+    import json
+
+    from workers import keys
+
+    link_numbers(client, auth, 1, interval_ms=100)
+    cut_off, fine = queue_bulk(app, 2)
+    # What a host that died between claiming the message and sending it leaves in Redis.
+    claim = {"state": "sending", "host": "gone", "session_id": "session-1"}
+    redis_client.set(keys.sent_record(str(cut_off)), json.dumps(claim))
+
+    wait_for(lambda: statuses(app, [cut_off, fine]) == {cut_off: "failed", fine: "read"},
+             timeout=60)
+    detail = client.get(f"/api/whatsapp/message/{cut_off}/status", headers=auth).get_json()
+    assert "may have reached the customer" in detail["error"]
+    assert inboxes(redis_client, [0])[0] == []
+
+    r = client.post(f"/api/whatsapp/message/{cut_off}/resend", headers=auth)
+    assert r.status_code == 202 and r.get_json()["status"] == "queued", r.get_json()
+    wait_for(lambda: statuses(app, [cut_off])[cut_off] in ("sent", "delivered", "read"))
+    assert len(inboxes(redis_client, [0])[0]) == 1

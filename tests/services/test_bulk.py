@@ -51,7 +51,7 @@ class TestExpansion:
         assert redis_client.hlen(EXPANSIONS) == 1
         assert rows(job) == []
 
-    def test_expansion_writes_a_row_and_a_ledger_job_per_recipient(self, redis_client):
+    def test_expansion_writes_a_row_per_recipient_and_a_ledger_job_per_batch(self, redis_client):
         job = submit(recipients(120), priority=4, routing="failover")
         assert bulk.expand(job.id) == 120
         db.session.refresh(job)
@@ -60,13 +60,15 @@ class TestExpansion:
         assert len(written) == 120 and {r.band for r in written} == {"bulk"}
         assert {r.priority for r in written} == {4} and {r.routing for r in written} == {"failover"}
         assert "🔑 Kode: V7" in written[7].content and "30 hari" in written[7].content
-        ledger = db.session.scalar(
-            db.select(db.func.count(WhatsAppQueueJob.id)).where(
-                WhatsAppQueueJob.message_row_id.in_([r.id for r in written])
+        ledger = db.session.scalars(
+            db.select(WhatsAppQueueJob).where(
+                WhatsAppQueueJob.job_id.in_({r.job_id for r in written})
             )
-        )
-        assert ledger == 120
-        assert redis_client.hlen(BULK_QUEUE) == 120
+        ).all()
+        assert len(ledger) == 3  # batches of 50, 50 and 20 rows
+        batched = sorted(i for job in ledger for i in job.job_data["message_ids"])
+        assert batched == sorted(r.id for r in written)
+        assert redis_client.hlen(BULK_QUEUE) == 3
 
     def test_recipient_data_wins_over_template_data(self):
         job = submit([{"whatsapp": phone(1), "data": {"voucher_code": "X", "duration": "7 hari"}}])
@@ -184,7 +186,7 @@ class TestControl:
         bulk.resume(job.job_id)
         assert job.status == "running"
         assert [r.status for r in rows(job)].count("queued") == 59
-        assert redis_client.hlen(BULK_QUEUE) == 59  # fresh jobs
+        assert redis_client.hlen(BULK_QUEUE) == 2  # fresh jobs: batches of 50 and 9 rows
 
     def test_a_paused_expansion_stops_and_goes_on_when_resumed(self, redis_client):
         job = submit(recipients(120))
@@ -306,7 +308,7 @@ def test_expansion_works_on_sqlite_too(tmp_path):
         db.session.refresh(job)
         assert job.status == "running" and job.duplicate_count == 1
         ledger = db.session.scalar(db.select(db.func.count(WhatsAppQueueJob.id)))
-        assert ledger == 60 and len(rows(job)) == 60
+        assert ledger == 2 and len(rows(job)) == 60  # batches of 50 and 10 rows
         bulk.pause(job.job_id)
         assert bulk.report(job)["counts"]["paused"] == 60
         db.session.remove()

@@ -140,6 +140,25 @@ def test_a_warming_number_at_its_allowance_is_skipped_and_the_other_number_sends
     }
 
 
+def test_a_batch_never_takes_a_number_past_its_allowance(link, redis_client):
+    """An unpaced number takes a bulk batch in one call, but only as many as it has left."""
+    settings.save({"warmup_schedule": [3]})
+    first, second = link(2)
+    warmup.set_warming_up(second, False)
+    db.session.execute(db.update(WhatsAppSession).values(interval_ms=0, jitter_ms=0))
+    db.session.commit()
+    routing.forget_sessions()
+
+    ids = messages.queue_texts([(phone(n), f"Info {n}") for n in range(5)], routing="failover")
+    outcome = sending.deliver_batch(ids)
+
+    assert outcome.sent == 5 and not outcome.unsent
+    M = WhatsAppMessage
+    senders = db.session.scalars(db.select(M.session_id).where(M.id.in_(ids))).all()
+    assert sorted(senders) == [first] * 3 + [second] * 2
+    assert routing.warmup_today(sessions.get_session(first))["sentToday"] == 3
+
+
 # the check of numbers -----------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from flask import jsonify, url_for
 from webapp.api import bp
 from webapp.api.schemas import SendSchema, load_json
 from webapp.models import WhatsAppMessage, iso
-from webapp.services import messages
+from webapp.services import jobs, messages
 from workers import broker
 
 
@@ -58,3 +58,19 @@ def send():
 @bp.get("/whatsapp/message/<message_id>/status")
 def message_status(message_id: str):
     return jsonify(status_json(messages.get_message(message_id)))
+
+
+@bp.post("/whatsapp/message/<message_id>/resend")
+def message_resend(message_id: str):
+    """Queue a failed message again (409 unless it is failed)."""
+    message = messages.get_message(message_id)
+    jobs.resend(message)
+    return jsonify(status_json(message)), 202
+
+
+@bp.post("/whatsapp/message/<message_id>/cancel")
+def message_cancel(message_id: str):
+    """Stop a queued message from being sent (409 unless it is queued)."""
+    message = messages.get_message(message_id)
+    jobs.cancel(message)
+    return jsonify(status_json(message))

@@ -43,6 +43,7 @@ from webapp.models import (
     WhatsAppTemplate,
     as_utc,
     iso,
+    preassign_ids,
 )
 from webapp.services import jobs, phone, reachability, routing, settings, templates
 from webapp.services.errors import Conflict, KabarError, MessageTooLong, NotFound
@@ -270,9 +271,9 @@ def expand(bulk_id: int) -> int:
             batch = plan.recipients[expanded : expanded + BATCH]
             rows, invalid, duplicates, new_errors = plan.rows(expanded, batch, seen)
             db.session.add_all(rows)
-            _number(rows)
-            queued = [jobs.new_job(row, MAX_ATTEMPTS) for row in rows]
-            _number([o for o in db.session.new if isinstance(o, WhatsAppQueueJob)])
+            preassign_ids(rows)
+            queued = jobs.new_jobs(rows, MAX_ATTEMPTS)
+            preassign_ids([o for o in db.session.new if isinstance(o, WhatsAppQueueJob)])
             values: dict[str, Any] = {
                 "expanded": expanded + len(batch),
                 "invalid_count": B.invalid_count + invalid,
@@ -290,30 +291,6 @@ def expand(bulk_id: int) -> int:
         future.result()  # a Redis error fails the actor; the reconciler re-queues the rows
     log.info("bulk send %s: %d messages queued", bulk_id, written)
     return written
-
-
-def _number(rows: list) -> None:
-    """Give new rows their ids from the table's sequence (PostgreSQL) before they are inserted.
-
-    With the ids known, the rows go in as one pipelined executemany of a short statement,
-    instead of one long multi-row INSERT ... RETURNING whose parsing cost more than the insert.
-    Elsewhere (SQLite) the rows are flushed, and the database numbers them, as usual.
-    """
-    if not rows:
-        return
-    if db.session.get_bind().dialect.name != "postgresql":
-        db.session.flush()
-        return
-    table = type(rows[0]).__table__.name
-    with db.session.no_autoflush:
-        ids = db.session.scalars(
-            sa.text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-            ),
-            {"table": table, "n": len(rows)},
-        ).all()
-    for row, row_id in zip(rows, ids, strict=True):
-        row.id = row_id
 
 
 def _enqueue(queued: list) -> None:
@@ -567,10 +544,9 @@ def _requeue_paused(bulk_id: int, batch: int = 500) -> int:
         if not rows:
             db.session.rollback()
             return requeued
-        queued = []
         for row in rows:
             row.status = "queued"
-            queued.append(jobs.new_job(row, MAX_ATTEMPTS))
+        queued = jobs.new_jobs(rows, MAX_ATTEMPTS)
         db.session.commit()
         for queued_job in queued:
             broker.enqueue_job(queued_job)

@@ -7,35 +7,73 @@ the message rows still say what must be sent, and ``reconcile`` queues it again.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from dramatiq.message import generate_unique_id
 from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob
-from workers import broker
+from webapp.redis_client import get_redis
+from workers import broker, keys
 
 log = logging.getLogger(__name__)
+
+
+# Bulk rows go to the worker in batches: one job, one ledger row and one round trip to the
+# session host for up to this many rows, instead of one of each per row.
+BATCH_SIZE = 50
 
 
 def new_job(message: WhatsAppMessage, max_attempts: int):
     """Build the Dramatiq message for ``message`` and add its ledger row to the session."""
     job = broker.message(broker.SEND_ACTORS[message.band], message.band, message.id)
-    db.session.add(
-        WhatsAppQueueJob(
-            job_id=job.message_id,
-            queue_name=message.band,
-            job_data={"message_id": message.id},
-            priority=message.priority,
-            max_attempts=max_attempts,
-            status="pending",
-            scheduled_at=datetime.now(UTC),
-            message_row_id=message.id,
-        )
-    )
+    message.job_id = job.message_id
+    db.session.add(_ledger_row(job, message.band, message.priority, max_attempts, [message.id]))
     return job
+
+
+def new_jobs(messages: list[WhatsAppMessage], max_attempts: int) -> list:
+    """The jobs that send ``messages``: bulk ones by batches, others one each.
+
+    Give it rows not yet inserted: each row's job id is set before the insert (which this
+    flushes), so no row is written twice.
+    """
+    single = [[message] for message in messages if message.band != broker.BULK]
+    bulk = [message for message in messages if message.band == broker.BULK]
+    batches = single + [bulk[i : i + BATCH_SIZE] for i in range(0, len(bulk), BATCH_SIZE)]
+    job_ids = [generate_unique_id() for _ in batches]
+    for job_id, batch in zip(job_ids, batches, strict=True):
+        for message in batch:
+            message.job_id = job_id
+    if any(message.id is None for message in messages):
+        db.session.flush()
+    queued = []
+    for job_id, batch in zip(job_ids, batches, strict=True):
+        band, ids = batch[0].band, [message.id for message in batch]
+        args = ids if band == broker.BULK else ids[0]
+        job = broker.message(broker.SEND_ACTORS[band], band, args, job_id=job_id)
+        priority = min(message.priority for message in batch)
+        db.session.add(_ledger_row(job, band, priority, max_attempts, ids))
+        queued.append(job)
+    return queued
+
+
+def _ledger_row(job, band: str, priority: int, max_attempts: int, ids: list[int]):
+    return WhatsAppQueueJob(
+        job_id=job.message_id,
+        queue_name=band,
+        job_data={"message_id": ids[0]} if len(ids) == 1 else {"message_ids": ids},
+        priority=priority,
+        max_attempts=max_attempts,
+        status="pending",
+        scheduled_at=datetime.now(UTC),
+        # The seed's one-row-per-message link; a batch's rows are in job_data.
+        message_row_id=ids[0] if len(ids) == 1 else None,
+    )
 
 
 def _update(job_id: str, **values) -> None:
@@ -75,25 +113,20 @@ def reconcile(limit: int = 1000) -> int:
     enqueue is never mistaken for a lost one.
     """
     horizon = datetime.now(UTC) - timedelta(seconds=current_app.config["RECONCILE_AFTER_S"])
-    latest_job = (
-        sa.select(WhatsAppQueueJob.job_id)
-        .where(WhatsAppQueueJob.message_row_id == WhatsAppMessage.id)
-        .order_by(WhatsAppQueueJob.id.desc())
-        .limit(1)
-        .lateral()
+    M = WhatsAppMessage
+    rows = list(
+        db.session.scalars(
+            sa.select(M)
+            .where(M.status == "queued", M.created_at < horizon)
+            .order_by(M.id)
+            .limit(limit)
+        )
     )
-    rows = db.session.execute(
-        sa.select(WhatsAppMessage, latest_job.c.job_id)
-        .outerjoin(latest_job, sa.true())
-        .where(WhatsAppMessage.status == "queued", WhatsAppMessage.created_at < horizon)
-        .order_by(WhatsAppMessage.id)
-        .limit(limit)
-    ).all()
     if not rows:
         return 0
-    alive = broker.alive([job_id for _, job_id in rows if job_id])
-    lost = [message for message, job_id in rows if job_id not in alive]
-    lost_jobs = [job_id for message, job_id in rows if job_id and job_id not in alive]
+    alive = broker.alive(list({row.job_id for row in rows if row.job_id}))
+    lost = [row for row in rows if row.job_id not in alive]
+    lost_jobs = list({row.job_id for row in lost if row.job_id})
     if lost_jobs:
         db.session.execute(
             sa.update(WhatsAppQueueJob)
@@ -102,9 +135,9 @@ def reconcile(limit: int = 1000) -> int:
                 status="failed", failed_at=datetime.now(UTC), error_message="lost; queued again"
             )
         )
-    jobs = [new_job(message, max_attempts=3) for message in lost]
+    queued = new_jobs(lost, max_attempts=3)
     db.session.commit()
-    for job in jobs:
+    for job in queued:
         broker.enqueue_job(job)
     if lost:
         log.warning("re-queued %d message(s) whose job was lost", len(lost))
@@ -122,7 +155,18 @@ def resend(message: WhatsAppMessage) -> None:
     message.error_message = None
     job = new_job(message, max_attempts=3)
     db.session.commit()
+    _forget_unfinished_send(message.id)
     broker.enqueue_job(job)
+
+
+def _forget_unfinished_send(message_id: int) -> None:
+    """The operator resends a message whose send never finished (its session host stopped
+    mid-send): drop that claim, so the session host sends it again. A finished send's record
+    stays, so a message that did go out is never sent twice."""
+    redis = get_redis()
+    record = redis.get(keys.sent_record(message_id))
+    if record is not None and json.loads(record).get("state") == "sending":
+        redis.delete(keys.sent_record(message_id))
 
 
 def cancel(message: WhatsAppMessage) -> None:

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession, preassign_ids
 from webapp.services import jobs, phone, templates
 from webapp.services.errors import KabarError, MessageTooLong, NotFound
 from workers import broker
@@ -102,8 +102,7 @@ def queue_message(
     )
     db.session.add(message)
     try:
-        db.session.flush()
-        job = jobs.new_job(message, MAX_ATTEMPTS)
+        (job,) = jobs.new_jobs([message], MAX_ATTEMPTS)  # inserts the row
         if before_commit is not None:
             before_commit(message)
         db.session.commit()
@@ -144,12 +143,14 @@ def queue_texts(
         for to, text in messages
     ]
     db.session.add_all(rows)
-    db.session.flush()
-    queued = [jobs.new_job(row, MAX_ATTEMPTS) for row in rows]
+    preassign_ids(rows)
+    queued = jobs.new_jobs(rows, MAX_ATTEMPTS)
+    preassign_ids([o for o in db.session.new if isinstance(o, WhatsAppQueueJob)])
+    ids = [row.id for row in rows]  # read before the commit expires the rows
     db.session.commit()
     for job in queued:
         broker.enqueue_job(job)
-    return [row.id for row in rows]
+    return ids
 
 
 def get_message(message_id: int | str) -> WhatsAppMessage:

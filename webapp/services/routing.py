@@ -37,6 +37,7 @@ class Route:
     session_id: str
     interval_ms: int
     jitter_ms: int
+    left_today: int | None = None  # sends left under its daily cap (None: no cap)
 
 
 def default_policy(band: str) -> str:
@@ -108,10 +109,12 @@ def routes(policy: str, pinned_session_id: str | None = None) -> list[Route]:
         pipe.exists(keys.error_backoff(session.session_id))
         pipe.get(keys.daily_count(session.session_id, today))
     flags = pipe.execute()
-    usable = []
+    usable, left = [], {}
     for i, session in enumerate(sessions):
         cap = effective_cap(session.daily_cap, session.warmup_started_at)
-        if not flags[2 * i] and (cap is None or int(flags[2 * i + 1] or 0) < cap):
+        left[session.session_id] = None if cap is None else cap - int(flags[2 * i + 1] or 0)
+        backing_off = flags[2 * i]
+        if not backing_off and (cap is None or left[session.session_id] > 0):
             usable.append(session)
     if policy == "spread" and len(usable) > 1:
         load = Pacer(redis).load([s.session_id for s in usable])
@@ -121,7 +124,7 @@ def routes(policy: str, pinned_session_id: str | None = None) -> list[Route]:
             return wait + waiting * session.interval_ms, session.priority
 
         usable.sort(key=soonest)
-    return [Route(s.session_id, s.interval_ms, s.jitter_ms) for s in usable]
+    return [Route(s.session_id, s.interval_ms, s.jitter_ms, left[s.session_id]) for s in usable]
 
 
 def effective_cap(own_cap: int | None, warmup_started_at: datetime | None) -> int | None:

@@ -1,16 +1,20 @@
-"""Sending one stored message: route it, wait for the number's slot, call the session host.
+"""Sending stored messages: route them, wait for the number's slots, call the session host.
 
-Each attempt walks the routes of the message's policy (see ``routing``): for each number it
-waits for a send slot from the pacer, then asks the session host to send. A number that fails is
-put in back-off and the next one tried at once. With none left, NoSessionAvailable makes the
-actor retry later; a slot too far away gives the message back to the queue (GiveBack). The
-session host refuses a second send of the same message, so retries never reach a customer twice.
+Each attempt walks the routes of the messages' policy (see ``routing``): the best number is
+asked for send slots from the pacer, then the session host sends. A number that fails is put in
+back-off and the next one tried at once. With none left the messages are ``unsent`` and the
+actor retries later; a slot too far away gives them back to the queue (``later``).
+
+Bulk jobs send batches of rows: one query loads them, one pacer grant and one session-host call
+covers as many as the number may send at once (all of them when it is not paced, one at a time
+when it is), and one statement marks them sent. A single message is a batch of one. The session
+host refuses a second send of the same message, so retries never reach a customer twice.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -19,7 +23,7 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate, as_utc
 from webapp.redis_client import get_redis
-from webapp.services import fallback, optout, quiet_hours, routing, sessions, webhooks
+from webapp.services import fallback, optout, quiet_hours, routing, sessions, settings, webhooks
 from webapp.services.errors import KabarError, NoSessionAvailable
 from webapp.services.phone import Recipient
 from workers.pacer import GiveBack, Pacer, ticket_score
@@ -28,6 +32,14 @@ log = logging.getLogger(__name__)
 
 # What a message held by quiet hours waits for, in place of a number's slot.
 QUIET_HOURS = "quiet-hours"
+# Most messages in one call to the session host.
+MAX_CHUNK = 50
+# The session host's refusal of a message another call is sending (workers.session_host).
+SEND_IN_PROGRESS = "send_in_progress"
+OUTCOME_UNKNOWN = (
+    "a session host was sending this message and stopped answering: it may have reached the "
+    "customer. Resend only if they did not get it"
+)
 
 
 @dataclass(frozen=True)
@@ -46,29 +58,67 @@ class Outgoing:
     category: str | None = None  # of the template, for opt-out and quiet hours
 
 
-def load(message_id: int) -> Outgoing | None:
-    """The message if it still waits to be sent, else None."""
-    message = db.session.get(WhatsAppMessage, message_id)
-    if message is None or message.status != "queued":
-        return None
-    outgoing = Outgoing(
-        id=message.id,
-        jid=Recipient(message.to_number).jid,
-        text=message.content,
-        band=message.band,
-        priority=message.priority,
-        policy=message.routing or routing.default_policy(message.band),
-        pinned_session_id=message.pinned_session_id,
-        created_ms=int(as_utc(message.created_at).timestamp() * 1000),
-        phone=message.to_number,
-        category=db.session.scalar(
-            sa.select(WhatsAppTemplate.category).where(WhatsAppTemplate.id == message.template_id)
+@dataclass
+class Outcome:
+    """What an attempt did with a batch: sent (``duplicate`` were sent by an earlier attempt),
+    skipped (opted out), ``later`` (given back for ``later_ms``: quiet hours or a slot too far
+    away), ``unsent`` (no number could send them: retry) with the reasons, and ``unknown``
+    (another call is sending them, or its session host stopped mid-send: retry, and fail with
+    OUTCOME_UNKNOWN if it never ends)."""
+
+    sent: int = 0
+    duplicate: int = 0
+    skipped: int = 0
+    later: list[int] = field(default_factory=list)
+    later_ms: int = 0
+    unsent: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)  # another call is sending them
+
+    def give_back(self, ids: list[int], delay_ms: int) -> None:
+        self.later_ms = min(self.later_ms, delay_ms) if self.later else delay_ms
+        self.later += ids
+
+    @property
+    def reason(self) -> str:
+        return "no connected session could send: " + "; ".join(self.errors)
+
+
+def load(message_ids: list[int]) -> list[Outgoing]:
+    """The messages among ``message_ids`` that still wait to be sent, oldest first."""
+    M, T = WhatsAppMessage, WhatsAppTemplate
+    rows = db.session.execute(
+        sa.select(
+            M.id,
+            M.to_number,
+            M.content,
+            M.band,
+            M.priority,
+            M.routing,
+            M.pinned_session_id,
+            M.created_at,
+            T.category,
         )
-        if message.template_id
-        else None,
-    )
+        .outerjoin(T, T.id == M.template_id)
+        .where(M.id.in_(message_ids), M.status == "queued")
+        .order_by(M.id)
+    ).all()
     db.session.rollback()  # release the connection before waiting for a slot
-    return outgoing
+    return [
+        Outgoing(
+            id=row.id,
+            jid=Recipient(row.to_number).jid,
+            text=row.content,
+            band=row.band,
+            priority=row.priority,
+            policy=row.routing or routing.default_policy(row.band),
+            pinned_session_id=row.pinned_session_id,
+            created_ms=int(as_utc(row.created_at).timestamp() * 1000),
+            phone=row.to_number,
+            category=row.category,
+        )
+        for row in rows
+    ]
 
 
 def deliver(message_id: int) -> str:
@@ -76,58 +126,155 @@ def deliver(message_id: int) -> str:
 
     Raises NoSessionAvailable (retry later) or GiveBack (re-queue without counting an attempt).
     """
-    message = load(message_id)
-    if message is None:
-        return "not queued"
-    if optout.applies(message.band, message.category) and optout.is_opted_out(message.phone):
-        optout.skip(message.id)
+    outcome = deliver_batch([message_id])
+    if outcome.unsent:
+        raise NoSessionAvailable(outcome.reason)
+    if outcome.unknown:
+        raise NoSessionAvailable(OUTCOME_UNKNOWN)
+    if outcome.later:
+        raise GiveBack(QUIET_HOURS, outcome.later_ms)
+    if outcome.skipped:
         return "skipped"
-    if (hold_ms := quiet_hours.wait_ms(message.category)) > 0:
-        db.session.rollback()
-        raise GiveBack(QUIET_HOURS, hold_ms)
-    routes = routing.routes(message.policy, message.pinned_session_id)
-    db.session.rollback()
-    if not routes:
-        raise NoSessionAvailable("no connected session can send now")
-    pacer = Pacer(get_redis())
-    score = ticket_score(message.band, message.priority, message.created_ms)
-    max_park = current_app.config["MAX_PARK_MS"].get(message.band, 30_000)
-    errors = []
-    for route in routes:
-        # Under failover a busy primary is waited for; only an error moves to the next number.
-        pacer.acquire(
-            route.session_id,
-            str(message.id),
-            score,
-            route.interval_ms,
-            route.jitter_ms,
-            max_park_ms=max_park,
-        )
+    if outcome.duplicate:
+        return "duplicate"
+    return "sent" if outcome.sent else "not queued"
+
+
+def deliver_batch(message_ids: list[int]) -> Outcome:
+    """Send the still-queued messages among ``message_ids``; see ``Outcome``."""
+    outcome = Outcome()
+    waiting = []
+    messages = load(message_ids)
+    covered = [m.phone for m in messages if optout.applies(m.band, m.category)]
+    opted_out = optout.opted_out_among(covered) if covered else set()
+    for message in messages:
+        if message.phone in opted_out and optout.applies(message.band, message.category):
+            outcome.skipped += optout.skip(message.id)
+        elif (hold_ms := quiet_hours.wait_ms(message.category)) > 0:
+            outcome.give_back([message.id], hold_ms)
+        else:
+            waiting.append(message)
+    groups: dict[tuple[str, str | None], list[Outgoing]] = {}
+    for message in waiting:
+        groups.setdefault((message.policy, message.pinned_session_id), []).append(message)
+    for i, ((policy, pinned), group) in enumerate(groups.items()):
         try:
-            result = sessions.host_call(
+            _send_group(policy, pinned, group, outcome)
+        except _Waited as exc:
+            rest = [m.id for later in list(groups.values())[i + 1 :] for m in later]
+            outcome.give_back([*exc.pending, *rest], exc.delay_ms)
+            break
+    return outcome
+
+
+class _Waited(GiveBack):
+    """GiveBack carrying the messages of the group that were not sent."""
+
+    def __init__(self, cause: GiveBack, pending: list[int]) -> None:
+        super().__init__(cause.session_id, cause.delay_ms)
+        self.pending = pending
+
+
+def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome: Outcome) -> None:
+    """Send messages that share routes; what no number could send ends in ``outcome.unsent``."""
+    pacer = Pacer(get_redis())
+    typing_ms = settings.get("typing_ms")
+    pending = list(group)
+    failed: set[str] = set()
+    while pending:
+        usable = [r for r in routing.routes(policy, pinned) if r.session_id not in failed]
+        db.session.rollback()
+        if not usable:
+            if not outcome.errors:
+                outcome.errors.append("no connected session can send now")
+            outcome.unsent += [m.id for m in pending]
+            return
+        route = usable[0]
+        # An unpaced number takes the whole chunk at once; a paced one (or one that shows
+        # "typing..." first) a message per slot, so a batch never holds a number's slots ahead
+        # of more urgent messages, nor a session-host call for long.
+        size = MAX_CHUNK if route.interval_ms == 0 and not typing_ms else 1
+        if route.left_today is not None:
+            size = min(size, route.left_today)  # never past its daily cap or warm-up allowance
+        chunk, first = pending[:size], pending[0]
+        try:
+            # Under failover a busy primary is waited for; only an error moves to the next one.
+            pacer.acquire(
                 route.session_id,
-                "send",
-                message_id=message.id,
-                jid=message.jid,
-                text=message.text,
-                min_gap_ms=route.interval_ms,
+                str(first.id),
+                ticket_score(first.band, first.priority, first.created_ms),
+                route.interval_ms,
+                route.jitter_ms,
+                max_park_ms=current_app.config["MAX_PARK_MS"].get(first.band, 30_000),
+                slots=len(chunk),
             )
-        except KabarError as exc:
-            backoff = routing.record_failure(route.session_id)
-            log.warning(
-                "session %s could not send message %s (%s); resting it %d ms",
-                route.session_id,
-                message.id,
-                exc.message,
-                backoff,
-            )
-            errors.append(f"{route.session_id}: {exc.message}")
-            _count_error(route.session_id)
-            continue
-        routing.record_success(route.session_id)
-        _mark_sent(message.id, route.session_id, result)
-        return "duplicate" if result.get("duplicate") else "sent"
-    raise NoSessionAvailable("no connected session could send: " + "; ".join(errors))
+        except GiveBack as exc:
+            raise _Waited(exc, [m.id for m in pending]) from exc
+        pending = pending[len(chunk) :]
+        # A row paused or cancelled while this batch waited for the slot stays unsent.
+        chunk = _still_queued(chunk)
+        if chunk and (refused := _send_chunk(route, chunk, outcome, typing_ms)):
+            failed.add(route.session_id)
+            pending = refused + pending
+
+
+def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
+    M = WhatsAppMessage
+    queued = set(
+        db.session.scalars(
+            sa.select(M.id).where(M.id.in_([m.id for m in chunk]), M.status == "queued")
+        )
+    )
+    db.session.rollback()
+    return [m for m in chunk if m.id in queued]
+
+
+def _send_chunk(
+    route: routing.Route, chunk: list[Outgoing], outcome: Outcome, typing_ms: int
+) -> list[Outgoing]:
+    """One call to the session host; returns the messages it could not send."""
+    try:
+        answer = sessions.host_call(
+            route.session_id,
+            "send_batch",
+            messages=[{"message_id": m.id, "jid": m.jid, "text": m.text} for m in chunk],
+            min_gap_ms=route.interval_ms,
+            typing_ms=typing_ms,
+        )
+        results = answer["results"]
+    except KabarError as exc:
+        results = [{"state": "error", "error": exc.message}] * len(chunk)
+    sent = [(m, r) for m, r in zip(chunk, results, strict=True) if r["state"] == "sent"]
+    refused = [m for m, r in zip(chunk, results, strict=True) if r["state"] != "sent"]
+    busy = {m.id for m, r in zip(chunk, results, strict=True) if r.get("code") == SEND_IN_PROGRESS}
+    if busy:
+        # Another call is sending these (or its session host stopped mid-send): no number may
+        # send them now, and it is not this number's fault. A retry finds them sent, or in
+        # the end they fail saying their outcome is unknown.
+        outcome.unknown += sorted(busy)
+        refused = [m for m in refused if m.id not in busy]
+    if sent:
+        routing.record_success(route.session_id, len(sent))
+        _mark_sent(route.session_id, sent)
+        outcome.sent += len(sent)
+        outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
+    if refused:
+        reason = next(
+            r["error"]
+            for m, r in zip(chunk, results, strict=True)
+            if m.id not in busy and r["state"] != "sent"
+        )
+        backoff = routing.record_failure(route.session_id)
+        log.warning(
+            "session %s could not send %d message(s) (%s); resting it %d ms",
+            route.session_id,
+            len(refused),
+            reason,
+            backoff,
+        )
+        outcome.errors.append(f"{route.session_id}: {reason}")
+        _count_error(route.session_id)
+    return refused
 
 
 def _count_error(session_id: str) -> None:
@@ -138,57 +285,87 @@ def _count_error(session_id: str) -> None:
     db.session.commit()
 
 
-def _mark_sent(message_id: int, session_id: str, result: dict) -> None:
-    sent_at = datetime.fromtimestamp(float(result["sent_at"]), UTC)
-    sender = result.get("session_id", session_id)
+def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
+    """Mark rows sent (one statement for the chunk) and count them on their session."""
     M, S = WhatsAppMessage, WhatsAppSession
+    table = M.__table__
+    values = [
+        {
+            "row_id": message.id,
+            "sender": result.get("session_id", session_id),
+            "wa_id": result["wa_message_id"],
+            "at": datetime.fromtimestamp(float(result["sent_at"]), UTC),
+        }
+        for message, result in sent
+    ]
     db.session.execute(
-        sa.update(M)
-        .where(M.id == message_id)
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"))
         .values(
-            session_id=sender,
-            message_id=result["wa_message_id"],
-            sent_at=sent_at,
+            session_id=sa.bindparam("sender"),
+            message_id=sa.bindparam("wa_id"),
+            sent_at=sa.bindparam("at"),
             error_message=None,
+            updated_at=sa.func.now(),
             # A receipt may have been folded first; never move a status backwards.
-            status=sa.case((M.status == "queued", "sent"), else_=M.status),
-        )
+            status=sa.case((table.c.status == "queued", "sent"), else_=table.c.status),
+        ),
+        values,
     )
-    webhooks.message_status(message_id, "sent")
-    if not result.get("duplicate"):
+    for message, _ in sent:
+        webhooks.message_status(message.id, "sent")
+    new = [v for v, (_, result) in zip(values, sent, strict=True) if not result.get("duplicate")]
+    if new:
         db.session.execute(
             sa.update(S)
-            .where(S.session_id == sender)
-            .values(message_count=S.message_count + 1, last_activity=sent_at)
+            .where(S.session_id == new[0]["sender"])
+            .values(
+                message_count=S.message_count + len(new),
+                last_activity=max(v["at"] for v in new),
+            )
         )
     db.session.commit()
 
 
-def mark_failed(message_id: int, attempts: int) -> None:
-    """Every attempt failed: the row becomes ``failed``, keeping the last attempt's reason."""
+def mark_failed(message_ids: int | list[int], attempts: int) -> None:
+    """Every attempt failed: still-queued rows become ``failed``, keeping the last reason."""
+    ids = message_ids if isinstance(message_ids, list) else [message_ids]
     M = WhatsAppMessage
-    changed = db.session.execute(
-        sa.update(M)
-        .where(M.id == message_id, M.status == "queued")
-        .values(
-            status="failed",
-            retry_count=attempts,
-            error_message=sa.func.coalesce(M.error_message, "no session could send"),
+    changed = list(
+        db.session.scalars(
+            sa.update(M)
+            .where(M.id.in_(ids), M.status == "queued")
+            .values(
+                status="failed",
+                retry_count=attempts,
+                error_message=sa.func.coalesce(M.error_message, "no session could send"),
+            )
+            .returning(M.id)
         )
-    ).rowcount
-    if changed:
+    )
+    for message_id in changed:
         webhooks.message_status(message_id, "failed")
     db.session.commit()
-    if changed:
+    for message_id in changed:
         fallback.after_failure(message_id)
 
 
-def record_retry(message_id: int, retries: int, reason: str) -> None:
+def record_retry(message_ids: int | list[int], retries: int, reason: str) -> None:
+    ids = message_ids if isinstance(message_ids, list) else [message_ids]
     M = WhatsAppMessage
     db.session.execute(
-        sa.update(M).where(M.id == message_id).values(retry_count=retries, error_message=reason)
+        sa.update(M).where(M.id.in_(ids)).values(retry_count=retries, error_message=reason)
     )
     db.session.commit()
 
 
-__all__ = ["GiveBack", "NoSessionAvailable", "deliver", "mark_failed", "record_retry"]
+__all__ = [
+    "OUTCOME_UNKNOWN",
+    "GiveBack",
+    "NoSessionAvailable",
+    "Outcome",
+    "deliver",
+    "deliver_batch",
+    "mark_failed",
+    "record_retry",
+]

@@ -45,6 +45,26 @@ _PHONE = re.compile(r"^\d{5,20}$")
 
 def apply(event: dict[str, Any]) -> None:
     """Apply one event and commit."""
+    _apply(event)
+    db.session.commit()
+
+
+def apply_all(events: list[dict[str, Any]]) -> None:
+    """Apply a batch of events in one transaction: one commit instead of one per event.
+
+    Raises whatever one event raised, with nothing applied; the caller then applies the
+    events one by one to find and set aside the bad one.
+    """
+    receipts = [event for event in events if event.get("kind") == "receipt"]
+    for event in events:
+        if event.get("kind") != "receipt":
+            _apply(event)
+    # Receipts only touch message rows, so they go together: one query finds all their rows.
+    _apply_receipts(receipts)
+    db.session.commit()
+
+
+def _apply(event: dict[str, Any]) -> None:
     kind = event.get("kind")
     at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
     if kind == "receipt":
@@ -59,7 +79,6 @@ def apply(event: dict[str, Any]) -> None:
         _apply_contacts(event)
     else:
         log.warning("ignored session event of unknown kind %r", kind)
-    db.session.commit()
 
 
 def _locked_session(session_id: Any) -> WhatsAppSession | None:
@@ -233,15 +252,42 @@ def _derived_id(event: dict[str, Any]) -> str:
 
 
 def _apply_receipt(event: dict[str, Any], at: datetime) -> None:
-    query = db.select(WhatsAppMessage).with_for_update()
-    if event.get("message_id") and str(event["message_id"]).isdigit():
-        query = query.where(WhatsAppMessage.id == int(event["message_id"]))
-    else:
-        query = query.where(WhatsAppMessage.message_id == event.get("wa_message_id"))
-    message = db.session.scalar(query)
-    if message is None:
-        log.info("receipt for unknown message %s", event.get("wa_message_id"))
+    _apply_receipts([event])
+
+
+def _own_id(event: dict[str, Any]) -> int | None:
+    value = event.get("message_id")
+    return int(value) if value and str(value).isdigit() else None
+
+
+def _apply_receipts(events: list[dict[str, Any]]) -> None:
+    """Move messages forward on their receipts; rows are locked in id order (no deadlock with
+    another folder) and found by our id, else by WhatsApp's."""
+    if not events:
         return
+    M = WhatsAppMessage
+    ids = {own for event in events if (own := _own_id(event)) is not None}
+    wa_ids = {event.get("wa_message_id") for event in events if _own_id(event) is None}
+    wa_ids.discard(None)
+    rows = db.session.scalars(
+        db.select(M)
+        .where(sa.or_(M.id.in_(ids), M.message_id.in_(wa_ids)))
+        .order_by(M.id)
+        .with_for_update()
+    ).all()
+    by_id = {row.id: row for row in rows}
+    by_wa = {row.message_id: row for row in rows if row.message_id}
+    for event in events:
+        own = _own_id(event)
+        message = by_id.get(own) if own is not None else by_wa.get(event.get("wa_message_id"))
+        if message is None:
+            log.info("receipt for unknown message %s", event.get("wa_message_id"))
+            continue
+        at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
+        _receipt_on(message, event, at)
+
+
+def _receipt_on(message: WhatsAppMessage, event: dict[str, Any], at: datetime) -> None:
     status = event.get("status")
     if status not in ("delivered", "read"):
         return

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -40,6 +41,8 @@ from workers.transports.base import Unsupported
 log = logging.getLogger(__name__)
 
 SENT_RECORD_TTL_S = 30 * 24 * 3600
+# Most session events appended to the stream in one round trip.
+PUBLISH_BATCH = 500
 
 
 class SendInProgress(TransportError):
@@ -105,6 +108,12 @@ class SessionHost:
         self._activity: dict[str, float] = {}
         self._reconnect_locks: dict[str, threading.Lock] = {}
         self._pinger = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
+        # Session events wait here for the publisher thread (None stops it).
+        self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._publisher = threading.Thread(
+            target=self._publish_forever, name="publisher", daemon=True
+        )
+        self._publisher.start()
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -126,6 +135,7 @@ class SessionHost:
                 self._stopping.wait(1.0)
         ticker.join(timeout=5)
         self._release_all()
+        self.flush_events()
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -238,21 +248,59 @@ class SessionHost:
             elif kind == "paired":
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")
-            elif kind == "receipt" and "message_id" not in data:
-                found = self.redis.get(keys.wa_message(data["wa_message_id"]))
-                if found is not None:
-                    data["message_id"] = found.decode()
             self._publish(session_id, kind, data)
 
         return emit
 
     def _publish(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Hand the event to the publisher thread; transports never wait for Redis."""
         event = {"session_id": session_id, "kind": kind, "at": time.time(), "host": self.host_id}
         event.update(data)
-        try:
-            session_events.publish(self.redis, event)
-        except redis.RedisError:
-            log.exception("could not publish %s event of %s", kind, session_id)
+        self._outbox.put(event)
+
+    def _publish_forever(self) -> None:
+        """Append the events to the stream in order, as many per round trip as have queued up
+        (a burst of receipts costs a few round trips, not three per receipt). Stops at None."""
+        while (first := self._outbox.get()) is not None:
+            batch = [first]
+            while len(batch) < PUBLISH_BATCH:
+                try:
+                    event = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if event is None:
+                    self._outbox.put(None)  # stop after this batch
+                    break
+                batch.append(event)
+            self._publish_batch(batch)
+
+    def _publish_batch(self, batch: list[dict[str, Any]]) -> None:
+        while True:
+            try:
+                self._name_receipts(batch)
+                session_events.publish_many(self.redis, batch)
+                return
+            except redis.RedisError:
+                if self._stopping.is_set():
+                    log.exception("could not publish %d session events; dropped", len(batch))
+                    return
+                log.exception("could not publish %d session events; retrying", len(batch))
+                self._stopping.wait(1.0)
+
+    def _name_receipts(self, batch: list[dict[str, Any]]) -> None:
+        """Give receipts the Kabar message id their WhatsApp id was sent as, when known."""
+        unnamed = [e for e in batch if e["kind"] == "receipt" and "message_id" not in e]
+        if not unnamed:
+            return
+        found = self.redis.mget([keys.wa_message(e["wa_message_id"]) for e in unnamed])
+        for event, message_id in zip(unnamed, found, strict=True):
+            if message_id is not None:
+                event["message_id"] = message_id.decode()
+
+    def flush_events(self, timeout: float = 10.0) -> None:
+        """Publish what is queued and stop the publisher (the host is going away)."""
+        self._outbox.put(None)
+        self._publisher.join(timeout=timeout)
 
     # RPC -------------------------------------------------------------------------------------
 
@@ -262,6 +310,8 @@ class SessionHost:
             raise TransportError(f"session {session_id} is not held here", code="not_hosted")
         if method == "send":
             return self._send(session_id, transport, params)
+        if method == "send_batch":
+            return self._send_batch(session_id, transport, params)
         if method == "status":
             with self._lock:
                 return {"host": self.host_id, **self.state.get(session_id, {})}
@@ -433,30 +483,71 @@ class SessionHost:
 
     def _send(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
         """Send once per Kabar message id, however often the call is repeated."""
-        message_id = str(params["message_id"])
-        record_key = keys.sent_record(message_id)
+        item = {"message_id": params["message_id"], "jid": params["jid"], "text": params["text"]}
+        result = self._send_batch(session_id, transport, {**params, "messages": [item]})
+        outcome = result["results"][0]
+        if outcome["state"] == "error":
+            raise TransportError(outcome["error"], code=outcome["code"])
+        return outcome
+
+    def _send_batch(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
+        """Send several messages in order, each once per Kabar message id; one Redis round trip
+        claims them all and one records them all.
+
+        Answers ``{"results": [...]}`` in the order given: each ``sent`` (with the record, and
+        ``duplicate`` when an earlier call sent it) or ``error`` (with ``code`` and ``error``).
+        When the transport fails, nothing after that message is tried (the claims are released,
+        so a retry through another number may send them).
+        """
+        batch = params["messages"]
+        ids = [str(item["message_id"]) for item in batch]
         claim = json.dumps({"state": "sending", "host": self.host_id, "session_id": session_id})
-        if not self.redis.set(record_key, claim, nx=True, ex=SENT_RECORD_TTL_S):
-            record = json.loads(self.redis.get(record_key) or "{}")
-            if record.get("state") == "sent":
-                return {**record, "duplicate": True}
-            raise SendInProgress(f"message {message_id} is being sent already")
-        try:
-            result = self._paced_send(session_id, transport, params)
-        except Exception:
-            self.redis.delete(record_key)  # nothing went out: a retry may send
-            raise
-        record = {
-            "state": "sent",
-            "session_id": session_id,
-            "wa_message_id": result.wa_message_id,
-            "sent_at": result.sent_at,
-        }
         pipe = self.redis.pipeline()
-        pipe.set(record_key, json.dumps(record), ex=SENT_RECORD_TTL_S)
-        pipe.set(keys.wa_message(result.wa_message_id), message_id, ex=SENT_RECORD_TTL_S)
+        for message_id in ids:
+            pipe.set(keys.sent_record(message_id), claim, nx=True, ex=SENT_RECORD_TTL_S)
+        claimed = pipe.execute()
+        earlier = dict(zip(ids, self.redis.mget([keys.sent_record(i) for i in ids]), strict=True))
+        results: list[dict[str, Any]] = []
+        records: dict[str, dict[str, Any]] = {}
+        failure: tuple[str, str] | None = None
+        for item, message_id, mine in zip(batch, ids, claimed, strict=True):
+            if not mine:
+                record = json.loads(earlier.get(message_id) or "{}")
+                if record.get("state") == "sent":
+                    results.append({**record, "state": "sent", "duplicate": True})
+                else:
+                    busy = f"message {message_id} is being sent already"
+                    results.append(_refusal(SendInProgress.code, busy))
+                continue
+            if failure is None:
+                try:
+                    sent = self._paced_send(session_id, transport, {**params, **item})
+                except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
+                    failure = (getattr(exc, "code", "send_failed"), str(exc) or type(exc).__name__)
+                else:
+                    records[message_id] = {
+                        "state": "sent",
+                        "session_id": session_id,
+                        "wa_message_id": sent.wa_message_id,
+                        "sent_at": sent.sent_at,
+                    }
+                    results.append(records[message_id])
+                    continue
+            results.append(_refusal(*failure))
+        pipe = self.redis.pipeline()
+        for message_id, mine in zip(ids, claimed, strict=True):
+            record = records.get(message_id)
+            if record is not None:
+                pipe.set(keys.sent_record(message_id), json.dumps(record), ex=SENT_RECORD_TTL_S)
+                pipe.set(keys.wa_message(record["wa_message_id"]), message_id, ex=SENT_RECORD_TTL_S)
+            elif mine:
+                pipe.delete(keys.sent_record(message_id))  # nothing went out: a retry may send
         pipe.execute()
-        return record
+        return {"results": results}
+
+
+def _refusal(code: str, error: str) -> dict[str, str]:
+    return {"state": "error", "code": code, "error": error}
 
 
 _UNSUPPORTED = "unsupported"

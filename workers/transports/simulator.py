@@ -36,6 +36,8 @@ user typing the code on the phone.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import random
@@ -207,6 +209,7 @@ class SimulatorTransport(Transport):
         self.status = "disconnected"
         self._lock = threading.RLock()
         self._timers: set[threading.Timer] = set()
+        self._receipts = _Receipts(self._receipt, f"sim-receipts-{self.session_id}")
         self._qr: str | None = None
         self._pairing_phone: str | None = None
         # Bumped by every change of connection state that makes pending timers (QR rotation,
@@ -236,6 +239,7 @@ class SimulatorTransport(Transport):
             self.connected = False
         for timer in timers:
             timer.cancel()
+        self._receipts.close()
 
     def _new_epoch(self) -> int:
         self._epoch += 1
@@ -527,22 +531,66 @@ class SimulatorTransport(Transport):
             },
         )
         if "no_receipts" not in faults:
-            self._later(self.delivered_after, wa_message_id, "delivered")
+            self._receipts.add(self.delivered_after, wa_message_id, "delivered")
             if self.read_after >= 0:
-                self._later(max(self.read_after, self.delivered_after), wa_message_id, "read")
+                read_after = max(self.read_after, self.delivered_after)
+                self._receipts.add(read_after, wa_message_id, "read")
         return SendResult(wa_message_id=wa_message_id, sent_at=now)
 
-    def _later(self, delay: float, wa_message_id: str, status: str) -> None:
-        def fire() -> None:
-            with self._lock:
-                self._timers.discard(timer)
-            self.emit("receipt", wa_message_id=wa_message_id, status=status, at=time.time())
+    def _receipt(self, wa_message_id: str, status: str) -> None:
+        self.emit("receipt", wa_message_id=wa_message_id, status=status, at=time.time())
 
-        timer = threading.Timer(delay, fire)
-        timer.daemon = True
-        with self._lock:
-            self._timers.add(timer)
-        timer.start()
+
+class _Receipts:
+    """The receipts the virtual phones will send back, each at its time: one thread per
+    session fires them all (a timer thread per receipt cost more than the send itself).
+    """
+
+    def __init__(self, fire: Callable[[str, str], None], name: str) -> None:
+        self._fire = fire
+        self._name = name
+        self._due: list[tuple[float, int, str, str]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, delay: float, wa_message_id: str, status: str) -> None:
+        with self._changed:
+            entry = (time.monotonic() + delay, next(self._order), wa_message_id, status)
+            heapq.heappush(self._due, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def close(self) -> None:
+        """Drop the receipts not yet sent (the session stopped) and end the thread."""
+        with self._changed:
+            self._due.clear()
+            self._thread = None
+            self._changed.notify()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._changed:
+                while self._thread is me and not self._ready():
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._changed.wait(wait)
+                if self._thread is not me:
+                    return
+                now = time.monotonic()
+                ready = []
+                while self._due and self._due[0][0] <= now:
+                    ready.append(heapq.heappop(self._due))
+            for _, _, wa_message_id, status in ready:
+                try:
+                    self._fire(wa_message_id, status)
+                except Exception:
+                    log.exception("simulator receipt %s (%s) failed", wa_message_id, status)
+
+    def _ready(self) -> bool:
+        return bool(self._due) and self._due[0][0] <= time.monotonic()
 
 
 def _number(

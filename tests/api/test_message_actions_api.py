@@ -1,0 +1,40 @@
+"""Resend and cancel over the API: only from the states they make sense in."""
+
+from __future__ import annotations
+
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage
+from webapp.services import messages
+from workers import broker
+
+
+def _queued(app) -> int:
+    with app.app_context():
+        (message_id,) = messages.queue_texts([("081234567890", "hi")], band=broker.NORMAL)
+    return message_id
+
+
+def test_a_queued_message_is_cancelled_and_then_cannot_be_resent(app, client, auth):
+    message_id = _queued(app)
+    r = client.post(f"/api/whatsapp/message/{message_id}/cancel", headers=auth)
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled"
+    r = client.post(f"/api/whatsapp/message/{message_id}/resend", headers=auth)
+    assert r.status_code == 409
+    assert "not failed" in r.get_json()["error"]["message"]
+
+
+def test_a_failed_message_is_queued_again(app, client, auth):
+    message_id = _queued(app)
+    with app.app_context():
+        db.session.get(WhatsAppMessage, message_id).status = "failed"
+        db.session.commit()
+    r = client.post(f"/api/whatsapp/message/{message_id}/resend", headers=auth)
+    assert r.status_code == 202 and r.get_json()["status"] == "queued"
+    r = client.post(f"/api/whatsapp/message/{message_id}/cancel", headers=auth)
+    assert r.status_code == 200
+
+
+def test_unknown_messages_and_missing_keys_are_refused(client, auth):
+    assert client.post("/api/whatsapp/message/999/resend", headers=auth).status_code == 404
+    assert client.post("/api/whatsapp/message/abc/cancel", headers=auth).status_code == 404
+    assert client.post("/api/whatsapp/message/1/cancel").status_code == 401

@@ -1,0 +1,67 @@
+"""The fold actor applies a batch of session events in one transaction, and when one event
+cannot be folded it sets that one aside and still applies the others."""
+
+from __future__ import annotations
+
+import time
+
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage, WhatsAppSession
+from workers import keys, session_events
+
+
+def _sent_message(wa_id: str) -> int:
+    message = WhatsAppMessage(
+        to_number="6281234567890", content="hi", status="sent", message_id=wa_id, band="urgent"
+    )
+    db.session.add(message)
+    db.session.commit()
+    return message.id
+
+
+def _receipt(wa_id: str, status: str) -> dict:
+    return {
+        "session_id": "s-1",
+        "kind": "receipt",
+        "at": time.time(),
+        "status": status,
+        "wa_message_id": wa_id,
+    }
+
+
+def test_a_batch_is_folded_and_a_bad_event_set_aside(app, redis_client):
+    from workers import actors
+
+    with app.app_context():
+        db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))
+        first, second = _sent_message("WA-1"), _sent_message("WA-2")
+    # A QR event without its expiry cannot be folded.
+    bad = {"session_id": "s-1", "kind": "qr", "at": time.time(), "code": "2@abc"}
+    for event in (_receipt("WA-1", "delivered"), bad, _receipt("WA-2", "read")):
+        session_events.publish(redis_client, event)
+
+    actors.fold_session_events.fn()
+
+    with app.app_context():
+        assert db.session.get(WhatsAppMessage, first).status == "delivered"
+        assert db.session.get(WhatsAppMessage, second).status == "read"
+    dead = redis_client.xrange(keys.SESSION_EVENTS_DEAD)
+    assert len(dead) == 1 and b"2@abc" in dead[0][1][b"data"]
+    pending = redis_client.xpending(keys.SESSION_EVENTS, keys.SESSION_EVENTS_GROUP)
+    assert pending["pending"] == 0
+
+
+def test_a_good_batch_is_folded_whole(app, redis_client):
+    from workers import actors
+
+    with app.app_context():
+        ids = [_sent_message(f"WA-{n}") for n in range(20)]
+    for n in range(20):
+        session_events.publish(redis_client, _receipt(f"WA-{n}", "delivered"))
+
+    actors.fold_session_events.fn()
+
+    with app.app_context():
+        statuses = {db.session.get(WhatsAppMessage, i).status for i in ids}
+    assert statuses == {"delivered"}
+    assert redis_client.xlen(keys.SESSION_EVENTS_DEAD) == 0
