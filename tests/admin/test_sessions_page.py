@@ -172,3 +172,13 @@ def test_the_status_json_carries_state_and_the_live_qr(app, logged_in, two_sessi
     page = logged_in.get("/admin/sessions").get_data(as_text=True)
     assert 'src="data:image/png;base64,' in page
     assert "setInterval(poll, 2000)" in page
+
+
+def test_times_are_the_operators_on_the_page_and_in_its_poll(app, logged_in, two_sessions):
+    with app.app_context():
+        db.session.get(WhatsAppSession, 1).last_activity = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
+        db.session.commit()
+    polled = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
+    first = next(s for s in polled if s["id"] == "session-1")
+    assert first["lastActivity"] == "25-11-2026 09:30:00"  # Asia/Jakarta, UTC+7
+    assert "25-11-2026 09:30:00" in logged_in.get("/admin/sessions").get_data(as_text=True)

@@ -20,8 +20,9 @@ from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 
 from webapp.admin import bp, login_required
+from webapp.admin.console_pages import localtime
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
-from webapp.models import WhatsAppSession, as_utc, iso
+from webapp.models import WhatsAppSession, iso
 from webapp.services import routing, sessions, warmup
 from webapp.services.errors import KabarError
 from workers.transports.simulator import FAULTS
@@ -172,8 +173,8 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
 
 
 def _when(value) -> str | None:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else None
+    """A stored time as the operator reads it (their timezone), for the page and its poll."""
+    return localtime(value) if value else None
 
 
 # forms -------------------------------------------------------------------------------------

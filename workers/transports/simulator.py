@@ -89,7 +89,9 @@ class SimulatedNetwork:
         self.redis = client
 
     def deliver(self, to_phone: str, entry: Mapping[str, Any]) -> None:
-        key = INBOX_KEY.format(phone=to_phone)
+        self._append(INBOX_KEY.format(phone=to_phone), entry)
+
+    def _append(self, key: str, entry: Mapping[str, Any]) -> None:
         pipe = self.redis.pipeline()
         pipe.rpush(key, json.dumps(dict(entry)))
         pipe.ltrim(key, -INBOX_LIMIT, -1)
@@ -100,11 +102,7 @@ class SimulatedNetwork:
         return _entries(self.redis, INBOX_KEY.format(phone=phone))
 
     def show_presence(self, to_phone: str, entry: Mapping[str, Any]) -> None:
-        key = PRESENCE_KEY.format(phone=to_phone)
-        pipe = self.redis.pipeline()
-        pipe.rpush(key, json.dumps(dict(entry)))
-        pipe.ltrim(key, -INBOX_LIMIT, -1)
-        pipe.execute()
+        self._append(PRESENCE_KEY.format(phone=to_phone), entry)
 
     def presence(self, phone: str) -> list[dict[str, Any]]:
         """The "typing" / "paused" presences ``phone`` was shown, oldest first."""
