@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 INBOX_KEY = "kabar:sim:inbox:{phone}"
 INBOX_LIMIT = 10_000
+# How stale the faults a send obeys may be: faults change through this transport (which forgets
+# what it read), so this only bounds how late an expired ban or outage is noticed.
+SEND_FAULTS_AGE_S = 0.25
 PRESENCE_KEY = "kabar:sim:presence:{phone}"
 NOT_ON_WHATSAPP_KEY = "kabar:sim:not-on-whatsapp"
 CHECKS_KEY = "kabar:sim:on-whatsapp-checks"
@@ -87,6 +90,8 @@ class SimulatedNetwork:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        # session id -> (monotonic time read, faults), for faults(..., max_age_s=...)
+        self._read: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
     def deliver(self, to_phone: str, entry: Mapping[str, Any]) -> None:
         self._append(INBOX_KEY.format(phone=to_phone), entry)
@@ -129,18 +134,23 @@ class SimulatedNetwork:
 
     # faults ----------------------------------------------------------------------------------
 
-    def faults(self, session_id: str) -> dict[str, dict[str, Any]]:
+    def faults(self, session_id: str, max_age_s: float = 0.0) -> dict[str, dict[str, Any]]:
         """The lasting faults of a session: ``{name: params}``, e.g. ``{"latency": {"ms": 300}}``.
 
         ``ban`` carries ``reason`` and ``expires_at``, ``outage`` (an ongoing disconnect) carries
-        ``until``; both are dropped here once past.
+        ``until``; both are dropped here once past. With ``max_age_s``, what this object read (or
+        changed) that recently is answered without asking Redis: the send path asks per message.
         """
+        read = self._read.get(session_id)
+        if read is not None and time.monotonic() - read[0] < max_age_s:
+            return read[1]
         raw = self.redis.hgetall(FAULTS_KEY.format(session_id=session_id))
         found = {_text(name): json.loads(value) for name, value in raw.items()}
         now = time.time()
         for name, field in (("ban", "expires_at"), ("outage", "until")):
             if name in found and float(found[name].get(field) or 0) <= now:
                 del found[name]
+        self._read[session_id] = (time.monotonic(), found)
         return found
 
     def set_fault(self, session_id: str, name: str, params: Mapping[str, Any]) -> None:
@@ -149,12 +159,15 @@ class SimulatedNetwork:
         pipe.hset(key, name, json.dumps(dict(params)))
         pipe.expire(key, FAULTS_TTL_S)
         pipe.execute()
+        self._read.pop(session_id, None)
 
     def clear_fault(self, session_id: str, name: str) -> None:
         self.redis.hdel(FAULTS_KEY.format(session_id=session_id), name)
+        self._read.pop(session_id, None)
 
     def clear_faults(self, session_id: str) -> None:
         self.redis.delete(FAULTS_KEY.format(session_id=session_id))
+        self._read.pop(session_id, None)
 
 
 def _text(value: bytes | str) -> str:
@@ -513,7 +526,7 @@ class SimulatorTransport(Transport):
     def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
         if not self.connected:
             raise NotConnected(f"simulator session {self.session_id} is not connected")
-        faults = self.network.faults(self.session_id)
+        faults = self.network.faults(self.session_id, max_age_s=SEND_FAULTS_AGE_S)
         self._network_delay(faults, "send")
         if not self.connected:
             raise NotConnected(f"simulator session {self.session_id} is not connected")
