@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
+import pytest
 
 from tests.e2e.helpers import inboxes, link_numbers, phone
-from tests.polling import wait_for
+from tests.polling import settled, wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
 from webapp.services import templates
@@ -76,27 +76,31 @@ def test_pause_holds_a_bulk_send_and_cancel_stops_it(
     def received():
         return sum(len(inbox) for inbox in inboxes(redis_client, range(count)).values())
 
+    def sent_rows():
+        with app.app_context():
+            numbers = db.session.scalars(
+                db.select(WhatsAppMessage.to_number).where(WhatsAppMessage.sent_at.isnot(None))
+            ).all()
+            db.session.rollback()
+        return set(numbers)
+
     wait_for(lambda: received() >= 10, timeout=30)
     assert client.post(f"{base}/pause", headers=auth).status_code == 200
-    time.sleep(1.5)  # a send already past its row check (waiting for its slot) may still land
-    held = received()
-    time.sleep(2.0)  # 2 numbers at 5 msg/s would have sent ~20 more
-    assert received() == held < count
+    # A send already past its row check may still land; then nothing more does, although
+    # 2 numbers at 5 msg/s would send ~10 a second.
+    held = settled(received)
+    with pytest.raises(AssertionError):
+        wait_for(lambda: received() > held, timeout=2.0)
+    assert held < count
 
     assert client.post(f"{base}/resume", headers=auth).status_code == 200
     wait_for(lambda: received() >= held + 10, timeout=30)
     cancelled = client.post(f"{base}/cancel", headers=auth).get_json()
     assert cancelled["status"] == "cancelled"
-    time.sleep(2.0)
-    final = received()
+    final = settled(lambda: (received(), len(sent_rows())))[0]
     assert final < count
 
-    with app.app_context():
-        rows = db.session.execute(
-            db.select(WhatsAppMessage.to_number, WhatsAppMessage.status, WhatsAppMessage.sent_at)
-        ).all()
-        db.session.rollback()
-    went_out = {number for number, _, sent_at in rows if sent_at is not None}
+    went_out = sent_rows()
     assert len(went_out) == final
     by_phone = inboxes(redis_client, range(count))
     assert all(len(inbox) <= 1 for inbox in by_phone.values())
@@ -114,6 +118,6 @@ def test_a_billing_event_retried_reaches_the_customer_once(
     first = client.post("/api/events", headers=auth, json=body).get_json()
     assert client.post("/api/events", headers=auth, json=body).get_json()["duplicate"] is True
     wait_for(lambda: client.get(first["statusUrl"], headers=auth).get_json()["status"] in SENT)
-    time.sleep(0.5)
+    settled(lambda: len(inboxes(redis_client, [7])[7]), quiet=0.5)  # a second send would land
     (entry,) = inboxes(redis_client, [7])[7]
     assert "🔑 Kode: HS-1" in entry["text"]
