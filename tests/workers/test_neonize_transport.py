@@ -331,6 +331,7 @@ class FakeClient:
         self.connecting = threading.Event()
         self.connect_calls = 0
         self.store_at_connect: tuple[bytes, int] | None = None
+        self.lids: dict[str, JID] = {}
         self.sent: list[tuple[JID, WAMessage]] = []
         self.pair_calls: list[tuple] = []
         self.logged_out = False
@@ -356,10 +357,14 @@ class FakeClient:
         self.event.qr_handler(self, data)
 
     def send_message(self, to, message):
-        if self.send_error is not None:
+        if self.send_error is not None and (to.Server != "lid" or not self.lids):
             raise self.send_error
         self.sent.append((to, message))
         return SendResponse(ID="3EB0SENT", Timestamp=1_700_000_789)
+
+    def get_lid_from_pn(self, jid):
+        """whatsmeow's store of phone number -> LID: an empty JID when it knows none."""
+        return self.lids.get(jid.User, JID())
 
     def PairPhone(self, phone, show_push_notification, client_name=None, client_type=None):  # noqa: N802
         self.pair_calls.append((phone, show_push_notification, client_name, client_type))
@@ -677,6 +682,32 @@ def test_send_errors_become_transport_errors(make):
         transport.send_text(THEIR_PHONE, "hi", "kabar-1")
     with pytest.raises(SendFailed):
         transport.send_text("@s.whatsapp.net", "hi", "kabar-1")
+
+
+def test_a_chat_moved_to_a_lid_is_sent_to_that_lid(make):
+    """whatsmeow fails a phone-number send with "no LID found" when the chat moved to a hidden
+    number it cannot resolve; the transport sends once more to the LID its store knows."""
+    clients: list[FakeClient] = []
+    transport = make(Recorder(), clients)
+    transport.start()
+    connecting(clients)
+    client = clients[0]
+    client.fire(ConnectedEv(status=True))
+    client.send_error = SendMessageError(f"failed to get LID for PN {THEIR_PHONE}: no LID found")
+
+    with pytest.raises(SendFailed, match="no LID stored"):  # the store knows no LID either
+        transport.send_text(THEIR_PHONE, "hi", "kabar-1")
+    assert client.sent == []
+
+    lid = JID(User="123456789012345", Server="lid")
+    client.lids[THEIR_PHONE] = lid
+    result = transport.send_text(THEIR_PHONE, "Tagihan Anda", "kabar-2")
+    assert result.wa_message_id == "3EB0SENT"
+    assert client.sent == [(lid, WAMessage(conversation="Tagihan Anda"))]
+
+    client.send_error = SendMessageError("server returned error 479")  # not about LIDs
+    with pytest.raises(SendFailed, match="479"):
+        transport.send_text(THEIR_PHONE, "hi", "kabar-3")
 
 
 def test_lost_connection_backs_off_reconnects_and_connected_resets_attempts(make):

@@ -77,6 +77,8 @@ from workers.transports.base import (
 log = logging.getLogger(__name__)
 
 USER_SERVER = "s.whatsapp.net"
+# whatsmeow's words when it cannot find the LID a phone-number chat moved to.
+_NO_LID = re.compile(r"no LID found|failed to get LID", re.IGNORECASE)
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # whatsmeow shows six QR codes per connection: the first for 60 s, the others for 20 s each.
@@ -831,7 +833,7 @@ class _Run:
             if not self.connected or self.stopping:
                 raise NotConnected(f"neonize session {self.t.session_id} is not connected")
             try:
-                response = self.client.send_message(to, WAMessage(conversation=text))
+                response = self._send_once(to, text)
             except Exception as exc:
                 message = str(exc) or type(exc).__name__
                 if "not connected" in message.lower():
@@ -842,6 +844,25 @@ class _Run:
         return SendResult(
             wa_message_id=response.ID, sent_at=epoch_seconds(response.Timestamp) or time.time()
         )
+
+    def _send_once(self, to: JID, text: str) -> Any:
+        """Send to the phone-number address; when whatsmeow has moved the chat to a LID (hidden
+        number) and cannot resolve it by itself ("no LID found"), send once more to the LID its
+        store maps the number to. Any other failure, or no LID known, is the caller's error."""
+        message = WAMessage(conversation=text)
+        try:
+            return self.client.send_message(to, message)
+        except Exception as exc:
+            if not _NO_LID.search(str(exc)) or to.Server != USER_SERVER:
+                raise
+            try:
+                lid = self.client.get_lid_from_pn(to)
+            except Exception as lookup:
+                raise SendFailed(f"{exc}; no LID stored for {to.User} either ({lookup})") from exc
+            if not lid.User:
+                raise SendFailed(f"{exc}; no LID stored for {to.User} either") from exc
+            log.info("session %s: %s answers as LID %s", self.t.session_id, to.User, lid.User)
+            return self.client.send_message(lid, message)
 
     def ask(self, what: str, call: Callable[[Any], Any]) -> Any:
         """``call(client)`` on the connected Go client; its failures become TransportErrors."""
