@@ -362,3 +362,25 @@ class Setting(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class OutboxEntry(db.Model):
+    """A job to queue, written in the transaction of the change that causes it, so the job
+    exists exactly when the change does (see ``webapp.services.outbox``).
+
+    Rows live from their commit until Redis has the job: normally a moment, longer while Redis
+    is unreachable, when ``attempts`` and ``last_error`` tell the operator why.
+    """
+
+    __tablename__ = "outbox"
+
+    # 64-bit: every webhook notice passes through here, so the ids run faster than messages'.
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    actor_name: Mapped[str] = mapped_column(sa.String(100))
+    queue_name: Mapped[str] = mapped_column(sa.String(50))
+    args: Mapped[list] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.Text)

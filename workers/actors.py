@@ -208,6 +208,17 @@ def deliver_webhook(webhook_id: int, event: str, delivery_id: str, body: str) ->
     log.info("webhook %s delivery %s (%s): %s", webhook_id, delivery_id, event, outcome)
 
 
+@dramatiq.actor(actor_name="relay_outbox", queue_name=_broker.MAINTENANCE, max_retries=0)
+def relay_outbox() -> None:
+    """Queue the outbox rows Redis missed at their commit (see ``webapp.services.outbox``)."""
+    from webapp.services import outbox
+
+    with app().app_context():
+        relayed = outbox.relay()
+    if relayed:
+        log.info("relayed %d outbox entries", relayed)
+
+
 @dramatiq.actor(actor_name="purge_old_data", queue_name=_broker.MAINTENANCE, max_retries=0)
 def purge_old_data() -> None:
     """Daily retention: delete old messages, finished queue jobs and long-dead sessions."""

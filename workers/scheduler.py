@@ -30,6 +30,7 @@ JOBS = (
     ("purge_old_data", broker.MAINTENANCE, 86_400.0),
     # Scheduled bulk sends start within this period of their time (webapp.services.bulk).
     ("bulk_maintenance", broker.MAINTENANCE, 5.0),
+    ("relay_outbox", broker.MAINTENANCE, 30.0),  # jobs Redis missed at their commit (outbox)
 )
 TICK_S = 1.0
 

@@ -1,11 +1,11 @@
 """E-mail fallback: a message WhatsApp could not deliver goes to the customer by SMTP instead.
 
-With the ``email_fallback_enabled`` setting on, a message that ends ``failed`` is handed to an
-actor that sends it to the recipient's address (the row's ``email``, else the contact's) in the
-seed's layout, and records on the row how that went (``fallback_method``, ``fallback_result``,
-``fallback_at``). Temporary SMTP trouble is retried by Dramatiq; a refusal is final. The SMTP
-server is whatever the settings say at that moment (see ``webapp.services.settings``);
-``send_test`` proves them from the admin page.
+With the ``email_fallback_enabled`` setting on, a message that ends ``failed`` is handed (through
+the outbox) to an actor that sends it to the recipient's address (the row's ``email``, else the
+contact's) in the seed's layout, and records on the row how that went (``fallback_method``,
+``fallback_result``, ``fallback_at``). Temporary SMTP trouble is retried by Dramatiq; a refusal
+is final. The SMTP server is whatever the settings say at that moment (see
+``webapp.services.settings``); ``send_test`` proves them from the admin page.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
-from webapp.services import settings
+from webapp.services import outbox, settings
 from webapp.services.errors import KabarError
 from workers import broker
 
@@ -58,14 +58,11 @@ class FallbackFailed(KabarError):
     code = "email_fallback_failed"
 
 
-def after_failure(message_id: int) -> None:
-    """Called once a message became ``failed``: queue its e-mail when the fallback is on."""
-    if not settings.get("email_fallback_enabled"):
-        return
-    try:
-        broker.enqueue(ACTOR, broker.MAINTENANCE, message_id)
-    except Exception:  # the failure is recorded; the fallback must not undo that
-        log.exception("could not queue the e-mail fallback of message %s", message_id)
+def plan(message_id: int) -> None:
+    """Called in the transaction that makes a message ``failed``: when the fallback is on, its
+    e-mail goes into the outbox, so it is queued if and only if that failure commits."""
+    if settings.get("email_fallback_enabled"):
+        outbox.add(ACTOR, broker.MAINTENANCE, message_id)
 
 
 def subject_of(content: str) -> str:

@@ -345,9 +345,8 @@ def mark_failed(message_ids: int | list[int], attempts: int) -> None:
     )
     for message_id in changed:
         webhooks.message_status(message_id, "failed")
+        fallback.plan(message_id)
     db.session.commit()
-    for message_id in changed:
-        fallback.after_failure(message_id)
 
 
 def record_retry(message_ids: int | list[int], retries: int, reason: str) -> None:

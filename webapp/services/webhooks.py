@@ -3,8 +3,9 @@
 Where a message changes status or a customer writes, the code calls ``message_status`` or
 ``incoming`` before its commit. That costs nothing when no webhook subscribes to the event (the
 list of subscriptions is cached per process for ``WEBHOOK_CACHE_S``); otherwise the JSON body is
-built then, and after the commit one delivery job per subscribed webhook is enqueued. A
-rollback drops them, so no one is told of a change that did not happen.
+built then, and one delivery job per subscribed webhook goes into the outbox
+(``webapp.services.outbox``), queued once the change commits. A rollback drops them, so no one
+is told of a change that did not happen, and Redis being down at the commit delays them only.
 
 Each delivery POSTs the body, signed with the webhook's secret in ``X-Kabar-Signature:
 sha256=<hex HMAC-SHA256 of the raw body>``. Network errors, 5xx, 408 and 429 are retried by
@@ -30,10 +31,10 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import STATUS_RANK, Webhook, WhatsAppMessage, iso, utcnow
+from webapp.services import outbox
 from webapp.services.errors import KabarError, NotFound
 from workers import broker
 
@@ -44,7 +45,6 @@ MESSAGE_INCOMING = "message.incoming"
 EVENTS = (MESSAGE_STATUS, MESSAGE_INCOMING)
 DELIVER_ACTOR = "deliver_webhook"
 SIGNATURE_HEADER = "X-Kabar-Signature"
-_PENDING = "kabar.webhook_deliveries"
 _RETRY_STATUSES = {408, 429}
 
 
@@ -180,28 +180,8 @@ def _queue_after_commit(event: str, data: dict[str, Any], targets: list[int]) ->
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    pending = db.session.info.setdefault(_PENDING, [])
-    pending.extend((webhook_id, event, delivery_id, body) for webhook_id in targets)
-
-
-def _enqueue_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    for webhook_id, event, delivery_id, body in pending or ():
-        try:
-            broker.enqueue(DELIVER_ACTOR, broker.MAINTENANCE, webhook_id, event, delivery_id, body)
-        except Exception:  # the change is committed; a lost notice must not undo it
-            log.exception(
-                "could not queue %s delivery %s for webhook %s", event, delivery_id, webhook_id
-            )
-
-
-def _drop_pending(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
-
-
-sa.event.listen(Session, "after_commit", _enqueue_pending)
-sa.event.listen(Session, "after_transaction_end", _drop_pending)
+    for webhook_id in targets:
+        outbox.add(DELIVER_ACTOR, broker.MAINTENANCE, webhook_id, event, delivery_id, body)
 
 
 # delivery -----------------------------------------------------------------------------------
