@@ -96,6 +96,7 @@ MUTABLE_TABLES = (
     "incoming_messages",
     "webhooks",
     "settings",
+    "metrics_daily",
     "outbox",
 )
 

@@ -5,7 +5,7 @@ Models know nothing of HTTP or queues. Timestamps are stored in UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -384,3 +384,18 @@ class OutboxEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class MetricsDaily(db.Model):
+    """One day's figures (the operator's calendar day), rolled up from the messages while they
+    exist, so the metrics of a day outlive the messages that retention deletes."""
+
+    __tablename__ = "metrics_daily"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    sent: Mapped[int] = mapped_column()
+    delivered: Mapped[int] = mapped_column()
+    read: Mapped[int] = mapped_column()
+    errors: Mapped[int] = mapped_column()
+    average_delivery_s: Mapped[float | None] = mapped_column(sa.Float)
+    rolled_up_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -228,6 +228,15 @@ def purge_old_data() -> None:
         retention.purge()
 
 
+@dramatiq.actor(actor_name="rollup_metrics", queue_name=_broker.MAINTENANCE, max_retries=0)
+def rollup_metrics() -> None:
+    """Keep today's and yesterday's figures in metrics_daily (see ``webapp.services.metrics``)."""
+    from webapp.services import metrics
+
+    with app().app_context():
+        metrics.rollup()
+
+
 # Bulk sends -------------------------------------------------------------------------------------
 
 

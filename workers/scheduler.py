@@ -28,6 +28,8 @@ JOBS = (
     ("reconcile_messages", broker.MAINTENANCE, 60.0),
     # Retention (webapp.services.retention): once at start, then daily.
     ("purge_old_data", broker.MAINTENANCE, 86_400.0),
+    # Each day's figures outlive its messages (webapp.services.metrics).
+    ("rollup_metrics", broker.MAINTENANCE, 600.0),
     # Scheduled bulk sends start within this period of their time (webapp.services.bulk).
     ("bulk_maintenance", broker.MAINTENANCE, 5.0),
     ("relay_outbox", broker.MAINTENANCE, 30.0),  # jobs Redis missed at their commit (outbox)

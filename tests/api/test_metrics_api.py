@@ -81,3 +81,29 @@ def test_a_bad_date_is_a_400_naming_date(client, auth, value):
 
 def test_metrics_need_an_api_key(client):
     assert client.get("/api/whatsapp/metrics").status_code == 401
+
+
+def test_a_days_figures_outlive_its_messages(app, client, auth):
+    """The scheduler's rollup keeps yesterday's figures; retention may then delete the rows."""
+    from datetime import timedelta
+
+    from webapp.services import metrics
+
+    with app.app_context():
+        yesterday = metrics.today() - timedelta(days=1)
+        noon = datetime.combine(yesterday, datetime.min.time().replace(hour=12),
+                                tzinfo=ZoneInfo("Asia/Jakarta"))
+        for status, delivered in (("delivered", noon + timedelta(seconds=4)), ("sent", None)):
+            db.session.add(WhatsAppMessage(to_number="6281234567890", content="x", status=status,
+                                           created_at=noon, sent_at=noon, delivered_at=delivered))
+        db.session.commit()
+        assert yesterday in metrics.rollup()
+        db.session.execute(db.delete(WhatsAppMessage))  # as retention does, later
+        db.session.commit()
+
+    body = client.get(f"/api/whatsapp/metrics?date={yesterday}", headers=auth).get_json()
+    assert body["messagesSent"] == 2 and body["messagesDelivered"] == 1
+    assert body["averageDeliveryTime"] == 4.0
+    # Today is always counted from the messages themselves.
+    today = client.get("/api/whatsapp/metrics", headers=auth).get_json()
+    assert today["messagesSent"] == 0

@@ -4,6 +4,10 @@ A day is a calendar day in the operator's ``TIMEZONE``. Each figure counts by th
 own step (a message sent on Monday and read on Tuesday is read on Tuesday); errors are the
 messages created that day that ended ``failed``. ``activeSessions`` is the number of sessions
 connected now.
+
+The scheduler rolls today's and yesterday's figures up into ``metrics_daily`` (``rollup``), so
+a past day still has its figures once retention has deleted its messages: past days are read
+from there, today (and a past day never rolled up) from the messages.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.models import MetricsDaily, WhatsAppMessage, WhatsAppSession
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -42,6 +46,45 @@ def seconds_between(earlier: Any, later: Any) -> Any:
 def daily(day: date) -> dict[str, Any]:
     """The seed's metrics of ``day``: {date, messagesSent, messagesDelivered, messagesRead,
     averageDeliveryTime (seconds, from sent to delivered), errors, activeSessions}."""
+    rolled = db.session.get(MetricsDaily, day) if day < today() else None
+    figures = _figures(day) if rolled is None else rolled
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(WhatsAppSession)
+        .where(WhatsAppSession.status == "connected")
+    )
+    average = figures.average_delivery_s
+    return {
+        "date": day.isoformat(),
+        "messagesSent": figures.sent,
+        "messagesDelivered": figures.delivered,
+        "messagesRead": figures.read,
+        "averageDeliveryTime": round(float(average), 3) if average is not None else 0,
+        "errors": figures.errors,
+        "activeSessions": int(active or 0),
+    }
+
+
+def rollup(days: int = 2) -> list[date]:
+    """Store the figures of today and the ``days - 1`` days before it; return those days.
+
+    Run every few minutes: a day is rolled up again until the day after it ends, so late
+    receipts of its messages are counted.
+    """
+    rolled = [today() - timedelta(days=n) for n in range(days)]
+    for day in rolled:
+        figures = _figures(day)
+        row = db.session.get(MetricsDaily, day) or MetricsDaily(day=day)
+        row.sent, row.delivered, row.read = figures.sent, figures.delivered, figures.read
+        row.errors, row.average_delivery_s = figures.errors, figures.average_delivery_s
+        row.rolled_up_at = datetime.now(UTC)
+        db.session.add(row)
+    db.session.commit()
+    return rolled
+
+
+def _figures(day: date) -> MetricsDaily:
+    """``day``'s figures counted from the messages (not stored)."""
     start, end = day_bounds(day)
     M = WhatsAppMessage
 
@@ -52,7 +95,7 @@ def daily(day: date) -> dict[str, Any]:
         return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
     delivered_in_day = sa.and_(within(M.delivered_at), M.sent_at.is_not(None))
-    row = db.session.execute(
+    sent, delivered, read, average, errors = db.session.execute(
         sa.select(
             count_if(within(M.sent_at)),
             count_if(within(M.delivered_at)),
@@ -65,18 +108,11 @@ def daily(day: date) -> dict[str, Any]:
             )
         )
     ).one()
-    sent, delivered, read, average, errors = row
-    active = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(WhatsAppSession)
-        .where(WhatsAppSession.status == "connected")
+    return MetricsDaily(
+        day=day,
+        sent=int(sent or 0),
+        delivered=int(delivered or 0),
+        read=int(read or 0),
+        errors=int(errors or 0),
+        average_delivery_s=float(average) if average is not None else None,
     )
-    return {
-        "date": day.isoformat(),
-        "messagesSent": int(sent or 0),
-        "messagesDelivered": int(delivered or 0),
-        "messagesRead": int(read or 0),
-        "averageDeliveryTime": round(float(average), 3) if average is not None else 0,
-        "errors": int(errors or 0),
-        "activeSessions": int(active or 0),
-    }
