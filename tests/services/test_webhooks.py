@@ -12,7 +12,7 @@ import pytest
 from tests.receivers import dramatiq_messages, free_port, webhook_receiver
 from webapp.extensions import db
 from webapp.models import Webhook
-from webapp.services import messages, webhooks
+from webapp.services import messages, settings, webhooks
 from webapp.services.errors import KabarError, NotFound
 
 
@@ -46,6 +46,26 @@ class TestTheList:
         with pytest.raises(KabarError) as refused:
             webhooks.create_webhook(url)
         assert refused.value.field == "url"
+
+    @pytest.mark.parametrize("url", [
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service
+        "http://[::ffff:169.254.169.254]/",  # the same, written as IPv6
+        "http://[fe80::1]/hook",
+        "http://0.0.0.0:8080/",
+        "http://224.0.0.1/",
+    ])  # fmt: skip
+    def test_link_local_and_reserved_addresses_are_refused(self, ctx, url):
+        with pytest.raises(KabarError) as refused:
+            webhooks.create_webhook(url)
+        assert refused.value.field == "url" and "does not post to" in refused.value.message
+
+    def test_loopback_and_lan_addresses_only_while_the_setting_allows(self, ctx):
+        webhooks.create_webhook("http://127.0.0.1:8069/kabar")  # billing app on this server
+        webhooks.create_webhook("http://192.168.88.10/kabar")  # ... or on the LAN
+        settings.save({"webhook_allow_private": False})
+        for url in ("http://127.0.0.1:8069/kabar", "http://localhost/x", "http://10.1.2.3/"):
+            with pytest.raises(KabarError, match="private"):
+                webhooks.create_webhook(url)
 
     def test_an_unknown_event_is_refused(self, ctx):
         with pytest.raises(KabarError) as refused:
@@ -155,6 +175,15 @@ class TestDelivery:
             webhooks.deliver(created.id, "message.status", "d-4", self.BODY)
         stored = webhook(created.id)
         assert stored.last_status_code is None and "Connection" in stored.last_error
+
+    def test_an_address_refused_since_the_webhook_was_made_is_not_posted_to(self, ctx):
+        with webhook_receiver() as receiver:
+            created, _ = webhooks.create_webhook(receiver.url)
+            settings.save({"webhook_allow_private": False})
+            outcome = webhooks.deliver(created.id, "message.status", "d-6", self.BODY)
+            assert receiver.received() == []
+        assert outcome == "rejected"
+        assert "not posted: 127.0.0.1" in webhook(created.id).last_error
 
     def test_a_delivery_for_a_deleted_webhook_is_dropped(self, ctx):
         assert webhooks.deliver(424242, "message.status", "d-5", self.BODY) == "gone"

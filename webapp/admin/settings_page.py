@@ -74,6 +74,10 @@ GROUPS = (
         Field("opt_out_keywords", lazy_gettext("Stop words"),
               lazy_gettext("comma-separated; a reply that is exactly one of them opts out")),
     )),
+    Group("webhooks", lazy_gettext("Webhooks"), (
+        Field("webhook_allow_private", lazy_gettext("Allow loopback and LAN addresses"),
+              lazy_gettext("link-local addresses such as 169.254.169.254 are never allowed")),
+    )),
     Group("retention", lazy_gettext("Retention"), (
         Field("retention_messages_days", lazy_gettext("Messages (days)"),
               lazy_gettext("0 = keep for ever")),

@@ -148,6 +148,8 @@ declare(Spec("retention_sessions_days", "int", _config("RETENTION_SESSIONS_DAYS"
 declare(Spec("quiet_hours", "str", _config("QUIET_HOURS", ""), check=_quiet_hours))
 declare(Spec("quiet_categories", "words", _config_words("QUIET_CATEGORIES"), check=_categories))
 declare(Spec("opt_out_keywords", "words", _config_words("OPT_OUT_KEYWORDS")))
+# Webhooks may post to loopback and LAN addresses (never link-local ones; see webhooks).
+declare(Spec("webhook_allow_private", "bool", _const(True)))
 
 
 class _Cache:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 import urllib.error
@@ -34,7 +36,7 @@ from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import STATUS_RANK, Webhook, WhatsAppMessage, iso, utcnow
-from webapp.services import outbox
+from webapp.services import outbox, settings
 from webapp.services.errors import KabarError, NotFound
 from workers import broker
 
@@ -100,7 +102,46 @@ def _checked_url(url: str) -> str:
         raise KabarError("give an http:// or https:// URL with a host", field="url")
     if len(url) > 2000:
         raise KabarError("the URL is longer than 2000 characters", field="url")
+    if why := refused_address(parts.hostname):
+        raise KabarError(f"Kabar does not post to {why}", field="url")
     return url
+
+
+def refused_address(host: str) -> str | None:
+    """Why Kabar will not post to ``host``, or None when it may.
+
+    Never to a link-local address (among them the cloud metadata service, 169.254.169.254), an
+    unspecified, multicast or reserved one: a webhook must not become a way into the server's
+    own surroundings. Loopback and private (LAN) addresses only while the setting
+    ``webhook_allow_private`` is on, as it is by default: billing apps often run on the same
+    server or LAN as Kabar. A name is resolved and every address it has is judged; a name that
+    does not resolve now is judged again at each delivery.
+    """
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None
+    allow_private = settings.get("webhook_allow_private")
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        kind = _forbidden_kind(address, allow_private)
+        if kind:
+            return f"{host} ({address}, a {kind} address)"
+    return None
+
+
+def _forbidden_kind(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, private: bool
+) -> str | None:
+    if address.is_link_local:
+        return "link-local"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "reserved"
+    if not private and (address.is_loopback or address.is_private):
+        return "private"
+    return None
 
 
 # subscriptions, cached per process ------------------------------------------------------------
@@ -225,6 +266,12 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
         },
     )
     db.session.rollback()  # hold no connection while the receiver takes its time
+    if why := refused_address(urlsplit(url).hostname or ""):
+        # The name resolves elsewhere now than when the webhook was made (or the setting
+        # changed): a final refusal, kept on the webhook for the operator to see.
+        _record(webhook_id, event, None, f"not posted: {why}"[:500], ok=False)
+        log.warning("webhook %s: not posting delivery %s to %s", webhook_id, delivery_id, why)
+        return "rejected"
     status: int | None = None
     error: str | None = None
     try:
