@@ -79,6 +79,9 @@ class WhatsAppSession(db.Model):
     # Warm-up of a newly linked number: from this moment the setting ``warmup_schedule`` caps
     # its sends per day (day 1, day 2, ...); None means the number is not warming up.
     warmup_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # When the operator ended it: a pairing seen later (or the same one folded again) does not
+    # start it again by itself.
+    warmup_ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class WhatsAppTemplate(db.Model):

@@ -67,6 +67,18 @@ class TestStart:
         row = db.session.scalar(db.select(WhatsAppSession))
         assert row.warmup_started_at == datetime.fromtimestamp(first, UTC)
 
+    def test_a_warm_up_the_operator_ended_is_not_started_again_by_a_pairing(self):
+        make_session("s1", 1, status="qr")
+        at = time.time()
+        paired("s1", at)
+        warmup.set_warming_up("s1", False)
+        paired("s1", at)  # the same pairing folded again (a redelivered event)
+        paired("s1", time.time())  # or the phone linked again
+        row = db.session.scalar(db.select(WhatsAppSession))
+        assert row.warmup_started_at is None and row.warmup_ended_at is not None
+        warmup.set_warming_up("s1", True)  # the operator may still start it
+        assert row.warmup_started_at is not None and row.warmup_ended_at is None
+
     def test_a_session_that_has_sent_before_does_not_warm_up(self):
         make_session("s1", 1, status="qr", message_count=250)
         paired("s1", time.time())

@@ -45,8 +45,10 @@ def allowance(started_at: datetime | None, now: datetime | None = None) -> Allow
 
 def start_if_new(session: WhatsAppSession, at: datetime) -> None:
     """A number was linked to ``session`` at ``at``: a session that never sent starts warming
-    up then (once: a session already warming up keeps its day)."""
-    if session.warmup_started_at is None and not session.message_count:
+    up then (once: a session already warming up keeps its day, and one whose warm-up the
+    operator ended stays ended)."""
+    fresh = not session.message_count and session.warmup_ended_at is None
+    if session.warmup_started_at is None and fresh:
         session.warmup_started_at = at
 
 
@@ -55,7 +57,9 @@ def set_warming_up(session_id: str, warming_up: bool) -> WhatsAppSession:
     session = get_session(session_id)
     if not warming_up:
         session.warmup_started_at = None
+        session.warmup_ended_at = utcnow()
     elif allowance(session.warmup_started_at) is None:
         session.warmup_started_at = utcnow()
+        session.warmup_ended_at = None
     db.session.commit()
     return session
