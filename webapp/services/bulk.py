@@ -257,6 +257,8 @@ def expand(bulk_id: int) -> int:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-enqueue") as enqueuer:
         sent_off = []
         while True:
+            # Asked before the job's row is locked, so a pause or cancel never waits for it.
+            plan.ask_whatsapp(plan.recipients[expanded : expanded + BATCH])
             status, done = _lock(bulk_id)
             if status != "expanding":
                 db.session.rollback()
@@ -312,6 +314,20 @@ class _Plan:
     limit: int
     check_numbers: bool = False
     template: WhatsAppTemplate | None = None
+    asked: reachability.Reachability | None = None  # of the batch about to be written
+
+    def ask_whatsapp(self, batch: list[Any]) -> None:
+        """Ask which of ``batch``'s numbers have WhatsApp (for ``rows`` to use)."""
+        if not self.check_numbers:
+            return
+        numbers = []
+        for recipient in batch:
+            raw = recipient.get("whatsapp") if isinstance(recipient, dict) else None
+            try:
+                numbers.append(phone.normalize(str(raw), self.region, field="whatsapp").phone)
+            except KabarError:
+                continue  # rows() reports it
+        self.asked = reachability.check(numbers)
 
     def rows(
         self, start: int, batch: list[Any], seen: set[str]
@@ -343,7 +359,11 @@ class _Plan:
 
         ``rows`` are the batch's recipients in order, less the ``refused`` indexes.
         """
-        off = reachability.check(row.to_number for row in rows).off
+        numbers = {row.to_number for row in rows}
+        asked = self.asked
+        if asked is None or not numbers <= asked.on | asked.off | asked.unknown:
+            asked = reachability.check(numbers)  # another expansion moved the batch meanwhile
+        off = asked.off
         if not off:
             return rows, []
         indexes = [i for i in range(start, start + len(batch)) if i not in refused]
