@@ -84,6 +84,8 @@ def test_queue_page_shows_bands_numbers_and_failures(logged_in, some_messages):
     page = logged_in.get("/admin/queue").get_data(as_text=True)
     assert all(band in page for band in ("urgent", "normal", "bulk"))
     assert "session-1" in page and "no connected session could send" in page
+    # One bulk job carries the three rows; one of them is still queued.
+    assert re.search(r"<td>bulk</td><td>1</td><td>1</td>", page), page
 
 
 def test_unknown_message_is_404(logged_in):

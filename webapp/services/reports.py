@@ -146,10 +146,12 @@ class QueueState:
     waiting: int
     delayed: int
     dead: int
+    messages: int = 0  # rows still queued: a bulk job sends a batch of them
 
 
 def queues() -> list[QueueState]:
-    """Jobs per band in Redis: waiting, delayed (retries, given back) and dead-lettered."""
+    """Jobs per band in Redis: waiting, delayed (retries, given back) and dead-lettered; and the
+    messages of each band still queued in the database."""
     client = broker.broker.client
     ns = broker.broker.namespace
     pipe = client.pipeline()
@@ -158,8 +160,15 @@ def queues() -> list[QueueState]:
         pipe.hlen(f"{ns}:{band}.DQ.msgs")
         pipe.hlen(f"{ns}:{band}.XQ.msgs")
     values = pipe.execute()
+    M = WhatsAppMessage
+    queued = dict(
+        db.session.execute(
+            sa.select(M.band, sa.func.count()).where(M.status == "queued").group_by(M.band)
+        ).all()
+    )
     return [
-        QueueState(band, *values[3 * i : 3 * i + 3]) for i, band in enumerate(broker.BANDS)
+        QueueState(band, *values[3 * i : 3 * i + 3], messages=queued.get(band, 0))
+        for i, band in enumerate(broker.BANDS)
     ]
 
 
