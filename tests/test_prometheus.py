@@ -58,6 +58,10 @@ def traffic(app):
                 created_at=now - timedelta(minutes=1),
             )
         )
+        for _ in range(3):
+            db.session.add(
+                WhatsAppMessage(to_number="628123456789", content="x", status="queued", band="bulk")
+            )
         db.session.add(
             WhatsAppMessage(
                 to_number="6281234567890",
@@ -108,6 +112,8 @@ def test_the_exposition_parses_and_holds_the_figures(client, traffic):
     assert value("kabar_queue_depth", queue="bulk", state="ready") == 2
     assert value("kabar_queue_depth", queue="normal", state="delayed") == 1
     assert value("kabar_queue_depth", queue="urgent", state="ready") == 0
+    assert value("kabar_messages_queued", band="bulk") == 3
+    assert value("kabar_messages_queued", band="urgent") == 0
     assert value("kabar_sessions", status="connected") == 1
     assert value("kabar_sessions", status="banned") == 1
     assert value("kabar_sessions", status="qr") == 0

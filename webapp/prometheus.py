@@ -11,6 +11,8 @@ Metrics (all prefixed ``kabar_``):
 - ``messages{status,session}``: messages created in the last 24 hours.
 - ``send_latency_seconds{band}``: histogram of created -> sent of messages sent in the last hour.
 - ``queue_depth{queue,state}``: Dramatiq messages ready, delayed and in progress per queue.
+- ``messages_queued{band}``: messages waiting to be sent, whatever their jobs (a bulk job
+  carries up to 50).
 - ``sessions{status}``, ``session_state{session,status}``: sessions by state, and each one's.
 - ``session_messages_sent_total{session}``, ``session_errors_total{session}``: counters kept on
   the session rows.
@@ -79,7 +81,12 @@ class KabarCollector(Collector):
 
     def _database(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
-        families = [self._messages(now), self._latency(now), *self._sessions()]
+        families = [
+            self._messages(now),
+            self._queued(),
+            self._latency(now),
+            *self._sessions(),
+        ]
         db.session.rollback()
         yield from families
 
@@ -97,6 +104,22 @@ class KabarCollector(Collector):
         )
         for status, session_id, count in rows:
             family.add_metric([status or "", session_id or ""], count)
+        return family
+
+    def _queued(self) -> Metric:
+        M = WhatsAppMessage
+        family = GaugeMetricFamily(
+            "kabar_messages_queued",
+            "Messages waiting to be sent, by band.",
+            labels=["band"],
+        )
+        rows = dict(
+            db.session.execute(
+                sa.select(M.band, sa.func.count()).where(M.status == "queued").group_by(M.band)
+            ).all()
+        )
+        for band in broker.BANDS:
+            family.add_metric([band], rows.get(band, 0))
         return family
 
     def _latency(self, now: datetime) -> Metric:
