@@ -72,6 +72,24 @@ def test_a_failed_message_is_resent_from_its_page(app, logged_in, some_messages)
     assert "not failed" in r.get_data(as_text=True)
 
 
+def test_a_resend_while_a_live_session_host_sends_is_refused_with_a_message(
+        app, logged_in, some_messages, redis_client):
+    import json
+
+    from workers import keys
+
+    failed_id = some_messages[1]
+    claim = {"state": "sending", "host": "h1", "session_id": "session-1"}
+    redis_client.set(keys.sent_record(failed_id), json.dumps(claim))
+    redis_client.set(keys.host("h1"), "[]", px=3000)
+    r = logged_in.post(f"/admin/messages/{failed_id}/resend",
+                       data={"csrf_token": logged_in.csrf}, follow_redirects=True)
+    assert r.status_code == 200
+    assert "still being sent by a live session host" in r.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(WhatsAppMessage, failed_id).status == "failed"
+
+
 def test_a_queued_message_can_be_cancelled_but_not_without_csrf(app, logged_in, some_messages):
     queued_id = some_messages[2]
     assert logged_in.post(f"/admin/messages/{queued_id}/cancel").status_code == 400

@@ -38,3 +38,22 @@ def test_unknown_messages_and_missing_keys_are_refused(client, auth):
     assert client.post("/api/whatsapp/message/999/resend", headers=auth).status_code == 404
     assert client.post("/api/whatsapp/message/abc/cancel", headers=auth).status_code == 404
     assert client.post("/api/whatsapp/message/1/cancel").status_code == 401
+
+
+def test_a_resend_while_a_live_session_host_sends_is_refused(app, client, auth, redis_client):
+    import json
+
+    from workers import keys
+
+    message_id = _queued(app)
+    with app.app_context():
+        db.session.get(WhatsAppMessage, message_id).status = "failed"
+        db.session.commit()
+    claim = {"state": "sending", "host": "h1", "session_id": "session-1"}
+    redis_client.set(keys.sent_record(message_id), json.dumps(claim))
+    redis_client.set(keys.host("h1"), "[]", px=3000)
+    r = client.post(f"/api/whatsapp/message/{message_id}/resend", headers=auth)
+    assert r.status_code == 409
+    assert "still being sent by a live session host" in r.get_json()["error"]["message"]
+    assert client.get(f"/api/whatsapp/message/{message_id}/status",
+                      headers=auth).get_json()["status"] == "failed"

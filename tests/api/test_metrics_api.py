@@ -107,3 +107,32 @@ def test_a_days_figures_outlive_its_messages(app, client, auth):
     # Today is always counted from the messages themselves.
     today = client.get("/api/whatsapp/metrics", headers=auth).get_json()
     assert today["messagesSent"] == 0
+
+
+def test_a_rollup_after_retention_began_keeps_the_days_figures(app, client, auth):
+    """Retention of a day or two deletes yesterday's messages while the rollup still counts
+    that day: the stored figures grow with late receipts, and never shrink."""
+    from datetime import timedelta
+
+    from webapp.services import metrics
+
+    with app.app_context():
+        yesterday = metrics.today() - timedelta(days=1)
+        noon = datetime.combine(yesterday, datetime.min.time().replace(hour=12),
+                                tzinfo=ZoneInfo("Asia/Jakarta"))
+        first, late = (WhatsAppMessage(to_number="6281234567890", content="x", status="sent",
+                                       created_at=noon, sent_at=noon) for _ in range(2))
+        first.status, first.delivered_at = "delivered", noon + timedelta(seconds=4)
+        db.session.add_all([first, late])
+        db.session.commit()
+        metrics.rollup()
+        late.status, late.delivered_at = "delivered", noon + timedelta(seconds=8)
+        db.session.commit()
+        metrics.rollup()  # the late receipt is counted
+        db.session.delete(first)  # as retention does
+        db.session.commit()
+        assert yesterday in metrics.rollup()
+
+    body = client.get(f"/api/whatsapp/metrics?date={yesterday}", headers=auth).get_json()
+    assert body["messagesSent"] == 2 and body["messagesDelivered"] == 2
+    assert body["averageDeliveryTime"] == 6.0

@@ -5,6 +5,7 @@ actors would do (fold session events, expand a bulk send, send a message) is cal
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from tests.polling import wait_for
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
@@ -20,6 +21,7 @@ from webapp.services import (
     session_events,
     sessions,
     settings,
+    templates,
     warmup,
 )
 from webapp.services.errors import KabarError
@@ -99,6 +101,18 @@ def submit_bulk(numbers):
         "templateData": VOUCHER,
     }
     return bulk.submit(bulk.parse_request(raw))
+
+
+def locked_elsewhere(bulk_id: int) -> bool:
+    """Whether another connection finds the bulk job's row locked."""
+    with db.engine.connect() as other:
+        try:
+            other.execute(
+                sa.text("SELECT 1 FROM bulk_jobs WHERE id = :id FOR UPDATE NOWAIT"), {"id": bulk_id}
+            )
+        except sa.exc.OperationalError:
+            return True
+        return False
 
 
 def bulk_rows(job) -> list[str]:
@@ -234,3 +248,39 @@ def test_with_the_check_turned_off_numbers_are_not_asked_about(link, redis_clien
     job = submit_bulk([phone(1), phone(2)])
     assert bulk.expand(job.id) == 2
     assert SimulatedNetwork(redis_client).checks() == 0
+
+
+def test_a_batch_moved_meanwhile_is_checked_from_the_cache_alone_under_the_jobs_lock(
+    link, redis_client
+):
+    """Another expansion moved the batch after it was asked about. The job's row is locked: no
+    session host is asked (that may take an RPC's timeout, and reading the sessions ends the
+    transaction, lock and all). The cache still answers; the rest are sent unchecked."""
+    link(1)
+    numbers = [phone(1), phone(2), phone(3)]
+    job = submit_bulk(numbers)
+    plan = bulk._Plan(
+        bulk_id=job.id,
+        recipients=[{"whatsapp": number} for number in numbers],
+        template_data=VOUCHER,
+        priority=1,
+        routing=None,
+        errors=[],
+        region="ID",
+        limit=4096,
+        check_numbers=True,
+    )
+    plan.ask_whatsapp([{"whatsapp": phone(9)}])  # the batch as it was before it moved
+    redis_client.set(keys.on_whatsapp(phone(2)), "0")  # learnt by the other expansion
+    network = SimulatedNetwork(redis_client)
+    checks_before = network.checks()
+    plan.template = templates.get_by_name("voucher_activated")
+    bulk._lock(job.id)
+    routing.forget_sessions()  # reading the sessions now would roll back
+
+    rows, invalid, _, errors = plan.rows(0, plan.recipients, set())
+
+    assert network.checks() == checks_before
+    assert db.session().in_transaction() and locked_elsewhere(job.id)
+    assert [row.to_number for row in rows] == [phone(1), phone(3)]
+    assert invalid == 1 and [error["code"] for error in errors] == ["not_on_whatsapp"]

@@ -357,13 +357,16 @@ class _Plan:
     ) -> tuple[list[WhatsAppMessage], list[dict[str, Any]]]:
         """Drop the rows whose number is not on WhatsApp, with an error for each.
 
-        ``rows`` are the batch's recipients in order, less the ``refused`` indexes.
+        ``rows`` are the batch's recipients in order, less the ``refused`` indexes. Runs while
+        the job's row is locked, so no session host is asked here (that may take an RPC's
+        timeout, and ends the transaction, lock and all): numbers ``ask_whatsapp`` did not
+        cover (another expansion moved the batch meanwhile) are looked up in the cache alone,
+        and sent unchecked when it has no answer.
         """
         numbers = {row.to_number for row in rows}
-        asked = self.asked
-        if asked is None or not numbers <= asked.on | asked.off | asked.unknown:
-            asked = reachability.check(numbers)  # another expansion moved the batch meanwhile
-        off = asked.off
+        asked = self.asked or reachability.Reachability(set(), set(), set())
+        uncovered = numbers - asked.on - asked.off - asked.unknown
+        off = asked.off | reachability.cached(uncovered).off
         if not off:
             return rows, []
         indexes = [i for i in range(start, start + len(batch)) if i not in refused]

@@ -7,10 +7,11 @@ the message rows still say what must be sent, and ``reconcile`` queues it again.
 
 from __future__ import annotations
 
-import json
 import logging
+import weakref
 from datetime import UTC, datetime, timedelta
 
+import redis
 import sqlalchemy as sa
 from dramatiq.message import generate_unique_id
 from flask import current_app
@@ -145,28 +146,58 @@ def reconcile(limit: int = 1000) -> int:
 
 
 def resend(message: WhatsAppMessage) -> None:
-    """Queue a failed message again (a new job; the session host still sends it only once)."""
+    """Queue a failed message again (a new job; the session host still sends it only once).
+
+    Refused (the message stays failed) while a live session host holds the message's send.
+    """
     from webapp.services.errors import Conflict
 
     if message.status != "failed":
         raise Conflict(f"message {message.id} is {message.status}, not failed", field="id")
+    if not _forget_unfinished_send(message.id):
+        raise Conflict(
+            f"message {message.id} is still being sent by a live session host; try again shortly",
+            field="id",
+        )
     message.status = "queued"
     message.retry_count = 0
     message.error_message = None
     job = new_job(message, max_attempts=3)
     db.session.commit()
-    _forget_unfinished_send(message.id)
     broker.enqueue_job(job)
 
 
-def _forget_unfinished_send(message_id: int) -> None:
-    """The operator resends a message whose send never finished (its session host stopped
-    mid-send): drop that claim, so the session host sends it again. A finished send's record
-    stays, so a message that did go out is never sent twice."""
-    redis = get_redis()
-    record = redis.get(keys.sent_record(message_id))
-    if record is not None and json.loads(record).get("state") == "sending":
-        redis.delete(keys.sent_record(message_id))
+# KEYS[1] the message's sent record, ARGV[1] the heartbeat key of a session host less its id.
+# One script, so a record written between the read and the delete is never erased.
+_FORGET_CLAIM = """
+local record = redis.call('GET', KEYS[1])
+if not record then return 1 end
+local claim = cjson.decode(record)
+if claim.state ~= 'sending' then return 1 end
+if claim.host and redis.call('EXISTS', ARGV[1] .. claim.host) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+_forget_claim_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _forget_unfinished_send(message_id: int) -> bool:
+    """Before the operator's resend: drop the message's send claim if the session host that took
+    it is gone (it stopped mid-send), so the message is sent again; False, keeping the claim,
+    while that host is alive (it may still be sending). A finished send's record always stays,
+    so a message that did go out is never sent twice."""
+    client = get_redis()
+    return bool(
+        _forget_claim_script(client)(keys=[keys.sent_record(message_id)], args=[keys.host("")])
+    )
+
+
+def _forget_claim_script(client: redis.Redis):
+    """The script, registered once per Redis client."""
+    script = _forget_claim_scripts.get(client)
+    if script is None:
+        script = _forget_claim_scripts[client] = client.register_script(_FORGET_CLAIM)
+    return script
 
 
 def cancel(message: WhatsAppMessage) -> None:

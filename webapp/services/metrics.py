@@ -69,18 +69,29 @@ def rollup(days: int = 2) -> list[date]:
     """Store the figures of today and the ``days - 1`` days before it; return those days.
 
     Run every few minutes: a day is rolled up again until the day after it ends, so late
-    receipts of its messages are counted.
+    receipts of its messages are counted. A stored day whose counts would shrink is kept as it
+    is: retention has begun deleting its messages, and the stored figures are the whole day.
     """
     rolled = [today() - timedelta(days=n) for n in range(days)]
     for day in rolled:
         figures = _figures(day)
-        row = db.session.get(MetricsDaily, day) or MetricsDaily(day=day)
+        row = db.session.get(MetricsDaily, day)
+        if row is not None and _shrinks(row, figures):
+            continue
+        row = row or MetricsDaily(day=day)
         row.sent, row.delivered, row.read = figures.sent, figures.delivered, figures.read
         row.errors, row.average_delivery_s = figures.errors, figures.average_delivery_s
         row.rolled_up_at = datetime.now(UTC)
         db.session.add(row)
     db.session.commit()
     return rolled
+
+
+def _shrinks(stored: MetricsDaily, counted: MetricsDaily) -> bool:
+    """Whether any count is smaller than the stored one: while a day's messages exist its
+    counts only grow, so a smaller one means some of its messages are gone."""
+    names = ("sent", "delivered", "read", "errors")
+    return any(getattr(counted, name) < getattr(stored, name) for name in names)
 
 
 def _figures(day: date) -> MetricsDaily:

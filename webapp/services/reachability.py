@@ -34,29 +34,39 @@ class Reachability(NamedTuple):
 def check(phones: Iterable[str]) -> Reachability:
     """Sort ``phones`` (E.164 digits) into on WhatsApp, not on WhatsApp and unknown."""
     asked = list(dict.fromkeys(phones))
+    found = cached(asked)
+    answers = _ask([phone for phone in asked if phone in found.unknown])
+    _remember(answers)
+    for phone, on in answers.items():
+        found.unknown.discard(phone)
+        (found.on if on else found.off).add(phone)
+    return found
+
+
+def cached(phones: Iterable[str]) -> Reachability:
+    """Sort ``phones`` by the answers kept in Redis alone: what none was kept for is unknown.
+
+    One Redis read: no session is asked and the database is not touched, so it is safe while
+    a row is locked (``check`` may wait for session hosts and ends the database transaction).
+    """
+    asked = list(dict.fromkeys(phones))
     found = Reachability(set(), set(), set())
     if not asked:
         return found
-    cached = get_redis().mget([keys.on_whatsapp(phone) for phone in asked])
-    uncached = []
-    for phone, value in zip(asked, cached, strict=True):
+    values = get_redis().mget([keys.on_whatsapp(phone) for phone in asked])
+    for phone, value in zip(asked, values, strict=True):
         if value is None:
-            uncached.append(phone)
-        else:
-            (found.on if value == b"1" else found.off).add(phone)
-    answers = _ask(uncached)
-    _remember(answers)
-    for phone in uncached:
-        if phone not in answers:
             found.unknown.add(phone)
         else:
-            (found.on if answers[phone] else found.off).add(phone)
+            (found.on if value == b"1" else found.off).add(phone)
     return found
 
 
 def _ask(phones: list[str]) -> dict[str, bool]:
     """Ask connected sessions, CHUNK numbers per call; a session that cannot answer is not
     asked again in this call, and what none could answer is left out."""
+    if not phones:
+        return {}  # all answered from the cache: not even the sessions are read
     askable = [session.session_id for session in routing.connected_sessions()]
     answers: dict[str, bool] = {}
     for start in range(0, len(phones), CHUNK):
