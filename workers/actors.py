@@ -58,12 +58,14 @@ def _send(message_ids: int | list[int]) -> None:
     retries = current.options.get("retries", 0) if current else 0
     ids = message_ids if isinstance(message_ids, list) else [message_ids]
     with app().app_context():
-        outcome = sending.deliver_batch(ids)
+        outcome = sending.deliver_batch(ids, current.message_id if current else None)
         if outcome.unknown:
             sending.record_retry(outcome.unknown, retries, sending.OUTCOME_UNKNOWN)
         if outcome.unsent:
             sending.record_retry(outcome.unsent, retries, outcome.reason)
         if outcome.unsent or outcome.unknown:
+            if outcome.later:  # they wait in a job of their own, not in this one's retries
+                jobs.give_back(outcome.later, max(outcome.later_ms, 100))
             raise dramatiq.Retry(outcome.reason if outcome.unsent else sending.OUTCOME_UNKNOWN)
     if outcome.later:
         # Waiting is not an attempt: back to the queue, retries untouched.
@@ -115,7 +117,8 @@ def send_message_exhausted(message_data: dict, retry_info: dict) -> None:
 
     message_ids = message_data["args"][0]
     with app().app_context():
-        sending.mark_failed(message_ids, retry_info.get("retries", 0) + 1)
+        attempts = retry_info.get("retries", 0) + 1
+        sending.mark_failed(message_ids, attempts, message_data.get("message_id"))
 
 
 @dramatiq.actor(actor_name="reconcile_messages", queue_name=_broker.MAINTENANCE, max_retries=0)
@@ -135,28 +138,36 @@ def fold_session_events() -> None:
 
     global _events_redis
     _events_redis = _events_redis or redis.Redis.from_url(settings.REDIS_URL)
+    client = _events_redis
     consumer = f"{os.getpid()}-{threading.get_ident()}"
-    session_events.begin_fold(_events_redis)
+    session_events.begin_fold(client)
     with app().app_context():
-        while batch := session_events.read_batch(_events_redis, consumer):
+        if waiting := session_events.due_receipts(client):
+            _fold(client, [(None, event) for event in waiting])
+        while batch := session_events.read_batch(client, consumer):
+            _fold(client, batch)
+
+
+def _fold(client: redis.Redis, batch: list[tuple[str | None, dict]]) -> None:
+    """Fold a batch in a few transactions; when that fails, event by event, setting aside the
+    one that cannot be folded so it neither blocks the stream nor is lost. Receipts of
+    messages not known yet are parked to be tried again; stream entries are acknowledged."""
+    unknown: list[dict] = []
+    try:
+        unknown = folding.apply_all([event for _, event in batch])
+    except Exception:
+        log.warning("a batch of %d session events failed; folding one by one", len(batch))
+        db.session.rollback()
+        for entry_id, event in batch:
             try:
-                folding.apply_all([event for _, event in batch])
-            except Exception:
-                log.warning("a batch of %d session events failed; folding one by one", len(batch))
+                unknown += folding.apply(event)
+            except Exception as exc:
+                log.exception("could not fold session event %s: %s", entry_id, event)
                 db.session.rollback()
-            else:
-                session_events.ack(_events_redis, [entry_id for entry_id, _ in batch])
-                continue
-            for entry_id, event in batch:
-                try:
-                    folding.apply(event)
-                except Exception as exc:
-                    # One bad event must not block the stream behind it.
-                    log.exception("could not fold session event %s: %s", entry_id, event)
-                    db.session.rollback()
-                    session_events.dead_letter(_events_redis, entry_id, event, repr(exc))
-                else:
-                    session_events.ack(_events_redis, [entry_id])
+                session_events.dead_letter(client, entry_id, event, repr(exc))
+    if unknown and (dropped := session_events.park_receipts(client, unknown)):
+        log.info("%d receipts of messages Kabar does not know were dropped", dropped)
+    session_events.ack(client, [entry_id for entry_id, _ in batch if entry_id])
 
 
 @dramatiq.actor(actor_name="sync_sessions", queue_name=_broker.MAINTENANCE, max_retries=0)

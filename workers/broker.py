@@ -57,7 +57,7 @@ def enqueue(actor_name: str, queue_name: str, *args: object, **options: object) 
     broker.enqueue(message(actor_name, queue_name, *args, **options))
 
 
-def enqueue_job(job: dramatiq.Message) -> None:
+def enqueue_job(job: dramatiq.Message, delay_ms: int | None = None) -> None:
     """Enqueue a ledgered job, marking it live in Redis until it completes or fails.
 
     The mark lives in the same Redis as the queues, so if Redis loses its data the mark goes
@@ -65,7 +65,7 @@ def enqueue_job(job: dramatiq.Message) -> None:
     cannot be looked up by job id).
     """
     broker.client.sadd(keys.JOBS_LIVE, job.message_id)
-    broker.enqueue(job)
+    broker.enqueue(job, delay=delay_ms)
 
 
 def forget(job_id: str) -> None:

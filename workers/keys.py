@@ -17,6 +17,8 @@ SESSION_EVENTS_GROUP = "folder"
 FOLD_PENDING = f"{PREFIX}:session-events:fold-pending"
 # Events that could not be folded, with the error, for an operator to inspect.
 SESSION_EVENTS_DEAD = f"{PREFIX}:session-events:dead"
+# Receipts whose message the folder did not know yet, by the time to try them again.
+RECEIPTS_WAITING = f"{PREFIX}:session-events:receipts-waiting"
 
 
 def lease(session_id: str) -> str:

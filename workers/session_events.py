@@ -8,6 +8,7 @@ dies mid-fold; entries left unacknowledged are claimed again after ``RECLAIM_IDL
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
@@ -82,15 +83,52 @@ def read_batch(client: redis.Redis, consumer: str, count: int = 200) -> list[tup
     ]
 
 
-def dead_letter(client: redis.Redis, entry_id: str, event: dict[str, Any], error: str) -> None:
-    """Set aside an event that cannot be folded, so it neither blocks the stream nor is lost."""
+def dead_letter(
+    client: redis.Redis, entry_id: str | None, event: dict[str, Any], error: str
+) -> None:
+    """Set aside an event that cannot be folded, so it neither blocks the stream nor is lost.
+    ``entry_id`` is None for a parked receipt (it left the stream already)."""
     client.xadd(
         keys.SESSION_EVENTS_DEAD,
-        {"data": json.dumps(event), "entry": entry_id, "error": error[:2000]},
+        {"data": json.dumps(event), "entry": entry_id or "parked", "error": error[:2000]},
         maxlen=STREAM_MAXLEN,
         approximate=True,
     )
-    ack(client, [entry_id])
+    if entry_id:
+        ack(client, [entry_id])
+
+
+# Waits before a receipt whose message was not known is tried again; after the last, it is
+# dropped (most such receipts are of messages sent from the phone itself, not by Kabar).
+RECEIPT_RETRY_S = (2.0, 10.0, 60.0)
+
+_TAKE_DUE = """
+local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #due > 0 then redis.call('zrem', KEYS[1], unpack(due)) end
+return due
+"""
+
+
+def park_receipts(client: redis.Redis, events: list[dict[str, Any]]) -> int:
+    """Keep receipts whose message is not known yet to try them again later (a receipt can
+    overtake the record of its send); return how many were dropped after their last try."""
+    now, dropped = time.time(), 0
+    pipe = client.pipeline()
+    for event in events:
+        tries = int(event.get("tries", 0))
+        if tries >= len(RECEIPT_RETRY_S):
+            dropped += 1
+            continue
+        again = {**event, "tries": tries + 1}
+        pipe.zadd(keys.RECEIPTS_WAITING, {json.dumps(again): now + RECEIPT_RETRY_S[tries]})
+    pipe.execute()
+    return dropped
+
+
+def due_receipts(client: redis.Redis, limit: int = 500) -> list[dict[str, Any]]:
+    """Take the parked receipts whose time has come (each by one folder only)."""
+    taken = client.eval(_TAKE_DUE, 1, keys.RECEIPTS_WAITING, time.time(), limit)
+    return [json.loads(raw) for raw in taken]
 
 
 def ack(client: redis.Redis, entry_ids: list[str]) -> None:

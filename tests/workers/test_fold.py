@@ -65,3 +65,30 @@ def test_a_good_batch_is_folded_whole(app, redis_client):
         statuses = {db.session.get(WhatsAppMessage, i).status for i in ids}
     assert statuses == {"delivered"}
     assert redis_client.xlen(keys.SESSION_EVENTS_DEAD) == 0
+
+
+def test_a_receipt_that_overtakes_its_send_is_folded_once_the_send_is_known(app, redis_client):
+    """The receipt of a batch's first message can reach the folder before the worker marked
+    the row sent (or the host wrote its record): it waits and is tried again, not dropped."""
+    from workers import actors
+
+    session_events.publish(redis_client, _receipt("WA-LATE", "delivered"))
+    actors.fold_session_events.fn()
+    assert redis_client.zcard(keys.RECEIPTS_WAITING) == 1
+
+    with app.app_context():
+        message_id = _sent_message("WA-LATE")  # the worker marks it sent meanwhile
+    # Its time to be tried again comes (no waiting in a test: make it due now).
+    (parked,) = redis_client.zrange(keys.RECEIPTS_WAITING, 0, 0)
+    redis_client.zadd(keys.RECEIPTS_WAITING, {parked: 0})
+    actors.fold_session_events.fn()
+
+    with app.app_context():
+        assert db.session.get(WhatsAppMessage, message_id).status == "delivered"
+    assert redis_client.zcard(keys.RECEIPTS_WAITING) == 0
+
+
+def test_a_receipt_of_a_message_kabar_never_sent_is_dropped_after_its_last_try(redis_client):
+    events = [{**_receipt("WA-PHONE", "read"), "tries": len(session_events.RECEIPT_RETRY_S)}]
+    assert session_events.park_receipts(redis_client, events) == 1
+    assert redis_client.zcard(keys.RECEIPTS_WAITING) == 0

@@ -90,6 +90,33 @@ def test_sends_are_idempotent_per_message(redis_client, make_host):
     assert all(r["message_id"] == "42" for r in receipts)
 
 
+def test_a_batch_stops_when_its_time_is_spent_and_leaves_the_rest_unclaimed(
+    redis_client, make_host
+):
+    """A batch never goes on sending after its caller gave up: past ``budget_s`` the rest are
+    answered ``later`` without being claimed, so the caller (or anyone) may send them next."""
+    make_host("h1")
+    desire(redis_client, "session-1")
+    client = SessionHostClient(redis_client, timeout=10)
+    wait_for(lambda: redis_client.exists(keys.lease("session-1")))
+    client.call("session-1", "simulate", action="scan", params={"phone": "6289900000001"})
+    client.call("session-1", "simulate", action="fault", params={"fault": "latency", "ms": 300})
+    batch = [
+        {"message_id": n, "jid": f"62812000000{n:02d}@s.whatsapp.net", "text": f"Info {n}"}
+        for n in range(1, 6)
+    ]
+    answer = client.call("session-1", "send_batch", messages=batch, budget_s=0.5)
+
+    states = [r["state"] if r["state"] == "sent" else r["code"] for r in answer["results"]]
+    sent = states.count("sent")  # 300 ms each: about two fit in 0.5 s
+    assert 1 <= sent < 5 and states == ["sent"] * sent + ["later"] * (5 - sent), states
+    for n, state in enumerate(states, 1):
+        record = redis_client.get(keys.sent_record(str(n)))
+        assert (json.loads(record)["state"] if record else None) == (
+            "sent" if state == "sent" else None
+        )
+
+
 def test_a_send_on_an_unpaired_session_is_refused_and_can_be_retried(redis_client, make_host):
     make_host("h1")
     desire(redis_client, "session-1")

@@ -63,6 +63,18 @@ def new_jobs(messages: list[WhatsAppMessage], max_attempts: int) -> list:
     return queued
 
 
+def give_back(message_ids: list[int], delay_ms: int, max_attempts: int = 3) -> None:
+    """Queue the still-queued rows among ``message_ids`` in new jobs after ``delay_ms``: rows
+    that had to wait (quiet hours, a far slot) leave a job that retries the others, so they
+    neither spend its attempts nor fail with it."""
+    M = WhatsAppMessage
+    rows = list(db.session.scalars(sa.select(M).where(M.id.in_(message_ids), M.status == "queued")))
+    queued = new_jobs(rows, max_attempts)
+    db.session.commit()
+    for job in queued:
+        broker.enqueue_job(job, delay_ms=delay_ms)
+
+
 def _ledger_row(job, band: str, priority: int, max_attempts: int, ids: list[int]):
     return WhatsAppQueueJob(
         job_id=job.message_id,

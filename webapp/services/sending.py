@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 QUIET_HOURS = "quiet-hours"
 # Most messages in one call to the session host.
 MAX_CHUNK = 50
-# The session host's refusal of a message another call is sending (workers.session_host).
+# The session host's answers for a message another call is sending, and for one its batch had
+# no time left for (workers.session_host).
 SEND_IN_PROGRESS = "send_in_progress"
+SEND_LATER = "later"
 OUTCOME_UNKNOWN = (
     "a session host was sending this message and stopped answering: it may have reached the "
     "customer. Resend only if they did not get it"
@@ -84,8 +86,10 @@ class Outcome:
         return "no connected session could send: " + "; ".join(self.errors)
 
 
-def load(message_ids: list[int]) -> list[Outgoing]:
-    """The messages among ``message_ids`` that still wait to be sent, oldest first."""
+def load(message_ids: list[int], job_id: str | None = None) -> list[Outgoing]:
+    """The messages among ``message_ids`` that still wait to be sent, oldest first; with
+    ``job_id``, only those that job still owns (a row given back, or queued again by the
+    reconciler, belongs to its new job)."""
     M, T = WhatsAppMessage, WhatsAppTemplate
     rows = db.session.execute(
         sa.select(
@@ -100,7 +104,11 @@ def load(message_ids: list[int]) -> list[Outgoing]:
             T.category,
         )
         .outerjoin(T, T.id == M.template_id)
-        .where(M.id.in_(message_ids), M.status == "queued")
+        .where(
+            M.id.in_(message_ids),
+            M.status == "queued",
+            M.job_id == job_id if job_id is not None else sa.true(),
+        )
         .order_by(M.id)
     ).all()
     db.session.rollback()  # release the connection before waiting for a slot
@@ -140,11 +148,12 @@ def deliver(message_id: int) -> str:
     return "sent" if outcome.sent else "not queued"
 
 
-def deliver_batch(message_ids: list[int]) -> Outcome:
-    """Send the still-queued messages among ``message_ids``; see ``Outcome``."""
+def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
+    """Send the still-queued messages among ``message_ids`` (those job ``job_id`` owns, when
+    given); see ``Outcome``."""
     outcome = Outcome()
     waiting = []
-    messages = load(message_ids)
+    messages = load(message_ids, job_id)
     covered = [m.phone for m in messages if optout.applies(m.band, m.category)]
     opted_out = optout.opted_out_among(covered) if covered else set()
     for message in messages:
@@ -190,10 +199,12 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
             outcome.unsent += [m.id for m in pending]
             return
         route = usable[0]
-        # An unpaced number takes the whole chunk at once; a paced one (or one that shows
-        # "typing..." first) a message per slot, so a batch never holds a number's slots ahead
-        # of more urgent messages, nor a session-host call for long.
-        size = MAX_CHUNK if route.interval_ms == 0 and not typing_ms else 1
+        # "typing..." holds the number that long before each send: never pace it faster.
+        gap_ms = max(route.interval_ms, typing_ms)
+        # An unpaced number takes the whole chunk at once; a paced one a message per slot, so
+        # a batch never holds a number's slots ahead of more urgent messages, nor a
+        # session-host call for long, and every send gets its own jitter.
+        size = MAX_CHUNK if gap_ms == 0 and route.jitter_ms == 0 else 1
         if route.left_today is not None:
             size = min(size, route.left_today)  # never past its daily cap or warm-up allowance
         chunk, first = pending[:size], pending[0]
@@ -203,7 +214,7 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
                 route.session_id,
                 str(first.id),
                 ticket_score(first.band, first.priority, first.created_ms),
-                route.interval_ms,
+                gap_ms,
                 route.jitter_ms,
                 max_park_ms=current_app.config["MAX_PARK_MS"].get(first.band, 30_000),
                 slots=len(chunk),
@@ -213,9 +224,12 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         pending = pending[len(chunk) :]
         # A row paused or cancelled while this batch waited for the slot stays unsent.
         chunk = _still_queued(chunk)
-        if chunk and (refused := _send_chunk(route, chunk, outcome, typing_ms)):
+        if not chunk:
+            continue
+        refused, later = _send_chunk(route, chunk, outcome, gap_ms, typing_ms)
+        if refused:
             failed.add(route.session_id)
-            pending = refused + pending
+        pending = later + refused + pending
 
 
 def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
@@ -230,40 +244,47 @@ def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
 
 
 def _send_chunk(
-    route: routing.Route, chunk: list[Outgoing], outcome: Outcome, typing_ms: int
-) -> list[Outgoing]:
-    """One call to the session host; returns the messages it could not send."""
+    route: routing.Route, chunk: list[Outgoing], outcome: Outcome, gap_ms: int, typing_ms: int
+) -> tuple[list[Outgoing], list[Outgoing]]:
+    """One call to the session host; returns the messages the number could not send, and
+    those the call had no time left for (to send next, through the same number)."""
+    # The host stops the batch well before this call times out, so a batch never goes on
+    # sending after its caller gave up on it.
+    timeout = current_app.config["RPC_TIMEOUT_S"]
     try:
         answer = sessions.host_call(
             route.session_id,
             "send_batch",
             messages=[{"message_id": m.id, "jid": m.jid, "text": m.text} for m in chunk],
-            min_gap_ms=route.interval_ms,
+            min_gap_ms=gap_ms,
             typing_ms=typing_ms,
+            budget_s=timeout / 2,
         )
         results = answer["results"]
     except KabarError as exc:
         results = [{"state": "error", "error": exc.message}] * len(chunk)
-    sent = [(m, r) for m, r in zip(chunk, results, strict=True) if r["state"] == "sent"]
-    refused = [m for m, r in zip(chunk, results, strict=True) if r["state"] != "sent"]
-    busy = {m.id for m, r in zip(chunk, results, strict=True) if r.get("code") == SEND_IN_PROGRESS}
-    if busy:
+    by_code: dict[str | None, list[Outgoing]] = {}
+    sent = []
+    for message, result in zip(chunk, results, strict=True):
+        if result["state"] == "sent":
+            sent.append((message, result))
+        else:
+            by_code.setdefault(result.get("code"), []).append(message)
+    later = by_code.pop(SEND_LATER, [])
+    if busy := by_code.pop(SEND_IN_PROGRESS, []):
         # Another call is sending these (or its session host stopped mid-send): no number may
         # send them now, and it is not this number's fault. A retry finds them sent, or in
         # the end they fail saying their outcome is unknown.
-        outcome.unknown += sorted(busy)
-        refused = [m for m in refused if m.id not in busy]
+        outcome.unknown += [m.id for m in busy]
+    failed = {m.id for group in by_code.values() for m in group}
+    refused = [m for m in chunk if m.id in failed]
     if sent:
         routing.record_success(route.session_id, len(sent))
         _mark_sent(route.session_id, sent)
         outcome.sent += len(sent)
         outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
     if refused:
-        reason = next(
-            r["error"]
-            for m, r in zip(chunk, results, strict=True)
-            if m.id not in busy and r["state"] != "sent"
-        )
+        reason = next(r["error"] for m, r in zip(chunk, results, strict=True) if m.id in failed)
         backoff = routing.record_failure(route.session_id)
         log.warning(
             "session %s could not send %d message(s) (%s); resting it %d ms",
@@ -274,7 +295,7 @@ def _send_chunk(
         )
         outcome.errors.append(f"{route.session_id}: {reason}")
         _count_error(route.session_id)
-    return refused
+    return refused, later
 
 
 def _count_error(session_id: str) -> None:
@@ -327,14 +348,18 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
     db.session.commit()
 
 
-def mark_failed(message_ids: int | list[int], attempts: int) -> None:
-    """Every attempt failed: still-queued rows become ``failed``, keeping the last reason."""
+def mark_failed(
+    message_ids: int | list[int], attempts: int, job_id: str | None = None
+) -> None:
+    """Every attempt of job ``job_id`` failed: the still-queued rows it owns become
+    ``failed``, keeping the last reason."""
     ids = message_ids if isinstance(message_ids, list) else [message_ids]
     M = WhatsAppMessage
+    owned = M.job_id == job_id if job_id is not None else sa.true()
     changed = list(
         db.session.scalars(
             sa.update(M)
-            .where(M.id.in_(ids), M.status == "queued")
+            .where(M.id.in_(ids), M.status == "queued", owned)
             .values(
                 status="failed",
                 retry_count=attempts,

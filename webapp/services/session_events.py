@@ -43,33 +43,34 @@ _STATE_LOCK = 0x4B61626172
 _PHONE = re.compile(r"^\d{5,20}$")
 
 
-def apply(event: dict[str, Any]) -> None:
-    """Apply one event and commit."""
-    _apply(event)
-    db.session.commit()
+def apply(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply one event and commit; a receipt whose message is not known yet is returned."""
+    return apply_all([event])
 
 
-def apply_all(events: list[dict[str, Any]]) -> None:
-    """Apply a batch of events in one transaction: one commit instead of one per event.
+def apply_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply a batch of events: one commit for the session events, one for the receipts,
+    instead of one per event. Returns the receipts whose message is not known (yet).
 
-    Raises whatever one event raised, with nothing applied; the caller then applies the
-    events one by one to find and set aside the bad one.
+    Receipts only touch message rows, so they go together (one query finds all their rows) and
+    in a transaction of their own: the send path locks message rows then the session's, and a
+    folder holding a session row while it waits for message rows could deadlock with it.
+    Raises whatever one event raised; the caller then applies the events one by one (they are
+    idempotent) to find and set aside the bad one.
     """
-    receipts = [event for event in events if event.get("kind") == "receipt"]
     for event in events:
         if event.get("kind") != "receipt":
             _apply(event)
-    # Receipts only touch message rows, so they go together: one query finds all their rows.
-    _apply_receipts(receipts)
     db.session.commit()
+    unknown = _apply_receipts([event for event in events if event.get("kind") == "receipt"])
+    db.session.commit()
+    return unknown
 
 
 def _apply(event: dict[str, Any]) -> None:
     kind = event.get("kind")
     at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
-    if kind == "receipt":
-        _apply_receipt(event, at)
-    elif kind in ("status", "qr", "paired"):
+    if kind in ("status", "qr", "paired"):
         _apply_session_change(kind, event, at)
     elif kind == "health":
         _apply_health(event, at)
@@ -251,20 +252,17 @@ def _derived_id(event: dict[str, Any]) -> str:
     return "KABAR-" + hashlib.sha256(basis.encode()).hexdigest()[:32].upper()
 
 
-def _apply_receipt(event: dict[str, Any], at: datetime) -> None:
-    _apply_receipts([event])
-
-
 def _own_id(event: dict[str, Any]) -> int | None:
     value = event.get("message_id")
     return int(value) if value and str(value).isdigit() else None
 
 
-def _apply_receipts(events: list[dict[str, Any]]) -> None:
+def _apply_receipts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Move messages forward on their receipts; rows are locked in id order (no deadlock with
-    another folder) and found by our id, else by WhatsApp's."""
+    another folder) and found by our id, else by WhatsApp's. Returns the receipts of messages
+    not found: a receipt may overtake the record of its send."""
     if not events:
-        return
+        return []
     M = WhatsAppMessage
     ids = {own for event in events if (own := _own_id(event)) is not None}
     wa_ids = {event.get("wa_message_id") for event in events if _own_id(event) is None}
@@ -277,14 +275,16 @@ def _apply_receipts(events: list[dict[str, Any]]) -> None:
     ).all()
     by_id = {row.id: row for row in rows}
     by_wa = {row.message_id: row for row in rows if row.message_id}
+    unknown = []
     for event in events:
         own = _own_id(event)
         message = by_id.get(own) if own is not None else by_wa.get(event.get("wa_message_id"))
         if message is None:
-            log.info("receipt for unknown message %s", event.get("wa_message_id"))
+            unknown.append(event)
             continue
         at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
         _receipt_on(message, event, at)
+    return unknown
 
 
 def _receipt_on(message: WhatsAppMessage, event: dict[str, Any], at: datetime) -> None:

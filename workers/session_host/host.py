@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ PUBLISH_BATCH = 500
 
 class SendInProgress(TransportError):
     code = "send_in_progress"
+
+
+# A batch's answer for a message it had no time left for: not a failure, send it next.
+SEND_LATER = "later"
 
 
 class UnknownMethod(TransportError):
@@ -109,6 +114,7 @@ class SessionHost:
         self._reconnect_locks: dict[str, threading.Lock] = {}
         self._pinger = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
         # Session events wait here for the publisher thread (None stops it).
+        self._names = _RecentSends()
         self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._publisher = threading.Thread(
             target=self._publish_forever, name="publisher", daemon=True
@@ -272,7 +278,10 @@ class SessionHost:
                     self._outbox.put(None)  # stop after this batch
                     break
                 batch.append(event)
-            self._publish_batch(batch)
+            try:
+                self._publish_batch(batch)
+            except Exception:  # the publisher must outlive one bad batch
+                log.exception("could not publish %d session events; dropped", len(batch))
 
     def _publish_batch(self, batch: list[dict[str, Any]]) -> None:
         while True:
@@ -288,8 +297,13 @@ class SessionHost:
                 self._stopping.wait(1.0)
 
     def _name_receipts(self, batch: list[dict[str, Any]]) -> None:
-        """Give receipts the Kabar message id their WhatsApp id was sent as, when known."""
+        """Give receipts the Kabar message id their WhatsApp id was sent as, when known: from
+        this host's memory of its latest sends, else from the records in Redis."""
         unnamed = [e for e in batch if e["kind"] == "receipt" and "message_id" not in e]
+        for event in unnamed:
+            if (known := self._names.get(event["wa_message_id"])) is not None:
+                event["message_id"] = known
+        unnamed = [e for e in unnamed if "message_id" not in e]
         if not unnamed:
             return
         found = self.redis.mget([keys.wa_message(e["wa_message_id"]) for e in unnamed])
@@ -491,59 +505,96 @@ class SessionHost:
         return outcome
 
     def _send_batch(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
-        """Send several messages in order, each once per Kabar message id; one Redis round trip
-        claims them all and one records them all.
+        """Send several messages in order, each once per Kabar message id.
+
+        Each message is claimed just before it goes and recorded just after, so a host that dies
+        mid-batch leaves at most the message in flight unaccounted for; one Redis round trip
+        per message writes the previous record and takes the next claim. With ``budget_s`` the
+        batch stops once that time is spent, well before the caller's timeout, and the rest are
+        answered ``later`` (unclaimed: the caller sends them next).
 
         Answers ``{"results": [...]}`` in the order given: each ``sent`` (with the record, and
         ``duplicate`` when an earlier call sent it) or ``error`` (with ``code`` and ``error``).
-        When the transport fails, nothing after that message is tried (the claims are released,
-        so a retry through another number may send them).
+        When the transport fails, nothing after that message is tried, and they get its error.
         """
         batch = params["messages"]
-        ids = [str(item["message_id"]) for item in batch]
-        claim = json.dumps({"state": "sending", "host": self.host_id, "session_id": session_id})
-        pipe = self.redis.pipeline()
-        for message_id in ids:
-            pipe.set(keys.sent_record(message_id), claim, nx=True, ex=SENT_RECORD_TTL_S)
-        claimed = pipe.execute()
-        earlier = dict(zip(ids, self.redis.mget([keys.sent_record(i) for i in ids]), strict=True))
+        budget = float(params.get("budget_s") or 0)
+        deadline = time.monotonic() + budget if budget > 0 else None
         results: list[dict[str, Any]] = []
-        records: dict[str, dict[str, Any]] = {}
-        failure: tuple[str, str] | None = None
-        for item, message_id, mine in zip(batch, ids, claimed, strict=True):
+        done: tuple[str, dict[str, Any]] | None = None  # the last record, not yet written
+        for index, item in enumerate(batch):
+            if deadline is not None and index and time.monotonic() >= deadline:
+                waiting = _refusal(SEND_LATER, "the call's time ran out before this message")
+                results += [waiting] * (len(batch) - index)
+                break
+            message_id = str(item["message_id"])
+            mine = self._claim(session_id, message_id, done)
+            done = None
             if not mine:
-                record = json.loads(earlier.get(message_id) or "{}")
-                if record.get("state") == "sent":
-                    results.append({**record, "state": "sent", "duplicate": True})
-                else:
-                    busy = f"message {message_id} is being sent already"
-                    results.append(_refusal(SendInProgress.code, busy))
+                results.append(self._earlier(message_id))
                 continue
-            if failure is None:
-                try:
-                    sent = self._paced_send(session_id, transport, {**params, **item})
-                except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
-                    failure = (getattr(exc, "code", "send_failed"), str(exc) or type(exc).__name__)
-                else:
-                    records[message_id] = {
-                        "state": "sent",
-                        "session_id": session_id,
-                        "wa_message_id": sent.wa_message_id,
-                        "sent_at": sent.sent_at,
-                    }
-                    results.append(records[message_id])
-                    continue
-            results.append(_refusal(*failure))
-        pipe = self.redis.pipeline()
-        for message_id, mine in zip(ids, claimed, strict=True):
-            record = records.get(message_id)
-            if record is not None:
-                pipe.set(keys.sent_record(message_id), json.dumps(record), ex=SENT_RECORD_TTL_S)
-                pipe.set(keys.wa_message(record["wa_message_id"]), message_id, ex=SENT_RECORD_TTL_S)
-            elif mine:
-                pipe.delete(keys.sent_record(message_id))  # nothing went out: a retry may send
-        pipe.execute()
+            try:
+                sent = self._paced_send(session_id, transport, {**params, **item})
+            except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
+                self.redis.delete(keys.sent_record(message_id))  # nothing went out
+                failure = _refusal(getattr(exc, "code", "send_failed"), str(exc) or repr(exc))
+                results += [failure] * (len(batch) - index)
+                break
+            record = {
+                "state": "sent",
+                "session_id": session_id,
+                "wa_message_id": sent.wa_message_id,
+                "sent_at": sent.sent_at,
+            }
+            self._names.remember(sent.wa_message_id, message_id)
+            results.append(record)
+            done = (message_id, record)
+        if done is not None:
+            self._claim(session_id, None, done)
         return {"results": results}
+
+    def _claim(
+        self, session_id: str, message_id: str | None, done: tuple[str, dict[str, Any]] | None
+    ) -> bool:
+        """In one round trip: write the record of the message just sent (``done``) and claim
+        ``message_id`` for this host; whether the claim is ours."""
+        pipe = self.redis.pipeline()
+        if done is not None:
+            sent_id, record = done
+            pipe.set(keys.sent_record(sent_id), json.dumps(record), ex=SENT_RECORD_TTL_S)
+            pipe.set(keys.wa_message(record["wa_message_id"]), sent_id, ex=SENT_RECORD_TTL_S)
+        if message_id is not None:
+            claim = {"state": "sending", "host": self.host_id, "session_id": session_id}
+            pipe.set(keys.sent_record(message_id), json.dumps(claim), nx=True, ex=SENT_RECORD_TTL_S)
+        answers = pipe.execute()
+        return message_id is not None and bool(answers[-1])
+
+    def _earlier(self, message_id: str) -> dict[str, Any]:
+        """The answer for a message another call claimed: its record once sent, else busy."""
+        record = json.loads(self.redis.get(keys.sent_record(message_id)) or "{}")
+        if record.get("state") == "sent":
+            return {**record, "duplicate": True}
+        return _refusal(SendInProgress.code, f"message {message_id} is being sent already")
+
+
+class _RecentSends:
+    """WhatsApp id -> Kabar message id of this host's latest sends, so the publisher can name a
+    receipt that arrives before the send's record reached Redis. Bounded: oldest go first."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, wa_message_id: str, message_id: str) -> None:
+        with self._lock:
+            self._names[wa_message_id] = message_id
+            while len(self._names) > self.size:
+                self._names.popitem(last=False)
+
+    def get(self, wa_message_id: str) -> str | None:
+        with self._lock:
+            return self._names.get(wa_message_id)
 
 
 def _refusal(code: str, error: str) -> dict[str, str]:
