@@ -275,6 +275,12 @@ def _apply_receipts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ).all()
     by_id = {row.id: row for row in rows}
     by_wa = {row.message_id: row for row in rows if row.message_id}
+    named = {event.get("session_id") for event in events} - {None}
+    sessions = set(
+        db.session.scalars(
+            db.select(WhatsAppSession.session_id).where(WhatsAppSession.session_id.in_(named))
+        )
+    )
     unknown = []
     for event in events:
         own = _own_id(event)
@@ -283,11 +289,14 @@ def _apply_receipts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             unknown.append(event)
             continue
         at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
-        _receipt_on(message, event, at)
+        _receipt_on(message, event, at, sessions)
     return unknown
 
 
-def _receipt_on(message: WhatsAppMessage, event: dict[str, Any], at: datetime) -> None:
+def _receipt_on(
+    message: WhatsAppMessage, event: dict[str, Any], at: datetime, sessions: set[str]
+) -> None:
+    """``sessions``: which of the receipts' sessions exist (the row may name only those)."""
     status = event.get("status")
     if status not in ("delivered", "read"):
         return
@@ -299,9 +308,7 @@ def _receipt_on(message: WhatsAppMessage, event: dict[str, Any], at: datetime) -
         message.status = status
     if message.message_id is None:
         message.message_id = event.get("wa_message_id")
-    if message.session_id is None and db.session.scalar(
-        db.select(WhatsAppSession.id).where(WhatsAppSession.session_id == event.get("session_id"))
-    ):
+    if message.session_id is None and event.get("session_id") in sessions:
         message.session_id = event.get("session_id")
     if moved:
         webhooks.message_status(message.id, status)

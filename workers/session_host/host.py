@@ -533,6 +533,9 @@ class SessionHost:
             if not mine:
                 results.append(self._earlier(message_id))
                 continue
+            # A transport that takes our id (the simulator) may have the receipt back before
+            # send_text returns: the publisher must be able to name it already.
+            self._names.remember(wa_message_id(message_id), message_id)
             try:
                 sent = self._paced_send(session_id, transport, {**params, **item})
             except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
