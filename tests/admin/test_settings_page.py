@@ -8,6 +8,8 @@ import re
 import pytest
 
 from tests.receivers import free_port, smtp_inbox
+from webapp.extensions import db
+from webapp.models import Setting
 from webapp.services import settings
 
 PASSWORD = "page-rahasia-41ab"
@@ -114,12 +116,35 @@ def test_the_smtp_password_is_never_rendered_and_an_empty_field_keeps_it(logged_
     assert PASSWORD not in page
     assert 'placeholder="terisi"' in page
     # Saving the group again with the password field untouched keeps the password.
-    assert post(logged_in, "email", **smtp_fields(2526, smtp_password="")).status_code == 302
+    fields = smtp_fields(2525, smtp_password="", smtp_from="ops@isp.example")
+    assert post(logged_in, "email", **fields).status_code == 302
     settings.forget()
-    assert settings.get("smtp_password") == PASSWORD and settings.get("smtp_port") == 2526
+    assert settings.get("smtp_password") == PASSWORD
+    assert settings.get("smtp_from") == "ops@isp.example"
     # A refused form does not echo it either.
     r = post(logged_in, "email", **smtp_fields(0))
     assert r.status_code == 422 and PASSWORD not in r.get_data(as_text=True)
+
+
+def test_moving_the_smtp_server_without_the_password_clears_it_and_says_so(logged_in, ctx):
+    post(logged_in, "email", **smtp_fields(2525))
+    r = post(logged_in, "email", **smtp_fields(2525, smtp_host="mx.elsewhere.example",
+                                               smtp_password=""))  # fmt: skip
+    assert r.status_code == 302
+    settings.forget()
+    assert settings.get("smtp_password") == ""
+    page = logged_in.get("/admin/settings").get_data(as_text=True)
+    assert "Server atau login SMTP berubah: masukkan lagi kata sandi SMTP." in page
+    assert 'placeholder="terisi"' not in page
+
+
+@pytest.mark.parametrize("host", ["smtp..example.com", "a b"])
+def test_a_malformed_smtp_host_is_shown_at_its_field(logged_in, ctx, host):
+    r = post(logged_in, "email", **smtp_fields(2525, smtp_host=host))
+    assert r.status_code == 422
+    page = r.get_data(as_text=True)
+    assert "must be a host name or address" in page and f'value="{host}"' in page
+    assert not saved("smtp_host")
 
 
 def test_a_saved_value_goes_back_to_the_default_when_reset(logged_in, ctx):
@@ -172,6 +197,20 @@ def test_an_unreachable_smtp_server_is_a_flashed_error_not_a_crash(logged_in, ct
     page = r.get_data(as_text=True)
     assert "E-mail uji gagal" in page and "ConnectionRefusedError" in page
     assert PASSWORD not in page
+
+
+def test_a_bad_smtp_host_saved_before_hosts_were_checked_is_a_flashed_error(logged_in, ctx):
+    post(logged_in, "email", **smtp_fields(2525))
+    db.session.merge(Setting(name="smtp_host", value="smtp..example.com"))  # an old value
+    db.session.commit()
+    r = logged_in.post(
+        "/admin/settings/test-email",
+        data={"csrf_token": logged_in.csrf, "to": "ops@isp.example"},
+        follow_redirects=True,
+    )
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "E-mail uji gagal" in page and "UnicodeError" in page
 
 
 def test_a_malformed_test_recipient_is_shown_at_the_field(logged_in):

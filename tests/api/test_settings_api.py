@@ -92,3 +92,22 @@ def test_a_reconnect_backoff_change_is_handed_to_the_session_hosts(client, auth,
     assert r.status_code == 200
     entry = json.loads(redis_client.hget(keys.DESIRED_SESSIONS, session_id))
     assert entry["options"] == {"backoff_base": 0.5, "backoff_cap": 5.0}
+
+
+def test_a_malformed_smtp_host_is_refused_naming_the_field(client, auth):
+    for host in ("smtp..example.com", "a b"):
+        r = client.patch("/api/settings", headers=auth, json={"smtp_host": host})
+        assert r.status_code == 422
+        error = r.get_json()["error"]
+        assert error["field"] == "smtp_host" and "host name" in error["message"]
+    assert client.get("/api/settings", headers=auth).get_json()["sources"]["smtp_host"] == "default"
+
+
+def test_moving_the_smtp_server_without_a_password_clears_the_saved_one(client, auth):
+    client.patch("/api/settings", headers=auth, json={"smtp_password": PASSWORD})
+    r = client.patch("/api/settings", headers=auth, json={"smtp_host": "mx.attacker.example"})
+    assert r.status_code == 200
+    assert r.get_json()["settings"]["smtp_password"] == {"set": False}
+    moved_with_it = {"smtp_port": 2525, "smtp_password": PASSWORD}
+    r = client.patch("/api/settings", headers=auth, json=moved_with_it)
+    assert r.get_json()["settings"]["smtp_password"] == {"set": True}

@@ -7,8 +7,8 @@ import pytest
 
 from tests.receivers import dramatiq_messages, free_port, smtp_inbox
 from webapp.extensions import db
-from webapp.models import Contact, WhatsAppMessage
-from webapp.services import fallback, messages, sending
+from webapp.models import Contact, Setting, WhatsAppMessage
+from webapp.services import fallback, messages, sending, settings
 
 CUSTOMER = "6281234567890"
 CONTENT = "🧾 Tagihan <Baru> & Lunas\n\nHalo Budi,\nJumlah: Rp150.000"
@@ -116,6 +116,17 @@ def test_an_unreachable_server_is_retried_and_recorded(app, inbox, monkeypatch):
     stored = row(message_id)
     assert stored.fallback_result.startswith("error: ConnectionRefusedError")
     assert "never-shown" not in stored.fallback_result
+
+
+def test_a_bad_smtp_host_saved_before_hosts_were_checked_is_recorded(inbox):
+    db.session.add(Setting(name="smtp_host", value="smtp..example.com"))  # as an old value
+    db.session.commit()
+    settings.forget()
+    message_id = failed_message()
+    with pytest.raises(fallback.FallbackFailed):
+        fallback.send_fallback(message_id)
+    assert row(message_id).fallback_result.startswith("error: UnicodeError")
+    assert inbox.mails == []
 
 
 def test_a_message_is_emailed_once_and_only_when_failed(inbox):

@@ -78,6 +78,11 @@ def test_a_value_saved_by_another_process_is_seen_within_the_cache_time(ctx):
         ("smtp_from", "Kabar ISP <noreply@isp.example>", "Kabar ISP <noreply@isp.example>"),
         ("smtp_from", "kabar@localhost", "kabar@localhost"),
         ("routing_bulk", "failover", "failover"),
+        ("smtp_host", " mail.isp.example ", "mail.isp.example"),
+        ("smtp_host", "smtp-relay_1", "smtp-relay_1"),  # a container's name
+        ("smtp_host", "mail.bücher.example", "mail.bücher.example"),
+        ("smtp_host", "10.0.0.25", "10.0.0.25"),
+        ("smtp_host", "2001:db8::25", "2001:db8::25"),
     ],
 )
 def test_input_is_read_as_the_settings_type(ctx, name, raw, expected):
@@ -103,6 +108,11 @@ def test_input_is_read_as_the_settings_type(ctx, name, raw, expected):
         ("smtp_from", "not an address", "e-mail address"),
         ("smtp_host", "smtp example.com", "host name"),
         ("smtp_host", " ", "host name"),
+        ("smtp_host", "a b", "host name"),
+        ("smtp_host", "smtp..example.com", "'smtp..example.com' has an empty label"),
+        ("smtp_host", ".example.com", "empty label"),
+        ("smtp_host", "x" * 64 + ".example", "is not 1 to 63 letters"),
+        ("smtp_host", "smtp/25.example", "'smtp/25' is not 1 to 63 letters"),
         ("routing_bulk", "random", "one of failover, spread"),
     ],
 )
@@ -169,6 +179,72 @@ def test_a_secret_sealed_under_another_key_falls_back_to_the_default(app, ctx, m
     settings.save({"smtp_password": PASSWORD})
     monkeypatch.setitem(app.config, "WA_ENCRYPTION_KEY", "a different key")
     assert settings.get("smtp_password") == "from-the-environment"
+
+
+# the SMTP password follows only the server it was given for ----------------------------------
+
+
+@pytest.fixture
+def smtp_login(app, ctx, monkeypatch):
+    """A server and login from the environment, whose password is saved."""
+    for name, value in {
+        "SMTP_HOST": "mail.isp.example",
+        "SMTP_PORT": 587,
+        "SMTP_USER": "kabar",
+        "SMTP_STARTTLS": True,
+        "SMTP_PASSWORD": "from-the-environment",
+    }.items():
+        monkeypatch.setitem(app.config, name, value)
+    settings.save({"smtp_password": PASSWORD})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"smtp_host": "mx.attacker.example"},
+        {"smtp_port": "2525"},
+        {"smtp_user": "someone-else"},
+        {"smtp_starttls": False},
+        {"smtp_host": "mx.attacker.example", "smtp_password": ""},  # a form's untouched field
+        {"smtp_host": "mx.attacker.example", "smtp_password": None},  # a reset is no password
+    ],
+)
+def test_moving_the_smtp_login_without_a_new_password_clears_it(smtp_login, change):
+    saved = settings.save(change)
+    assert settings.password_cleared(saved)
+    assert settings.get("smtp_password") == ""  # neither the saved one nor the environment's
+    assert settings.shown("smtp_password") == {"set": False}
+
+
+def test_resetting_a_saved_smtp_host_to_another_default_clears_the_password(smtp_login):
+    settings.save({"smtp_host": "mx2.isp.example", "smtp_password": PASSWORD})
+    assert settings.password_cleared(settings.save({"smtp_host": None}))
+    assert settings.get("smtp_password") == ""
+
+
+def test_a_password_given_with_the_move_is_kept(smtp_login):
+    saved = settings.save({"smtp_host": "mx2.isp.example", "smtp_password": "baru-4411"})
+    assert not settings.password_cleared(saved)
+    assert settings.get("smtp_password") == "baru-4411"
+
+
+def test_saving_the_smtp_login_as_it_is_keeps_the_password(smtp_login):
+    unchanged = {
+        "smtp_host": "mail.isp.example",
+        "smtp_port": 587,
+        "smtp_user": "kabar",
+        "smtp_starttls": True,
+        "smtp_password": "",
+        "smtp_from": "ops@isp.example",
+    }
+    assert not settings.password_cleared(settings.save(unchanged))
+    assert settings.get("smtp_password") == PASSWORD
+
+
+def test_a_move_with_no_password_in_effect_stores_none(app, ctx, monkeypatch):
+    monkeypatch.setitem(app.config, "SMTP_PASSWORD", "")
+    assert not settings.password_cleared(settings.save({"smtp_host": "mx2.isp.example"}))
+    assert not settings.is_saved("smtp_password")
 
 
 # applied by the services without a restart --------------------------------------------------

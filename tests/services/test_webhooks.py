@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -66,6 +68,15 @@ class TestTheList:
         for url in ("http://127.0.0.1:8069/kabar", "http://localhost/x", "http://10.1.2.3/"):
             with pytest.raises(KabarError, match="private"):
                 webhooks.create_webhook(url)
+
+    @pytest.mark.parametrize("address", ["100.64.1.1", "100.127.255.254"])
+    def test_carrier_grade_nat_addresses_count_as_private(self, ctx, address):
+        webhooks.create_webhook(f"http://{address}/kabar")  # a billing app inside the ISP
+        settings.save({"webhook_allow_private": False})
+        with pytest.raises(KabarError) as refused:
+            webhooks.create_webhook(f"http://{address}/kabar")
+        assert refused.value.field == "url"
+        assert f"({address}, a private address)" in refused.value.message
 
     def test_an_unknown_event_is_refused(self, ctx):
         with pytest.raises(KabarError) as refused:
@@ -184,6 +195,39 @@ class TestDelivery:
             assert receiver.received() == []
         assert outcome == "rejected"
         assert "not posted: 127.0.0.1" in webhook(created.id).last_error
+
+    def test_a_name_answering_a_refused_address_is_never_connected_to(self, ctx):
+        with webhook_receiver() as receiver:
+            port = urlsplit(receiver.url).port
+            created, _ = webhooks.create_webhook(f"http://localhost:{port}/hook")
+            settings.save({"webhook_allow_private": False})
+            outcome = webhooks.deliver(created.id, "message.status", "d-7", self.BODY)
+            assert receiver.received() == []
+        assert outcome == "rejected"  # final: not raised for a retry
+        stored = webhook(created.id)
+        assert stored.last_error.startswith("not posted: localhost (")
+        assert "a private address" in stored.last_error
+        assert (stored.last_status_code, stored.failure_count) == (None, 1)
+
+    def test_the_connection_goes_to_the_address_that_was_vetted(self, ctx, monkeypatch):
+        """A rebinding name answers the receiver's address to the lookups at creation and at
+        delivery, then the metadata service: a later lookup must never choose the connection."""
+        resolve, lookups = socket.getaddrinfo, []
+
+        def rebinding_dns(host, port, *args, **kwargs):
+            if host != "rebind.example":
+                return resolve(host, port, *args, **kwargs)
+            lookups.append(host)
+            answer = "127.0.0.1" if len(lookups) <= 2 else "169.254.169.254"
+            return resolve(answer, port, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+        with webhook_receiver() as receiver:
+            port = urlsplit(receiver.url).port
+            created, _ = webhooks.create_webhook(f"http://rebind.example:{port}/hook")
+            outcome = webhooks.deliver(created.id, "message.status", "d-8", self.BODY)
+            assert len(receiver.received()) == 1
+        assert outcome == "delivered" and len(lookups) == 2
 
     def test_a_delivery_for_a_deleted_webhook_is_dropped(self, ctx):
         assert webhooks.deliver(424242, "message.status", "d-5", self.BODY) == "gone"

@@ -114,13 +114,16 @@ def settings_save():
         return redirect(url_for("admin.settings_page"))
     changes = settings.edits(_submitted(group))
     try:
-        _attempt(group.key, lambda: sessions.settings_changed(settings.save(changes)))
+        saved = _attempt(group.key, lambda: settings.save(changes))
+        _attempt(group.key, lambda: sessions.settings_changed(saved))
     except FormError as error:
         return _render(error)
     if changes:
         flash(_("%(group)s: saved.", group=group.title))
     else:
         flash(_("%(group)s: nothing changed.", group=group.title))
+    if settings.password_cleared(saved):
+        flash(_("The SMTP server or login changed: enter the SMTP password again."), "error")
     return redirect(url_for("admin.settings_page", _anchor=group.key))
 
 

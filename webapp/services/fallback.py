@@ -51,6 +51,11 @@ _LAYOUT = (
 )
 
 
+# A hand-over's failures short of an SMTP answer: the network, TLS, or a host name that cannot be
+# encoded (IDNA's UnicodeError is a ValueError), such as one saved before hosts were checked.
+_TROUBLE = (smtplib.SMTPException, OSError, ValueError)
+
+
 class FallbackFailed(KabarError):
     """The SMTP server could not take the e-mail now; Dramatiq tries again later."""
 
@@ -128,7 +133,7 @@ def send_fallback(message_id: int) -> str:
         if exc.smtp_code >= 500:
             return "refused"
         raise FallbackFailed(f"SMTP {exc.smtp_code}") from exc
-    except (smtplib.SMTPException, OSError) as exc:
+    except _TROUBLE as exc:
         _record(message_id, f"error: {_describe(exc)}"[:500])
         raise FallbackFailed(_describe(exc)) from exc
     _record(message_id, "sent")
@@ -152,7 +157,7 @@ def send_test(to: str) -> None:
     smtp = Smtp.saved()
     try:
         _hand_over(build_email(to, TEST_CONTENT, smtp.sender, "kabar-test"), smtp)
-    except (smtplib.SMTPException, OSError) as exc:
+    except _TROUBLE as exc:
         raise FallbackFailed(_describe(exc)) from exc
 
 

@@ -8,14 +8,18 @@ a saved value wins over the environment. Each process reads the table at most on
 
 Secret settings (the SMTP password) are stored encrypted with AES-GCM under the key of the
 session credentials (``WA_ENCRYPTION_KEY``, else ``SECRET_KEY``) and are never shown back: pages
-and the API only say whether one is set.
+and the API only say whether one is set. A save that changes where or as whom e-mail logs in
+clears the password unless it gives a new one (see ``save``).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -95,9 +99,31 @@ declare(Spec("check_on_whatsapp", "bool", _const(True)))
 declare(Spec("on_whatsapp_cache_days", "int", _const(7), 1, 365))
 
 
+_HOST = "must be a host name or address, such as smtp.example.com"
+_LABEL = re.compile(r"[a-z0-9_-]{1,63}", re.IGNORECASE)
+
+
 def _host(value: str) -> None:
-    if not value or any(char.isspace() for char in value):
-        raise ValueError("must be a host name or address, such as smtp.example.com")
+    """A host name or IP address, checked here: smtplib would fail on a name such as
+    ``smtp..example.com`` only at the next e-mail, in its IDNA encoding."""
+    if not value:
+        raise ValueError(_HOST)
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(value)
+        return
+    for label in value.removesuffix(".").split("."):
+        if not label:
+            raise ValueError(f"{_HOST}; {value!r} has an empty label between its dots")
+        if not _LABEL.fullmatch(_ascii_label(label)):
+            raise ValueError(f"{_HOST}; {label!r} is not 1 to 63 letters, digits or hyphens")
+
+
+def _ascii_label(label: str) -> str:
+    """The label as DNS carries it (IDNA, so ``bücher`` is allowed), or "" when it has none."""
+    try:
+        return label.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
 
 
 def _address(value: str) -> None:
@@ -315,6 +341,10 @@ def save(changes: dict[str, Any]) -> dict[str, Any]:
 
     A value of None resets that setting to the environment's default. An empty secret keeps
     the stored one (a form never shows it back, so an untouched field arrives empty).
+    A save that changes where or as whom e-mail logs in (``SMTP_ROUTE``) and gives no new
+    password clears the password in effect, which would otherwise go to a server it was never
+    meant for; it is stored empty, so the environment's SMTP_PASSWORD does not return either
+    (``password_cleared`` tells).
     Raises InvalidSetting naming the first field at fault; nothing is stored then.
     Returns the values stored (None for a reset).
     """
@@ -326,11 +356,31 @@ def save(changes: dict[str, Any]) -> dict[str, Any]:
         value = None if raw is None else coerce(spec, raw)
         if not (spec.secret and value == ""):
             values[name] = value
+    if _moves_smtp(values) and not values.get("smtp_password") and get("smtp_password"):
+        values["smtp_password"] = ""
     for name, value in values.items():
         _store(name, value)
     db.session.commit()
     forget()
     return values
+
+
+SMTP_ROUTE = ("smtp_host", "smtp_port", "smtp_user", "smtp_starttls")
+
+
+def _moves_smtp(values: dict[str, Any]) -> bool:
+    """Whether ``values`` change any of SMTP_ROUTE from the value in effect."""
+    return any(
+        (SPECS[name].default() if values[name] is None else values[name]) != get(name)
+        for name in SMTP_ROUTE
+        if name in values
+    )
+
+
+def password_cleared(saved: dict[str, Any]) -> bool:
+    """Whether the save that returned ``saved`` cleared the SMTP password (an empty one given
+    is never stored, so an empty one stored is the clearing)."""
+    return saved.get("smtp_password") == ""
 
 
 def _store(name: str, value: Any) -> None:

@@ -10,13 +10,17 @@ is told of a change that did not happen, and Redis being down at the commit dela
 Each delivery POSTs the body, signed with the webhook's secret in ``X-Kabar-Signature:
 sha256=<hex HMAC-SHA256 of the raw body>``. Network errors, 5xx, 408 and 429 are retried by
 Dramatiq with exponential back-off (the body, and so the signature, stay the same); any other
-answer is final. Each attempt's result is kept on the webhook row.
+answer is final. Each attempt's result is kept on the webhook row. The connection goes only to
+an address vetted as the name was resolved for it (see ``refused_address``); when there is none,
+the delivery is refused for good.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
@@ -112,10 +116,11 @@ def refused_address(host: str) -> str | None:
 
     Never to a link-local address (among them the cloud metadata service, 169.254.169.254), an
     unspecified, multicast or reserved one: a webhook must not become a way into the server's
-    own surroundings. Loopback and private (LAN) addresses only while the setting
-    ``webhook_allow_private`` is on, as it is by default: billing apps often run on the same
-    server or LAN as Kabar. A name is resolved and every address it has is judged; a name that
-    does not resolve now is judged again at each delivery.
+    own surroundings. Loopback, private (LAN) and carrier-grade NAT addresses only while the
+    setting ``webhook_allow_private`` is on, as it is by default: billing apps often run on the
+    same server or LAN as Kabar. A name is resolved and every address it has is judged; each
+    delivery judges the addresses again as it connects (``_connect_vetted``), a name that does
+    not resolve now included.
     """
     try:
         found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
@@ -123,13 +128,23 @@ def refused_address(host: str) -> str | None:
         return None
     allow_private = settings.get("webhook_allow_private")
     for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        kind = _forbidden_kind(address, allow_private)
-        if kind:
-            return f"{host} ({address}, a {kind} address)"
+        if why := _refusal(host, str(sockaddr[0]), allow_private):
+            return why
     return None
+
+
+def _refusal(host: str, ip: str, allow_private: bool) -> str | None:
+    """Why Kabar will not post to ``ip``, one address of ``host``, or None when it may."""
+    address = ipaddress.ip_address(ip.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    kind = _forbidden_kind(address, allow_private)
+    return f"{host} ({address}, a {kind} address)" if kind else None
+
+
+# Carrier-grade NAT (RFC 6598): the subscribers' side of an ISP, as private as a LAN, though
+# Python's is_private leaves it out.
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
 
 
 def _forbidden_kind(
@@ -139,7 +154,9 @@ def _forbidden_kind(
         return "link-local"
     if address.is_unspecified or address.is_multicast or address.is_reserved:
         return "reserved"
-    if not private and (address.is_loopback or address.is_private):
+    if not private and (
+        address.is_loopback or address.is_private or address in _SHARED_ADDRESS_SPACE
+    ):
         return "private"
     return None
 
@@ -240,7 +257,83 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class AddressRefused(OSError):
+    """Every address of a webhook's host is one Kabar does not post to: nothing was connected."""
+
+
+def _connect_vetted(
+    address: tuple[str, int],
+    timeout: float | None,
+    source_address: tuple[str, int] | None = None,
+    *,
+    allow_private: bool,
+) -> socket.socket:
+    """``socket.create_connection`` for a webhook: the name is resolved once and only an
+    address ``_refusal`` allows is connected to, so a name cannot answer a public address to a
+    check and 169.254.169.254 to the connection (DNS rebinding). Allowed addresses are tried in
+    turn, as ``create_connection`` does; raises AddressRefused when none is allowed."""
+    host, port = address
+    refused: str | None = None
+    failure: OSError | None = None
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        if why := _refusal(host, str(sockaddr[0]), allow_private):
+            refused = refused or why
+            continue
+        try:
+            return socket.create_connection((sockaddr[0], port), timeout, source_address)
+        except OSError as exc:
+            failure = exc
+    raise failure or AddressRefused(refused)
+
+
+class _VettedConnection:
+    """Mixed into http.client's connections, whose ``connect`` opens its socket with
+    ``_create_connection``; HTTPS wraps TLS around that socket afterwards with the name, so SNI
+    and the certificate check are unchanged."""
+
+    def __init__(self, *args: Any, allow_private: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = functools.partial(_connect_vetted, allow_private=allow_private)
+
+
+class _VettedHTTPConnection(_VettedConnection, http.client.HTTPConnection):
+    pass
+
+
+class _VettedHTTPSConnection(_VettedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _VettedHandler:
+    """urllib's HTTP(S) handler opening its requests with a vetting ``connection``."""
+
+    connection: type[http.client.HTTPConnection]
+
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
+    def _open_vetted(self, req: urllib.request.Request):
+        # Not named "<scheme>_open": urllib would register the handler for such a scheme.
+        vetting = functools.partial(self.connection, allow_private=self.allow_private)
+        return self.do_open(vetting, req)
+
+
+class _VettedHTTPHandler(_VettedHandler, urllib.request.HTTPHandler):
+    connection = _VettedHTTPConnection
+    http_open = _VettedHandler._open_vetted
+
+
+class _VettedHTTPSHandler(_VettedHandler, urllib.request.HTTPSHandler):
+    connection = _VettedHTTPSConnection
+    https_open = _VettedHandler._open_vetted
+
+
+def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
+    """urllib without redirects, connecting only to addresses the setting allows now."""
+    return urllib.request.build_opener(
+        _NoRedirect, _VettedHTTPHandler(allow_private), _VettedHTTPSHandler(allow_private)
+    )
 
 
 def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
@@ -265,23 +358,20 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
             SIGNATURE_HEADER: sign(webhook.secret, raw),
         },
     )
+    opener = _opener(settings.get("webhook_allow_private"))
     db.session.rollback()  # hold no connection while the receiver takes its time
-    if why := refused_address(urlsplit(url).hostname or ""):
-        # The name resolves elsewhere now than when the webhook was made (or the setting
-        # changed): a final refusal, kept on the webhook for the operator to see.
-        _record(webhook_id, event, None, f"not posted: {why}"[:500], ok=False)
-        log.warning("webhook %s: not posting delivery %s to %s", webhook_id, delivery_id, why)
-        return "rejected"
     status: int | None = None
     error: str | None = None
     try:
-        with _opener.open(request, timeout=current_app.config["WEBHOOK_TIMEOUT_S"]) as response:
+        with opener.open(request, timeout=current_app.config["WEBHOOK_TIMEOUT_S"]) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
         error = f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
+        if isinstance(reason, AddressRefused):
+            return _refused(webhook_id, event, delivery_id, str(reason))
         error = f"{type(reason).__name__}: {reason}"[:500]
     ok = status is not None and 200 <= status < 300
     _record(webhook_id, event, status, error, ok)
@@ -290,6 +380,14 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
     if status is None or status >= 500 or status in _RETRY_STATUSES:
         raise DeliveryFailed(f"webhook {webhook_id}: {error}")
     log.warning("webhook %s refused delivery %s: %s", webhook_id, delivery_id, error)
+    return "rejected"
+
+
+def _refused(webhook_id: int, event: str, delivery_id: str, why: str) -> str:
+    """The name resolves elsewhere now than when the webhook was made (or the setting changed):
+    a final refusal, kept on the webhook for the operator to see."""
+    _record(webhook_id, event, None, f"not posted: {why}"[:500], ok=False)
+    log.warning("webhook %s: not posting delivery %s to %s", webhook_id, delivery_id, why)
     return "rejected"
 
 
