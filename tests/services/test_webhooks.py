@@ -43,7 +43,9 @@ class TestTheList:
         assert first.events == ["message.status", "message.incoming"]
         assert [w.id for w in webhooks.list_webhooks()] == [first.id, second.id]
 
-    @pytest.mark.parametrize("url", ["ftp://x.example/", "billing.example/hook", "http://", ""])
+    @pytest.mark.parametrize(
+        "url", ["ftp://x.example/", "billing.example/hook", "http://", "", "http://a..b/hook"]
+    )
     def test_only_http_urls_with_a_host_are_taken(self, ctx, url):
         with pytest.raises(KabarError) as refused:
             webhooks.create_webhook(url)
@@ -228,6 +230,13 @@ class TestDelivery:
             outcome = webhooks.deliver(created.id, "message.status", "d-8", self.BODY)
             assert len(receiver.received()) == 1
         assert outcome == "delivered" and len(lookups) == 2
+
+    def test_a_stored_url_that_cannot_be_encoded_is_refused_for_good(self, ctx):
+        created, _ = webhooks.create_webhook("https://x.example/hook")
+        db.session.execute(db.update(Webhook).values(url="http://a..b/hook"))  # an old row
+        db.session.commit()
+        assert webhooks.deliver(created.id, "message.status", "d-9", self.BODY) == "rejected"
+        assert "cannot be used" in webhook(created.id).last_error
 
     def test_a_delivery_for_a_deleted_webhook_is_dropped(self, ctx):
         assert webhooks.deliver(424242, "message.status", "d-5", self.BODY) == "gone"

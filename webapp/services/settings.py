@@ -103,7 +103,7 @@ _HOST = "must be a host name or address, such as smtp.example.com"
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}", re.IGNORECASE)
 
 
-def _host(value: str) -> None:
+def check_host(value: str) -> None:
     """A host name or IP address, checked here: smtplib would fail on a name such as
     ``smtp..example.com`` only at the next e-mail, in its IDNA encoding."""
     if not value:
@@ -160,7 +160,7 @@ declare(Spec("error_backoff_base_ms", "int", _const(2_000), 100, 600_000))
 declare(Spec("error_backoff_cap_ms", "int", _const(60_000), 1_000, 3_600_000))
 # E-mail fallback --------------------------------------------------------------------------------
 declare(Spec("email_fallback_enabled", "bool", _config("ENABLE_EMAIL_FALLBACK", False)))
-declare(Spec("smtp_host", "str", _config("SMTP_HOST", "localhost"), check=_host))
+declare(Spec("smtp_host", "str", _config("SMTP_HOST", "localhost"), check=check_host))
 declare(Spec("smtp_port", "int", _config("SMTP_PORT", 587), 1, 65_535))
 declare(Spec("smtp_user", "str", _config("SMTP_USER", "")))
 declare(Spec("smtp_password", "str", _config("SMTP_PASSWORD", ""), secret=True))

@@ -106,6 +106,10 @@ def _checked_url(url: str) -> str:
         raise KabarError("give an http:// or https:// URL with a host", field="url")
     if len(url) > 2000:
         raise KabarError("the URL is longer than 2000 characters", field="url")
+    try:
+        settings.check_host(parts.hostname)
+    except ValueError as exc:
+        raise KabarError(str(exc), field="url") from None
     if why := refused_address(parts.hostname):
         raise KabarError(f"Kabar does not post to {why}", field="url")
     return url
@@ -332,7 +336,11 @@ class _VettedHTTPSHandler(_VettedHandler, urllib.request.HTTPSHandler):
 def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
     """urllib without redirects, connecting only to addresses the setting allows now."""
     return urllib.request.build_opener(
-        _NoRedirect, _VettedHTTPHandler(allow_private), _VettedHTTPSHandler(allow_private)
+        _NoRedirect,
+        # No proxy from the environment: a proxy would resolve the name itself, unvetted.
+        urllib.request.ProxyHandler({}),
+        _VettedHTTPHandler(allow_private),
+        _VettedHTTPSHandler(allow_private),
     )
 
 
@@ -368,6 +376,8 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
     except urllib.error.HTTPError as exc:
         status = exc.code
         error = f"HTTP {exc.code}"
+    except ValueError as exc:  # a URL stored before its host was checked (IDNA and the like)
+        return _refused(webhook_id, event, delivery_id, f"{url} cannot be used ({exc})")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
         if isinstance(reason, AddressRefused):
@@ -384,8 +394,9 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
 
 
 def _refused(webhook_id: int, event: str, delivery_id: str, why: str) -> str:
-    """The name resolves elsewhere now than when the webhook was made (or the setting changed):
-    a final refusal, kept on the webhook for the operator to see."""
+    """An address or URL Kabar will not post to (the name resolves elsewhere now than when the
+    webhook was made, the setting changed, or the URL is malformed): a final refusal, kept on
+    the webhook for the operator to see."""
     _record(webhook_id, event, None, f"not posted: {why}"[:500], ok=False)
     log.warning("webhook %s: not posting delivery %s to %s", webhook_id, delivery_id, why)
     return "rejected"
