@@ -3,8 +3,10 @@ are saved one at a time and applied without a restart.
 
 Each field says whether it holds a saved value or the environment's default, and can go back to
 the default. A secret (the SMTP password) is never put in the page: the field stays empty, shows
-whether one is set, and saving it empty keeps the stored one. The e-mail group has its own form
-that sends a test e-mail through the SMTP settings as saved.
+whether one is set, and saving it empty keeps the stored one, unless the SMTP server or login
+changed in the same save: then the stored password is cleared and must be entered again, so it
+is never sent to another server. The e-mail group has its own form that sends a test e-mail
+through the SMTP settings as saved.
 """
 
 from __future__ import annotations

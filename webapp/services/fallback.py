@@ -120,7 +120,8 @@ def send_fallback(message_id: int) -> str:
         _record(message_id, "no_address")
         return "no_address"
     smtp = Smtp.saved()
-    # One Message-ID per Kabar message: a retried SMTP hand-over is recognisable downstream.
+    # The Message-ID names the Kabar message (make_msgid adds a time and a random part, so
+    # each attempt's differs, but a reader can tell the copies of one message apart).
     email = build_email(address, message.content, smtp.sender, f"kabar-fallback-{message.id}")
     db.session.rollback()  # no connection held while the SMTP server answers
     try:
