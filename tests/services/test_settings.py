@@ -295,3 +295,9 @@ def test_a_saved_reconnect_backoff_reaches_the_session_hosts_list(ctx, redis_cli
     sessions.settings_changed(settings.save({"reconnect_backoff_base_s": "5"}))
     entry = json.loads(redis_client.hget(keys.DESIRED_SESSIONS, session.session_id))
     assert entry == {"transport": "simulator", "options": {"backoff_base": 5.0}}
+
+
+def test_the_default_interval_is_never_below_a_sessions_own_minimum(app):
+    with app.app_context(), pytest.raises(settings.InvalidSetting) as refused:
+        settings.save({"default_interval_ms": 50})
+    assert refused.value.field == "default_interval_ms" and "at least 100" in refused.value.message

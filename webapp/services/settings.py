@@ -83,7 +83,8 @@ def declare(spec: Spec) -> Spec:
 
 
 # Pacing and routing -----------------------------------------------------------------------------
-declare(Spec("default_interval_ms", "int", _const(1000), 0, 3_600_000))
+# As for a session's own interval (the sessions API): no number is ever left unpaced.
+declare(Spec("default_interval_ms", "int", _const(1000), 100, 3_600_000))
 declare(Spec("default_jitter_ms", "int", _const(200), 0, 600_000))
 declare(Spec("routing_default", "choice", _config("ROUTING_DEFAULT", "failover"),
              choices=("failover", "spread")))  # fmt: skip
