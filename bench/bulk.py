@@ -147,22 +147,31 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--numbers", type=int, default=3, help="simulator numbers at 1 msg/s")
+    parser.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="do not check the recipients with WhatsApp before queuing (the setting)",
+    )
     args = parser.parse_args()
     name = configure_environment()
     try:
         from flask_migrate import upgrade
 
         from webapp import create_app
-        from webapp.services import api_keys
+        from webapp.services import api_keys, settings
 
         app = create_app()
         with app.app_context():
             upgrade()
             _, key = api_keys.create_api_key("bench")
+            # The numbers here are not new to WhatsApp: no warm-up allowance caps them.
+            settings.save({"warmup_schedule": [], "check_on_whatsapp": args.check})
         print(
             f"Kabar bulk sends on {os.cpu_count()} cores: {args.recipients:,} recipients per "
             f"send, {args.numbers} simulator numbers at 1 msg/s, web + session host + workers "
-            "as in honcho.Procfile"
+            "as in honcho.Procfile; recipients "
+            + ("checked with WhatsApp first" if args.check else "not checked with WhatsApp")
         )
         with Kabar(app) as kabar, Web() as web:
             kabar.link(args.numbers, interval_ms=1000)

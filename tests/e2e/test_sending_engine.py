@@ -161,3 +161,15 @@ def test_a_send_cut_off_mid_way_fails_as_unknown_and_the_operator_may_resend_it(
     assert r.status_code == 202 and r.get_json()["status"] == "queued", r.get_json()
     wait_for(lambda: statuses(app, [cut_off])[cut_off] in ("sent", "delivered", "read"))
     assert len(inboxes(redis_client, [0])[0]) == 1
+
+
+def test_a_paced_bulk_backlog_leaves_threads_for_the_other_work(
+    app, client, auth, redis_client, kabar_processes
+):
+    """More bulk batches than worker threads, all on one paced number: each batch job sends
+    what its slot allows and gives the rest back, so receipts are still folded meanwhile."""
+    link_numbers(client, auth, 1, interval_ms=500)
+    ids = queue_bulk(app, 300)  # six batch jobs; the worker has four threads
+    first_sent = wait_for(lambda: [i for i, s in statuses(app, ids).items() if s != "queued"])
+    wait_for(lambda: statuses(app, first_sent[:1])[first_sent[0]] in ("delivered", "read"),
+             timeout=10)

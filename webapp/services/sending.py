@@ -190,6 +190,10 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
     typing_ms = settings.get("typing_ms")
     pending = list(group)
     failed: set[str] = set()
+    # A job waits for one slot at most; after a paced send it goes on only while the next slot
+    # is free at once, and gives the rest back otherwise, so a batch never holds a worker
+    # thread for its whole length while maintenance work (folds, expansions) waits for one.
+    max_park = current_app.config["MAX_PARK_MS"].get(group[0].band, 30_000)
     while pending:
         usable = [r for r in routing.routes(policy, pinned) if r.session_id not in failed]
         db.session.rollback()
@@ -216,13 +220,15 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
                 ticket_score(first.band, first.priority, first.created_ms),
                 gap_ms,
                 route.jitter_ms,
-                max_park_ms=current_app.config["MAX_PARK_MS"].get(first.band, 30_000),
+                max_park_ms=max_park,
                 slots=len(chunk),
             )
         except GiveBack as exc:
             raise _Waited(exc, [m.id for m in pending]) from exc
         pending = pending[len(chunk) :]
         # A row paused or cancelled while this batch waited for the slot stays unsent.
+        if gap_ms:
+            max_park = 0
         chunk = _still_queued(chunk)
         if not chunk:
             continue
