@@ -6,7 +6,7 @@ from datetime import datetime
 
 from tests.polling import wait_for
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage
+from webapp.models import Contact, WhatsAppMessage
 from webapp.services import messages
 from workers.transports.simulator import SimulatedNetwork
 
@@ -76,3 +76,21 @@ def statuses(app, ids):
         ).all()
         db.session.rollback()
     return dict(rows)
+
+
+def customer_writes(client, auth, session_id, from_phone, text):
+    """A simulated customer sends ``text`` to the number of ``session_id``."""
+    said = client.post(
+        f"/api/whatsapp/sessions/{session_id}/simulator/incoming",
+        headers=auth,
+        json={"from": from_phone, "text": text},
+    )
+    assert said.status_code == 200, said.get_json()
+
+
+def opted_out(app, number) -> bool:
+    """Whether the contact of ``number`` is opted out (False while it is not stored yet)."""
+    with app.app_context():
+        contact = db.session.scalar(db.select(Contact).where(Contact.phone == number))
+        db.session.rollback()
+        return contact is not None and contact.opted_out

@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.helpers import inboxes, link_numbers, phone, queue_bulk, statuses
+from tests.e2e.helpers import (
+    customer_writes,
+    inboxes,
+    link_numbers,
+    opted_out,
+    phone,
+    queue_bulk,
+    statuses,
+)
 from tests.polling import wait_for
 from tests.receivers import smtp_inbox, webhook_receiver
 from webapp.extensions import db
@@ -144,20 +152,8 @@ def test_an_opted_out_customer_is_skipped_by_a_bulk_send(
     app, client, auth, redis_client, kabar_processes
 ):
     (session,) = link_numbers(client, auth, 1, interval_ms=200)
-    said = client.post(
-        f"/api/whatsapp/sessions/{session}/simulator/incoming",
-        headers=auth,
-        json={"from": phone(1), "text": "  berhenti "},
-    )
-    assert said.status_code == 200, said.get_json()
-
-    def opted_out():
-        with app.app_context():
-            contact = db.session.scalar(db.select(Contact).where(Contact.phone == phone(1)))
-            db.session.rollback()
-            return contact is not None and contact.opted_out
-
-    wait_for(opted_out)
+    customer_writes(client, auth, session, phone(1), "  berhenti ")
+    wait_for(lambda: opted_out(app, phone(1)))
     ids = queue_bulk(app, 3)  # phones 0, 1 and 2
     final = wait_for(
         lambda: (s := statuses(app, ids)) and all(v != "queued" for v in s.values()) and s,
