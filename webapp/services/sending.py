@@ -226,9 +226,9 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         except GiveBack as exc:
             raise _Waited(exc, [m.id for m in pending]) from exc
         pending = pending[len(chunk) :]
-        # A row paused or cancelled while this batch waited for the slot stays unsent.
         if gap_ms:
             max_park = 0
+        # A row paused or cancelled while this batch waited for the slot stays unsent.
         chunk = _still_queued(chunk)
         if not chunk:
             continue
