@@ -203,14 +203,7 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
             outcome.unsent += [m.id for m in pending]
             return
         route = usable[0]
-        # "typing..." holds the number that long before each send: never pace it faster.
-        gap_ms = max(route.interval_ms, typing_ms)
-        # An unpaced number takes the whole chunk at once; a paced one a message per slot, so
-        # a batch never holds a number's slots ahead of more urgent messages, nor a
-        # session-host call for long, and every send gets its own jitter.
-        size = MAX_CHUNK if gap_ms == 0 and route.jitter_ms == 0 else 1
-        if route.left_today is not None:
-            size = min(size, route.left_today)  # never past its daily cap or warm-up allowance
+        gap_ms, size = pace(route, typing_ms)
         chunk, first = pending[:size], pending[0]
         try:
             # Under failover a busy primary is waited for; only an error moves to the next one.
@@ -236,6 +229,21 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         if refused:
             failed.add(route.session_id)
         pending = later + refused + pending
+
+
+def pace(route: routing.Route, typing_ms: int) -> tuple[int, int]:
+    """(least ms between two sends of the number, how many messages one call may carry).
+
+    "typing..." holds the number that long before each send: it is never paced faster. An
+    unpaced number takes a whole chunk at once; a paced one a message per slot, so a batch never
+    holds a number's slots ahead of more urgent messages, nor a session-host call for long, and
+    every send gets its own jitter. Never past the number's daily cap or warm-up allowance.
+    """
+    gap_ms = max(route.interval_ms, typing_ms)
+    size = MAX_CHUNK if gap_ms == 0 and route.jitter_ms == 0 else 1
+    if route.left_today is not None:
+        size = min(size, route.left_today)
+    return gap_ms, size
 
 
 def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
