@@ -29,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.engine import ROOT, Kabar, configure_environment, drop_database, wait
+from bench.engine import ROOT, Kabar, configure_environment, drop_database, prepared_app, wait
 
 
 def free_port() -> int:
@@ -156,17 +156,11 @@ def main() -> None:
     args = parser.parse_args()
     name = configure_environment()
     try:
-        from flask_migrate import upgrade
+        from webapp.services import api_keys
 
-        from webapp import create_app
-        from webapp.services import api_keys, settings
-
-        app = create_app()
+        app = prepared_app(check_on_whatsapp=args.check)
         with app.app_context():
-            upgrade()
             _, key = api_keys.create_api_key("bench")
-            # The numbers here are not new to WhatsApp: no warm-up allowance caps them.
-            settings.save({"warmup_schedule": [], "check_on_whatsapp": args.check})
         print(
             f"Kabar bulk sends on {os.cpu_count()} cores: {args.recipients:,} recipients per "
             f"send, {args.numbers} simulator numbers at 1 msg/s, web + session host + workers "

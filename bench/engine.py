@@ -46,6 +46,23 @@ def configure_environment() -> str:
     return name
 
 
+def prepared_app(**saved: object):
+    """The Flask app on the fresh database, migrated, with the benchmark's settings saved.
+
+    The numbers a benchmark links are not new to WhatsApp: no warm-up allowance caps them.
+    """
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.services import settings
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        settings.save({"warmup_schedule": [], **saved})
+    return app
+
+
 def drop_database(name: str) -> None:
     import psycopg
 
@@ -347,17 +364,7 @@ def main() -> None:
     args = parser.parse_args()
     name = configure_environment()
     try:
-        from flask_migrate import upgrade
-
-        from webapp import create_app
-
-        app = create_app()
-        with app.app_context():
-            upgrade()
-            from webapp.services import settings
-
-            # The numbers here are not new to WhatsApp: no warm-up allowance caps them.
-            settings.save({"warmup_schedule": []})
+        app = prepared_app()
         print(f"Kabar sending engine on {os.cpu_count()} cores")
         for scenario in args.scenarios.split(","):
             SCENARIOS[scenario.strip()](app, args.duration)
