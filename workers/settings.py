@@ -24,6 +24,9 @@ def _int(name: str, default: int) -> int:
 REDIS_URL = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
 WA_ENCRYPTION_KEY = os.environ.get("WA_ENCRYPTION_KEY", "")
 DEFAULT_TRANSPORT = os.environ.get("KABAR_TRANSPORT", "neonize")
+# Simulator sessions that may share one client process (benchmarks with hundreds of numbers);
+# neonize sessions always get a process each.
+SIM_SESSIONS_PER_PROCESS = _int("KABAR_SIM_SESSIONS_PER_PROCESS", 1)
 SESSION_STORE_DIR = Path(os.environ.get("KABAR_SESSION_STORE", INSTANCE_DIR / "sessions"))
 
 # How long a session host's claim on a session lives without renewal.

@@ -6,6 +6,10 @@ claims any listed session nobody holds, renews its own leases, and stops session
 removed or whose lease it lost. The host never touches PostgreSQL: what happens to a session
 goes to the session-event stream, and an actor folds it into the database.
 
+The host holds no WhatsApp client itself: each session's transport runs in a client process of
+its own (``supervisor.IsolatedTransport``), so a Go panic or a SIGSEGV in one number's client
+costs only that number, which is restarted with the reconnect back-off.
+
 Every ``health_interval_s`` the host proves each connected session with a round trip through its
 transport (``Transport.ping``), because a session can claim "connected" while nothing gets
 through. A slow or failed round trip, a recovery, or a session idle for ``idle_after_s`` is
@@ -36,7 +40,8 @@ from workers import keys, session_events, settings
 from workers.credentials import CredentialStore
 from workers.leases import Leases
 from workers.rpc import RpcServer
-from workers.transports import Transport, TransportError, transport_class
+from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
+from workers.transports import TRANSPORTS, Transport, TransportError
 from workers.transports.base import Unsupported
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,8 @@ class SessionHost:
         self.host_id = host_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.leases = Leases(client, self.host_id, lease_ms)
         self.sessions: dict[str, Transport] = {}
+        # Every session's transport runs in a client process of its own (see supervisor).
+        self.clients = ClientPool(redis_url_of(client), encryption_key, store_dir)
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         # Last send per session (monotonic s), and a lock per session serialising its sends.
@@ -200,8 +207,17 @@ class SessionHost:
         name = conf.get("transport", settings.DEFAULT_TRANSPORT)
         store = CredentialStore(self.store_dir, session_id, self.key)
         try:
-            transport = transport_class(name)(
-                session_id, store, self._emitter(session_id), conf.get("options")
+            if name not in TRANSPORTS:
+                raise TransportError(
+                    f"unknown transport {name!r}; expected one of {', '.join(TRANSPORTS)}"
+                )
+            transport = IsolatedTransport(
+                session_id,
+                store,
+                self._emitter(session_id),
+                conf.get("options"),
+                pool=self.clients,
+                transport=name,
             )
             with self._lock:
                 self.sessions[session_id] = transport
@@ -224,8 +240,17 @@ class SessionHost:
                 log.exception("session %s did not stop cleanly", session_id)
 
     def _release_all(self) -> None:
-        for session_id in self.held_sessions():
-            self._stop(session_id)
+        """Stop every session at once: a client that will not stop (neonize while a QR shows)
+        is killed after a few seconds, and one such client must not hold up the others."""
+        held = self.held_sessions()
+        stoppers = [
+            threading.Thread(target=self._stop, args=(sid,), name=f"stop-{sid}") for sid in held
+        ]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        for session_id in held:
             self.leases.release(session_id)
             self._publish(
                 session_id, "status", {"status": "disconnected", "reason": "host stopped"}
@@ -328,7 +353,8 @@ class SessionHost:
             return self._send_batch(session_id, transport, params)
         if method == "status":
             with self._lock:
-                return {"host": self.host_id, **self.state.get(session_id, {})}
+                state = {"host": self.host_id, **self.state.get(session_id, {})}
+            return {**state, "pid": getattr(transport, "pid", None)}
         if method == "simulate":
             return transport.simulate(params["action"], params.get("params") or {})
         if method == "pair":
@@ -539,7 +565,9 @@ class SessionHost:
             try:
                 sent = self._paced_send(session_id, transport, {**params, **item})
             except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
-                self.redis.delete(keys.sent_record(message_id))  # nothing went out
+                if not getattr(exc, "outcome_unknown", False):
+                    self.redis.delete(keys.sent_record(message_id))  # nothing went out
+                # else it may have gone out: the claim stays, so it is never sent again
                 failure = _refusal(getattr(exc, "code", "send_failed"), str(exc) or repr(exc))
                 results += [failure] * (len(batch) - index)
                 break
