@@ -3,6 +3,7 @@ doubles. Figures (rates, latencies) belong to bench/, not here; these tests chec
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -173,3 +174,39 @@ def test_a_paced_bulk_backlog_leaves_threads_for_the_other_work(
     first_sent = wait_for(lambda: [i for i, s in statuses(app, ids).items() if s != "queued"])
     wait_for(lambda: statuses(app, first_sent[:1])[first_sent[0]] in ("delivered", "read"),
              timeout=10)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV])
+def test_a_number_whose_client_crashes_mid_bulk_costs_only_that_number(
+    app, client, auth, redis_client, kabar_processes, sig
+):
+    """kill -9 or a SIGSEGV of one number's client process while three numbers send a bulk:
+    the other two never pause, the crashed one comes back and sends again, and no phone gets a
+    message twice. A message its client was sending when it died may have gone out: it is
+    never sent again by itself, so it either reached its phone once or fails saying so."""
+    from webapp.services import sessions
+
+    first, victim, third = link_numbers(client, auth, 3, interval_ms=100)
+    count = 240
+    ids = queue_bulk(app, count)
+    wait_for(lambda: sum(s != "queued" for s in statuses(app, ids).values()) >= 20)
+    with app.app_context():
+        pid = sessions.host_call(victim, "status")["pid"]
+    crashed_at = time.time()
+    os.kill(pid, sig)
+    wait_for(lambda: "queued" not in statuses(app, ids).values(), timeout=120)
+
+    received = inboxes(redis_client, range(count))
+    assert all(len(entries) <= 1 for entries in received.values()), {
+        phone(n): len(e) for n, e in received.items() if len(e) > 1}
+    final = statuses(app, ids)
+    unsent = [i for i, s in final.items() if s not in ("sent", "delivered", "read")]
+    assert len(unsent) <= 1 and all(final[i] == "failed" for i in unsent), final
+    assert sum(len(e) for e in received.values()) >= count - len(unsent)
+
+    by_session = sends_by_session(redis_client, count)
+    for other in (first, third):
+        during = [t for t in by_session[other] if crashed_at - 1 < t]
+        gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+        assert during and max(gaps, default=0) < 5, (other, max(gaps, default=0))
+    assert any(t > crashed_at for t in by_session[victim]), "the crashed number never came back"
