@@ -41,6 +41,9 @@ def configure_environment() -> str:
         KABAR_INSTANCE_DIR=tempfile.mkdtemp(prefix="kabar-bench-"),
         KABAR_API_RATE="100000",
         KABAR_API_BURST="100000",
+        # Hundreds of simulated numbers must not cost hundreds of interpreters: ten share a
+        # client process (real neonize numbers never share one).
+        KABAR_SIM_SESSIONS_PER_PROCESS=os.environ.get("KABAR_SIM_SESSIONS_PER_PROCESS", "10"),
         PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     )
     return name
