@@ -194,3 +194,23 @@ def test_a_real_neonize_client_offline_is_killed_mid_connect_and_restarted(redis
     host.shutdown()
     wait_for(lambda: gone(second), timeout=10)
     assert time.monotonic() - started < 10
+
+
+def test_simulated_numbers_may_share_a_process_but_neonize_ones_never(redis_client, tmp_path):
+    host = SessionHost(
+        redis_client, KEY, store_dir=tmp_path, host_id="h1", sim_sessions_per_process=2
+    )
+    thread = threading.Thread(target=host.run, daemon=True)
+    thread.start()
+    try:
+        rpc = SessionHostClient(redis_client, timeout=10)
+        pids = linked(redis_client, host, rpc, "session-1", "session-2", "session-3")
+        # Two share a process, the third has one of its own (which two depends on start order).
+        assert sorted(list(pids.values()).count(p) for p in set(pids.values())) == [1, 2]
+        desire(redis_client, "session-8", transport="neonize")
+        desire(redis_client, "session-9", transport="neonize")
+        neonize = {pid_of(rpc, "session-8", timeout=30), pid_of(rpc, "session-9", timeout=30)}
+        assert len(neonize) == 2 and not neonize & set(pids.values())
+    finally:
+        host.shutdown()
+        thread.join(timeout=15)

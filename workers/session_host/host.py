@@ -92,6 +92,7 @@ class SessionHost:
         health_timeout_s: float = settings.HEALTH_TIMEOUT_S,
         health_max_failures: int = settings.HEALTH_MAX_FAILURES,
         idle_after_s: float = settings.HEALTH_IDLE_S,
+        sim_sessions_per_process: int | None = None,
     ) -> None:
         self.redis = client
         self.key = encryption_key
@@ -101,7 +102,9 @@ class SessionHost:
         self.leases = Leases(client, self.host_id, lease_ms)
         self.sessions: dict[str, Transport] = {}
         # Every session's transport runs in a client process of its own (see supervisor).
-        self.clients = ClientPool(redis_url_of(client), encryption_key, store_dir)
+        self.clients = ClientPool(
+            redis_url_of(client), encryption_key, store_dir, group=sim_sessions_per_process
+        )
         self.state: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         # Last send per session (monotonic s), and a lock per session serialising its sends.
