@@ -1,13 +1,48 @@
 #!/usr/bin/env bash
-# Create .venv with Kabar and its dependencies (idempotent). Sourced by run.sh and test.sh.
-# Usage: scripts/setup.sh [--dev]
+# Create the virtualenv with Kabar and its dependencies (idempotent). Sourced by run.sh and test.sh.
+# Usage: [PYTHON=/path/to/python3.x | PYTHON=3.x] [VENV=.venv] scripts/setup.sh [--dev]
+# Kabar runs on Python 3.11, 3.12 or 3.13 (pyproject.toml's requires-python says the same).
+# Without PYTHON, the newest of those found is used (python3.X on PATH, else pyenv's
+# ~/.pyenv/versions/3.X.*, for 3.13, then 3.12, then 3.11), else python3 if it is one of them.
+# VENV (default .venv) lets a second virtualenv on another Python sit next to the first (CI
+# runs the tests on 3.11 and on 3.13).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3.11}
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-  echo "Kabar needs Python 3.11 (found $("$PYTHON" --version 2>&1)). Install it, or set PYTHON=/path/to/python3.11." >&2
+VENV=${VENV:-.venv}
+supported() { "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null; }
+# find_python 3.X: that Python on PATH, else the newest pyenv build of it; nothing if neither.
+find_python() {
+  local candidate
+  for candidate in "python$1" $(ls -d "$HOME"/.pyenv/versions/"$1".*/bin/python 2>/dev/null | sort -rV); do
+    if command -v "$candidate" >/dev/null 2>&1 && supported "$candidate"; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+newest_python() {
+  local version
+  for version in 3.13 3.12 3.11; do
+    find_python "$version" && return
+  done
+  if supported python3; then echo python3; fi
+}
+
+chosen=${PYTHON:-}
+case "$chosen" in
+  "") PYTHON=$(newest_python) ;;
+  3.1[123]) PYTHON=$(find_python "$chosen") ;;  # a version, as CI asks for PYTHON=3.13
+esac
+if [ -z "$PYTHON" ]; then
+  echo "Kabar needs Python ${chosen:-3.11, 3.12 or 3.13} and found none on PATH or in ~/.pyenv/versions." \
+    "Install one (Debian/Ubuntu: sudo apt-get install -y python3 python3-venv), or set PYTHON=/path/to/python3.x." >&2
+  exit 1
+fi
+if ! supported "$PYTHON"; then
+  echo "Kabar needs Python 3.11, 3.12 or 3.13; PYTHON=$PYTHON is $("$PYTHON" --version 2>&1)." >&2
   exit 1
 fi
 if ! "$PYTHON" -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("magic") is None)'; then
@@ -15,17 +50,24 @@ if ! "$PYTHON" -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("m
   exit 1
 fi
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# An existing virtualenv is kept while its Python is supported and, when PYTHON names one, is
+# that version; otherwise it is built again.
+version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+if ! supported "$VENV/bin/python" \
+    || { [ -n "$chosen" ] && [ "$(version "$VENV/bin/python")" != "$(version "$PYTHON")" ]; }; then
+  echo "Creating $VENV with $("$PYTHON" --version 2>&1)"
+  "$PYTHON" -m venv --clear "$VENV"
+fi
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
-stamp=".venv/.kabar-installed${extra}"
+stamp="$VENV/.kabar-installed${extra}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -e ".${extra}"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet -e ".${extra}"
   # dramatiq_dashboard 0.4.0 pins dramatiq<2 and redis<5 in its metadata but runs on the
   # versions Kabar uses (tests/admin/test_dramatiq_dashboard.py proves it), so it is installed
   # without its pins.
-  .venv/bin/pip install --quiet --no-deps "dramatiq_dashboard==0.4.0"
+  "$VENV/bin/pip" install --quiet --no-deps "dramatiq_dashboard==0.4.0"
   touch "$stamp"
 fi
-.venv/bin/pybabel -q compile -d webapp/translations  # admin console translations (.po -> .mo)
+"$VENV/bin/pybabel" -q compile -d webapp/translations  # admin console translations (.po -> .mo)

@@ -1,11 +1,13 @@
-"""``flask --app webapp <command>``: create-api-key, create-admin, sync-sessions."""
+"""``flask --app webapp <command>``: create-api-key, create-admin, sync-sessions, doctor."""
 
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
-from webapp.services import admins, api_keys, sessions
+from webapp.services import admins, api_keys, doctor, sessions
 from webapp.services.errors import KabarError
 
 
@@ -39,3 +41,27 @@ def register_cli(app: Flask) -> None:
     def sync_sessions() -> None:
         """Tell the session hosts which sessions exist (after Redis lost its data)."""
         click.echo(f"{sessions.sync_desired()} session(s) listed for the session hosts")
+
+    @app.cli.command("doctor")
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1, max=60),
+        default=doctor.TIMEOUT_S,
+        show_default=True,
+        help="Seconds each network check may take.",
+    )
+    def run_doctor(timeout: float) -> None:
+        """Check what a number needs to link: WhatsApp reach, clock, libraries, key, Redis, DB.
+
+        One line per check, in KABAR_LANGUAGE (Indonesian unless "en"); exits 1 when something
+        essential fails.
+        """
+        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+            findings = doctor.examine(current_app.config, timeout)
+            labels = {doctor.OK: _("ok"), doctor.WARN: _("warning"), doctor.FAIL: _("FAILED")}
+            for finding in findings:
+                click.echo(f"[{labels[finding.level]}] {finding.check}: {finding.text}")
+            if doctor.failed(findings):
+                click.echo(_("Something essential failed: fix the lines marked above first."))
+        if doctor.failed(findings):
+            raise SystemExit(1)

@@ -182,3 +182,30 @@ def test_times_are_the_operators_on_the_page_and_in_its_poll(app, logged_in, two
     first = next(s for s in polled if s["id"] == "session-1")
     assert first["lastActivity"] == "25-11-2026 09:30:00"  # Asia/Jakarta, UTC+7
     assert "25-11-2026 09:30:00" in logged_in.get("/admin/sessions").get_data(as_text=True)
+
+
+def test_a_raw_dial_error_is_shown_as_advice_with_the_error_as_detail(app, logged_in, two_sessions):
+    raw = (
+        "failed to dial whatsapp web websocket: dial tcp: lookup web.whatsapp.com on "
+        "127.0.0.53:53: no such host"
+    )
+    with app.app_context():
+        session = db.session.scalar(
+            db.select(WhatsAppSession).where(WhatsAppSession.session_id == "session-2")
+        )
+        session.status, session.last_error = "disconnected", raw
+        db.session.commit()
+    page = logged_in.get("/admin/sessions").get_data(as_text=True)
+    card = page.split('data-session="session-2"')[1].split("</section>")[0]
+    advice = card.split('data-field="advice"')[1].split("</p>")[0]
+    assert "hidden" not in advice.split(">")[0]
+    assert "Server ini tidak bisa menjangkau WhatsApp (DNS)." in advice
+    assert "flask --app webapp doctor" in advice
+    assert raw in card.split('data-field="lastError"')[1]  # the raw error, as the detail
+    polled = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
+    by_id = {s["id"]: s for s in polled}
+    assert by_id["session-2"]["advice"].startswith("Server ini tidak bisa menjangkau WhatsApp")
+    assert by_id["session-2"]["lastError"] == raw
+    assert by_id["session-1"]["advice"] is None
+    other = page.split('data-session="session-1"')[1].split("</section>")[0]
+    assert "menjangkau WhatsApp" not in other

@@ -23,7 +23,7 @@ from webapp.admin import bp, login_required
 from webapp.admin.console_pages import localtime
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
 from webapp.models import WhatsAppSession, iso
-from webapp.services import routing, sessions, warmup
+from webapp.services import connect_advice, routing, sessions, warmup
 from webapp.services.errors import KabarError
 from workers.transports.simulator import FAULTS
 
@@ -163,6 +163,7 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "errorCount": session.error_count,
         "lastActivity": _when(session.last_activity),
         "lastError": session.last_error,
+        "advice": _advice(session.last_error),
         "banExpiresAt": _when(session.ban_expires_at),
         "qr": qr,
         "qrExpires": qr_expires,
@@ -170,6 +171,12 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "warmup": warming_up,
         "updatedAt": iso(session.updated_at),
     }
+
+
+def _advice(error: str | None) -> str | None:
+    """What a raw connection error means and what to do, shown above it; None for the rest."""
+    advice = connect_advice.advise(error)
+    return f"{advice.sentence()} {connect_advice.RUN_DOCTOR}" if advice else None
 
 
 def _when(value) -> str | None:
@@ -285,8 +292,11 @@ def simulator_scan(session_id: str):
     except FormError as error:
         return _render(error)
     return _done(
-        _("Simulator: %(session)s scanned, number %(phone)s.", session=session_id,
-          phone=result.get("phone"))
+        _(
+            "Simulator: %(session)s scanned, number %(phone)s.",
+            session=session_id,
+            phone=result.get("phone"),
+        )
     )
 
 
