@@ -26,9 +26,14 @@ def lease(session_id: str) -> str:
     return f"{PREFIX}:lease:{session_id}"
 
 
+HOST_PREFIX = f"{PREFIX}:host:"
+
+
 def host(host_id: str) -> str:
-    """A session host's heartbeat: which sessions it holds, expiring with its leases."""
-    return f"{PREFIX}:host:{host_id}"
+    """A session host's heartbeat: which sessions it holds. Renewed every second and gone a few
+    seconds after the host (``settings.HOST_HEARTBEAT_MS``): a lease whose holder has none is
+    free, and callers do not wait for an answer from a host that has none."""
+    return f"{HOST_PREFIX}{host_id}"
 
 
 def rpc_requests(session_id: str) -> str:

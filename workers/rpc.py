@@ -23,6 +23,9 @@ from workers import keys, settings
 
 log = logging.getLogger(__name__)
 
+# How often a caller waiting for an answer checks that its session host is alive.
+HOST_CHECK_S = 1.0
+
 
 class RpcError(Exception):
     """The session host answered with an error. ``code`` is machine-readable."""
@@ -38,6 +41,16 @@ class SessionNotHosted(RpcError):
 
     def __init__(self, session_id: str) -> None:
         super().__init__("not_hosted", f"no session host is running session {session_id}")
+
+
+class HostGone(RpcError):
+    """The session host holding the session stopped (its heartbeat lapsed) while the call was
+    under way. Like a time-out, the call may or may not have taken effect."""
+
+    def __init__(self, session_id: str, method: str) -> None:
+        super().__init__(
+            "host_gone", f"the session host running {session_id} stopped during {method}"
+        )
 
 
 class RpcTimeout(RpcError):
@@ -60,7 +73,9 @@ class SessionHostClient:
         self, session_id: str, method: str, timeout: float | None = None, **params: Any
     ) -> Any:
         timeout = self.timeout if timeout is None else timeout
-        if not self.redis.exists(keys.lease(session_id)):
+        holder = self.redis.get(keys.lease(session_id))
+        # A lease whose holder has no heartbeat belongs to a dead host: do not wait for it.
+        if holder is None or not self.redis.exists(keys.host(holder.decode())):
             raise SessionNotHosted(session_id)
         request_id = uuid.uuid4().hex
         reply_key = keys.rpc_reply(request_id)
@@ -72,14 +87,27 @@ class SessionHostClient:
             "deadline": time.time() + timeout,
         }
         self.redis.rpush(keys.rpc_requests(session_id), json.dumps(request))
-        answer = self.redis.blpop([reply_key], timeout=timeout)
-        if answer is None:
-            raise RpcTimeout(session_id, method, timeout)
+        answer = self._wait(reply_key, holder.decode(), session_id, method, timeout)
         reply = json.loads(answer[1])
         if "error" in reply:
             raise RpcError(reply["error"]["code"], reply["error"]["message"])
         return reply["result"]
 
+
+    def _wait(self, reply_key: str, holder: str, session_id: str, method: str, timeout: float):
+        """The reply, looking every second whether the host that should answer is still alive
+        (or another host took the session over, with its pending calls)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            answer = self.redis.blpop([reply_key], timeout=min(left, HOST_CHECK_S))
+            if answer is not None:
+                return answer
+            if not self.redis.exists(keys.host(holder)):
+                current = self.redis.get(keys.lease(session_id))
+                if current is None or current.decode() == holder:
+                    raise HostGone(session_id, method)
+                holder = current.decode()  # taken over: the new host serves the request
+        raise RpcTimeout(session_id, method, timeout)
 
 Handler = Callable[[str, str, dict[str, Any]], Any]
 

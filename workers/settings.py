@@ -32,6 +32,9 @@ SESSION_STORE_DIR = Path(os.environ.get("KABAR_SESSION_STORE", INSTANCE_DIR / "s
 # How long a session host's claim on a session lives without renewal.
 LEASE_MS = _int("KABAR_LEASE_MS", 15_000)
 RPC_TIMEOUT_S = _float("KABAR_RPC_TIMEOUT", 15.0)
+# A session host's heartbeat lives this long and is renewed every third of it: a host that
+# died frees its sessions, and its callers stop waiting, within this time.
+HOST_HEARTBEAT_MS = _int("KABAR_HOST_HEARTBEAT_MS", 3_000)
 
 # Simulator: delays before the virtual phone reports delivered and read.
 SIM_DELIVERED_AFTER_S = _float("KABAR_SIM_DELIVERED_AFTER", 0.3)

@@ -127,7 +127,9 @@ def test_a_send_in_flight_when_its_client_dies_is_never_sent_again(redis_client,
     sender.join(timeout=15)
     assert answer["r"] == "client_crashed"
     # It may have reached WhatsApp: the claim stays, so no retry anywhere sends it again.
-    assert json.loads(redis_client.get(keys.sent_record("7")))["state"] == "sending"
+    claim = json.loads(redis_client.get(keys.sent_record("7")))
+    assert claim["state"] == "sending" and claim["outcome"] == "unknown"
+    assert "host" not in claim  # no live host holds it: the operator may resend it
     wait_for(lambda: statuses(redis_client, "session-1")[-1]["status"] == "connected")
     assert _try_send(rpc, "session-1", 7) == "send_in_progress"
 

@@ -9,7 +9,14 @@ import time
 import pytest
 
 from workers import keys
-from workers.rpc import RpcError, RpcServer, RpcTimeout, SessionHostClient, SessionNotHosted
+from workers.rpc import (
+    HostGone,
+    RpcError,
+    RpcServer,
+    RpcTimeout,
+    SessionHostClient,
+    SessionNotHosted,
+)
 
 
 class Refused(Exception):
@@ -27,6 +34,7 @@ def handler(session_id, method, params):
 @pytest.fixture
 def server(redis_client):
     redis_client.set(keys.lease("s1"), "test-host")
+    redis_client.set(keys.host("test-host"), "[]")
     srv = RpcServer(redis_client, handler, lambda: ["s1"], poll_s=0.1)
     stop = threading.Event()
     thread = threading.Thread(target=lambda: [srv.serve_once() for _ in iter(stop.is_set, True)])
@@ -60,9 +68,29 @@ def test_a_session_no_host_holds_fails_at_once(redis_client):
 
 
 def test_a_silent_host_times_out(redis_client):
-    redis_client.set(keys.lease("s2"), "dead-host")
+    redis_client.set(keys.lease("s2"), "hung-host")
+    redis_client.set(keys.host("hung-host"), "[]")
     with pytest.raises(RpcTimeout):
         SessionHostClient(redis_client, timeout=0.2).call("s2", "echo")
+
+
+def test_a_lease_whose_host_has_no_heartbeat_is_not_waited_for(redis_client):
+    """A host killed with -9 leaves its leases behind for a while: its heartbeat is gone."""
+    redis_client.set(keys.lease("s2"), "dead-host", px=15_000)
+    started = time.monotonic()
+    with pytest.raises(SessionNotHosted):
+        SessionHostClient(redis_client, timeout=15).call("s2", "echo")
+    assert time.monotonic() - started < 1
+
+
+def test_a_caller_stops_waiting_when_its_host_dies_mid_call(redis_client):
+    redis_client.set(keys.lease("s2"), "dying-host", px=15_000)
+    redis_client.set(keys.host("dying-host"), "[]", px=500)  # its last heartbeat
+    started = time.monotonic()
+    with pytest.raises(HostGone) as caught:
+        SessionHostClient(redis_client, timeout=15).call("s2", "send")
+    assert caught.value.code == "host_gone"
+    assert time.monotonic() - started < 5  # one heartbeat check after the host died, not 15 s
 
 
 def test_a_request_whose_caller_gave_up_is_dropped(redis_client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -132,12 +133,23 @@ def test_a_send_on_an_unpaired_session_is_refused_and_can_be_retried(redis_clien
 
 def test_a_dead_hosts_sessions_are_taken_over(redis_client, make_host, tmp_path):
     desire(redis_client, "session-1")
-    # A host that claimed the session and died without releasing it (kill -9).
-    redis_client.set(keys.lease("session-1"), "dead-host", px=400)
-    survivor = make_host("h2", lease_ms=600)
-    assert survivor.held_sessions() == []
+    # A host that claimed the session and died without releasing it (kill -9): its lease
+    # would live on for 15 s, but its heartbeat is gone, so the session is free at once.
+    redis_client.set(keys.lease("session-1"), "dead-host", px=15_000)
+    started = time.monotonic()
+    survivor = make_host("h2")
     wait_for(lambda: survivor.held_sessions() == ["session-1"], timeout=10)
     assert redis_client.get(keys.lease("session-1")) == b"h2"
+    assert time.monotonic() - started < 5
+
+
+def test_a_live_hosts_sessions_are_not_taken(redis_client, make_host):
+    desire(redis_client, "session-1")
+    redis_client.set(keys.lease("session-1"), "busy-host", px=15_000)
+    redis_client.set(keys.host("busy-host"), "[]", px=15_000)
+    other = make_host("h2")
+    other.reconcile()
+    assert other.held_sessions() == []
 
 
 def test_a_paired_session_resumes_after_a_restart_without_a_new_scan(redis_client, make_host):

@@ -156,13 +156,17 @@ def _desire(session: WhatsAppSession) -> None:
     pipe.execute()
 
 
+# What the session host answers when a number cannot be reached now (not a refusal by WhatsApp).
+UNAVAILABLE = ("not_hosted", "timeout", "host_gone", "not_connected", "client_crashed")
+
+
 def host_call(session_id: str, method: str, timeout: float | None = None, **params: Any) -> Any:
     """Call the session host holding ``session_id``; host-side refusals become KabarErrors."""
     client = SessionHostClient(get_redis(), timeout=current_app.config["RPC_TIMEOUT_S"])
     try:
         return client.call(session_id, method, timeout=timeout, **params)
     except RpcError as exc:
-        if exc.code in ("not_hosted", "timeout", "not_connected"):
+        if exc.code in UNAVAILABLE:
             raise SessionUnavailable(exc.message, field="id") from exc
         if exc.code == "unsupported":
             raise Conflict(exc.message, field="id") from exc

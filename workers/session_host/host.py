@@ -87,6 +87,7 @@ class SessionHost:
         store_dir=settings.SESSION_STORE_DIR,
         lease_ms: int = settings.LEASE_MS,
         host_id: str | None = None,
+        heartbeat_ms: int = settings.HOST_HEARTBEAT_MS,
         health_interval_s: float = settings.HEALTH_INTERVAL_S,
         health_slow_s: float = settings.HEALTH_SLOW_S,
         health_timeout_s: float = settings.HEALTH_TIMEOUT_S,
@@ -98,6 +99,7 @@ class SessionHost:
         self.key = encryption_key
         self.store_dir = store_dir
         self.lease_ms = lease_ms
+        self.heartbeat_ms = heartbeat_ms
         self.host_id = host_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.leases = Leases(client, self.host_id, lease_ms)
         self.sessions: dict[str, Transport] = {}
@@ -139,7 +141,10 @@ class SessionHost:
         ticker = threading.Thread(target=self._tick_forever, name="leases", daemon=True)
         listener = threading.Thread(target=self._listen, name="wake", daemon=True)
         health = threading.Thread(target=self._health_forever, name="health", daemon=True)
+        heart = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
+        self._beat()  # before any lease: a host without a heartbeat counts as gone
         self.reconcile()
+        heart.start()
         ticker.start()
         listener.start()
         health.start()
@@ -169,6 +174,20 @@ class SessionHost:
             except redis.RedisError as exc:
                 log.warning("lost the sessions-changed channel (%s); resubscribing", exc)
                 self._stopping.wait(1.0)
+
+    def _beat(self) -> None:
+        self.redis.set(
+            keys.host(self.host_id), json.dumps(self.held_sessions()), px=self.heartbeat_ms
+        )
+
+    def _beat_forever(self) -> None:
+        """The heartbeat other hosts and callers read: renewed every third of its life, on a
+        thread of its own so that a slow reconcile never lets it lapse."""
+        while not self._stopping.wait(self.heartbeat_ms / 3000):
+            try:
+                self._beat()
+            except redis.RedisError as exc:
+                log.warning("could not renew the heartbeat: %s", exc)
 
     def _tick_forever(self) -> None:
         while not self._stopping.is_set():
@@ -202,9 +221,9 @@ class SessionHost:
                 log.warning("lost the lease on %s; another host took it", session_id)
                 self._stop(session_id)
         for session_id, conf in desired.items():
-            if session_id not in self.sessions and self.leases.acquire(session_id):
+            if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
                 self._start(session_id, conf)
-        self.redis.set(keys.host(self.host_id), json.dumps(self.held_sessions()), px=self.lease_ms)
+        self._beat()
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
         name = conf.get("transport", settings.DEFAULT_TRANSPORT)
@@ -568,9 +587,10 @@ class SessionHost:
             try:
                 sent = self._paced_send(session_id, transport, {**params, **item})
             except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
-                if not getattr(exc, "outcome_unknown", False):
+                if getattr(exc, "outcome_unknown", False):
+                    self._unknown(session_id, message_id)
+                else:
                     self.redis.delete(keys.sent_record(message_id))  # nothing went out
-                # else it may have gone out: the claim stays, so it is never sent again
                 failure = _refusal(getattr(exc, "code", "send_failed"), str(exc) or repr(exc))
                 results += [failure] * (len(batch) - index)
                 break
@@ -602,6 +622,12 @@ class SessionHost:
             pipe.set(keys.sent_record(message_id), json.dumps(claim), nx=True, ex=SENT_RECORD_TTL_S)
         answers = pipe.execute()
         return message_id is not None and bool(answers[-1])
+
+    def _unknown(self, session_id: str, message_id: str) -> None:
+        """The message may have gone out (its client died mid-send): the claim stays, so nothing
+        sends it by itself again, but it names no live host, so the operator may resend it."""
+        claim = {"state": "sending", "session_id": session_id, "outcome": "unknown"}
+        self.redis.set(keys.sent_record(message_id), json.dumps(claim), xx=True, keepttl=True)
 
     def _earlier(self, message_id: str) -> dict[str, Any]:
         """The answer for a message another call claimed: its record once sent, else busy."""
