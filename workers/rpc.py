@@ -93,7 +93,6 @@ class SessionHostClient:
             raise RpcError(reply["error"]["code"], reply["error"]["message"])
         return reply["result"]
 
-
     def _wait(self, reply_key: str, holder: str, session_id: str, method: str, timeout: float):
         """The reply, looking every second whether the host that should answer is still alive
         (or another host took the session over, with its pending calls)."""
@@ -108,6 +107,7 @@ class SessionHostClient:
                     raise HostGone(session_id, method)
                 holder = current.decode()  # taken over: the new host serves the request
         raise RpcTimeout(session_id, method, timeout)
+
 
 Handler = Callable[[str, str, dict[str, Any]], Any]
 
