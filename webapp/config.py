@@ -40,6 +40,10 @@ class Config:
     ROUTING_BULK = os.environ.get("KABAR_ROUTING_BULK", "spread")
     # How long a worker thread may wait for a number's slot before giving the message back.
     MAX_PARK_MS = {"urgent": 60_000, "normal": 30_000, "bulk": 30_000}
+    # How long a message may wait for a number that can send (all resting after errors, none
+    # hosted, none connected, all at their daily cap) before that wait counts as a failed
+    # attempt; until then waiting costs none.
+    WAIT_FOR_NUMBER_S = int(os.environ.get("KABAR_WAIT_FOR_NUMBER", 3600))
     # Queued rows older than this with no job alive in Redis are queued again.
     RECONCILE_AFTER_S = int(os.environ.get("KABAR_RECONCILE_AFTER", 300))
     # Requests per second per API key (a token bucket with this burst).

@@ -226,6 +226,8 @@ def fallback_inbox(request, monkeypatch):
             "SMTP_PORT": str(inbox.port),
             "SMTP_STARTTLS": "0",
             "SMTP_FROM": "noreply@isp.example",
+            # No number is linked: without a limit on waiting for one, the message would wait.
+            "KABAR_WAIT_FOR_NUMBER": "0",
         }.items():
             monkeypatch.setenv(name, value)
         request.getfixturevalue("kabar_processes")

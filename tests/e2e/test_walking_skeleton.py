@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
+from tests.e2e.helpers import link_numbers
 from tests.polling import wait_for
 
 VOUCHER = {"voucher_code": "HOTSPOT-7781", "duration": "30 hari", "expiry_time": "25-12-2026"}
@@ -81,25 +82,22 @@ def test_templated_message_reaches_the_phone_and_is_read(client, auth, kabar_pro
     assert listed[0]["messageCount"] == 1 and listed[0]["lastActivity"]
 
 
-def test_message_waits_for_a_session_and_fails_after_retries_when_none_comes(
+def test_message_waits_for_a_number_with_its_reason_and_goes_when_one_links(
     client, auth, kabar_processes
 ):
+    """No number is a wait, not a failure: no attempt is spent, the status says why, and the
+    message goes as soon as a number links."""
     sent = client.post(
         "/api/whatsapp/send", json={"to": "+6281234567891", "text": "Tes"}, headers=auth
     )
     assert sent.status_code == 202
     message_id = sent.get_json()["id"]
-    failed = wait_for(
-        lambda: (
-            (
-                s := client.get(
-                    f"/api/whatsapp/message/{message_id}/status", headers=auth
-                ).get_json()
-            )["status"]
-            == "failed"
-            and s
-        ),
-        timeout=60,
-    )
-    assert "no connected session" in failed["error"]
-    assert failed["retryCount"] == 3
+
+    def status():
+        return client.get(f"/api/whatsapp/message/{message_id}/status", headers=auth).get_json()
+
+    waiting = wait_for(lambda: (s := status())["error"] and s, timeout=30)
+    assert waiting["status"] == "queued" and waiting["retryCount"] == 0
+    assert waiting["error"] == "waiting for a number that can send: no number is connected"
+    link_numbers(client, auth, 1)
+    wait_for(lambda: status()["status"] in ("sent", "delivered", "read"), timeout=30)

@@ -9,7 +9,7 @@ import pytest
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, WhatsAppTemplate
 from webapp.services import messages, optout, sending, session_events
-from webapp.services.errors import NoSessionAvailable
+from workers.pacer import GiveBack
 
 CUSTOMER = "6281234567890"
 OTHER = "6281299998888"
@@ -93,7 +93,7 @@ def test_a_bulk_message_to_an_opted_out_number_is_skipped_and_others_go_on(ctx):
     row = db.session.get(WhatsAppMessage, skipped_id)
     assert (row.status, row.error_message) == ("skipped", "recipient opted out")
     # The other recipient goes on to routing (no number is linked here, so it must wait).
-    with pytest.raises(NoSessionAvailable):
+    with pytest.raises(GiveBack):
         sending.deliver(other_id)
     assert db.session.get(WhatsAppMessage, other_id).status == "queued"
 
@@ -103,5 +103,5 @@ def test_a_promotion_is_skipped_but_a_notification_still_goes(ctx, promotion):
     promo = messages.queue_message(CUSTOMER, template=promotion, data={"what": "diskon"}).message
     notice = messages.queue_message(CUSTOMER, text="Tagihan Anda sudah terbit").message
     assert sending.deliver(promo.id) == "skipped"
-    with pytest.raises(NoSessionAvailable):
+    with pytest.raises(GiveBack):
         sending.deliver(notice.id)

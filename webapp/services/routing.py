@@ -103,18 +103,11 @@ def routes(policy: str, pinned_session_id: str | None = None) -> list[Route]:
     if not sessions:
         return []
     redis = get_redis()
-    today = _today()
-    pipe = redis.pipeline()
-    for session in sessions:
-        pipe.exists(keys.error_backoff(session.session_id))
-        pipe.get(keys.daily_count(session.session_id, today))
-    flags = pipe.execute()
     usable, left = [], {}
-    for i, session in enumerate(sessions):
+    for session, (resting_ms, sent) in zip(sessions, _limits(sessions), strict=True):
         cap = effective_cap(session.daily_cap, session.warmup_started_at)
-        left[session.session_id] = None if cap is None else cap - int(flags[2 * i + 1] or 0)
-        backing_off = flags[2 * i]
-        if not backing_off and (cap is None or left[session.session_id] > 0):
+        left[session.session_id] = None if cap is None else cap - sent
+        if resting_ms <= 0 and (cap is None or left[session.session_id] > 0):
             usable.append(session)
     if policy == "spread" and len(usable) > 1:
         load = Pacer(redis).load([s.session_id for s in usable])
@@ -125,6 +118,18 @@ def routes(policy: str, pinned_session_id: str | None = None) -> list[Route]:
 
         usable.sort(key=soonest)
     return [Route(s.session_id, s.interval_ms, s.jitter_ms, left[s.session_id]) for s in usable]
+
+
+def _limits(sessions: list[_Connected]) -> list[tuple[int, int]]:
+    """For each session, in one round trip: (ms its error back-off has left, 0 or less when it
+    rests not, sends today)."""
+    pipe = get_redis().pipeline()
+    today = _today()
+    for session in sessions:
+        pipe.pttl(keys.error_backoff(session.session_id))
+        pipe.get(keys.daily_count(session.session_id, today))
+    flags = pipe.execute()
+    return [(int(flags[2 * i]), int(flags[2 * i + 1] or 0)) for i in range(len(sessions))]
 
 
 def effective_cap(own_cap: int | None, warmup_started_at: datetime | None) -> int | None:
@@ -157,12 +162,49 @@ def record_success(session_id: str, sent: int = 1) -> None:
     pipe.execute()
 
 
+# One failure per back-off: threads that fail on the same outage at once (a dead session host,
+# a dropped number) rest the number once, instead of doubling its rest once per thread.
+_RECORD_FAILURE = """
+local left = redis.call('pttl', KEYS[1])
+if left > 0 then return left end
+local streak = redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], 3600)
+local backoff = math.min(tonumber(ARGV[1]) * 2 ^ (streak - 1), tonumber(ARGV[2]))
+redis.call('set', KEYS[1], streak, 'px', math.floor(backoff))
+return math.floor(backoff)
+"""
+
+
 def record_failure(session_id: str) -> int:
-    """Put the session in back-off, doubling with each consecutive failure; return the ms."""
-    redis = get_redis()
-    streak = redis.incr(keys.error_streak(session_id))
-    redis.expire(keys.error_streak(session_id), 3600)
+    """Put the session in back-off, doubling with each consecutive failure; return the ms.
+
+    A failure while the session already rests is part of the same outage: it changes nothing
+    and returns the rest that is left."""
     base, cap = settings.get("error_backoff_base_ms"), settings.get("error_backoff_cap_ms")
-    backoff = min(base * 2 ** (streak - 1), cap)
-    redis.set(keys.error_backoff(session_id), streak, px=backoff)
-    return backoff
+    script = get_redis().register_script(_RECORD_FAILURE)
+    keys_ = [keys.error_backoff(session_id), keys.error_streak(session_id)]
+    return int(script(keys=keys_, args=[base, cap]))
+
+
+def unavailable_reason(policy: str, pinned_session_id: str | None = None) -> tuple[str, int]:
+    """Why no number can send now, and in how many ms one may: (reason, wait_ms)."""
+    sessions = connected_sessions()
+    if pinned_session_id:
+        sessions = [s for s in sessions if s.session_id == pinned_session_id]
+        if not sessions:
+            return f"{pinned_session_id} is not connected", 2_000
+    if not sessions:
+        return "no number is connected", 2_000
+    reasons, waits = [], []
+    for session, (resting_ms, sent) in zip(sessions, _limits(sessions), strict=True):
+        cap = effective_cap(session.daily_cap, session.warmup_started_at)
+        if resting_ms > 0:
+            reasons.append(f"{session.session_id} rests after send errors")
+            waits.append(resting_ms)
+        elif cap is not None and sent >= cap:
+            reasons.append(f"{session.session_id} reached today's limit of {cap}")
+            waits.append(60_000)
+        else:
+            reasons.append(f"{session.session_id} cannot be reached now")
+            waits.append(2_000)
+    return "; ".join(reasons), min(waits)

@@ -24,7 +24,7 @@ from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate, as_utc
 from webapp.redis_client import get_redis
 from webapp.services import fallback, optout, quiet_hours, routing, sessions, settings, webhooks
-from webapp.services.errors import KabarError, NoSessionAvailable
+from webapp.services.errors import KabarError, NoSessionAvailable, SessionUnavailable
 from webapp.services.phone import Recipient
 from workers.pacer import GiveBack, Pacer, ticket_score
 
@@ -38,6 +38,8 @@ MAX_CHUNK = 50
 # no time left for (workers.session_host).
 SEND_IN_PROGRESS = "send_in_progress"
 SEND_LATER = "later"
+# The code of a call that never reached a session host able to act on it.
+UNREACHABLE = "not_hosted"
 OUTCOME_UNKNOWN = (
     "a session host was sending this message and stopped answering: it may have reached the "
     "customer. Resend only if they did not get it"
@@ -76,6 +78,9 @@ class Outcome:
     unsent: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unknown: list[int] = field(default_factory=list)  # another call is sending them
+    # Sends a reachable number refused (an attempt spent), as against numbers that could not
+    # be reached or may not send now (a wait, which spends none).
+    failures: int = 0
 
     def give_back(self, ids: list[int], delay_ms: int) -> None:
         self.later_ms = min(self.later_ms, delay_ms) if self.later else delay_ms
@@ -198,8 +203,11 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         usable = [r for r in routing.routes(policy, pinned) if r.session_id not in failed]
         db.session.rollback()
         if not usable:
+            if not outcome.failures and _may_wait(pending):
+                _wait_for_a_number(policy, pinned, pending, outcome)
+                return
             if not outcome.errors:
-                outcome.errors.append("no connected session can send now")
+                outcome.errors.append(routing.unavailable_reason(policy, pinned)[0])
             outcome.unsent += [m.id for m in pending]
             return
         route = usable[0]
@@ -229,6 +237,30 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         if refused:
             failed.add(route.session_id)
         pending = later + refused + pending
+
+
+def _may_wait(pending: list[Outgoing]) -> bool:
+    """Whether these messages may still wait for a number without spending an attempt."""
+    limit_ms = current_app.config["WAIT_FOR_NUMBER_S"] * 1000
+    oldest = min(m.created_ms for m in pending)
+    return datetime.now(UTC).timestamp() * 1000 - oldest < limit_ms
+
+
+def _wait_for_a_number(
+    policy: str, pinned: str | None, pending: list[Outgoing], outcome: Outcome
+) -> None:
+    """No number can send now (all resting, unhosted, not connected or at their cap): the
+    messages go back to the queue until one may, with the true reason on their rows."""
+    reason, wait_ms = routing.unavailable_reason(policy, pinned)
+    ids = [m.id for m in pending]
+    M = WhatsAppMessage
+    db.session.execute(
+        sa.update(M)
+        .where(M.id.in_(ids), M.status == "queued")
+        .values(error_message=f"waiting for a number that can send: {reason}")
+    )
+    db.session.commit()
+    outcome.give_back(ids, min(max(wait_ms, 500), 60_000))
 
 
 def pace(route: routing.Route, typing_ms: int) -> tuple[int, int]:
@@ -276,7 +308,8 @@ def _send_chunk(
         )
         results = answer["results"]
     except KabarError as exc:
-        results = [{"state": "error", "error": exc.message}] * len(chunk)
+        code = UNREACHABLE if isinstance(exc, SessionUnavailable) else None
+        results = [{"state": "error", "code": code, "error": exc.message}] * len(chunk)
     by_code: dict[str | None, list[Outgoing]] = {}
     sent = []
     for message, result in zip(chunk, results, strict=True):
@@ -292,6 +325,9 @@ def _send_chunk(
         outcome.unknown += [m.id for m in busy]
     failed = {m.id for group in by_code.values() for m in group}
     refused = [m for m in chunk if m.id in failed]
+    outcome.failures += sum(
+        len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
+    )
     if sent:
         routing.record_success(route.session_id, len(sent))
         _mark_sent(route.session_id, sent)

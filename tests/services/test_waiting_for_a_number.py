@@ -1,0 +1,71 @@
+"""No number able to send is a wait, not a failure: it costs no attempt until a time limit,
+the row says why it waits, and one outage rests a number once however many threads hit it."""
+
+from __future__ import annotations
+
+import pytest
+
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.services import messages, routing, sending
+from workers import keys
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        routing.forget_sessions()
+        yield app
+        db.session.rollback()
+
+
+def connected(session_id: str, priority: int = 1) -> None:
+    db.session.add(
+        WhatsAppSession(
+            session_id=session_id,
+            device_id=session_id,
+            priority=priority,
+            status="connected",
+            transport="simulator",
+        )
+    )
+    db.session.commit()
+    routing.forget_sessions()
+
+
+def test_with_no_number_connected_messages_wait_without_spending_an_attempt(ctx):
+    ids = messages.queue_texts([("081234567801", "Info")])
+    outcome = sending.deliver_batch(ids)
+    assert outcome.unsent == [] and outcome.later == ids and outcome.later_ms >= 500
+    row = db.session.get(WhatsAppMessage, ids[0])
+    assert row.status == "queued" and row.retry_count == 0
+    assert row.error_message == "waiting for a number that can send: no number is connected"
+
+
+def test_an_unhosted_number_is_rested_and_waited_for(ctx, redis_client):
+    connected("session-1")  # connected in the database, but no session host runs it
+    ids = messages.queue_texts([("081234567801", "Info")])
+    outcome = sending.deliver_batch(ids)
+    assert outcome.later == ids and outcome.failures == 0
+    assert redis_client.exists(keys.error_backoff("session-1"))
+    db.session.expire_all()
+    reason = db.session.get(WhatsAppMessage, ids[0]).error_message
+    assert reason == "waiting for a number that can send: session-1 rests after send errors"
+
+
+def test_past_the_waiting_limit_no_number_is_a_failed_attempt(ctx):
+    ctx.config["WAIT_FOR_NUMBER_S"] = 0
+    ids = messages.queue_texts([("081234567801", "Info")])
+    outcome = sending.deliver_batch(ids)
+    assert outcome.unsent == ids and outcome.later == []
+    assert "no number is connected" in outcome.reason
+
+
+def test_one_outage_rests_a_number_once_however_many_threads_fail_on_it(ctx, redis_client):
+    first = routing.record_failure("session-1")
+    again = [routing.record_failure("session-1") for _ in range(10)]
+    assert all(0 < ms <= first for ms in again)
+    assert int(redis_client.get(keys.error_streak("session-1"))) == 1
+    # The next outage, once the rest is over, doubles it.
+    redis_client.delete(keys.error_backoff("session-1"))
+    assert routing.record_failure("session-1") == 2 * first
