@@ -6,12 +6,15 @@ session host turns its events into the session-event stream.
 
 Event kinds a transport emits:
 
-- ``status``  ``status`` (one of SESSION_STATES), optional ``reason``, ``attempt``, ``retry_in``
+- ``status``  ``status`` (one of SESSION_STATES), optional ``reason``, ``attempt``, ``retry_in``;
+  ``qr_expired`` is a QR or pairing-code login that ended without a scan: the transport waits
+  for the operator to ask for a new QR (a restart of the session)
 - ``qr``      ``code`` (the string to render), ``expires_at`` (epoch seconds)
 - ``paired``  ``phone`` (E.164 digits of the linked number)
 - ``receipt`` ``wa_message_id``, ``status`` (``delivered`` | ``read``), ``at`` (epoch seconds)
 - ``message`` ``from_phone``, ``text``, ``wa_message_id``, ``at`` (an incoming message), optional
-  ``from_jid`` and ``push_name``
+  ``from_jid``, ``push_name`` and ``media_type`` (``image``, ``video``, ``document``, ``audio``,
+  ``sticker``: the message carried media, ``text`` is then its caption, maybe "")
 - ``contacts`` ``contacts``: a list of ``{"phone", "push_name"?, "lid"?}`` (address-book sync,
   typically after connecting; optional, a transport may never send it)
 
@@ -31,6 +34,7 @@ SESSION_STATES = (
     "disconnected",
     "connecting",
     "qr",
+    "qr_expired",
     "connected",
     "logged_out",
     "banned",
@@ -61,6 +65,40 @@ class SendFailed(TransportError):
 
 class Unsupported(TransportError):
     code = "unsupported"
+
+
+class RecipientRefused(SendFailed):
+    """WhatsApp refused the send because of the recipient, not the number: sending it through
+    another number, or resting this one, would not help."""
+
+    code = "recipient_refused"
+
+
+class NotOnWhatsApp(RecipientRefused):
+    """The recipient has no WhatsApp account (whatsmeow: "no LID found")."""
+
+    code = "not_on_whatsapp"
+
+
+class ReachOutLimited(RecipientRefused):
+    """WhatsApp's limit on starting chats with new contacts (server error 463): this number
+    may not write to this cold contact for now; the message waits."""
+
+    code = "reach_out_limited"
+
+
+class ReachOutRefused(RecipientRefused):
+    """WhatsApp refused a first message to a cold contact (server error 479)."""
+
+    code = "reach_out_refused"
+
+
+class SendUncertain(TransportError):
+    """The send went out but its answer never came (a time-out, a socket closed before the
+    answer): the message may have reached the recipient, so it must not be sent again by
+    itself."""
+
+    code = "send_uncertain"
 
 
 @dataclass(frozen=True)
