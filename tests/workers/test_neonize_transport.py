@@ -875,7 +875,7 @@ def test_qr_not_scanned_in_time_waits_as_qr_expired_without_crashing_neonize(mak
 
     ended = recorder.wait_status("qr_expired")
     run_thread(transport).join(10)
-    assert "not used in time" in ended["reason"]
+    assert "not scanned in time" in ended["reason"]
     assert not run_thread(transport).is_alive() and clients[0].connect_calls == 1
     assert clients[0].stops >= 1 and clients[0].crashes == []
 

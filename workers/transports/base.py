@@ -43,6 +43,20 @@ SESSION_STATES = (
 
 EventSink = Callable[..., None]
 
+# What an incoming ``message`` event's ``media_type`` may be.
+MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
+
+# Since mid-2026 WhatsApp asks some accounts for a passkey when a device is linked; neonize 0.5.2
+# cannot answer it, so such a login ends ``failed`` with this reason.
+PASSKEY_REASON = (
+    "this WhatsApp account asks for a passkey, which linking from Kabar cannot answer yet; "
+    "try the pairing code or another number"
+)
+# Why a login ends ``qr_expired``: WhatsApp stopped showing codes (about 160 s), or a pairing
+# code was not typed in time.
+QR_EXPIRED_REASON = "the QR code was not scanned in time; show a new QR"
+PAIR_CODE_EXPIRED_REASON = "the pairing code was not typed in time; show a new QR"
+
 
 class TransportError(Exception):
     """A transport could not do what it was asked; ``code`` names the reason for callers."""

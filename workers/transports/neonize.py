@@ -73,6 +73,8 @@ from neonize.utils.jid import Jid2String, build_jid
 
 from workers.credentials import CredentialStore, CredentialsUnreadable
 from workers.transports.base import (
+    PASSKEY_REASON,
+    QR_EXPIRED_REASON,
     EventSink,
     NotConnected,
     NotOnWhatsApp,
@@ -293,10 +295,6 @@ _SERVER_ERROR = re.compile(r"server returned error (\d+)")
 _UNCERTAIN = re.compile(
     r"timed out waiting for message send response|websocket disconnected before", re.IGNORECASE
 )
-PASSKEY_REASON = (
-    "this WhatsApp account asks for a passkey, which linking from Kabar cannot answer yet; "
-    "try the pairing code or another number"
-)
 
 
 def map_send_error(error: Exception) -> TransportError:
@@ -379,9 +377,7 @@ def map_login_status(status: str) -> ConnectionLoss | None:
     if status in ("", "success", "code", "err-scanned-without-multidevice"):
         return None
     if status == "timeout":
-        return ConnectionLoss(
-            "qr_expired", "the QR code or pairing code was not used in time; show a new QR"
-        )
+        return ConnectionLoss("qr_expired", QR_EXPIRED_REASON)
     if status == "err-client-outdated":
         return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
     if status.startswith("passkey"):
