@@ -101,7 +101,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "backoff_cap": 60.0,  # longest wait between two attempts
     "max_attempts": 10,  # consecutive failed attempts before giving up with status "failed"
     "jitter": 1.0,  # at most this many random seconds added to each wait
-    "keepalive_failures": 3,  # missed keep-alives in a row that count as a lost connection
+    "keepalive_failures": 3,  # missed keep-alives in a row reported as a drop
     "seal_interval": 300.0,  # seconds between re-encrypting the store while events arrive
     "stop_timeout": 10.0,  # how long stop() waits for the connection thread
     # whatsmeow reconnects by itself after a drop; Kabar steps in (a new connection, counted
@@ -162,7 +162,9 @@ class ConnectionLoss:
     """Why a connection ended and what to do about it.
 
     ``retry`` means the loop reconnects after a back-off; ``forget_credentials`` means the login
-    is gone for good (logged out), so the stored credentials are deleted.
+    is gone for good (logged out), so the stored credentials are deleted. ``qr_loop_stays``:
+    whatsmeow keeps its QR channel open, so neonize's connect() will never return (a passkey
+    request): the client is stopped at once and that connect() left behind.
     """
 
     status: str
@@ -170,6 +172,7 @@ class ConnectionLoss:
     retry: bool = False
     forget_credentials: bool = False
     expires_at: float | None = None
+    qr_loop_stays: bool = False
 
     def event(self) -> Event:
         data: dict[str, Any] = {"status": self.status, "reason": self.reason}
@@ -381,7 +384,7 @@ def map_login_status(status: str) -> ConnectionLoss | None:
     if status == "err-client-outdated":
         return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
     if status.startswith("passkey"):
-        return ConnectionLoss("failed", PASSKEY_REASON)
+        return ConnectionLoss("failed", PASSKEY_REASON, qr_loop_stays=True)
     return ConnectionLoss("qr_expired", f"linking failed ({status}); show a new QR")
 
 
@@ -748,6 +751,7 @@ class _Run:
         self.dropped_at: float | None = None  # monotonic time whatsmeow lost the connection
         self.connect_done = threading.Event()  # the latest connect() returned
         self.connect_done.set()
+        self.abandoned = False  # a connect() that did not return after stop() was left behind
         self.failures = 0
         self.qr_shown = 0
         self.forgotten = False
@@ -891,6 +895,11 @@ class _Run:
     def end_connect(self, done: threading.Event) -> None:
         """Stop the Go client once it is past its QR loop (``client.me`` set), so that its
         ``FetchMe`` never meets a deleted client; then give connect() a while to return."""
+        if self.loss is not None and self.loss.qr_loop_stays:
+            # Go never leaves the QR loop, so it never reads the client back: safe to stop.
+            self.stop_client()
+            self.abandoned = True
+            return
         deadline = time.monotonic() + self.t.stop_grace
         while getattr(self.client, "me", None) is None and not done.is_set():
             if time.monotonic() >= deadline:
@@ -898,6 +907,7 @@ class _Run:
             done.wait(0.05)
         self.stop_client()
         if not done.wait(self.t.stop_timeout):
+            self.abandoned = True
             log.warning(
                 "session %s: neonize's connect() did not return after stop; leaving it behind",
                 self.t.session_id,
@@ -969,7 +979,7 @@ class _Run:
         # ended is first let out of neonize's QR loop (see end_connect).
         if self.loss is not None:
             self.end_connect(self.connect_done)
-        while not self.connect_done.is_set() and time.monotonic() < deadline:
+        while not self.abandoned and not self.connect_done.is_set() and time.monotonic() < deadline:
             self.stop_client()
             self.connect_done.wait(0.2)
         self.stop_client()
