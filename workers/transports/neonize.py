@@ -749,6 +749,7 @@ class _Run:
         self.in_connect = False
         self.loss: ConnectionLoss | None = None
         self.dropped_at: float | None = None  # monotonic time whatsmeow lost the connection
+        self.phone: str | None = None  # the linked number, read from the store on connect
         self.connect_done = threading.Event()  # the latest connect() returned
         self.connect_done.set()
         self.abandoned = False  # a connect() that did not return after stop() was left behind
@@ -1092,9 +1093,9 @@ class _Run:
             self.dropped_at = None
             self.failures = 0
         self.seal()
-        phone = stored_phone(self.path)
+        self.phone = stored_phone(self.path)
         log.info("session %s: connected", self.t.session_id)
-        self.t._emit("status", status="connected", phone=phone)
+        self.t._emit("status", status="connected", phone=self.phone)
 
     @_guarded
     def on_connection_event(self, _client: Any, event: Any) -> None:
@@ -1123,7 +1124,7 @@ class _Run:
                 return
             self.connected = True
             self.dropped_at = None
-        self.t._emit("status", status="connected", phone=stored_phone(self.path))
+        self.t._emit("status", status="connected", phone=self.phone)
 
     @_guarded
     def on_receipt(self, _client: Any, event: ReceiptEv) -> None:
