@@ -259,6 +259,9 @@ class IncomingMessage(db.Model):
     from_jid: Mapped[str | None] = mapped_column(sa.String(100))
     wa_message_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
     text: Mapped[str | None] = mapped_column(sa.Text)
+    # image | video | document | audio | sticker when the message carried media (``text`` is
+    # then its caption, maybe empty: a payment screenshot sent alone); None for plain text.
+    media_type: Mapped[str | None] = mapped_column(sa.String(20))
     received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 

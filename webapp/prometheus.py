@@ -45,10 +45,10 @@ from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.redis_client import get_redis
 from webapp.services.metrics import seconds_between
 from workers import broker
+from workers.transports.base import SESSION_STATES
 
 log = logging.getLogger(__name__)
 
-SESSION_STATES = ("disconnected", "connecting", "qr", "connected", "logged_out", "banned", "failed")
 QUEUES = (*broker.BANDS, broker.EVENTS, broker.MAINTENANCE)
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 MESSAGES_WINDOW = timedelta(hours=24)

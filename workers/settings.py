@@ -40,6 +40,8 @@ HOST_HEARTBEAT_MS = _int("KABAR_HOST_HEARTBEAT_MS", 3_000)
 SIM_DELIVERED_AFTER_S = _float("KABAR_SIM_DELIVERED_AFTER", 0.3)
 SIM_READ_AFTER_S = _float("KABAR_SIM_READ_AFTER", 1.0)
 SIM_QR_TTL_S = _int("KABAR_SIM_QR_TTL", 60)
+# A login WhatsApp gives up on: nobody scanned, or typed the pairing code, within this long.
+SIM_LOGIN_TIMEOUT_S = _float("KABAR_SIM_LOGIN_TIMEOUT", 160.0)
 
 # Dramatiq's Redis broker: a dead worker's messages go back to the queue after this long.
 BROKER_HEARTBEAT_MS = _int("KABAR_BROKER_HEARTBEAT_MS", 60_000)

@@ -140,6 +140,9 @@ def test_creating_a_session_from_the_page(app, logged_in):
         ("/admin/sessions/session-1/fault", {"fault": "latency", "ms": "x"}, 400),
         ("/admin/sessions/session-2/fault", {"fault": "clear"}, 409),
         ("/admin/sessions/nope/reconnect", {}, 404),
+        ("/admin/sessions/session-1/new-qr", {}, 409),
+        ("/admin/sessions/nope/new-qr", {}, 404),
+        ("/admin/sessions/session-1/fault", {"fault": "no_lid", "rate": "2"}, 400),
     ],
 )
 def test_refused_actions_render_the_reason_not_a_500(logged_in, two_sessions, path, data, status):
@@ -209,3 +212,34 @@ def test_a_raw_dial_error_is_shown_as_advice_with_the_error_as_detail(app, logge
     assert by_id["session-1"]["advice"] is None
     other = page.split('data-session="session-1"')[1].split("</section>")[0]
     assert "menjangkau WhatsApp" not in other
+
+
+def test_an_expired_qr_login_offers_a_new_qr_and_reasons_read_in_indonesian(
+    app, logged_in, two_sessions
+):
+    from workers.transports.base import PASSKEY_REASON, QR_EXPIRED_REASON
+
+    with app.app_context():
+        S = WhatsAppSession
+        db.session.execute(
+            db.update(S)
+            .where(S.session_id == "session-2")
+            .values(status="qr_expired", last_error=QR_EXPIRED_REASON)
+        )
+        db.session.execute(
+            db.update(S)
+            .where(S.session_id == "session-1")
+            .values(status="failed", last_error=PASSKEY_REASON)
+        )
+        db.session.commit()
+    page = logged_in.get("/admin/sessions").get_data(as_text=True)
+    expired = page.split('data-session="session-2"')[1].split("</section>")[0]
+    failed = page.split('data-session="session-1"')[1].split("</section>")[0]
+    assert "QR kedaluwarsa" in expired and "Tampilkan QR baru" in expired
+    assert "kode QR tidak dipindai tepat waktu" in expired
+    assert 'data-field="newQrBox" hidden' in failed  # only an expired login offers it
+    assert "akun WhatsApp ini meminta passkey" in failed
+    assert "Akun meminta passkey" in failed  # the simulator's fault button
+    status = logged_in.get("/admin/sessions/status.json").get_json()
+    shown = {s["id"]: s for s in status["sessions"]}
+    assert shown["session-2"]["status"] == "qr_expired"

@@ -88,6 +88,15 @@ class TestIncomingMessages:
         assert contact.push_name == "Budi Santoso" and contact.session_id == "s1"
         assert len(messages()) == 3
 
+    def test_media_is_stored_with_its_type_and_an_unknown_type_is_dropped(self):
+        make_session()
+        now = time.time()
+        session_events.apply(incoming(now, "M1", text="", media_type="image"))
+        session_events.apply(incoming(now, "M2", text="struk", media_type="document"))
+        session_events.apply(incoming(now, "M3", text="hai", media_type="hologram"))
+        stored = [(m.wa_message_id, m.text, m.media_type) for m in messages()]
+        assert stored == [("M1", "", "image"), ("M2", "struk", "document"), ("M3", "hai", None)]
+
     def test_a_sender_known_only_by_lid_is_stored_without_a_contact(self):
         make_session()
         session_events.apply(

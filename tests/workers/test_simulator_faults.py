@@ -9,7 +9,16 @@ import time
 import pytest
 
 from workers.credentials import CredentialStore, derive_key
-from workers.transports.base import NotConnected, SendFailed, TransportError
+from workers.transports.base import (
+    PASSKEY_REASON,
+    NotConnected,
+    NotOnWhatsApp,
+    ReachOutLimited,
+    ReachOutRefused,
+    SendFailed,
+    SendUncertain,
+    TransportError,
+)
 from workers.transports.simulator import SimulatedNetwork, SimulatorTransport
 
 KEY = derive_key("simulator test key")
@@ -145,6 +154,99 @@ def test_a_pairing_code_needs_a_qr_on_screen(make):
     with pytest.raises(TransportError) as caught:
         transport.pair_phone("not a number")
     assert caught.value.code == "bad_request"
+
+
+def test_an_unscanned_login_rotates_its_codes_then_expires_and_waits(make):
+    transport, events = make(qr_ttl=0.1, login_timeout=0.5)
+    transport.start()
+    expired = events.wait_status("qr_expired")
+    assert "not scanned in time" in expired["reason"]
+    shown = len(events.of("qr"))
+    assert shown >= 3  # the codes rotated until WhatsApp gave up
+    with pytest.raises(TransportError) as caught:
+        transport.simulate("scan", {})
+    assert caught.value.code == "qr_expired"
+    assert transport._qr is None  # no code on screen until the operator asks for one
+
+    transport.stop()
+    transport.start()  # "show a new QR"
+    events.wait(lambda e: len(e.of("qr")) > shown)
+    assert transport.simulate("scan", {})["status"] == "connected"
+
+
+def test_the_qr_timeout_fault_ends_the_login_shown_now(make):
+    transport, events = make()
+    with pytest.raises(NotConnected):
+        fault(transport, "qr_timeout")
+    transport.start()
+    events.wait(lambda e: e.of("qr"))
+    assert fault(transport, "qr_timeout")["status"] == "qr_expired"
+
+
+def test_a_pairing_code_not_typed_in_time_expires(make):
+    transport, events = make(pair_code_ttl=0.2)
+    transport.start()
+    events.wait(lambda e: e.of("qr"))
+    transport.pair_phone("6281200001111")
+    expired = events.wait_status("qr_expired")
+    assert "pairing code was not typed in time" in expired["reason"]
+    with pytest.raises(TransportError):
+        transport.simulate("scan", {})
+    assert events.of("paired") == []
+
+
+def test_an_account_that_asks_for_a_passkey_cannot_be_linked_by_qr(make, redis_client):
+    transport, events = make()
+    transport.start()
+    events.wait(lambda e: e.of("qr"))
+    fault(transport, "passkey_required")
+    assert transport.simulate("scan", {})["status"] == "failed"
+    assert events.wait_status("failed")["reason"] == PASSKEY_REASON
+    assert events.of("paired") == [] and transport.credentials.load() is None
+
+    transport.stop()
+    transport.start()
+    events.wait(lambda e: len(e.of("qr")) >= 2)
+    transport.pair_phone("6281200001111")  # the pairing code avoids the passkey
+    assert transport.simulate("scan", {})["status"] == "connected"
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("no_lid", NotOnWhatsApp),
+        ("reach_out_463", ReachOutLimited),
+        ("reach_out_479", ReachOutRefused),
+    ],
+)
+def test_recipient_faults_fail_sends_as_whatsmeow_does(make, redis_client, name, error):
+    transport, _ = linked(make)
+    fault(transport, name)
+    with pytest.raises(error) as caught:
+        transport.send_text(JID, "x", "ID1")
+    assert caught.value.code == error.code
+    assert SimulatedNetwork(redis_client).inbox("6281234567890") == []
+    transport.ping()  # the number itself is fine
+    fault(transport, "clear")
+    transport.send_text(JID, "x", "ID2")
+
+
+def test_a_send_to_a_number_without_whatsapp_fails_with_no_lid(make, redis_client):
+    transport, _ = linked(make)
+    transport.simulate("not_on_whatsapp", {"phones": ["6281234567890"]})
+    with pytest.raises(NotOnWhatsApp):
+        transport.send_text(JID, "x", "ID1")
+    assert SimulatedNetwork(redis_client).inbox("6281234567890") == []
+
+
+def test_a_send_timeout_delivers_but_raises_uncertain(make, redis_client):
+    transport, events = linked(make)
+    fault(transport, "send_timeout")
+    with pytest.raises(SendUncertain):
+        transport.send_text(JID, "Tagihan", "ID1")
+    (entry,) = SimulatedNetwork(redis_client).inbox("6281234567890")
+    assert (entry["messageId"], entry["text"]) == ("ID1", "Tagihan")
+    events.wait(lambda e: [r for r in e.of("receipt") if r["wa_message_id"] == "ID1"])
 
 
 # send faults ---------------------------------------------------------------------------------

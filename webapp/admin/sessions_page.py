@@ -25,6 +25,7 @@ from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, Upd
 from webapp.models import WhatsAppSession, iso
 from webapp.services import connect_advice, routing, sessions, warmup
 from webapp.services.errors import KabarError
+from workers.transports.base import PAIR_CODE_EXPIRED_REASON, PASSKEY_REASON, QR_EXPIRED_REASON
 from workers.transports.simulator import FAULTS
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,20 @@ STATUS_LABELS = {
     "disconnected": lazy_gettext("Disconnected"),
     "connecting": lazy_gettext("Connecting"),
     "qr": lazy_gettext("Waiting for a QR scan"),
+    "qr_expired": lazy_gettext("QR expired"),
     "connected": lazy_gettext("Connected"),
     "logged_out": lazy_gettext("Logged out"),
     "banned": lazy_gettext("Banned"),
     "failed": lazy_gettext("Failed"),
+}
+# Reasons the transports give in English that this page shows in the operator's language.
+REASON_LABELS = {
+    PASSKEY_REASON: lazy_gettext(
+        "this WhatsApp account asks for a passkey, which linking from Kabar cannot answer yet; "
+        "try the pairing code or another number"
+    ),
+    QR_EXPIRED_REASON: lazy_gettext("the QR code was not scanned in time; show a new QR"),
+    PAIR_CODE_EXPIRED_REASON: lazy_gettext("the pairing code was not typed in time; show a new QR"),
 }
 FAULT_LABELS = {
     "disconnect": lazy_gettext("Disconnect"),
@@ -45,6 +56,12 @@ FAULT_LABELS = {
     "send_errors": lazy_gettext("Send errors (rate)"),
     "latency": lazy_gettext("Slow (ms)"),
     "no_receipts": lazy_gettext("No delivered/read receipts"),
+    "qr_timeout": lazy_gettext("QR login times out"),
+    "passkey_required": lazy_gettext("Account asks for a passkey"),
+    "no_lid": lazy_gettext("Recipient not on WhatsApp (no LID)"),
+    "reach_out_463": lazy_gettext("New-contact limit (463)"),
+    "reach_out_479": lazy_gettext("New contact refused (479)"),
+    "send_timeout": lazy_gettext("Send times out after it went out"),
     "clear": lazy_gettext("Clear all faults"),
 }
 
@@ -162,7 +179,7 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "messageCount": session.message_count,
         "errorCount": session.error_count,
         "lastActivity": _when(session.last_activity),
-        "lastError": session.last_error,
+        "lastError": str(REASON_LABELS.get(session.last_error, session.last_error or "")) or None,
         "advice": _advice(session.last_error),
         "banExpiresAt": _when(session.ban_expires_at),
         "qr": qr,
@@ -257,11 +274,24 @@ def pair_phone(session_id: str):
 @bp.post("/sessions/<session_id>/reconnect")
 @login_required
 def reconnect_session(session_id: str):
+    return _restart(session_id, _("Reconnecting session %(session)s.", session=session_id))
+
+
+@bp.post("/sessions/<session_id>/new-qr")
+@login_required
+def new_qr(session_id: str):
+    """A login that ran out (``qr_expired``) waits for this: start it again, with new codes."""
+    return _restart(
+        session_id, _("A new QR code for %(session)s is on its way.", session=session_id)
+    )
+
+
+def _restart(session_id: str, done: str):
     try:
         _attempt(session_id, lambda: sessions.reconnect(session_id))
     except FormError as error:
         return _render(error)
-    return _done(_("Reconnecting session %(session)s.", session=session_id))
+    return _done(done)
 
 
 @bp.post("/sessions/<session_id>/logout")

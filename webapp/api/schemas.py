@@ -15,6 +15,7 @@ from marshmallow import (
 
 from webapp.services.templates import CATEGORIES as TEMPLATE_CATEGORIES
 from webapp.services.templates import TYPES as TEMPLATE_TYPES
+from workers.transports.base import MEDIA_TYPES
 from workers.transports.simulator import FAULTS as SIMULATOR_FAULTS
 
 
@@ -87,9 +88,18 @@ class OnWhatsAppSchema(_Base):
 
 
 class IncomingSchema(_Base):
+    """Simulator: a customer writes; with ``mediaType`` the text is the media's caption and may
+    be empty (a payment screenshot sent alone)."""
+
     from_ = fields.String(data_key="from", required=True, validate=validate.Length(min=3, max=64))
-    text = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    text = fields.String(load_default="", validate=validate.Length(max=4096))
     pushName = fields.String(load_default=None, validate=validate.Length(max=255))
+    mediaType = fields.String(load_default=None, validate=validate.OneOf(MEDIA_TYPES))
+
+    @validates_schema
+    def text_or_media(self, values, **_):
+        if not values.get("text") and not values.get("mediaType"):
+            raise ValidationError("a message without media needs a text", "text")
 
 
 class SendSchema(_Base):

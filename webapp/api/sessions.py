@@ -120,5 +120,7 @@ def simulator_fault(session_id: str):
 def simulator_incoming(session_id: str):
     """A customer writes to the session's simulated number."""
     body = load_json(IncomingSchema())
-    result = sessions.simulator_incoming(session_id, body["from_"], body["text"], body["pushName"])
+    result = sessions.simulator_incoming(
+        session_id, body["from_"], body["text"], body["pushName"], body["mediaType"]
+    )
     return jsonify(id=session_id, **result)

@@ -3,7 +3,9 @@
 Each attempt walks the routes of the messages' policy (see ``routing``): the best number is
 asked for send slots from the pacer, then the session host sends. A number that fails is put in
 back-off and the next one tried at once. With none left the messages are ``unsent`` and the
-actor retries later; a slot too far away gives them back to the queue (``later``).
+actor retries later; a slot too far away gives them back to the queue (``later``). A send that
+fails because of its recipient (not on WhatsApp, WhatsApp's limits on new contacts) or whose
+answer never came (it may have gone out) is settled alone: the number is not blamed.
 
 Bulk jobs send batches of rows: one query loads them, one pacer grant and one session-host call
 covers as many as the number may send at once (all of them when it is not paced, one at a time
@@ -44,6 +46,17 @@ OUTCOME_UNKNOWN = (
     "a session host was sending this message and stopped answering: it may have reached the "
     "customer. Resend only if they did not get it"
 )
+# Transport errors about the recipient (workers.transports.base): another number, or resting
+# this one, would not help. Refusals fail the message, a reach-out limit holds it a while.
+RECIPIENT_REFUSALS = ("not_on_whatsapp", "reach_out_refused")
+REACH_OUT_LIMITED = "reach_out_limited"
+REACH_OUT_HOLD_MS = 3_600_000
+# WhatsApp never confirmed the send: it may have gone out, so it is never sent again by itself.
+SEND_UNCERTAIN = "send_uncertain"
+SEND_UNCERTAIN_REASON = (
+    "WhatsApp did not confirm this message after it was sent: it may have reached the "
+    "customer. Resend only if they did not get it"
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class Outcome:
     # Sends a reachable number refused (an attempt spent), as against numbers that could not
     # be reached or may not send now (a wait, which spends none).
     failures: int = 0
+    failed: int = 0  # refused because of the recipient, or sent without a confirmation
 
     def give_back(self, ids: list[int], delay_ms: int) -> None:
         self.later_ms = min(self.later_ms, delay_ms) if self.later else delay_ms
@@ -146,6 +160,8 @@ def deliver(message_id: int) -> str:
         raise NoSessionAvailable(OUTCOME_UNKNOWN)
     if outcome.later:
         raise GiveBack(QUIET_HOURS, outcome.later_ms)
+    if outcome.failed:
+        return "failed"
     if outcome.skipped:
         return "skipped"
     if outcome.duplicate:
@@ -318,6 +334,7 @@ def _send_chunk(
         else:
             by_code.setdefault(result.get("code"), []).append(message)
     later = by_code.pop(SEND_LATER, [])
+    later += _about_the_message(chunk, results, by_code, outcome)
     if busy := by_code.pop(SEND_IN_PROGRESS, []):
         # Another call is sending these (or its session host stopped mid-send): no number may
         # send them now, and it is not this number's fault. A retry finds them sent, or in
@@ -346,6 +363,55 @@ def _send_chunk(
         outcome.errors.append(f"{route.session_id}: {reason}")
         _count_error(route.session_id)
     return refused, later
+
+
+def _about_the_message(
+    chunk: list[Outgoing],
+    results: list[dict],
+    by_code: dict[str | None, list[Outgoing]],
+    outcome: Outcome,
+) -> list[Outgoing]:
+    """Settle the message whose send failed because of itself (its recipient, or an answer that
+    never came) without blaming the number; return the messages after it, which the session
+    host did not try (they carry its error): to send next, through the same number."""
+    failing = next((i for i, r in enumerate(results) if r["state"] == "error"), None)
+    if failing is None:
+        return []
+    result = results[failing]
+    code = result.get("code")
+    if code not in (*RECIPIENT_REFUSALS, REACH_OUT_LIMITED, SEND_UNCERTAIN):
+        return []
+    message, untried = chunk[failing], chunk[failing + 1 :]
+    for group in list(by_code.values()):
+        group[:] = [m for m in group if m is not message and m not in untried]
+    if code == REACH_OUT_LIMITED:
+        M = WhatsAppMessage
+        db.session.execute(
+            sa.update(M).where(M.id == message.id).values(error_message=result["error"])
+        )
+        db.session.commit()
+        outcome.give_back([message.id], REACH_OUT_HOLD_MS)
+    else:
+        reason = SEND_UNCERTAIN_REASON if code == SEND_UNCERTAIN else result["error"]
+        outcome.failed += _fail_now(message.id, reason)
+    log.info("message %s not sent (%s), its number goes on", message.id, code)
+    return untried
+
+
+def _fail_now(message_id: int, reason: str) -> int:
+    """The message failed for a reason no retry can change; 1 if it was still queued."""
+    M = WhatsAppMessage
+    changed = db.session.scalars(
+        sa.update(M)
+        .where(M.id == message_id, M.status == "queued")
+        .values(status="failed", error_message=reason, updated_at=sa.func.now())
+        .returning(M.id)
+    ).all()
+    for row_id in changed:
+        webhooks.message_status(row_id, "failed")
+        fallback.plan(row_id)
+    db.session.commit()
+    return len(changed)
 
 
 def _count_error(session_id: str) -> None:

@@ -32,11 +32,12 @@ from webapp.models import (
 )
 from webapp.services import optout, warmup, webhooks
 from webapp.services.sessions import recompute_primary
+from workers.transports.base import MEDIA_TYPES
 
 log = logging.getLogger(__name__)
 
 # States whose reason is worth showing the operator.
-_TROUBLE = {"disconnected", "logged_out", "banned", "failed"}
+_TROUBLE = {"disconnected", "qr_expired", "logged_out", "banned", "failed"}
 # PostgreSQL advisory lock that serialises session state changes between parallel folders, so
 # that each recomputation of the primary sees the others' committed states (never two primaries).
 _STATE_LOCK = 0x4B61626172
@@ -157,12 +158,14 @@ def _apply_incoming(event: dict[str, Any], at: datetime) -> None:
     from_phone = _phone(event.get("from_phone"))
     from_jid = str(event["from_jid"])[:100] if event.get("from_jid") else None
     wa_message_id = str(event.get("wa_message_id") or "") or _derived_id(event)
+    media_type = event.get("media_type") if event.get("media_type") in MEDIA_TYPES else None
     values = {
         "session_id": session_id,
         "from_phone": from_phone,
         "from_jid": from_jid,
         "wa_message_id": wa_message_id[:100],
         "text": event.get("text"),
+        "media_type": media_type,
         "received_at": at,
         "created_at": utcnow(),
     }
@@ -185,6 +188,7 @@ def _apply_incoming(event: dict[str, Any], at: datetime) -> None:
                 "fromJid": from_jid,
                 "pushName": event.get("push_name"),
                 "text": values["text"],
+                "mediaType": media_type,
                 "waMessageId": values["wa_message_id"],
                 "receivedAt": iso(at),
             }

@@ -232,12 +232,22 @@ def simulator_faults(session_id: str) -> dict[str, Any]:
 
 
 def simulator_incoming(
-    session_id: str, from_phone: str, text: str, push_name: str | None = None
+    session_id: str,
+    from_phone: str,
+    text: str,
+    push_name: str | None = None,
+    media_type: str | None = None,
 ) -> dict[str, Any]:
-    """A customer writes to a simulator session's number."""
+    """A customer writes to a simulator session's number (``media_type``: with media, whose
+    caption ``text`` is)."""
     _simulator_session(session_id)
     sender = phone_numbers.normalize(from_phone, current_app.config["DEFAULT_REGION"], "from")
-    params = {"from_phone": sender.phone, "text": text, "push_name": push_name}
+    params = {
+        "from_phone": sender.phone,
+        "text": text,
+        "push_name": push_name,
+        "media_type": media_type,
+    }
     return host_call(session_id, "simulate", action="incoming", params=params)
 
 

@@ -76,6 +76,7 @@ class Client:
                 "code": getattr(exc, "code", None),
                 "message": str(exc) or type(exc).__name__,
                 "transport_error": isinstance(exc, TransportError),
+                "outcome_unknown": bool(getattr(exc, "outcome_unknown", False)),
             }
         try:
             self.channel.send(reply)

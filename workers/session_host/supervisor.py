@@ -43,7 +43,6 @@ from workers.transports.base import (
     SendResult,
     Transport,
     TransportError,
-    Unsupported,
 )
 
 log = logging.getLogger(__name__)
@@ -73,10 +72,15 @@ class ClientError(RuntimeError):
     """The client raised something that is not a TransportError (a bug, not a refusal)."""
 
 
-_ERRORS: dict[str, type[TransportError]] = {
-    Unsupported.code: Unsupported,
-    NotConnected.code: NotConnected,
-}
+def _error_classes(base: type[TransportError]) -> dict[str, type[TransportError]]:
+    """Every TransportError class by its code, so a client's refusal keeps its type here."""
+    found = {base.code: base}
+    for sub in base.__subclasses__():
+        found.update(_error_classes(sub))
+    return found
+
+
+_ERRORS = _error_classes(TransportError)
 
 
 def mask_digits(text: str) -> str:
@@ -181,7 +185,10 @@ class ClientProcess:
             if not error.get("transport_error"):
                 raise ClientError(error["message"])
             code = error.get("code") or TransportError.code
-            raise _ERRORS.get(code, TransportError)(error["message"], code=code)
+            refusal = _ERRORS.get(code, TransportError)(error["message"], code=code)
+            if error.get("outcome_unknown"):
+                refusal.outcome_unknown = True
+            raise refusal
         return reply.get("result")
 
     def _read(self) -> None:

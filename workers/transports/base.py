@@ -6,12 +6,15 @@ session host turns its events into the session-event stream.
 
 Event kinds a transport emits:
 
-- ``status``  ``status`` (one of SESSION_STATES), optional ``reason``, ``attempt``, ``retry_in``
+- ``status``  ``status`` (one of SESSION_STATES), optional ``reason``, ``attempt``, ``retry_in``;
+  ``qr_expired`` is a QR or pairing-code login that ended without a scan: the transport waits
+  for the operator to ask for a new QR (a restart of the session)
 - ``qr``      ``code`` (the string to render), ``expires_at`` (epoch seconds)
 - ``paired``  ``phone`` (E.164 digits of the linked number)
 - ``receipt`` ``wa_message_id``, ``status`` (``delivered`` | ``read``), ``at`` (epoch seconds)
 - ``message`` ``from_phone``, ``text``, ``wa_message_id``, ``at`` (an incoming message), optional
-  ``from_jid`` and ``push_name``
+  ``from_jid``, ``push_name`` and ``media_type`` (``image``, ``video``, ``document``, ``audio``,
+  ``sticker``: the message carried media, ``text`` is then its caption, maybe "")
 - ``contacts`` ``contacts``: a list of ``{"phone", "push_name"?, "lid"?}`` (address-book sync,
   typically after connecting; optional, a transport may never send it)
 
@@ -31,6 +34,7 @@ SESSION_STATES = (
     "disconnected",
     "connecting",
     "qr",
+    "qr_expired",
     "connected",
     "logged_out",
     "banned",
@@ -38,6 +42,20 @@ SESSION_STATES = (
 )
 
 EventSink = Callable[..., None]
+
+# What an incoming ``message`` event's ``media_type`` may be.
+MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
+
+# Since mid-2026 WhatsApp asks some accounts for a passkey when a device is linked; neonize 0.5.2
+# cannot answer it, so such a login ends ``failed`` with this reason.
+PASSKEY_REASON = (
+    "this WhatsApp account asks for a passkey, which linking from Kabar cannot answer yet; "
+    "try the pairing code or another number"
+)
+# Why a login ends ``qr_expired``: WhatsApp stopped showing codes (about 160 s), or a pairing
+# code was not typed in time.
+QR_EXPIRED_REASON = "the QR code was not scanned in time; show a new QR"
+PAIR_CODE_EXPIRED_REASON = "the pairing code was not typed in time; show a new QR"
 
 
 class TransportError(Exception):
@@ -61,6 +79,42 @@ class SendFailed(TransportError):
 
 class Unsupported(TransportError):
     code = "unsupported"
+
+
+class RecipientRefused(SendFailed):
+    """WhatsApp refused the send because of the recipient, not the number: sending it through
+    another number, or resting this one, would not help."""
+
+    code = "recipient_refused"
+
+
+class NotOnWhatsApp(RecipientRefused):
+    """The recipient has no WhatsApp account (whatsmeow: "no LID found")."""
+
+    code = "not_on_whatsapp"
+
+
+class ReachOutLimited(RecipientRefused):
+    """WhatsApp's limit on starting chats with new contacts (server error 463): this number
+    may not write to this cold contact for now; the message waits."""
+
+    code = "reach_out_limited"
+
+
+class ReachOutRefused(RecipientRefused):
+    """WhatsApp refused a first message to a cold contact (server error 479)."""
+
+    code = "reach_out_refused"
+
+
+class SendUncertain(TransportError):
+    """The send went out but its answer never came (a time-out, a socket closed before the
+    answer): the message may have reached the recipient, so it must not be sent again by
+    itself."""
+
+    code = "send_uncertain"
+    # The session host keeps the message's send claim: no retry anywhere sends it again.
+    outcome_unknown = True
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,25 @@ CredentialStore; while a session runs, a plaintext working copy lives in a priva
 while events flow, and on stop, and is deleted when the session stops.
 
 ``client.connect()`` blocks for the life of a connection, so each session runs one daemon thread
-that connects, waits and reconnects with capped exponential back-off. neonize calls the event
-handlers below from inside ``connect()``; the mapping from neonize's protobuf events to Kabar's
-events lives in pure module-level functions so that it can be tested with real protobuf messages.
+that connects, watches and reconnects with capped exponential back-off, and connect() itself
+runs on a thread of its own. neonize calls the event handlers below from inside ``connect()``;
+the mapping from neonize's protobuf events to Kabar's events lives in pure module-level
+functions so that it can be tested with real protobuf messages.
 
 Facts about neonize 0.5.2 this module relies on (see the tests and /work/shared/FACTS.md):
 
 - ``connect()`` only returns after the Go side is stopped (``client.stop()``) or when dialling
-  fails; a lost connection is reported as an event while ``connect()`` keeps blocking, so the
-  handlers stop the Go client to get ``connect()`` to return and let the loop decide.
-- While a QR code is shown, a stopped client keeps ``connect()`` blocked until WhatsApp's QR codes
-  run out (up to about 160 s). ``stop()`` therefore waits at most ``stop_timeout`` and leaves that
-  thread to end on its own; every run has its own working file and Go client id, so a lingering
-  run never touches a newer one.
+  fails. ``stop()`` deletes the Go client, and neonize's QR loop then reads it back (``FetchMe``)
+  with no nil check: a stop from inside a handler, or before the QR loop has ended, crashes the
+  process. Handlers therefore only record what happened; the run's thread stops the client,
+  and only once neonize has set ``client.me`` (it is past its QR loop).
+- whatsmeow reconnects by itself after a drop (neonize cannot turn that off): a drop is reported
+  and left to it; Kabar builds a new connection only when whatsmeow has not reconnected within
+  ``reconnect_grace``, or for the losses whatsmeow does not retry (logout, ban, replaced).
+- A QR login that ends ("timeout", an error) becomes ``qr_expired`` and waits for the operator.
+  An account WhatsApp asks for a passkey ("passkey-request") cannot be linked: ``failed`` with
+  PASSKEY_REASON; whatsmeow then never closes its QR channel, so that connect() never returns and
+  is left behind (in its own process, as the session host runs each number, that costs nothing).
 - ``get_me()`` on a client the Go side does not hold kills the process (SIGSEGV): this module
   never calls it and reads the linked number from the working SQLite file instead.
 """
@@ -49,6 +55,7 @@ from neonize.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
+    KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
     MessageEv,
@@ -66,10 +73,16 @@ from neonize.utils.jid import Jid2String, build_jid
 
 from workers.credentials import CredentialStore, CredentialsUnreadable
 from workers.transports.base import (
+    PASSKEY_REASON,
+    QR_EXPIRED_REASON,
     EventSink,
     NotConnected,
+    NotOnWhatsApp,
+    ReachOutLimited,
+    ReachOutRefused,
     SendFailed,
     SendResult,
+    SendUncertain,
     Transport,
     TransportError,
 )
@@ -77,8 +90,6 @@ from workers.transports.base import (
 log = logging.getLogger(__name__)
 
 USER_SERVER = "s.whatsapp.net"
-# whatsmeow's words when it cannot find the LID a phone-number chat moved to.
-_NO_LID = re.compile(r"no LID found|failed to get LID", re.IGNORECASE)
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # whatsmeow shows six QR codes per connection: the first for 60 s, the others for 20 s each.
@@ -90,9 +101,15 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "backoff_cap": 60.0,  # longest wait between two attempts
     "max_attempts": 10,  # consecutive failed attempts before giving up with status "failed"
     "jitter": 1.0,  # at most this many random seconds added to each wait
-    "keepalive_failures": 3,  # missed keep-alives in a row that count as a lost connection
+    "keepalive_failures": 3,  # missed keep-alives in a row reported as a drop
     "seal_interval": 300.0,  # seconds between re-encrypting the store while events arrive
     "stop_timeout": 10.0,  # how long stop() waits for the connection thread
+    # whatsmeow reconnects by itself after a drop; Kabar steps in (a new connection, counted
+    # as a failed attempt) only when it has not managed to within this many seconds.
+    "reconnect_grace": 300.0,
+    # After a QR login ends, how long to wait for neonize to leave its QR loop before the Go
+    # client may be stopped (stopping it earlier crashes the process).
+    "stop_grace": 5.0,
     "device_name": "Kabar",  # the name the phone lists under "Linked devices"
 }
 
@@ -145,7 +162,9 @@ class ConnectionLoss:
     """Why a connection ended and what to do about it.
 
     ``retry`` means the loop reconnects after a back-off; ``forget_credentials`` means the login
-    is gone for good (logged out), so the stored credentials are deleted.
+    is gone for good (logged out), so the stored credentials are deleted. ``qr_loop_stays``:
+    whatsmeow keeps its QR channel open, so neonize's connect() will never return (a passkey
+    request): the client is stopped at once and that connect() left behind.
     """
 
     status: str
@@ -153,6 +172,7 @@ class ConnectionLoss:
     retry: bool = False
     forget_credentials: bool = False
     expires_at: float | None = None
+    qr_loop_stays: bool = False
 
     def event(self) -> Event:
         data: dict[str, Any] = {"status": self.status, "reason": self.reason}
@@ -209,21 +229,45 @@ def map_receipt(event: ReceiptEv, now: float | None = None) -> list[Event]:
     ]
 
 
+# Media messages a customer may send, by the field of neonize's Message that holds them.
+_MEDIA_FIELDS = (
+    ("imageMessage", "image"),
+    ("videoMessage", "video"),
+    ("documentMessage", "document"),
+    ("audioMessage", "audio"),
+    ("stickerMessage", "sticker"),
+)
+
+
 def message_text(message: WAMessage) -> str:
-    """The text of a plain or extended text message; "" for media, reactions and the like."""
+    """The text of a plain or extended text message, or the caption of a media message."""
     if message.conversation:
         return message.conversation
     if message.HasField("extendedTextMessage"):
         return message.extendedTextMessage.text
-    return ""
+    _, media = message_media(message)
+    return getattr(media, "caption", "") if media is not None else ""
+
+
+def message_media(message: WAMessage) -> tuple[str | None, Any]:
+    """(``image`` | ``video`` | ``document`` | ``audio`` | ``sticker``, its protobuf) for a
+    media message, (None, None) otherwise. A document sent with a caption comes wrapped."""
+    if message.HasField("documentWithCaptionMessage"):
+        message = message.documentWithCaptionMessage.message
+    for field, media_type in _MEDIA_FIELDS:
+        if message.HasField(field):
+            return media_type, getattr(message, field)
+    return None, None
 
 
 def map_message(event: MessageEv, now: float | None = None) -> Event | None:
-    """A ``message`` event for a text someone sent us in a one-to-one chat, else None.
+    """A ``message`` event for a text or media someone sent us in a one-to-one chat, else None.
 
     Our own messages (sent from the phone or echoed), groups, status updates and broadcasts are
-    not replies to a notification and are skipped. ``from_phone`` is None when WhatsApp only
-    gave a LID (a hidden number); ``from_jid`` always carries the sender's address.
+    not replies to a notification and are skipped, as are messages with neither text nor media
+    (reactions, protocol messages). Media carries ``media_type`` and its caption as ``text``
+    (maybe "": a payment screenshot sent alone). ``from_phone`` is None when WhatsApp only gave
+    a LID (a hidden number); ``from_jid`` always carries the sender's address.
     """
     info = event.Info
     source = info.MessageSource
@@ -232,19 +276,55 @@ def map_message(event: MessageEv, now: float | None = None) -> Event | None:
     if source.Chat.Server in ("broadcast", "newsletter", "g.us"):
         return None
     text = message_text(event.Message)
-    if not text:
+    media_type, _ = message_media(event.Message)
+    if not text and media_type is None:
         return None
     from_phone = phone_of(source.Sender) or phone_of(source.SenderAlt) or phone_of(source.Chat)
-    return (
-        "message",
-        {
-            "from_phone": from_phone,
-            "from_jid": Jid2String(source.Sender),
-            "text": text,
-            "wa_message_id": info.ID,
-            "at": epoch_seconds(info.Timestamp) or (time.time() if now is None else now),
-        },
-    )
+    data: dict[str, Any] = {
+        "from_phone": from_phone,
+        "from_jid": Jid2String(source.Sender),
+        "text": text,
+        "wa_message_id": info.ID,
+        "at": epoch_seconds(info.Timestamp) or (time.time() if now is None else now),
+    }
+    if media_type is not None:
+        data["media_type"] = media_type
+    return "message", data
+
+
+# whatsmeow's send errors, by what they mean for the message (see FACTS: neonize raises them as
+# SendMessageError with whatsmeow's text).
+_SERVER_ERROR = re.compile(r"server returned error (\d+)")
+_UNCERTAIN = re.compile(
+    r"timed out waiting for message send response|websocket disconnected before", re.IGNORECASE
+)
+
+
+def map_send_error(error: Exception) -> TransportError:
+    """The TransportError a failed ``send_message`` means.
+
+    "no LID found" (whatsmeow looked the number up in its store and on the server): the
+    recipient has no WhatsApp. Server errors 463 and 479: WhatsApp's limits on writing to
+    contacts this number has never talked to. A time-out or a socket closed before the answer:
+    the message may have gone out. Anything else: a send failure of the number.
+    """
+    message = str(error) or type(error).__name__
+    if "no lid found" in message.lower():
+        return NotOnWhatsApp(f"the recipient is not on WhatsApp ({message})")
+    if server := _SERVER_ERROR.search(message):
+        if server.group(1) == "463":
+            return ReachOutLimited(
+                "WhatsApp limits first messages to new contacts from this number (error 463)"
+            )
+        if server.group(1) == "479":
+            return ReachOutRefused(
+                "WhatsApp refused a first message to this new contact (error 479)"
+            )
+    if _UNCERTAIN.search(message):
+        return SendUncertain(f"WhatsApp did not confirm the send, it may have gone out ({message})")
+    if "not connected" in message.lower():
+        return NotConnected(message)
+    return SendFailed(message)
 
 
 def to_jid(address: str) -> JID:
@@ -289,30 +369,44 @@ def map_pair_status(event: PairStatusEv) -> Event | None:
 
 
 def map_login_status(status: str) -> ConnectionLoss | None:
-    """What the end of a QR login means: neonize reports "success", "timeout" or "err-*"."""
-    if status in ("", "success", "code"):
+    """What an event of the QR login means: neonize hands over whatsmeow's "success",
+    "timeout", "err-*" and, since WhatsApp asks some accounts for one, "passkey-request".
+
+    A login that ended without success waits for the operator (``qr_expired``) rather than
+    showing QR codes nobody looks at; an outdated client or an account that wants a passkey
+    cannot be linked by retrying (``failed``). A scan by a phone without multi-device support
+    does not end the login (whatsmeow goes on showing codes): it is only logged.
+    """
+    if status in ("", "success", "code", "err-scanned-without-multidevice"):
         return None
     if status == "timeout":
-        return ConnectionLoss(
-            "disconnected", "the QR code was not scanned in time; start the session again"
-        )
+        return ConnectionLoss("qr_expired", QR_EXPIRED_REASON)
     if status == "err-client-outdated":
         return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
-    if status == "err-scanned-without-multidevice":
-        return ConnectionLoss(
-            "disconnected", "the QR code was scanned by a phone without multi-device support"
-        )
-    return ConnectionLoss("disconnected", f"pairing failed ({status})", retry=True)
+    if status.startswith("passkey"):
+        return ConnectionLoss("failed", PASSKEY_REASON, qr_loop_stays=True)
+    return ConnectionLoss("qr_expired", f"linking failed ({status}); show a new QR")
 
 
-def map_connection_loss(
-    event: Any, now: float | None = None, keepalive_failures: int = 1
-) -> ConnectionLoss | None:
-    """What a neonize connection event means for the session, or None if it is not a loss.
+def map_connection_drop(event: Any, keepalive_failures: int = 1) -> str | None:
+    """Why the connection is down, for a drop whatsmeow recovers from by itself (it reconnects
+    with its own back-off, which neonize cannot turn off); None if the event is not one."""
+    if isinstance(event, DisconnectedEv):
+        return "connection closed by WhatsApp; reconnecting"
+    if isinstance(event, StreamErrorEv):
+        return f"stream error {event.Code or 'unknown'} from WhatsApp"
+    if isinstance(event, KeepAliveTimeoutEv) and event.ErrorCount >= max(keepalive_failures, 1):
+        return f"{event.ErrorCount} keep-alives missed in a row"
+    return None
+
+
+def map_connection_loss(event: Any, now: float | None = None) -> ConnectionLoss | None:
+    """What a neonize connection event means for the session, or None if it is not a loss
+    whatsmeow leaves to us (drops it recovers from are ``map_connection_drop``'s).
 
     Logged out: forget the login. Banned: stop, keep the login for when the ban lifts. Replaced
-    by another client: stop, reconnecting would only kick the other client off in turn. Dropped
-    connections, stream errors and ``keepalive_failures`` missed keep-alives in a row: retry.
+    by another client: stop, reconnecting would only kick the other client off in turn. A
+    connect failure whatsmeow does not retry: retry with Kabar's back-off.
     """
     now = time.time() if now is None else now
     if isinstance(event, LoggedOutEv):
@@ -334,17 +428,6 @@ def map_connection_loss(
         return ConnectionLoss("disconnected", "replaced by another client")
     if isinstance(event, ClientOutdatedEv):
         return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
-    if isinstance(event, DisconnectedEv):
-        return ConnectionLoss("disconnected", "connection closed by WhatsApp", retry=True)
-    if isinstance(event, StreamErrorEv):
-        code = event.Code or "unknown"
-        return ConnectionLoss("disconnected", f"stream error {code} from WhatsApp", retry=True)
-    if isinstance(event, KeepAliveTimeoutEv):
-        if event.ErrorCount < max(keepalive_failures, 1):
-            return None
-        return ConnectionLoss(
-            "disconnected", f"{event.ErrorCount} keep-alives missed in a row", retry=True
-        )
     return None
 
 
@@ -454,7 +537,8 @@ class NeonizeTransport(Transport):
 
     Options (all optional): ``workdir`` (directory for the plaintext working store; default a
     private temporary directory), ``backoff_base``, ``backoff_cap``, ``max_attempts``, ``jitter``,
-    ``keepalive_failures``, ``seal_interval``, ``stop_timeout``, ``device_name`` (see
+    ``keepalive_failures``, ``seal_interval``, ``stop_timeout``, ``reconnect_grace``,
+    ``stop_grace``, ``device_name`` (see
     DEFAULT_OPTIONS) and ``client_factory`` (``(store_path, client_id) -> client``; tests use it
     to stand in for neonize's NewClient).
     """
@@ -477,6 +561,8 @@ class NeonizeTransport(Transport):
         self.keepalive_failures = int(settings["keepalive_failures"])
         self.seal_interval = float(settings["seal_interval"])
         self.stop_timeout = float(settings["stop_timeout"])
+        self.reconnect_grace = float(settings["reconnect_grace"])
+        self.stop_grace = float(settings["stop_grace"])
         self.device_name = str(settings["device_name"])
         self.client_factory: Callable[[str, str], Any] = (
             settings.get("client_factory") or self._new_client
@@ -640,7 +726,13 @@ class NeonizeTransport(Transport):
 
 
 class _Run:
-    """One start-to-stop life of a session: its thread, Go client and plaintext working file."""
+    """One start-to-stop life of a session: its thread, Go client and plaintext working file.
+
+    The run's thread never waits inside neonize: ``connect()`` blocks on a thread of its own
+    (neonize's handlers are called from there), and the run's thread watches what the handlers
+    recorded. Handlers only record and wake it; every call into the Go client (above all
+    ``stop()``) is made from the run's thread, once the Go side is past its QR loop.
+    """
 
     def __init__(self, transport: NeonizeTransport, path: Path) -> None:
         self.t = transport
@@ -648,6 +740,7 @@ class _Run:
         self.client_id = f"kabar-{path.stem}"
         self.client: Any = None
         self.stop_event = threading.Event()
+        self.wake = threading.Event()  # a handler recorded something, or connect() returned
         # Held around every call into the Go client and the flags below, so a send never races
         # the Go client being stopped and a handler never acts on a connection already given up.
         self.client_lock = threading.RLock()
@@ -655,6 +748,11 @@ class _Run:
         self.connected = False
         self.in_connect = False
         self.loss: ConnectionLoss | None = None
+        self.dropped_at: float | None = None  # monotonic time whatsmeow lost the connection
+        self.phone: str | None = None  # the linked number, read from the store on connect
+        self.connect_done = threading.Event()  # the latest connect() returned
+        self.connect_done.set()
+        self.abandoned = False  # a connect() that did not return after stop() was left behind
         self.failures = 0
         self.qr_shown = 0
         self.forgotten = False
@@ -699,20 +797,17 @@ class _Run:
                     return
                 self.connected = False
                 self.loss = None
+                self.dropped_at = None
                 self.qr_shown = 0
                 self.in_connect = True
+                self.client.me = None  # set by neonize once Go is past its QR loop
                 attempt = self.failures + 1
             self.t._emit("status", status="connecting", attempt=attempt)
-            error = None
-            try:
-                self.client.connect()
-            except Exception as exc:  # neonize raises NeonizeError; anything else is as fatal
-                error = str(exc) or type(exc).__name__
+            error = self.connect_and_watch()
             with self.client_lock:
                 self.in_connect = False
                 self.connected = False
                 loss = self.loss
-                self.stop_client()  # frees what the Go side still holds for a failed dial
             if self.stopping:
                 return
             if loss is None:
@@ -750,6 +845,75 @@ class _Run:
             if self.stop_event.wait(delay):
                 return
 
+    def connect_and_watch(self) -> str | None:
+        """Run ``connect()`` on its own thread until it returns or a loss ends it; the error
+        a failed dial raised, if any.
+
+        A loss (recorded by a handler) or whatsmeow failing to reconnect within
+        ``reconnect_grace`` stops the Go client from here, never from a handler. A connect()
+        that does not return after that (neonize's QR loop waits on a channel whatsmeow may
+        never close) is left behind: its thread is a daemon and holds nothing Kabar uses.
+        """
+        outcome: dict[str, str] = {}
+        done = self.connect_done = threading.Event()
+
+        def connect() -> None:
+            try:
+                self.client.connect()
+            except Exception as exc:  # neonize raises NeonizeError; anything else is as fatal
+                outcome["error"] = str(exc) or type(exc).__name__
+            finally:
+                done.set()
+                self.wake.set()
+
+        threading.Thread(
+            target=connect, name=f"neonize-connect-{self.t.session_id}", daemon=True
+        ).start()
+        while not done.is_set() and not self.stopping:
+            self.wake.wait(1.0)
+            self.wake.clear()
+            if done.is_set() or self.stopping:
+                break
+            with self.client_lock:
+                if self.loss is None and self.reconnect_overdue():
+                    self.loss = ConnectionLoss(
+                        "disconnected",
+                        f"WhatsApp did not reconnect within {self.t.reconnect_grace:g} s",
+                        retry=True,
+                    )
+                loss = self.loss
+            if loss is not None:
+                self.end_connect(done)
+                break
+        return outcome.get("error")
+
+    def reconnect_overdue(self) -> bool:
+        return (
+            self.dropped_at is not None
+            and time.monotonic() - self.dropped_at >= self.t.reconnect_grace
+        )
+
+    def end_connect(self, done: threading.Event) -> None:
+        """Stop the Go client once it is past its QR loop (``client.me`` set), so that its
+        ``FetchMe`` never meets a deleted client; then give connect() a while to return."""
+        if self.loss is not None and self.loss.qr_loop_stays:
+            # Go never leaves the QR loop, so it never reads the client back: safe to stop.
+            self.stop_client()
+            self.abandoned = True
+            return
+        deadline = time.monotonic() + self.t.stop_grace
+        while getattr(self.client, "me", None) is None and not done.is_set():
+            if time.monotonic() >= deadline:
+                break
+            done.wait(0.05)
+        self.stop_client()
+        if not done.wait(self.t.stop_timeout):
+            self.abandoned = True
+            log.warning(
+                "session %s: neonize's connect() did not return after stop; leaving it behind",
+                self.t.session_id,
+            )
+
     def finish(self, loss: ConnectionLoss) -> None:
         """End the run for a loss that retrying cannot fix."""
         log.warning("session %s: %s (%s)", self.t.session_id, loss.status, loss.reason)
@@ -766,6 +930,7 @@ class _Run:
         client.event(PairStatusEv)(self.on_pair_status)
         client.event(ReceiptEv)(self.on_receipt)
         client.event(MessageEv)(self.on_message)
+        client.event(KeepAliveRestoredEv)(self.on_keepalive_restored)
         for event_type in (
             LoggedOutEv,
             TemporaryBanEv,
@@ -783,7 +948,8 @@ class _Run:
         client._NewClient__onLoginStatus = self.on_login_status
 
     def stop_client(self) -> None:
-        """Stop the Go client (ends a blocking connect()); harmless when it is not running."""
+        """Stop the Go client (ends a blocking connect()); harmless when it is not running.
+        Never called from a neonize handler."""
         with self.client_lock:
             self.connected = False
             if self.client is not None:
@@ -795,28 +961,36 @@ class _Run:
                     )
 
     def lose(self, loss: ConnectionLoss) -> None:
-        """Record why the connection ended (the first reason wins) and end connect()."""
+        """Record why the connection ended (the first reason wins) and wake the run's thread,
+        which ends connect(): a handler must not call into the Go client."""
         with self.client_lock:
             if self.loss is None:
                 self.loss = loss
-            self.stop_client()
+            self.connected = False
+        self.wake.set()
 
     def shutdown(self, timeout: float) -> None:
         """Stop the run: end connect() or the back-off wait, then clean up the working file."""
         self.stop_event.set()
+        self.wake.set()
         deadline = time.monotonic() + timeout
-        while self.thread.is_alive():
-            self.stop_client()  # repeated: connect() may not have reached the Go side yet
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                log.warning(
-                    "session %s: neonize did not stop within %.0f s (a QR login waits for its "
-                    "codes to run out); leaving its thread to end on its own",
-                    self.t.session_id,
-                    timeout,
-                )
-                break
-            self.thread.join(min(0.2, remaining))
+        self.thread.join(timeout)
+        # The run's thread has stopped watching; ending connect() is this caller's job now.
+        # Repeated: connect() may not have reached the Go side yet. A QR login that just
+        # ended is first let out of neonize's QR loop (see end_connect).
+        if self.loss is not None:
+            self.end_connect(self.connect_done)
+        while not self.abandoned and not self.connect_done.is_set() and time.monotonic() < deadline:
+            self.stop_client()
+            self.connect_done.wait(0.2)
+        self.stop_client()
+        if self.thread.is_alive() or not self.connect_done.is_set():
+            log.warning(
+                "session %s: neonize did not stop within %.0f s; leaving its thread to end on "
+                "its own",
+                self.t.session_id,
+                timeout,
+            )
         self.cleanup()
 
     def logout_client(self) -> None:
@@ -829,40 +1003,21 @@ class _Run:
                 log.warning("session %s: WhatsApp logout failed: %s", self.t.session_id, exc)
 
     def send(self, to: JID, text: str) -> SendResult:
+        """Send once, as a plain text; whatsmeow's errors become what they mean (see
+        ``map_send_error``). There is no resend to a LID: whatsmeow already looked the number's
+        LID up in its store and on the server before answering "no LID found"."""
         with self.client_lock:
             if not self.connected or self.stopping:
                 raise NotConnected(f"neonize session {self.t.session_id} is not connected")
             try:
-                response = self._send_once(to, text)
+                response = self.client.send_message(to, WAMessage(conversation=text))
             except Exception as exc:
-                message = str(exc) or type(exc).__name__
-                if "not connected" in message.lower():
-                    raise NotConnected(message) from exc
-                raise SendFailed(message) from exc
+                raise map_send_error(exc) from exc
         if not response.ID:
             raise SendFailed("WhatsApp returned no message id")
         return SendResult(
             wa_message_id=response.ID, sent_at=epoch_seconds(response.Timestamp) or time.time()
         )
-
-    def _send_once(self, to: JID, text: str) -> Any:
-        """Send to the phone-number address; when whatsmeow has moved the chat to a LID (hidden
-        number) and cannot resolve it by itself ("no LID found"), send once more to the LID its
-        store maps the number to. Any other failure, or no LID known, is the caller's error."""
-        message = WAMessage(conversation=text)
-        try:
-            return self.client.send_message(to, message)
-        except Exception as exc:
-            if not _NO_LID.search(str(exc)) or to.Server != USER_SERVER:
-                raise
-            try:
-                lid = self.client.get_lid_from_pn(to)
-            except Exception as lookup:
-                raise SendFailed(f"{exc}; no LID stored for {to.User} either ({lookup})") from exc
-            if not lid.User:
-                raise SendFailed(f"{exc}; no LID stored for {to.User} either") from exc
-            log.info("session %s: %s answers as LID %s", self.t.session_id, to.User, lid.User)
-            return self.client.send_message(lid, message)
 
     def ask(self, what: str, call: Callable[[Any], Any]) -> Any:
         """``call(client)`` on the connected Go client; its failures become TransportErrors."""
@@ -935,17 +1090,41 @@ class _Run:
             if self.stopping or self.loss is not None:
                 return
             self.connected = True
+            self.dropped_at = None
             self.failures = 0
         self.seal()
-        phone = stored_phone(self.path)
+        self.phone = stored_phone(self.path)
         log.info("session %s: connected", self.t.session_id)
-        self.t._emit("status", status="connected", phone=phone)
+        self.t._emit("status", status="connected", phone=self.phone)
 
     @_guarded
     def on_connection_event(self, _client: Any, event: Any) -> None:
-        loss = map_connection_loss(event, keepalive_failures=self.t.keepalive_failures)
+        loss = map_connection_loss(event)
         if loss is not None:
             self.lose(loss)
+            return
+        reason = map_connection_drop(event, self.t.keepalive_failures)
+        if reason is None:
+            return
+        with self.client_lock:
+            if self.stopping or self.loss is not None:
+                return
+            self.connected = False
+            if self.dropped_at is None:
+                self.dropped_at = time.monotonic()
+        log.info("session %s: %s", self.t.session_id, reason)
+        self.t._emit("status", status="disconnected", reason=reason)
+        self.wake.set()  # the run's thread starts timing whatsmeow's reconnect
+
+    @_guarded
+    def on_keepalive_restored(self, _client: Any, _event: KeepAliveRestoredEv) -> None:
+        """Keep-alives answer again after missed ones: the connection never closed."""
+        with self.client_lock:
+            if self.stopping or self.loss is not None or self.dropped_at is None:
+                return
+            self.connected = True
+            self.dropped_at = None
+        self.t._emit("status", status="connected", phone=self.phone)
 
     @_guarded
     def on_receipt(self, _client: Any, event: ReceiptEv) -> None:
@@ -1013,6 +1192,7 @@ __all__ = [
     "NeonizeTransport",
     "backoff_delay",
     "epoch_seconds",
+    "map_connection_drop",
     "map_connection_loss",
     "map_login_status",
     "map_message",
@@ -1020,6 +1200,8 @@ __all__ = [
     "map_pair_status",
     "map_qr",
     "map_receipt",
+    "map_send_error",
+    "message_media",
     "message_text",
     "snapshot_store",
     "stored_phone",

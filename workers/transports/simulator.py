@@ -18,11 +18,21 @@ Faults are injected with ``simulate("fault", {"fault": name, ...})``:
   (1.0 always, 0 never), as on a network that drops requests;
 - ``latency`` (``ms``): each send and ping takes that much longer;
 - ``no_receipts``: recipients never report delivered or read;
+- ``qr_timeout`` (``seconds``, default 0): the login shown now (QR codes or a pairing code) runs
+  out in that many seconds, as WhatsApp's does after ``login_timeout`` (about 160 s) anyway:
+  the session becomes ``qr_expired`` and waits for a new start ("show a new QR");
+- ``passkey_required``: the account asks for a passkey when linked; a QR scan then fails with
+  PASSKEY_REASON (a pairing code still links it), as neonize cannot answer passkeys;
+- ``no_lid``, ``reach_out_463``, ``reach_out_479`` (``rate``, default 1): sends fail as
+  whatsmeow's do for a recipient without WhatsApp and for WhatsApp's limits on new contacts;
+- ``send_timeout`` (``rate``, default 1): the message reaches the inbox but the send raises
+  SendUncertain, as when WhatsApp's answer never comes;
 - ``clear``: remove every fault above (a ban is lifted, an outage ends).
 
 Every number is on WhatsApp unless ``simulate("not_on_whatsapp", {"phones": [...]})`` said
 otherwise (``simulate("on_whatsapp", ...)`` puts it back); the list is network-wide, so every
-session answers ``on_whatsapp`` alike, and the network counts the checks it answered. A "typing"
+session answers ``on_whatsapp`` alike, and the network counts the checks it answered. A send to
+such a number fails with NotOnWhatsApp, as whatsmeow's does ("no LID found"). A "typing"
 presence (``send_presence``) is recorded per recipient phone beside its inbox.
 
 Faults that last (``send_errors``, ``latency``, ``no_receipts``, a ban, an outage) are kept in
@@ -31,7 +41,8 @@ that takes the session over all see them.
 
 Pairing codes: ``pair_phone(phone)`` answers a made-up 8-character code while a QR is shown and
 remembers the phone; the next ``scan`` without a phone links that number, standing in for the
-user typing the code on the phone.
+user typing the code on the phone. A code not typed within ``pair_code_ttl`` seconds expires:
+the login ends ``qr_expired``, as whatsmeow's does.
 """
 
 from __future__ import annotations
@@ -54,9 +65,17 @@ import redis
 
 from workers import settings
 from workers.transports.base import (
+    MEDIA_TYPES,
+    PAIR_CODE_EXPIRED_REASON,
+    PASSKEY_REASON,
+    QR_EXPIRED_REASON,
     NotConnected,
+    NotOnWhatsApp,
+    ReachOutLimited,
+    ReachOutRefused,
     SendFailed,
     SendResult,
+    SendUncertain,
     Transport,
     TransportError,
 )
@@ -74,7 +93,33 @@ CHECKS_KEY = "kabar:sim:on-whatsapp-checks"
 FAULTS_KEY = "kabar:sim:faults:{session_id}"
 FAULTS_TTL_S = 7 * 24 * 3600
 
-FAULTS = ("disconnect", "logged_out", "ban", "send_errors", "latency", "no_receipts", "clear")
+FAULTS = (
+    "disconnect",
+    "logged_out",
+    "ban",
+    "send_errors",
+    "latency",
+    "no_receipts",
+    "qr_timeout",
+    "passkey_required",
+    "no_lid",
+    "reach_out_463",
+    "reach_out_479",
+    "send_timeout",
+    "clear",
+)
+# Send faults that stand for whatsmeow's errors, checked in this order, and what each raises.
+SEND_FAULTS: dict[str, Callable[[str], TransportError]] = {
+    "no_lid": lambda to: NotOnWhatsApp(
+        f"the recipient is not on WhatsApp (no LID found for {to} from server, simulated)"
+    ),
+    "reach_out_463": lambda _: ReachOutLimited(
+        "WhatsApp limits first messages to new contacts from this number (error 463, simulated)"
+    ),
+    "reach_out_479": lambda _: ReachOutRefused(
+        "WhatsApp refused a first message to this new contact (error 479, simulated)"
+    ),
+}
 # Characters WhatsApp uses in pairing codes (no 0/O, 1/I look-alikes).
 PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ23456789"
 
@@ -127,6 +172,10 @@ class SimulatedNetwork:
             return {}
         absent = self.redis.smismember(NOT_ON_WHATSAPP_KEY, phones)
         return {phone: not gone for phone, gone in zip(phones, absent, strict=True)}
+
+    def on_whatsapp_quietly(self, phone: str) -> bool:
+        """Whether ``phone`` has WhatsApp, as a send finds out (not counted as a check)."""
+        return not self.redis.sismember(NOT_ON_WHATSAPP_KEY, phone)
 
     def checks(self) -> int:
         """How many checks of numbers the network has answered."""
@@ -194,6 +243,8 @@ class SimulatorTransport(Transport):
 
     Options: ``delivered_after`` and ``read_after`` (seconds after the send; ``read_after`` < 0
     means the recipient never reads), ``qr_ttl`` (seconds a QR stays valid before the next one),
+    ``login_timeout`` (seconds before an unused login ends ``qr_expired``), ``pair_code_ttl``
+    (seconds a pairing code may be typed; default the login timeout),
     ``backoff_base``, ``backoff_cap``, ``jitter``, ``max_attempts`` (reconnecting after a
     simulated disconnect), ``ban_seconds`` (default length of a simulated ban), ``redis`` (a
     client; by default one for REDIS_URL).
@@ -210,6 +261,8 @@ class SimulatorTransport(Transport):
         self.delivered_after = float(opt("delivered_after", settings.SIM_DELIVERED_AFTER_S))
         self.read_after = float(opt("read_after", settings.SIM_READ_AFTER_S))
         self.qr_ttl = max(float(opt("qr_ttl", settings.SIM_QR_TTL_S)), 0.1)
+        self.login_timeout = max(float(opt("login_timeout", settings.SIM_LOGIN_TIMEOUT_S)), 0.1)
+        self.pair_code_ttl = max(float(opt("pair_code_ttl", self.login_timeout)), 0.1)
         self.backoff_base = float(opt("backoff_base", settings.SIM_BACKOFF_BASE_S))
         self.backoff_cap = float(opt("backoff_cap", settings.SIM_BACKOFF_CAP_S))
         self.jitter = float(opt("jitter", settings.SIM_BACKOFF_JITTER_S))
@@ -238,6 +291,13 @@ class SimulatorTransport(Transport):
         blob = self.credentials.load()
         if not blob:
             self._show_qr(epoch)
+            self._after(
+                self.login_timeout,
+                epoch,
+                self._expire_login,
+                epoch,
+                QR_EXPIRED_REASON,
+            )
             return
         self.phone = json.loads(blob)["phone"]
         self._come_online(epoch, 0)
@@ -276,6 +336,15 @@ class SimulatorTransport(Transport):
             code = self._qr
         self.emit("qr", code=code, expires_at=time.time() + self.qr_ttl)
         self._after(self.qr_ttl, epoch, self._show_qr, epoch)
+
+    def _expire_login(self, epoch: int, reason: str) -> None:
+        """WhatsApp gave up on the login shown: no more codes, wait for the operator."""
+        with self._lock:
+            if not self._current(epoch) or self.connected:
+                return
+            self._new_epoch()
+            self._pairing_phone = None
+        self._set_status("qr_expired", reason=reason)
 
     def _connect(self, epoch: int) -> None:
         with self._lock:
@@ -352,14 +421,25 @@ class SimulatorTransport(Transport):
     def _scan(self, phone: str | None) -> dict[str, Any]:
         """Pair as if a phone had scanned the QR (or typed the pairing code); ``phone`` defaults
         to the number a pairing code was asked for, else to a virtual number. A number under a
-        simulated ban is linked but stays banned."""
+        simulated ban is linked but stays banned. An expired login cannot be scanned, and a QR
+        scan of an account that asks for a passkey fails."""
+        passkey = "passkey_required" in self.network.faults(self.session_id)
         with self._lock:
             if self.connected:
                 return {"phone": self.phone, "status": "connected"}
+            if self.status == "qr_expired":
+                raise TransportError(
+                    f"the login of session {self.session_id} expired; show a new QR first",
+                    code="qr_expired",
+                )
+            by_code = phone is None and self._pairing_phone is not None
             self._running = True
             epoch = self._new_epoch()
             phone = phone or self._pairing_phone
             self._pairing_phone = None
+        if passkey and not by_code:
+            self._set_status("failed", reason=PASSKEY_REASON)
+            return {"phone": None, "status": self.status}
         self.phone = phone or "62899" + "".join(secrets.choice("0123456789") for _ in range(8))
         self.credentials.save(json.dumps({"phone": self.phone}).encode())
         self.emit("paired", phone=self.phone)
@@ -381,6 +461,14 @@ class SimulatorTransport(Transport):
                     f"session {self.session_id} is not waiting for pairing; start it first"
                 )
             self._pairing_phone = digits
+            epoch = self._epoch
+        self._after(
+            self.pair_code_ttl,
+            epoch,
+            self._expire_login,
+            epoch,
+            PAIR_CODE_EXPIRED_REASON,
+        )
         return "".join(secrets.choice(PAIR_ALPHABET) for _ in range(8))
 
     def _incoming(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,6 +488,12 @@ class SimulatorTransport(Transport):
         }
         if params.get("push_name"):
             data["push_name"] = str(params["push_name"])
+        if params.get("media_type"):
+            if params["media_type"] not in MEDIA_TYPES:
+                raise TransportError(
+                    f"media_type must be one of {', '.join(MEDIA_TYPES)}", code="bad_request"
+                )
+            data["media_type"] = params["media_type"]
         self.emit("message", **data)
         return {"wa_message_id": wa_message_id}
 
@@ -425,8 +519,13 @@ class SimulatorTransport(Transport):
         elif fault == "latency":
             ms = _number(params, "ms", 0.0, 600_000.0)
             self.network.set_fault(self.session_id, "latency", {"ms": ms})
-        elif fault == "no_receipts":
-            self.network.set_fault(self.session_id, "no_receipts", {})
+        elif fault in ("no_receipts", "passkey_required"):
+            self.network.set_fault(self.session_id, fault, {})
+        elif fault in (*SEND_FAULTS, "send_timeout"):
+            rate = _number(params, "rate", 0.0, 1.0, default=1.0)
+            self.network.set_fault(self.session_id, fault, {"rate": rate})
+        elif fault == "qr_timeout":
+            self._time_out_login(_number(params, "seconds", 0.0, 86_400.0, default=0.0))
         elif fault == "clear":
             self._clear()
         elif fault == "disconnect":
@@ -442,6 +541,17 @@ class SimulatorTransport(Transport):
             "status": self.status,
             "faults": self.network.faults(self.session_id),
         }
+
+    def _time_out_login(self, seconds: float) -> None:
+        """End the login shown now in ``seconds`` (0: at once)."""
+        with self._lock:
+            if self._qr is None:
+                raise NotConnected(f"simulator session {self.session_id} is not showing a QR")
+            epoch = self._epoch
+        if seconds <= 0:
+            self._expire_login(epoch, QR_EXPIRED_REASON)
+        else:
+            self._after(seconds, epoch, self._expire_login, epoch, QR_EXPIRED_REASON)
 
     def _disconnect(self, seconds: float) -> None:
         with self._lock:
@@ -530,6 +640,11 @@ class SimulatorTransport(Transport):
         self._network_delay(faults, "send")
         if not self.connected:
             raise NotConnected(f"simulator session {self.session_id} is not connected")
+        for name, error in SEND_FAULTS.items():
+            if _strikes(faults, name):
+                raise error(jid)
+        if not self.network.on_whatsapp_quietly(phone_of(jid)):
+            raise SEND_FAULTS["no_lid"](jid)
         now = time.time()
         self.network.deliver(
             phone_of(jid),
@@ -546,6 +661,11 @@ class SimulatorTransport(Transport):
             if self.read_after >= 0:
                 read_after = max(self.read_after, self.delivered_after)
                 self._receipts.add(read_after, wa_message_id, "read")
+        if _strikes(faults, "send_timeout"):
+            raise SendUncertain(
+                "WhatsApp did not confirm the send, it may have gone out (timed out waiting for "
+                "message send response, simulated)"
+            )
         return SendResult(wa_message_id=wa_message_id, sent_at=now)
 
     def _receipt(self, wa_message_id: str, status: str) -> None:
@@ -602,6 +722,14 @@ class _Receipts:
 
     def _ready(self) -> bool:
         return bool(self._due) and self._due[0][0] <= time.monotonic()
+
+
+def _strikes(faults: Mapping[str, Any], name: str) -> bool:
+    """Whether the fault ``name`` (with its ``rate``) hits this request."""
+    if name not in faults:
+        return False
+    rate = float(faults[name].get("rate", 1.0))
+    return rate >= 1 or (rate > 0 and random.random() < rate)
 
 
 def _number(
