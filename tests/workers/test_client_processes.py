@@ -219,3 +219,23 @@ def test_simulated_numbers_may_share_a_process_but_neonize_ones_never(redis_clie
     finally:
         host.shutdown()
         thread.join(timeout=15)
+
+
+def test_receipts_owed_when_a_client_dies_arrive_after_it_comes_back(redis_client, host):
+    """A real phone keeps its delivered/read receipts for a device that was offline."""
+    rpc = SessionHostClient(redis_client, timeout=10)
+    options = {**FAST_RESTART, "delivered_after": 1.5, "read_after": 2.0}
+    pid = linked(redis_client, host, rpc, "session-1", options=options)["session-1"]
+    sent = send(rpc, "session-1", 11)
+    os.kill(pid, signal.SIGKILL)  # before either receipt is due
+
+    def receipts():
+        found = [json.loads(f[b"data"]) for _, f in redis_client.xrange(keys.SESSION_EVENTS)]
+        return sorted(
+            e["status"]
+            for e in found
+            if e["kind"] == "receipt" and e["wa_message_id"] == sent["wa_message_id"]
+        )
+
+    wait_for(lambda: receipts() == ["delivered", "read"], timeout=20)
+    assert pid_of(rpc, "session-1") != pid

@@ -35,6 +35,9 @@ session answers ``on_whatsapp`` alike, and the network counts the checks it answ
 such a number fails with NotOnWhatsApp, as whatsmeow's does ("no LID found"). A "typing"
 presence (``send_presence``) is recorded per recipient phone beside its inbox.
 
+Receipts the phones still owe are kept in Redis too (``RECEIPTS_KEY``): a session host or client
+process that restarts delivers them once the session is online again, as a real phone would.
+
 Faults that last (``send_errors``, ``latency``, ``no_receipts``, a ban, an outage) are kept in
 Redis per session (``SimulatedNetwork.faults``), so tests, the admin page and a session host
 that takes the session over all see them.
@@ -91,6 +94,11 @@ PRESENCE_KEY = "kabar:sim:presence:{phone}"
 NOT_ON_WHATSAPP_KEY = "kabar:sim:not-on-whatsapp"
 CHECKS_KEY = "kabar:sim:on-whatsapp-checks"
 FAULTS_KEY = "kabar:sim:faults:{session_id}"
+# Receipts the phones still owe a session: sorted set of JSON [wa_message_id, status] by the
+# time (epoch ms) they are due. Kept in Redis, as a real phone keeps them, so a session host or
+# client that restarts gets them once the session is back online.
+RECEIPTS_KEY = "kabar:sim:receipts:{session_id}"
+RECEIPTS_TTL_S = 7 * 24 * 3600
 FAULTS_TTL_S = 7 * 24 * 3600
 
 FAULTS = (
@@ -138,8 +146,40 @@ class SimulatedNetwork:
         # session id -> (monotonic time read, faults), for faults(..., max_age_s=...)
         self._read: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
-    def deliver(self, to_phone: str, entry: Mapping[str, Any]) -> None:
-        self._append(INBOX_KEY.format(phone=to_phone), entry)
+    def deliver(
+        self,
+        to_phone: str,
+        entry: Mapping[str, Any],
+        session_id: str | None = None,
+        receipts: list[tuple[float, str, str]] = (),
+    ) -> None:
+        """Put ``entry`` in ``to_phone``'s inbox and, in the same round trip, the ``receipts``
+        (due epoch seconds, WhatsApp id, status) that phone owes ``session_id``."""
+        key = INBOX_KEY.format(phone=to_phone)
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(dict(entry)))
+        pipe.ltrim(key, -INBOX_LIMIT, -1)
+        if receipts and session_id:
+            owed = RECEIPTS_KEY.format(session_id=session_id)
+            pipe.zadd(owed, {json.dumps([wa, status]): due * 1000 for due, wa, status in receipts})
+            pipe.expire(owed, RECEIPTS_TTL_S)
+        pipe.execute()
+
+    def owed_receipts(self, session_id: str) -> list[tuple[float, str, str]]:
+        """The receipts the phones still owe ``session_id``: (due epoch s, WhatsApp id, status)."""
+        found = self.redis.zrange(
+            RECEIPTS_KEY.format(session_id=session_id), 0, -1, withscores=True
+        )
+        return [(score / 1000, *json.loads(member)) for member, score in found]
+
+    def receipts_sent(self, session_id: str, sent: list[tuple[str, str]]) -> None:
+        if sent:
+            members = [json.dumps([wa, status]) for wa, status in sent]
+            self.redis.zrem(RECEIPTS_KEY.format(session_id=session_id), *members)
+
+    def forget_receipts(self, session_id: str) -> None:
+        """The device was unlinked: nothing it sent will be acknowledged to it any more."""
+        self.redis.delete(RECEIPTS_KEY.format(session_id=session_id))
 
     def _append(self, key: str, entry: Mapping[str, Any]) -> None:
         pipe = self.redis.pipeline()
@@ -273,7 +313,7 @@ class SimulatorTransport(Transport):
         self.status = "disconnected"
         self._lock = threading.RLock()
         self._timers: set[threading.Timer] = set()
-        self._receipts = _Receipts(self._receipt, f"sim-receipts-{self.session_id}")
+        self._receipts = _Receipts(self._receipts_due, f"sim-receipts-{self.session_id}")
         self._qr: str | None = None
         self._pairing_phone: str | None = None
         # Bumped by every change of connection state that makes pending timers (QR rotation,
@@ -353,6 +393,9 @@ class SimulatorTransport(Transport):
             self.connected = True
             self._qr = None
         self._set_status("connected", phone=self.phone)
+        # Receipts owed from before a restart arrive now, as from a phone that kept them.
+        for due, wa_message_id, status in self.network.owed_receipts(self.session_id):
+            self._receipts.add(max(due - time.time(), 0.0), wa_message_id, status)
 
     def _retry(self, epoch: int, attempt: int, reason: str) -> None:
         """Failed attempt ``attempt``: give up after ``max_attempts``, else wait and try again."""
@@ -565,6 +608,7 @@ class SimulatorTransport(Transport):
     def _logged_out(self) -> None:
         self.stop()
         self.credentials.delete()
+        self.network.forget_receipts(self.session_id)
         self.network.clear_fault(self.session_id, "ban")
         self.network.clear_fault(self.session_id, "outage")
         self._set_status("logged_out", reason="logged out from the phone (simulated)")
@@ -646,6 +690,12 @@ class SimulatorTransport(Transport):
         if not self.network.on_whatsapp_quietly(phone_of(jid)):
             raise SEND_FAULTS["no_lid"](jid)
         now = time.time()
+        receipts = []
+        if "no_receipts" not in faults:
+            receipts.append((now + self.delivered_after, wa_message_id, "delivered"))
+            if self.read_after >= 0:
+                read_after = max(self.read_after, self.delivered_after)
+                receipts.append((now + read_after, wa_message_id, "read"))
         self.network.deliver(
             phone_of(jid),
             {
@@ -655,12 +705,11 @@ class SimulatorTransport(Transport):
                 "text": text,
                 "receivedAt": _iso_ms(now),
             },
+            self.session_id,
+            receipts,
         )
-        if "no_receipts" not in faults:
-            self._receipts.add(self.delivered_after, wa_message_id, "delivered")
-            if self.read_after >= 0:
-                read_after = max(self.read_after, self.delivered_after)
-                self._receipts.add(read_after, wa_message_id, "read")
+        for due, receipt_id, status in receipts:
+            self._receipts.add(due - now, receipt_id, status)
         if _strikes(faults, "send_timeout"):
             raise SendUncertain(
                 "WhatsApp did not confirm the send, it may have gone out (timed out waiting for "
@@ -668,8 +717,10 @@ class SimulatorTransport(Transport):
             )
         return SendResult(wa_message_id=wa_message_id, sent_at=now)
 
-    def _receipt(self, wa_message_id: str, status: str) -> None:
-        self.emit("receipt", wa_message_id=wa_message_id, status=status, at=time.time())
+    def _receipts_due(self, due: list[tuple[str, str]]) -> None:
+        for wa_message_id, status in due:
+            self.emit("receipt", wa_message_id=wa_message_id, status=status, at=time.time())
+        self.network.receipts_sent(self.session_id, due)
 
 
 class _Receipts:
@@ -677,16 +728,20 @@ class _Receipts:
     session fires them all (a timer thread per receipt cost more than the send itself).
     """
 
-    def __init__(self, fire: Callable[[str, str], None], name: str) -> None:
+    def __init__(self, fire: Callable[[list[tuple[str, str]]], None], name: str) -> None:
         self._fire = fire
         self._name = name
         self._due: list[tuple[float, int, str, str]] = []
+        self._pending: set[tuple[str, str]] = set()  # each receipt once, however often owed
         self._order = itertools.count()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def add(self, delay: float, wa_message_id: str, status: str) -> None:
         with self._changed:
+            if (wa_message_id, status) in self._pending:
+                return
+            self._pending.add((wa_message_id, status))
             entry = (time.monotonic() + delay, next(self._order), wa_message_id, status)
             heapq.heappush(self._due, entry)
             if self._thread is None:
@@ -695,9 +750,11 @@ class _Receipts:
             self._changed.notify()
 
     def close(self) -> None:
-        """Drop the receipts not yet sent (the session stopped) and end the thread."""
+        """Forget the receipts not yet sent here (the session stopped; Redis still has them for the
+        next start) and end the thread."""
         with self._changed:
             self._due.clear()
+            self._pending.clear()
             self._thread = None
             self._changed.notify()
 
@@ -714,11 +771,11 @@ class _Receipts:
                 ready = []
                 while self._due and self._due[0][0] <= now:
                     ready.append(heapq.heappop(self._due))
-            for _, _, wa_message_id, status in ready:
-                try:
-                    self._fire(wa_message_id, status)
-                except Exception:
-                    log.exception("simulator receipt %s (%s) failed", wa_message_id, status)
+                    self._pending.discard(ready[-1][2:])
+            try:
+                self._fire([(wa_message_id, status) for _, _, wa_message_id, status in ready])
+            except Exception:
+                log.exception("%d simulator receipts failed", len(ready))
 
     def _ready(self) -> bool:
         return bool(self._due) and self._due[0][0] <= time.monotonic()
