@@ -40,8 +40,11 @@ class Config:
     ROUTING_BULK = os.environ.get("KABAR_ROUTING_BULK", "spread")
     # How long a worker thread may wait for a number's slot before giving the message back.
     MAX_PARK_MS = {"urgent": 60_000, "normal": 30_000, "bulk": 30_000}
-    # Queued rows older than this with no job alive in Redis are queued again.
-    RECONCILE_AFTER_S = int(os.environ.get("KABAR_RECONCILE_AFTER", 300))
+    # Queued rows whose job is this old and gone from Redis are queued again.
+    RECONCILE_AFTER_S = int(os.environ.get("KABAR_RECONCILE_AFTER", 60))
+    # A job a worker took (or delayed past its time) whose ledger row has not moved for this long
+    # is stuck and queued again: longer than any legal run (Dramatiq's 10 minute time limit).
+    STUCK_AFTER_S = int(os.environ.get("KABAR_STUCK_AFTER", 900))
     # Requests per second per API key (a token bucket with this burst).
     API_RATE_PER_S = float(os.environ.get("KABAR_API_RATE", 50))
     API_RATE_BURST = int(os.environ.get("KABAR_API_BURST", 200))

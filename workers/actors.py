@@ -11,7 +11,7 @@ import threading
 
 import dramatiq
 import redis
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, Retries
 
 # The app's modules are imported here, in the main thread, before any worker thread runs:
 # importing them lazily from several threads at once raced on half-initialised modules.
@@ -41,7 +41,9 @@ def app():
         return _app
 
 
-_broker.broker.add_middleware(JobLedger(app))
+# Before Retries in the list, so that its after-hook runs after Retries' (Dramatiq calls them in
+# reverse order) and sees whether Retries has just failed the message for good.
+_broker.broker.add_middleware(JobLedger(app), before=Retries)
 
 SEND_MAX_RETRIES = 2  # three attempts in all, as the seed's maxAttempts
 

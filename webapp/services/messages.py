@@ -115,7 +115,7 @@ def queue_message(
         if earlier is None:
             raise
         return Accepted(earlier, created=False)
-    broker.enqueue_job(job)
+    jobs.enqueue_committed([job])
     return Accepted(message, created=True)
 
 
@@ -148,8 +148,7 @@ def queue_texts(
     preassign_ids([o for o in db.session.new if isinstance(o, WhatsAppQueueJob)])
     ids = [row.id for row in rows]  # read before the commit expires the rows
     db.session.commit()
-    for job in queued:
-        broker.enqueue_job(job)
+    jobs.enqueue_committed(queued)
     return ids
 
 
