@@ -5,6 +5,16 @@ from __future__ import annotations
 
 import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
+
+
+def through(url: str, default_port: int) -> tuple[CuttableProxy, str]:
+    """A proxy to the server of ``url``, and ``url`` changed to reach it through the proxy."""
+    parts = urlsplit(url)
+    proxy = CuttableProxy((parts.hostname or "127.0.0.1", parts.port or default_port))
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{proxy.port}" if credentials else f"127.0.0.1:{proxy.port}"
+    return proxy, urlunsplit(parts._replace(netloc=netloc))
 
 
 class CuttableProxy:

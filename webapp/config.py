@@ -26,9 +26,16 @@ def database_url(raw: str | None) -> str:
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    # No pre-ping: it costs a round trip per transaction on the send path; connections are
-    # recycled instead, and a send that meets a dead connection is retried by Dramatiq.
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 20}
+    # Pre-ping: a pooled connection PostgreSQL closed (a restart) is replaced before use, so the
+    # first request after a restart does not fail; it costs one short round trip per checkout.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_size": 10,
+        "max_overflow": 20,
+    }
+    # Seconds a client is told to wait (Retry-After) while PostgreSQL or Redis is unreachable.
+    OUTAGE_RETRY_AFTER_S = int(os.environ.get("KABAR_OUTAGE_RETRY_AFTER", 5))
     REDIS_URL = worker_settings.REDIS_URL
     KABAR_TRANSPORT = worker_settings.DEFAULT_TRANSPORT
     DEFAULT_REGION = os.environ.get("KABAR_DEFAULT_REGION", "ID")

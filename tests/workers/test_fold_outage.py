@@ -4,12 +4,10 @@ cuts, so the shared PostgreSQL server keeps running)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import pytest
 
 from tests.folding import receipt, sent_message, status_of
-from tests.outage import CuttableProxy
+from tests.outage import through
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from workers import keys, session_events
@@ -21,12 +19,8 @@ def proxied_db(app, monkeypatch):
     from webapp import create_app
     from workers import actors
 
-    url = urlsplit(app.config["SQLALCHEMY_DATABASE_URI"])
-    proxy = CuttableProxy((url.hostname, url.port or 5432))
-    netloc = f"{url.username}@127.0.0.1:{proxy.port}" if url.username else f"127.0.0.1:{proxy.port}"
-    outage_app = create_app(
-        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": urlunsplit(url._replace(netloc=netloc))}
-    )
+    proxy, url = through(app.config["SQLALCHEMY_DATABASE_URI"], 5432)
+    outage_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
     monkeypatch.setattr(actors, "_app", outage_app)
     # Entries left unacknowledged are claimed again at once instead of after 30 s.
     monkeypatch.setattr(session_events, "RECLAIM_IDLE_MS", 0)
