@@ -82,6 +82,16 @@ def test_a_lost_bulk_batch_is_queued_again_as_one_batch(ctx, redis_client):
     assert jobs.reconcile() == 0
 
 
+def test_a_lost_batch_behind_a_long_backlog_is_found(ctx, redis_client):
+    ids = messages.queue_texts([(f"0812{n:08d}", "x") for n in range(1_100)])  # 22 batches
+    last_job = db.session.get(WhatsAppMessage, ids[-1]).job_id
+    for redis_id, data in redis_client.hscan_iter("dramatiq:bulk.msgs"):
+        if last_job.encode() in data:
+            redis_client.hdel("dramatiq:bulk.msgs", redis_id)  # only the last batch is lost
+    assert jobs.reconcile(chunk=20) == 50
+    assert jobs.reconcile() == 0
+
+
 def set_ledger_moved(job_id: str, ago: timedelta) -> None:
     moment = datetime.now(UTC) - ago
     db.session.execute(

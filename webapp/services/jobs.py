@@ -118,7 +118,7 @@ def failed(job_id: str, error: str) -> None:
     _update(job_id, status="failed", failed_at=datetime.now(UTC), error_message=error[:2000])
 
 
-def reconcile(limit: int = 1000) -> int:
+def reconcile(chunk: int = 1000) -> int:
     """Queue again, once, every queued row whose job Redis no longer holds, or holds without
     moving it; return how many rows were queued again.
 
@@ -127,9 +127,10 @@ def reconcile(limit: int = 1000) -> int:
     is left alone however long its backlog; a job taken by a worker (or delayed past its time)
     is stuck once its ledger row has not moved for STUCK_AFTER_S, longer than any legal run.
     Only jobs written more than RECONCILE_AFTER_S ago are looked at, so a job between its commit
-    and its enqueue is never taken for a lost one. A row's old job that turns up later finds
-    the row owned by the new one and leaves it; the session host's sent records still guard
-    against a second send.
+    and its enqueue is never taken for a lost one. Every queued row is looked at, not only the
+    oldest ones (a lost batch may sit behind a long backlog); they are queued again ``chunk``
+    rows per transaction. A row's old job that turns up later finds the row owned by the new one
+    and leaves it; the session host's sent records still guard against a second send.
     """
     now = datetime.now(UTC)
     config = current_app.config
@@ -137,46 +138,70 @@ def reconcile(limit: int = 1000) -> int:
     stuck_since = now - timedelta(seconds=config["STUCK_AFTER_S"])
     M, J = WhatsAppMessage, WhatsAppQueueJob
     rows = db.session.execute(
-        sa.select(M, J)
+        sa.select(
+            M.id,
+            M.job_id,
+            J.id.label("ledger_id"),
+            J.status,
+            J.created_at,
+            J.scheduled_at,
+            J.started_at,
+            J.failed_at,
+        )
         .outerjoin(J, J.job_id == M.job_id)
         .where(M.status == "queued", sa.func.coalesce(J.created_at, M.created_at) < horizon)
         .order_by(M.id)
-        .limit(limit)
     ).all()
+    db.session.rollback()  # no transaction held open while Redis is read
     if not rows:
         return 0
-    found = broker.whereabouts({row.job_id for row, _ in rows if row.job_id})
-    candidates = [(row, job) for row, job in rows if _lost(found.get(row.job_id), job, stuck_since)]
+    found = broker.whereabouts({row.job_id for row in rows if row.job_id})
+    candidates = [row for row in rows if _lost(found.get(row.job_id), row, stuck_since)]
     # A second look at the absent ones: a job moving between a queue and its delay queue while
     # the first look read the other one is not lost.
-    absent = {row.job_id for row, _ in candidates if row.job_id not in found}
-    found |= broker.whereabouts(absent)
-    lost = [row for row, job in candidates if _lost(found.get(row.job_id), job, stuck_since)]
-    if not lost:
-        return 0
-    lost_jobs = list({row.job_id for row in lost if row.job_id})
+    found |= broker.whereabouts({row.job_id for row in candidates if row.job_id not in found})
+    lost = [row for row in candidates if _lost(found.get(row.job_id), row, stuck_since)]
+    requeued = sum(_requeue(lost[i : i + chunk], now) for i in range(0, len(lost), chunk))
+    if requeued:
+        log.warning("re-queued %d message(s) whose job was lost or stuck", requeued)
+    return requeued
+
+
+def _requeue(lost: list, now: datetime) -> int:
+    """Give the rows judged lost new jobs, unless a worker moved them meanwhile (sent them, or
+    gave them another job)."""
+    M = WhatsAppMessage
+    judged = {row.id: row.job_id for row in lost}
+    rows = [
+        row
+        for row in db.session.scalars(
+            sa.select(M).where(M.id.in_(judged), M.status == "queued").with_for_update()
+        )
+        if row.job_id == judged[row.id]
+    ]
+    lost_jobs = list({row.job_id for row in rows if row.job_id})
     if lost_jobs:
         db.session.execute(
             sa.update(WhatsAppQueueJob)
             .where(WhatsAppQueueJob.job_id.in_(lost_jobs))
             .values(status="failed", failed_at=now, error_message="lost; queued again")
         )
-    queued = new_jobs(lost, max_attempts=3)
+    queued = new_jobs(rows, max_attempts=3)
     db.session.commit()
-    log.warning("re-queued %d message(s) whose job was lost or stuck", len(lost))
-    for job in queued:
-        broker.enqueue_job(job)
-    return len(lost)
+    enqueue_committed(queued)
+    return len(rows)
 
 
-def _lost(where: str | None, job: WhatsAppQueueJob | None, stuck_since: datetime) -> bool:
-    """Whether a queued row whose job Redis holds ``where`` (None: not at all) needs a new job."""
+def _lost(where: str | None, row: sa.Row, stuck_since: datetime) -> bool:
+    """Whether a queued row whose job Redis holds ``where`` (None: not at all) needs a new job;
+    ``row`` carries the job's ledger columns (``ledger_id`` None: no ledger row)."""
     if where == broker.WAITING:
         return False
-    if job is None or where is None:
+    if row.ledger_id is None or where is None:
         # An exhausted job's own "failed" marks its rows failed right after; leave it that time.
-        return not (job and job.status == "failed" and _aware(job.failed_at) >= stuck_since)
-    moved = max(_aware(t) for t in (job.created_at, job.scheduled_at, job.started_at) if t)
+        exhausted = row.status == "failed" and _aware(row.failed_at) >= stuck_since
+        return row.ledger_id is None or not exhausted
+    moved = max(_aware(t) for t in (row.created_at, row.scheduled_at, row.started_at) if t)
     return moved < stuck_since
 
 
