@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterable
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
+from dramatiq.errors import ConnectionClosed
 from dramatiq.message import generate_unique_id
 
 from workers import keys, settings
@@ -27,7 +29,38 @@ BANDS = (URGENT, NORMAL, BULK)
 # One send actor per band: Dramatiq orders a worker's prefetched messages by actor priority.
 SEND_ACTORS = {URGENT: "send_urgent", NORMAL: "send_normal", BULK: "send_bulk"}
 
-broker = RedisBroker(
+
+class QueueConnectionError(ConnectionClosed, redis.ConnectionError):
+    """Redis did not answer a broker call. Both a Dramatiq connection error, which its worker
+    threads survive by restarting their consumer, and a Redis error, which Kabar's callers
+    (the API's 503, the outbox, the reconciler) already handle."""
+
+    def __init__(self, message: str) -> None:
+        redis.ConnectionError.__init__(self, message)
+        self.message = message
+
+
+class KabarRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker, raising its calls' Redis connection errors as one of its own.
+
+    Dramatiq's delay-queue thread moves due messages with ``enqueue``; a plain Redis error there
+    (Redis down at that moment) killed the thread for good, and that worker's delayed messages,
+    given-back sends among them, never moved again.
+    """
+
+    def _dispatch(self, command):
+        dispatch = super()._dispatch(command)
+
+        def guarded(queue_name, *args):
+            try:
+                return dispatch(queue_name, *args)
+            except redis.ConnectionError as exc:
+                raise QueueConnectionError(str(exc)) from exc
+
+        return guarded
+
+
+broker = KabarRedisBroker(
     url=settings.REDIS_URL,
     # How long before the messages a dead worker had taken are handed to another worker.
     heartbeat_timeout=settings.BROKER_HEARTBEAT_MS,
@@ -69,13 +102,17 @@ def enqueue_job(job: dramatiq.Message, delay_ms: int | None = None) -> None:
 
 # Where ``whereabouts`` finds a job.
 WAITING = "waiting"  # in a queue, or in a delay queue before its time: it will be taken
-TAKEN = "taken"  # fetched by a worker and not acknowledged, or delayed past its time
+TAKEN = "taken"  # fetched by a worker and not acknowledged: it may be running
+STALLED = "stalled"  # delayed, and its time is long past: no worker is moving it
+# A worker moves a delayed message within a second of its time; past this, none holds it (its
+# delay-queue thread restarted after a Redis error and forgot what it had fetched).
+DELAY_GRACE_MS = 30_000
 
 
 def whereabouts(job_ids: Iterable[str]) -> dict[str, str]:
-    """Where Redis holds each of these send jobs, read from Dramatiq's own keys: ``WAITING`` or
-    ``TAKEN``; a job Redis does not hold at all (lost data, deleted keys, a retry Redis refused)
-    is left out of the answer.
+    """Where Redis holds each of these send jobs, read from Dramatiq's own keys: ``WAITING``,
+    ``TAKEN`` or ``STALLED``; a job Redis does not hold at all (lost data, deleted keys, a retry
+    Redis refused) is left out of the answer.
 
     Every message Dramatiq holds, queued, delayed or being processed, is in its queue's message
     hash until it is acknowledged, so a job absent from every send queue's hash is gone. The
@@ -102,7 +139,7 @@ def whereabouts(job_ids: Iterable[str]) -> dict[str, str]:
                     found[job_id] = TAKEN if redis_id in taken else WAITING
                 else:  # a delayed job waits legally until its time, taken or not
                     eta = message.get("options", {}).get("eta", 0)
-                    found[job_id] = WAITING if eta > now_ms else TAKEN
+                    found[job_id] = WAITING if eta > now_ms - DELAY_GRACE_MS else STALLED
     return found
 
 

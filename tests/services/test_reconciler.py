@@ -123,16 +123,31 @@ def test_a_job_waiting_behind_a_long_backlog_is_left_alone(ctx):
     assert jobs.reconcile() == 0
 
 
-def test_a_job_delayed_past_its_time_counts_as_not_moving(ctx):
+def test_a_job_delayed_long_past_its_time_is_queued_again(ctx):
+    """What a worker's delay-queue thread leaves when it restarts after a Redis error: the job it
+    had fetched is still in the delay queue, past its time, and no thread will move it."""
     (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
     job_id = db.session.get(WhatsAppMessage, row_id).job_id
     broker.broker.flush(broker.NORMAL)
     job = broker.message(broker.SEND_ACTORS[broker.NORMAL], broker.NORMAL, row_id, job_id=job_id)
-    broker.enqueue_job(job, delay_ms=60_000)
+    broker.enqueue_job(job, delay_ms=-1_000)  # just due: a worker moves it any moment
     assert broker.whereabouts([job_id]) == {job_id: broker.WAITING}
+    assert jobs.reconcile() == 0
     broker.broker.flush(broker.NORMAL)
-    broker.enqueue_job(job, delay_ms=-1_000)  # its time has passed and no worker moved it
-    assert broker.whereabouts([job_id]) == {job_id: broker.TAKEN}
+    broker.enqueue_job(job, delay_ms=-broker.DELAY_GRACE_MS - 1_000)
+    assert broker.whereabouts([job_id]) == {job_id: broker.STALLED}
+    assert jobs.reconcile() == 1
+    assert jobs.reconcile() == 0
+
+
+def test_a_broker_call_redis_refuses_is_a_connection_error_dramatiq_survives(monkeypatch):
+    import redis
+    from dramatiq.errors import ConnectionClosed
+
+    closed = broker.KabarRedisBroker(url="redis://127.0.0.1:1/0")
+    with pytest.raises(ConnectionClosed) as caught:
+        closed.enqueue(broker.message("send_urgent", broker.URGENT, 1))
+    assert isinstance(caught.value, redis.RedisError)
 
 
 def test_a_row_whose_enqueue_redis_refused_is_saved_and_queued_later(ctx, monkeypatch):

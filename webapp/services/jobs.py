@@ -124,8 +124,9 @@ def reconcile(chunk: int = 1000) -> int:
 
     Redis is asked through Dramatiq's own keys (``broker.whereabouts``), never through a list of
     Kabar's, which a Redis restored from its AOF may still show stale. A job waiting in a queue
-    is left alone however long its backlog; a job taken by a worker (or delayed past its time)
-    is stuck once its ledger row has not moved for STUCK_AFTER_S, longer than any legal run.
+    is left alone however long its backlog; a job delayed long past its time is stalled; a job
+    taken by a worker is stuck once its ledger row has not moved for STUCK_AFTER_S, longer than
+    any legal run.
     Only jobs written more than RECONCILE_AFTER_S ago are looked at, so a job between its commit
     and its enqueue is never taken for a lost one. Every queued row is looked at, not only the
     oldest ones (a lost batch may sit behind a long backlog); they are queued again ``chunk``
@@ -197,6 +198,8 @@ def _lost(where: str | None, row: sa.Row, stuck_since: datetime) -> bool:
     ``row`` carries the job's ledger columns (``ledger_id`` None: no ledger row)."""
     if where == broker.WAITING:
         return False
+    if where == broker.STALLED:
+        return True
     if row.ledger_id is None or where is None:
         # An exhausted job's own "failed" marks its rows failed right after; leave it that time.
         exhausted = row.status == "failed" and _aware(row.failed_at) >= stuck_since
