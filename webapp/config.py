@@ -26,9 +26,16 @@ def database_url(raw: str | None) -> str:
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    # No pre-ping: it costs a round trip per transaction on the send path; connections are
-    # recycled instead, and a send that meets a dead connection is retried by Dramatiq.
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 20}
+    # Pre-ping: a pooled connection PostgreSQL closed (a restart) is replaced before use, so the
+    # first request after a restart does not fail; it costs one short round trip per checkout.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_size": 10,
+        "max_overflow": 20,
+    }
+    # Seconds a client is told to wait (Retry-After) while PostgreSQL or Redis is unreachable.
+    OUTAGE_RETRY_AFTER_S = int(os.environ.get("KABAR_OUTAGE_RETRY_AFTER", 5))
     REDIS_URL = worker_settings.REDIS_URL
     KABAR_TRANSPORT = worker_settings.DEFAULT_TRANSPORT
     DEFAULT_REGION = os.environ.get("KABAR_DEFAULT_REGION", "ID")
@@ -44,8 +51,11 @@ class Config:
     # hosted, none connected, all at their daily cap) before that wait counts as a failed
     # attempt; until then waiting costs none.
     WAIT_FOR_NUMBER_S = int(os.environ.get("KABAR_WAIT_FOR_NUMBER", 3600))
-    # Queued rows older than this with no job alive in Redis are queued again.
-    RECONCILE_AFTER_S = int(os.environ.get("KABAR_RECONCILE_AFTER", 300))
+    # Queued rows whose job is this old and gone from Redis are queued again.
+    RECONCILE_AFTER_S = int(os.environ.get("KABAR_RECONCILE_AFTER", 60))
+    # A job a worker took (or delayed past its time) whose ledger row has not moved for this long
+    # is stuck and queued again: longer than any legal run (Dramatiq's 10 minute time limit).
+    STUCK_AFTER_S = int(os.environ.get("KABAR_STUCK_AFTER", 900))
     # Requests per second per API key (a token bucket with this burst).
     API_RATE_PER_S = float(os.environ.get("KABAR_API_RATE", 50))
     API_RATE_BURST = int(os.environ.get("KABAR_API_BURST", 200))

@@ -11,12 +11,11 @@ import threading
 
 import dramatiq
 import redis
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, Retries
 
 # The app's modules are imported here, in the main thread, before any worker thread runs:
 # importing them lazily from several threads at once raced on half-initialised modules.
-from webapp.extensions import db
-from webapp.services import bulk, jobs, sending, sessions
+from webapp.services import bulk, database, jobs, sending, sessions
 from webapp.services import session_events as folding
 from workers import broker as _broker
 from workers import session_events, settings
@@ -41,7 +40,9 @@ def app():
         return _app
 
 
-_broker.broker.add_middleware(JobLedger(app))
+# Before Retries in the list, so that its after-hook runs after Retries' (Dramatiq calls them in
+# reverse order) and sees whether Retries has just failed the message for good.
+_broker.broker.add_middleware(JobLedger(app), before=Retries)
 
 SEND_MAX_RETRIES = 2  # three attempts in all, as the seed's maxAttempts
 
@@ -134,7 +135,11 @@ _events_redis: redis.Redis | None = None
 
 @dramatiq.actor(actor_name=session_events.FOLD_ACTOR, queue_name=_broker.EVENTS, max_retries=3)
 def fold_session_events() -> None:
-    """Fold whatever is waiting on the session-event stream into PostgreSQL."""
+    """Fold whatever is waiting on the session-event stream into PostgreSQL.
+
+    While the database is down nothing is set aside: the events stay unacknowledged in the
+    stream's group (parked receipts go back to wait) and a later folder claims them again.
+    """
 
     global _events_redis
     _events_redis = _events_redis or redis.Redis.from_url(settings.REDIS_URL)
@@ -142,32 +147,59 @@ def fold_session_events() -> None:
     consumer = f"{os.getpid()}-{threading.get_ident()}"
     session_events.begin_fold(client)
     with app().app_context():
-        if waiting := session_events.due_receipts(client):
-            _fold(client, [(None, event) for event in waiting])
-        while batch := session_events.read_batch(client, consumer):
-            _fold(client, batch)
+        try:
+            if waiting := session_events.due_receipts(client):
+                _fold(client, [(None, event) for event in waiting])
+            while batch := session_events.read_batch(client, consumer):
+                _fold(client, batch)
+        except database.DatabaseDown:
+            log.warning("the database is down; session events wait in the stream until it is back")
 
 
 def _fold(client: redis.Redis, batch: list[tuple[str | None, dict]]) -> None:
-    """Fold a batch in a few transactions; when that fails, event by event, setting aside the
-    one that cannot be folded so it neither blocks the stream nor is lost. Receipts of
-    messages not known yet are parked to be tried again; stream entries are acknowledged."""
+    """Fold a batch in a few transactions; when that fails with the database up, event by
+    event, setting aside only an event that fails twice with the database up, so it neither
+    blocks the stream nor is lost. Receipts of messages not known yet are parked to be tried
+    again; the entries folded or set aside are acknowledged, and no others: when the database
+    goes down mid-way, ``DatabaseDown`` leaves the rest to a later folder."""
     unknown: list[dict] = []
+    folded = 0
     try:
-        unknown = folding.apply_all([event for _, event in batch])
-    except Exception:
-        log.warning("a batch of %d session events failed; folding one by one", len(batch))
-        db.session.rollback()
-        for entry_id, event in batch:
-            try:
-                unknown += folding.apply(event)
-            except Exception as exc:
-                log.exception("could not fold session event %s: %s", entry_id, event)
-                db.session.rollback()
-                session_events.dead_letter(client, entry_id, event, repr(exc))
-    if unknown and (dropped := session_events.park_receipts(client, unknown)):
-        log.info("%d receipts of messages Kabar does not know were dropped", dropped)
-    session_events.ack(client, [entry_id for entry_id, _ in batch if entry_id])
+        try:
+            unknown = folding.apply_all([event for _, event in batch])
+            folded = len(batch)
+        except Exception as exc:
+            _unless_database_down(exc)
+            log.warning("a batch of %d session events failed; folding one by one", len(batch))
+            for entry_id, event in batch:
+                unknown += _fold_one(client, entry_id, event)
+                folded += 1
+    finally:
+        if unknown and (dropped := session_events.park_receipts(client, unknown)):
+            log.info("%d receipts of messages Kabar does not know were dropped", dropped)
+        session_events.ack(client, [entry_id for entry_id, _ in batch[:folded] if entry_id])
+        if parked := [event for entry_id, event in batch[folded:] if entry_id is None]:
+            session_events.return_receipts(client, parked)
+
+
+def _fold_one(client: redis.Redis, entry_id: str | None, event: dict) -> list[dict]:
+    error: Exception | None = None
+    for _ in range(2):  # a connection cut under the first try leaves a fresh one for the second
+        try:
+            return folding.apply(event)
+        except Exception as exc:
+            _unless_database_down(exc)
+            error = exc
+    log.error("could not fold session event %s (%s): %r", entry_id, event.get("kind"), error)
+    session_events.dead_letter(client, entry_id, event, repr(error))
+    return []
+
+
+def _unless_database_down(exc: Exception) -> None:
+    """Roll back; raise ``DatabaseDown`` if the database does not answer now (whatever ``exc``
+    is, an event is never set aside for an outage)."""
+    if not database.is_up():
+        raise database.DatabaseDown() from exc
 
 
 @dramatiq.actor(actor_name="sync_sessions", queue_name=_broker.MAINTENANCE, max_retries=0)

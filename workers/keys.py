@@ -8,8 +8,6 @@ PREFIX = "kabar"
 DESIRED_SESSIONS = f"{PREFIX}:sessions:desired"
 # Pub/sub channel: the list above changed, session hosts should look now.
 SESSIONS_CHANGED = f"{PREFIX}:sessions:changed"
-# Set of ledgered send jobs that Redis holds (queued, delayed or being processed).
-JOBS_LIVE = f"{PREFIX}:jobs:live"
 # Stream of everything that happens to sessions (state, QR, receipts, incoming messages).
 SESSION_EVENTS = f"{PREFIX}:session-events"
 SESSION_EVENTS_GROUP = "folder"
@@ -98,3 +96,14 @@ def on_whatsapp(phone: str) -> str:
     """Whether ``phone`` is on WhatsApp ("1" or "0"), as a linked number last answered; expires
     after the setting ``on_whatsapp_cache_days``."""
     return f"{PREFIX}:on-whatsapp:{phone}"
+
+
+# Dramatiq's own keys (its Redis broker's layout), read by the reconciler, never written.
+def dramatiq_messages(namespace: str, queue: str) -> str:
+    """Hash of every message of ``queue`` Dramatiq holds (queued or taken), by Redis message id."""
+    return f"{namespace}:{queue}.msgs"
+
+
+def dramatiq_taken_pattern(namespace: str) -> str:
+    """Sets of Redis message ids each worker has fetched and not yet acknowledged."""
+    return f"{namespace}:__acks__.*"

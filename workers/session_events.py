@@ -98,6 +98,48 @@ def dead_letter(
         ack(client, [entry_id])
 
 
+def dead_letters(client: redis.Redis, count: int = 200) -> list[dict[str, Any]]:
+    """The events set aside, newest first: ``{"id", "at", "event", "entry", "error"}`` (``at``
+    in seconds since the epoch, read from the entry id)."""
+    return [
+        {
+            "id": _text(entry_id),
+            "at": int(_text(entry_id).split("-")[0]) / 1000,
+            "event": json.loads(fields[b"data"]),
+            "entry": _text(fields.get(b"entry", b"")),
+            "error": _text(fields.get(b"error", b"")),
+        }
+        for entry_id, fields in client.xrevrange(keys.SESSION_EVENTS_DEAD, count=count)
+        if fields
+    ]
+
+
+def replay_dead(client: redis.Redis, entry_ids: list[str] | None = None) -> int:
+    """Put dead letters back on the stream, oldest first, and wake a folder; all of them when
+    ``entry_ids`` is None. Return how many went back. Moving one is a single transaction, so a
+    replay loses no event and leaves no copy behind in the dead letters."""
+    dead = keys.SESSION_EVENTS_DEAD
+    if entry_ids is None:
+        entries = client.xrange(dead, count=REPLAY_MAX)
+    else:
+        entries = [entry for i in sorted(set(entry_ids)) for entry in client.xrange(dead, i, i)]
+    entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+    if not entries:
+        return 0
+    pipe = client.pipeline(transaction=True)
+    for _, fields in entries:
+        pipe.xadd(
+            keys.SESSION_EVENTS, {"data": fields[b"data"]}, maxlen=STREAM_MAXLEN, approximate=True
+        )
+    pipe.xdel(dead, *[entry_id for entry_id, _ in entries])
+    pipe.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS)
+    if pipe.execute()[-1]:
+        broker.enqueue(FOLD_ACTOR, broker.EVENTS)
+    return len(entries)
+
+
+REPLAY_MAX = 10_000
+
 # Waits before a receipt whose message was not known is tried again; after the last, it is
 # dropped (most such receipts are of messages sent from the phone itself, not by Kabar).
 RECEIPT_RETRY_S = (2.0, 10.0, 60.0)
@@ -123,6 +165,12 @@ def park_receipts(client: redis.Redis, events: list[dict[str, Any]]) -> int:
         pipe.zadd(keys.RECEIPTS_WAITING, {json.dumps(again): now + RECEIPT_RETRY_S[tries]})
     pipe.execute()
     return dropped
+
+
+def return_receipts(client: redis.Redis, events: list[dict[str, Any]]) -> None:
+    """Put back receipts taken by ``due_receipts`` that could not be tried (the database was
+    down): due at once, their tries unchanged."""
+    client.zadd(keys.RECEIPTS_WAITING, {json.dumps(event): time.time() for event in events})
 
 
 def due_receipts(client: redis.Redis, limit: int = 500) -> list[dict[str, Any]]:

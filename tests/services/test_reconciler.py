@@ -1,60 +1,172 @@
-"""The reconciler queues again what a Redis that lost its data forgot, and nothing else."""
+"""The reconciler queues again, once, what Redis lost or holds without moving, and nothing else.
+
+Redis is changed here as its failures change it: Dramatiq's queue keys deleted, a retry that
+never reached Redis, a job a worker took and never finished (as an AOF restore leaves it), and
+Kabar's old ``kabar:jobs:live`` list left stale."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob
 from webapp.services import jobs, messages
-from workers import broker, keys
+from workers import broker
 
 
-def test_rows_whose_job_redis_lost_are_queued_again(app, redis_client):
+@pytest.fixture
+def ctx(app):
     app.config["RECONCILE_AFTER_S"] = 0
-    try:
-        with app.app_context():
-            texts = [("081234567890", "a"), ("081234567891", "b")]
-            kept, lost = messages.queue_texts(texts, band=broker.NORMAL)
-            assert jobs.reconcile() == 0  # both jobs alive: nothing to do
-            lost_job = db.session.get(WhatsAppMessage, lost).job_id
-            redis_client.srem(keys.JOBS_LIVE, lost_job)  # as if Redis had lost it
-            assert jobs.reconcile() == 1
-            ledger = db.session.scalars(
-                db.select(WhatsAppQueueJob).where(WhatsAppQueueJob.message_row_id == lost)
-                .order_by(WhatsAppQueueJob.id)
-            ).all()
-            assert [j.status for j in ledger] == ["failed", "pending"]
-            assert db.session.get(WhatsAppMessage, lost).job_id == ledger[1].job_id
-            assert redis_client.sismember(keys.JOBS_LIVE, ledger[1].job_id)
-            assert jobs.reconcile() == 0
-            assert db.session.get(WhatsAppMessage, kept).job_id != ledger[1].job_id
-    finally:
-        app.config["RECONCILE_AFTER_S"] = 300
+    with app.app_context():
+        yield
+        db.session.rollback()
+    app.config["RECONCILE_AFTER_S"] = 60
 
 
-def test_a_lost_bulk_batch_is_queued_again_as_one_batch(app, redis_client):
-    app.config["RECONCILE_AFTER_S"] = 0
-    try:
-        with app.app_context():
-            ids = messages.queue_texts([(f"0812345678{n:02d}", "x") for n in range(3)])
-            rows = [db.session.get(WhatsAppMessage, i) for i in ids]
-            assert len({row.job_id for row in rows}) == 1  # one job sends the batch
-            batch = db.session.scalar(
-                db.select(WhatsAppQueueJob).where(WhatsAppQueueJob.job_id == rows[0].job_id)
-            )
-            assert batch.job_data == {"message_ids": ids}
-            redis_client.srem(keys.JOBS_LIVE, batch.job_id)
-            assert jobs.reconcile() == 3
-            db.session.expire_all()
-            again = {db.session.get(WhatsAppMessage, i).job_id for i in ids}
-            assert len(again) == 1 and again != {batch.job_id}
-            assert redis_client.sismember(keys.JOBS_LIVE, again.pop())
-            assert jobs.reconcile() == 0
-    finally:
-        app.config["RECONCILE_AFTER_S"] = 300
+def drop_dramatiq_queue(redis_client, queue: str) -> None:
+    """What `redis-cli DEL` of a queue's keys (or a Redis that lost them) leaves."""
+    for name in (queue, f"{queue}.DQ"):
+        redis_client.delete(f"dramatiq:{name}", f"dramatiq:{name}.msgs")
+
+
+def ledger(message_id: int) -> list[WhatsAppQueueJob]:
+    db.session.expire_all()
+    return db.session.scalars(
+        db.select(WhatsAppQueueJob)
+        .where(WhatsAppQueueJob.message_row_id == message_id)
+        .order_by(WhatsAppQueueJob.id)
+    ).all()
+
+
+def test_rows_whose_dramatiq_queue_was_deleted_are_queued_again_once(ctx, redis_client):
+    kept, lost = messages.queue_texts(
+        [("081234567890", "a"), ("081234567891", "b")], band=broker.NORMAL
+    )
+    (urgent,) = messages.queue_texts([("081234567892", "c")], band=broker.URGENT)
+    assert jobs.reconcile() == 0  # every job waits in its queue: nothing to do
+    drop_dramatiq_queue(redis_client, broker.NORMAL)
+
+    assert jobs.reconcile() == 2
+    for row_id in (kept, lost):
+        old, new = ledger(row_id)
+        assert (old.status, old.error_message) == ("failed", "lost; queued again")
+        assert new.status == "pending"
+        assert db.session.get(WhatsAppMessage, row_id).job_id == new.job_id
+        assert broker.alive([new.job_id]) == {new.job_id}
+    assert jobs.reconcile() == 0  # queued again exactly once
+    assert [j.status for j in ledger(urgent)] == ["pending"]
+
+
+def test_a_stale_jobs_live_list_does_not_hide_a_lost_job(ctx, redis_client):
+    """A Redis restored from its AOF may list, in Kabar's old set, jobs Dramatiq acknowledged
+    while their retry could not be queued."""
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    job_id = db.session.get(WhatsAppMessage, row_id).job_id
+    redis_client.sadd("kabar:jobs:live", job_id)
+    drop_dramatiq_queue(redis_client, broker.NORMAL)
+    assert jobs.reconcile() == 1
+    assert db.session.get(WhatsAppMessage, row_id).job_id != job_id
+
+
+def test_a_lost_bulk_batch_is_queued_again_as_one_batch(ctx, redis_client):
+    ids = messages.queue_texts([(f"0812345678{n:02d}", "x") for n in range(3)])
+    rows = [db.session.get(WhatsAppMessage, i) for i in ids]
+    (old_job,) = {row.job_id for row in rows}  # one job sends the batch
+    drop_dramatiq_queue(redis_client, broker.BULK)
+    assert jobs.reconcile() == 3
+    db.session.expire_all()
+    again = {db.session.get(WhatsAppMessage, i).job_id for i in ids}
+    assert len(again) == 1 and again != {old_job}
+    assert jobs.reconcile() == 0
+
+
+def test_a_lost_batch_behind_a_long_backlog_is_found(ctx, redis_client):
+    ids = messages.queue_texts([(f"0812{n:08d}", "x") for n in range(1_100)])  # 22 batches
+    last_job = db.session.get(WhatsAppMessage, ids[-1]).job_id
+    for redis_id, data in redis_client.hscan_iter("dramatiq:bulk.msgs"):
+        if last_job.encode() in data:
+            redis_client.hdel("dramatiq:bulk.msgs", redis_id)  # only the last batch is lost
+    assert jobs.reconcile(chunk=20) == 50
+    assert jobs.reconcile() == 0
+
+
+def set_ledger_moved(job_id: str, ago: timedelta) -> None:
+    moment = datetime.now(UTC) - ago
+    db.session.execute(
+        db.update(WhatsAppQueueJob)
+        .where(WhatsAppQueueJob.job_id == job_id)
+        .values(created_at=moment, scheduled_at=moment, started_at=None)
+    )
+    db.session.commit()
+
+
+def test_a_job_taken_by_a_worker_and_never_finished_is_queued_again_when_stuck(ctx, app):
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    job_id = db.session.get(WhatsAppMessage, row_id).job_id
+    assert broker.broker.do_fetch(broker.NORMAL, 10)  # taken, as a worker takes it, never acked
+    assert broker.whereabouts([job_id]) == {job_id: broker.TAKEN}
+
+    set_ledger_moved(job_id, timedelta(seconds=app.config["STUCK_AFTER_S"] - 60))
+    assert jobs.reconcile() == 0  # a worker may still be on it
+    set_ledger_moved(job_id, timedelta(seconds=app.config["STUCK_AFTER_S"] + 60))
+    assert jobs.reconcile() == 1
+    assert jobs.reconcile() == 0
+
+
+def test_a_job_waiting_behind_a_long_backlog_is_left_alone(ctx):
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    job_id = db.session.get(WhatsAppMessage, row_id).job_id
+    set_ledger_moved(job_id, timedelta(hours=3))
+    assert broker.whereabouts([job_id]) == {job_id: broker.WAITING}
+    assert jobs.reconcile() == 0
+
+
+def test_a_job_delayed_long_past_its_time_is_queued_again(ctx):
+    """What a worker's delay-queue thread leaves when it restarts after a Redis error: the job it
+    had fetched is still in the delay queue, past its time, and no thread will move it."""
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    job_id = db.session.get(WhatsAppMessage, row_id).job_id
+    broker.broker.flush(broker.NORMAL)
+    job = broker.message(broker.SEND_ACTORS[broker.NORMAL], broker.NORMAL, row_id, job_id=job_id)
+    broker.enqueue_job(job, delay_ms=-1_000)  # just due: a worker moves it any moment
+    assert broker.whereabouts([job_id]) == {job_id: broker.WAITING}
+    assert jobs.reconcile() == 0
+    broker.broker.flush(broker.NORMAL)
+    broker.enqueue_job(job, delay_ms=-broker.DELAY_GRACE_MS - 1_000)
+    assert broker.whereabouts([job_id]) == {job_id: broker.STALLED}
+    assert jobs.reconcile() == 1
+    assert jobs.reconcile() == 0
+
+
+def test_a_broker_call_redis_refuses_is_a_connection_error_dramatiq_survives(monkeypatch):
+    import redis
+    from dramatiq.errors import ConnectionClosed
+
+    closed = broker.KabarRedisBroker(url="redis://127.0.0.1:1/0")
+    with pytest.raises(ConnectionClosed) as caught:
+        closed.enqueue(broker.message("send_urgent", broker.URGENT, 1))
+    assert isinstance(caught.value, redis.RedisError)
+
+
+def test_a_row_whose_enqueue_redis_refused_is_saved_and_queued_later(ctx, monkeypatch):
+    def refuse(*_args, **_kwargs):
+        import redis
+
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(broker.broker, "enqueue", refuse)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    monkeypatch.undo()
+    assert db.session.get(WhatsAppMessage, row_id).status == "queued"
+    assert jobs.reconcile() == 1
+    job_id = db.session.get(WhatsAppMessage, row_id).job_id
+    assert broker.alive([job_id]) == {job_id}
 
 
 def test_young_rows_are_left_alone(app, redis_client):
     with app.app_context():
         messages.queue_texts([("081234567890", "a")])
-        redis_client.delete(keys.JOBS_LIVE)
+        drop_dramatiq_queue(redis_client, broker.BULK)
         assert jobs.reconcile() == 0

@@ -5,28 +5,10 @@ from __future__ import annotations
 
 import time
 
+from tests.folding import receipt, sent_message
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers import keys, session_events
-
-
-def _sent_message(wa_id: str) -> int:
-    message = WhatsAppMessage(
-        to_number="6281234567890", content="hi", status="sent", message_id=wa_id, band="urgent"
-    )
-    db.session.add(message)
-    db.session.commit()
-    return message.id
-
-
-def _receipt(wa_id: str, status: str) -> dict:
-    return {
-        "session_id": "s-1",
-        "kind": "receipt",
-        "at": time.time(),
-        "status": status,
-        "wa_message_id": wa_id,
-    }
 
 
 def test_a_batch_is_folded_and_a_bad_event_set_aside(app, redis_client):
@@ -34,10 +16,10 @@ def test_a_batch_is_folded_and_a_bad_event_set_aside(app, redis_client):
 
     with app.app_context():
         db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))
-        first, second = _sent_message("WA-1"), _sent_message("WA-2")
+        first, second = sent_message("WA-1"), sent_message("WA-2")
     # A QR event without its expiry cannot be folded.
     bad = {"session_id": "s-1", "kind": "qr", "at": time.time(), "code": "2@abc"}
-    for event in (_receipt("WA-1", "delivered"), bad, _receipt("WA-2", "read")):
+    for event in (receipt("WA-1", "delivered"), bad, receipt("WA-2", "read")):
         session_events.publish(redis_client, event)
 
     actors.fold_session_events.fn()
@@ -55,9 +37,9 @@ def test_a_good_batch_is_folded_whole(app, redis_client):
     from workers import actors
 
     with app.app_context():
-        ids = [_sent_message(f"WA-{n}") for n in range(20)]
+        ids = [sent_message(f"WA-{n}") for n in range(20)]
     for n in range(20):
-        session_events.publish(redis_client, _receipt(f"WA-{n}", "delivered"))
+        session_events.publish(redis_client, receipt(f"WA-{n}", "delivered"))
 
     actors.fold_session_events.fn()
 
@@ -72,12 +54,12 @@ def test_a_receipt_that_overtakes_its_send_is_folded_once_the_send_is_known(app,
     the row sent (or the host wrote its record): it waits and is tried again, not dropped."""
     from workers import actors
 
-    session_events.publish(redis_client, _receipt("WA-LATE", "delivered"))
+    session_events.publish(redis_client, receipt("WA-LATE", "delivered"))
     actors.fold_session_events.fn()
     assert redis_client.zcard(keys.RECEIPTS_WAITING) == 1
 
     with app.app_context():
-        message_id = _sent_message("WA-LATE")  # the worker marks it sent meanwhile
+        message_id = sent_message("WA-LATE")  # the worker marks it sent meanwhile
     # Its time to be tried again comes (no waiting in a test: make it due now).
     (parked,) = redis_client.zrange(keys.RECEIPTS_WAITING, 0, 0)
     redis_client.zadd(keys.RECEIPTS_WAITING, {parked: 0})
@@ -89,6 +71,6 @@ def test_a_receipt_that_overtakes_its_send_is_folded_once_the_send_is_known(app,
 
 
 def test_a_receipt_of_a_message_kabar_never_sent_is_dropped_after_its_last_try(redis_client):
-    events = [{**_receipt("WA-PHONE", "read"), "tries": len(session_events.RECEIPT_RETRY_S)}]
+    events = [{**receipt("WA-PHONE", "read"), "tries": len(session_events.RECEIPT_RETRY_S)}]
     assert session_events.park_receipts(redis_client, events) == 1
     assert redis_client.zcard(keys.RECEIPTS_WAITING) == 0

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
+import redis
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from webapp.admin import bp, login_required
 from webapp.extensions import db
 from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, as_utc
 from webapp.services import jobs, messages, phone, reports, sessions
+from webapp.services import session_events as folding
 from webapp.services.errors import KabarError
 
 
@@ -170,4 +173,25 @@ def queue_page():
         queues=reports.queues(),
         pace=reports.session_pace(),
         failed=reports.failed_messages(),
+        dead=folding.dead_letters(),
     )
+
+
+@bp.post("/queue/dead-letters/replay")
+@login_required
+def dead_letters_replay():
+    """Send one dead letter (form field ``id``) or all of them back to be folded."""
+    entry_id = request.form.get("id", "").strip()
+    try:
+        count = folding.replay_dead([entry_id] if entry_id else None)
+    except redis.RedisError:
+        flash(_("Redis is unreachable"), "error")
+    else:
+        flash(
+            ngettext(
+                "%(num)d event sent back to be folded.",
+                "%(num)d events sent back to be folded.",
+                count,
+            )
+        )
+    return redirect(url_for("admin.queue_page") + "#dead-letters")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Blueprint, jsonify, request
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from webapp.services import database
 from webapp.services.errors import KabarError
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,22 @@ def _unexpected(exc: Exception):
 @bp.errorhandler(redis.RedisError)
 def _redis_down(exc: redis.RedisError):
     log.error("Redis unavailable: %s", exc)
-    return error_response(503, "queue_unavailable", "the queue (Redis) is unreachable; retry later")
+    return unavailable("queue_unavailable", "the queue (Redis) is unreachable; retry later")
+
+
+@bp.errorhandler(sa.exc.DBAPIError)
+def _database_error(exc: sa.exc.DBAPIError):
+    if not database.is_outage(exc):
+        return _unexpected(exc)
+    log.error("database unavailable: %s", exc.__class__.__name__)
+    return unavailable("database_unavailable", "the database is unreachable; retry later")
+
+
+def unavailable(code: str, message: str):
+    """503 with Retry-After: a service Kabar needs is down, nothing was saved; try again."""
+    response, status = error_response(503, code, message)
+    response.headers["Retry-After"] = str(current_app.config["OUTAGE_RETRY_AFTER_S"])
+    return response, status
 
 
 def _flatten(errors: dict, prefix: str = "") -> dict[str, list[str]]:

@@ -11,9 +11,11 @@ import logging
 import math
 
 import redis
-from flask import Blueprint, jsonify
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from webapp.services import database
 from webapp.services.errors import KabarError
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,22 @@ def _kabar_error(exc: KabarError):
 @bp.errorhandler(redis.RedisError)
 def _redis_down(exc: redis.RedisError):
     log.error("Redis unavailable: %s", exc)
-    return refusal(503, None, "the queue (Redis) is unreachable; retry later")
+    return _unavailable("the queue (Redis) is unreachable; retry later")
+
+
+@bp.errorhandler(sa.exc.DBAPIError)
+def _database_error(exc: sa.exc.DBAPIError):
+    if not database.is_outage(exc):
+        return _unexpected(exc)
+    log.error("database unavailable: %s", exc.__class__.__name__)
+    return _unavailable("the database is unreachable; retry later")
+
+
+def _unavailable(message: str):
+    """503 with Retry-After: a service Kabar needs is down, nothing was saved; try again."""
+    response, status = refusal(503, None, message)
+    response.headers["Retry-After"] = str(current_app.config["OUTAGE_RETRY_AFTER_S"])
+    return response, status
 
 
 @bp.errorhandler(Exception)

@@ -101,7 +101,6 @@ def started(job_id: str, attempt: int) -> None:
 
 
 def completed(job_id: str) -> None:
-    broker.forget(job_id)
     _update(job_id, status="completed", completed_at=datetime.now(UTC), error_message=None)
 
 
@@ -111,50 +110,122 @@ def given_back(job_id: str) -> None:
 
 
 def retrying(job_id: str, error: str) -> None:
-    _update(job_id, status="retrying", error_message=error[:2000])
+    # scheduled_at: when the job was last moved on, which the reconciler reads.
+    _update(job_id, status="retrying", scheduled_at=datetime.now(UTC), error_message=error[:2000])
 
 
 def failed(job_id: str, error: str) -> None:
-    broker.forget(job_id)
     _update(job_id, status="failed", failed_at=datetime.now(UTC), error_message=error[:2000])
 
 
-def reconcile(limit: int = 1000) -> int:
-    """Queue again the queued rows whose job Redis no longer holds; return how many.
+def reconcile(chunk: int = 1000) -> int:
+    """Queue again, once, every queued row whose job Redis no longer holds, or holds without
+    moving it; return how many rows were queued again.
 
-    Only rows older than RECONCILE_AFTER_S are looked at, so a row between its commit and its
-    enqueue is never mistaken for a lost one.
+    Redis is asked through Dramatiq's own keys (``broker.whereabouts``), never through a list of
+    Kabar's, which a Redis restored from its AOF may still show stale. A job waiting in a queue
+    is left alone however long its backlog; a job delayed long past its time is stalled; a job
+    taken by a worker is stuck once its ledger row has not moved for STUCK_AFTER_S, longer than
+    any legal run.
+    Only jobs written more than RECONCILE_AFTER_S ago are looked at, so a job between its commit
+    and its enqueue is never taken for a lost one. Every queued row is looked at, not only the
+    oldest ones (a lost batch may sit behind a long backlog); they are queued again ``chunk``
+    rows per transaction. A row's old job that turns up later finds the row owned by the new one
+    and leaves it; the session host's sent records still guard against a second send.
     """
-    horizon = datetime.now(UTC) - timedelta(seconds=current_app.config["RECONCILE_AFTER_S"])
-    M = WhatsAppMessage
-    rows = list(
-        db.session.scalars(
-            sa.select(M)
-            .where(M.status == "queued", M.created_at < horizon)
-            .order_by(M.id)
-            .limit(limit)
+    now = datetime.now(UTC)
+    config = current_app.config
+    horizon = now - timedelta(seconds=config["RECONCILE_AFTER_S"])
+    stuck_since = now - timedelta(seconds=config["STUCK_AFTER_S"])
+    M, J = WhatsAppMessage, WhatsAppQueueJob
+    rows = db.session.execute(
+        sa.select(
+            M.id,
+            M.job_id,
+            J.id.label("ledger_id"),
+            J.status,
+            J.created_at,
+            J.scheduled_at,
+            J.started_at,
+            J.failed_at,
         )
-    )
+        .outerjoin(J, J.job_id == M.job_id)
+        .where(M.status == "queued", sa.func.coalesce(J.created_at, M.created_at) < horizon)
+        .order_by(M.id)
+    ).all()
+    db.session.rollback()  # no transaction held open while Redis is read
     if not rows:
         return 0
-    alive = broker.alive(list({row.job_id for row in rows if row.job_id}))
-    lost = [row for row in rows if row.job_id not in alive]
-    lost_jobs = list({row.job_id for row in lost if row.job_id})
+    found = broker.whereabouts({row.job_id for row in rows if row.job_id})
+    candidates = [row for row in rows if _lost(found.get(row.job_id), row, stuck_since)]
+    # A second look at the absent ones: a job moving between a queue and its delay queue while
+    # the first look read the other one is not lost.
+    found |= broker.whereabouts({row.job_id for row in candidates if row.job_id not in found})
+    lost = [row for row in candidates if _lost(found.get(row.job_id), row, stuck_since)]
+    requeued = sum(_requeue(lost[i : i + chunk], now) for i in range(0, len(lost), chunk))
+    if requeued:
+        log.warning("re-queued %d message(s) whose job was lost or stuck", requeued)
+    return requeued
+
+
+def _requeue(lost: list, now: datetime) -> int:
+    """Give the rows judged lost new jobs, unless a worker moved them meanwhile (sent them, or
+    gave them another job)."""
+    M = WhatsAppMessage
+    judged = {row.id: row.job_id for row in lost}
+    rows = [
+        row
+        for row in db.session.scalars(
+            sa.select(M).where(M.id.in_(judged), M.status == "queued").with_for_update()
+        )
+        if row.job_id == judged[row.id]
+    ]
+    lost_jobs = list({row.job_id for row in rows if row.job_id})
     if lost_jobs:
         db.session.execute(
             sa.update(WhatsAppQueueJob)
             .where(WhatsAppQueueJob.job_id.in_(lost_jobs))
-            .values(
-                status="failed", failed_at=datetime.now(UTC), error_message="lost; queued again"
-            )
+            .values(status="failed", failed_at=now, error_message="lost; queued again")
         )
-    queued = new_jobs(lost, max_attempts=3)
+    queued = new_jobs(rows, max_attempts=3)
     db.session.commit()
-    for job in queued:
-        broker.enqueue_job(job)
-    if lost:
-        log.warning("re-queued %d message(s) whose job was lost", len(lost))
-    return len(lost)
+    enqueue_committed(queued)
+    return len(rows)
+
+
+def _lost(where: str | None, row: sa.Row, stuck_since: datetime) -> bool:
+    """Whether a queued row whose job Redis holds ``where`` (None: not at all) needs a new job;
+    ``row`` carries the job's ledger columns (``ledger_id`` None: no ledger row)."""
+    if where == broker.WAITING:
+        return False
+    if where == broker.STALLED:
+        return True
+    if row.ledger_id is None or where is None:
+        # An exhausted job's own "failed" marks its rows failed right after; leave it that time.
+        exhausted = row.status == "failed" and _aware(row.failed_at) >= stuck_since
+        return row.ledger_id is None or not exhausted
+    moved = max(_aware(t) for t in (row.created_at, row.scheduled_at, row.started_at) if t)
+    return moved < stuck_since
+
+
+def _aware(moment: datetime | None) -> datetime:
+    """SQLite hands times back without their zone; they were written in UTC."""
+    if moment is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def enqueue_committed(queued: list) -> None:
+    """Enqueue jobs whose rows are committed. When Redis refuses, the rows stay queued and the
+    reconciler queues them again within RECONCILE_AFTER_S: the caller has saved them and
+    answers their ids, never an error."""
+    try:
+        for job in queued:
+            broker.enqueue_job(job)
+    except redis.RedisError as exc:
+        log.warning(
+            "Redis refused %d job(s) (%s); the reconciler will queue them", len(queued), exc
+        )
 
 
 def resend(message: WhatsAppMessage) -> None:
@@ -176,7 +247,7 @@ def resend(message: WhatsAppMessage) -> None:
     message.error_message = None
     job = new_job(message, max_attempts=3)
     db.session.commit()
-    broker.enqueue_job(job)
+    enqueue_committed([job])
 
 
 # KEYS[1] the message's sent record, ARGV[1] the heartbeat key of a session host less its id.

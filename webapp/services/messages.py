@@ -105,7 +105,7 @@ def queue_message(
         (job,) = jobs.new_jobs([message], MAX_ATTEMPTS)  # inserts the row
         if before_commit is not None:
             before_commit(message)
-        db.session.commit()
+        _commit_keeping_values()
     except IntegrityError:
         # Two requests with one idempotency key raced; the other one's row stands.
         db.session.rollback()
@@ -115,8 +115,20 @@ def queue_message(
         if earlier is None:
             raise
         return Accepted(earlier, created=False)
-    broker.enqueue_job(job)
+    jobs.enqueue_committed([job])
     return Accepted(message, created=True)
+
+
+def _commit_keeping_values() -> None:
+    """Commit without expiring the session's rows: the caller answers the saved row's id and
+    fields without reading them back, so a database lost right after the commit costs no error
+    for a message that is saved."""
+    session = db.session()
+    keep, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def queue_texts(
@@ -148,8 +160,7 @@ def queue_texts(
     preassign_ids([o for o in db.session.new if isinstance(o, WhatsAppQueueJob)])
     ids = [row.id for row in rows]  # read before the commit expires the rows
     db.session.commit()
-    for job in queued:
-        broker.enqueue_job(job)
+    jobs.enqueue_committed(queued)
     return ids
 
 

@@ -30,6 +30,7 @@ from webapp.models import (
     iso,
     utcnow,
 )
+from webapp.redis_client import get_redis
 from webapp.services import optout, warmup, webhooks
 from webapp.services.sessions import recompute_primary
 from workers.transports.base import MEDIA_TYPES
@@ -66,6 +67,24 @@ def apply_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     unknown = _apply_receipts([event for event in events if event.get("kind") == "receipt"])
     db.session.commit()
     return unknown
+
+
+def dead_letters(limit: int = 200) -> list[dict[str, Any]]:
+    """The session events set aside (they failed twice with the database up), newest first,
+    each with ``at``, when it was set aside."""
+    from workers import session_events as stream
+
+    return [
+        {**dead, "at": datetime.fromtimestamp(dead["at"], UTC)}
+        for dead in stream.dead_letters(get_redis(), limit)
+    ]
+
+
+def replay_dead(entry_ids: list[str] | None = None) -> int:
+    """Send dead letters (all when ``entry_ids`` is None) back to be folded; return how many."""
+    from workers import session_events as stream
+
+    return stream.replay_dead(get_redis(), entry_ids)
 
 
 def _apply(event: dict[str, Any]) -> None:
