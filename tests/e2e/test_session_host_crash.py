@@ -83,3 +83,38 @@ def test_a_session_host_killed_mid_bulk_loses_and_doubles_nothing(
     assert_once_each(app, redis_client, bulk, urgent)
     # 150 messages over 3 numbers at 100 ms take about 5 s without a fault.
     assert finished_s < 60, finished_s
+
+
+def test_a_postgresql_restart_mid_bulk_loses_and_doubles_nothing(
+    app, client, auth, redis_client, tmp_path, request
+):
+    """Every process reaches PostgreSQL through a proxy the test cuts for 3 s, as a restart of
+    the server does (open connections dropped, new ones refused), while a bulk is sent."""
+    from tests.e2e.conftest import Processes
+    from tests.outage import through
+
+    proxy, url = through(os.environ["DATABASE_URL"], 5432)
+    procs = Processes(tmp_path)
+    procs.env["DATABASE_URL"] = url
+    try:
+        procs.start("session-host", str(BIN / "python"), "-m", "workers.session_host")
+        procs.start_workers()
+        wait_for(lambda: redis_client.keys("kabar:host:*"), timeout=30)
+        link_numbers(client, auth, NUMBERS, interval_ms=100)
+        bulk = queue_bulk(app, BULK)
+        wait_for(lambda: sum(s != "queued" for s in statuses(app, bulk).values()) >= 20)
+        proxy.cut()
+        time.sleep(3)  # the outage itself, not a synchronisation
+        proxy.restore()
+        back = time.monotonic()
+        urgent = urgent_sends(client, auth)
+        wait_for(lambda: "queued" not in statuses(app, bulk + urgent).values(), timeout=90)
+        finished_s = time.monotonic() - back
+        assert_once_each(app, redis_client, bulk, urgent)
+        assert finished_s < 60, finished_s
+    except BaseException:
+        print(procs.logs())
+        raise
+    finally:
+        procs.stop_all()
+        proxy.close()
