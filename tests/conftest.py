@@ -107,10 +107,15 @@ def clean_state(request):
     import redis
 
     redis.Redis.from_url(TEST_REDIS).flushdb()
-    if "app" in request.fixturenames or "client" in request.fixturenames:
-        app = request.getfixturevalue("app")
-        from webapp.extensions import db
+    # Session hosts keep credentials in the database: every test needs the schema, and starts
+    # without the credentials of an earlier test's sessions.
+    app = request.getfixturevalue("app")
+    from webapp.extensions import db
 
+    with app.app_context():
+        db.session.execute(db.text("DELETE FROM session_credentials"))
+        db.session.commit()
+    if "app" in request.fixturenames or "client" in request.fixturenames:
         with app.app_context():
             db.session.execute(db.text(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY"))
             db.session.execute(db.text("DELETE FROM admin_users"))

@@ -13,14 +13,8 @@ from workers import settings as worker_settings
 
 
 def database_url(raw: str | None) -> str:
-    """Normalise DATABASE_URL so PostgreSQL URLs go through psycopg 3."""
-    if not raw:
-        worker_settings.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{worker_settings.INSTANCE_DIR / 'kabar.db'}"
-    for prefix in ("postgres://", "postgresql://"):
-        if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix) :]
-    return raw
+    """Normalise DATABASE_URL (the session host's client processes read it the same way)."""
+    return worker_settings.database_url(raw)
 
 
 class Config:
@@ -72,7 +66,10 @@ class Config:
     # Operations (fallback, retention, metrics, webhooks, opt-out, quiet hours) ----------------
     # E-mail fallback: a message that ends ``failed`` goes by SMTP to the recipient's address.
     ENABLE_EMAIL_FALLBACK = os.environ.get("ENABLE_EMAIL_FALLBACK", "0").lower() in (
-        "1", "true", "yes", "on"
+        "1",
+        "true",
+        "yes",
+        "on",
     )
     SMTP_HOST = os.environ.get("SMTP_HOST", "localhost")
     SMTP_PORT = int(os.environ.get("SMTP_PORT", 587))

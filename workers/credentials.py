@@ -1,29 +1,59 @@
-"""Session credentials, encrypted at rest with AES-256-GCM.
+"""Session credentials, encrypted with AES-256-GCM and kept in the database.
 
 The key comes from WA_ENCRYPTION_KEY: 32 bytes in URL-safe base64 (what ``scripts/run.sh``
-generates), or any passphrase, which is stretched with HKDF-SHA256. Each file carries a random
-nonce and the session id as associated data, so a file copied to another session, a truncated
-file or a wrong key is refused with ``CredentialsUnreadable`` instead of yielding garbage.
+generates), or any passphrase, which is stretched with HKDF-SHA256. Each blob carries a random
+nonce and the session id as associated data, so a blob copied to another session, a truncated
+one or a wrong key is refused with ``CredentialsUnreadable`` instead of yielding garbage.
+
+The blobs live in the ``session_credentials`` table of DATABASE_URL (PostgreSQL, or the SQLite
+file of the zero-configuration start), read with SQLAlchemy Core and no Flask, so that a session
+host on any machine can take a number over after a crash. Each row names the key it was
+written with (``key_id``, an HMAC of the key, not the key): a blob of another installation is
+refused by name without trying to decrypt it. ``<session_id>.cred`` files of older versions are
+moved into the table the first time they are read with the right key.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
+import hmac
+import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.pool import NullPool
+
+from workers import settings
+
+log = logging.getLogger(__name__)
 
 _MAGIC = b"KBR1"
 _NONCE_BYTES = 12
+LEGACY_SUFFIX = ".cred"
+
+metadata = sa.MetaData()
+# Mirrors migration 0013; the web app's models never touch it.
+session_credentials = sa.Table(
+    "session_credentials",
+    metadata,
+    sa.Column("session_id", sa.String(100), primary_key=True),
+    sa.Column("blob", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 
 class CredentialsUnreadable(Exception):
-    """Stored credentials could not be decrypted: wrong WA_ENCRYPTION_KEY or a damaged file."""
+    """Stored credentials could not be decrypted: wrong WA_ENCRYPTION_KEY or a damaged blob."""
 
 
 class MissingEncryptionKey(Exception):
@@ -48,25 +78,86 @@ def derive_key(secret: str) -> bytes:
     )
 
 
-class CredentialStore:
-    """One session's encrypted credential blob, kept in ``directory/<session_id>.cred``."""
+def key_id(key: bytes) -> str:
+    """A name for ``key`` that can be stored beside the blobs without revealing it."""
+    return hmac.new(key, b"kabar session credentials key id", hashlib.sha256).hexdigest()[:32]
 
-    def __init__(self, directory: Path, session_id: str, key: bytes) -> None:
-        self.path = Path(directory) / f"{session_id}.cred"
+
+@functools.cache
+def engine_for(url: str) -> sa.Engine:
+    """One engine per database URL and process. No pool: credentials are written every few
+    seconds at most, and a client process must not keep idle connections open."""
+    url = settings.database_url(url)
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+
+
+class CredentialStore:
+    """One session's encrypted credential blob: a row of ``session_credentials``.
+
+    ``directory`` is where older versions kept ``<session_id>.cred``; such a file is imported
+    into the table on first use. ``database_url`` defaults to DATABASE_URL.
+    """
+
+    def __init__(
+        self, directory: Path, session_id: str, key: bytes, database_url: str | None = None
+    ) -> None:
+        self.path = Path(directory) / f"{session_id}{LEGACY_SUFFIX}"
         self.session_id = session_id
+        self.key_id = key_id(key)
+        self.engine = engine_for(database_url or settings.DATABASE_URL)
         self._aead = AESGCM(key)
 
     def exists(self) -> bool:
-        return self.path.exists()
+        try:
+            self._import_legacy()
+        except CredentialsUnreadable:
+            return True  # a file of another key is still something stored
+        with self.engine.connect() as conn:
+            return conn.execute(self._select(session_credentials.c.session_id)).first() is not None
 
     def load(self) -> bytes | None:
         """Return the decrypted blob, or None when nothing is stored."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
+        self._import_legacy()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                self._select(session_credentials.c.blob, session_credentials.c.key_id)
+            ).first()
+        if row is None:
             return None
+        if row.key_id != self.key_id:
+            raise CredentialsUnreadable(
+                f"the stored credentials of session {self.session_id} were written with another "
+                "WA_ENCRYPTION_KEY (another installation); start with that key, or link the "
+                "number again"
+            )
+        return self._open(bytes(row.blob))
+
+    def save(self, blob: bytes) -> None:
+        """Encrypt ``blob`` and store it, replacing what was stored, in one transaction."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = _MAGIC + nonce + self._aead.encrypt(nonce, blob, self.session_id.encode())
+        self._put(sealed)
+
+    def delete(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                session_credentials.delete().where(
+                    session_credentials.c.session_id == self.session_id
+                )
+            )
+        self.path.unlink(missing_ok=True)
+
+    # internals -------------------------------------------------------------------------------
+
+    def _select(self, *columns):
+        return sa.select(*columns).where(session_credentials.c.session_id == self.session_id)
+
+    def _open(self, data: bytes) -> bytes:
         if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + _NONCE_BYTES + 16:
-            raise CredentialsUnreadable(f"{self.path} is not a Kabar credential file")
+            raise CredentialsUnreadable(
+                f"the stored credentials of session {self.session_id} are not Kabar credentials"
+            )
         nonce = data[len(_MAGIC) : len(_MAGIC) + _NONCE_BYTES]
         try:
             return self._aead.decrypt(
@@ -76,31 +167,65 @@ class CredentialStore:
             raise CredentialsUnreadable(
                 f"cannot decrypt credentials of session {self.session_id}: "
                 "WA_ENCRYPTION_KEY differs from the one they were written with, "
-                "or the file is damaged"
+                "or they are damaged"
             ) from exc
 
-    def save(self, blob: bytes) -> None:
-        """Encrypt and write ``blob`` atomically, readable by the owner only."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = _MAGIC + nonce + self._aead.encrypt(nonce, blob, self.session_id.encode())
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(sealed)
-        os.replace(tmp, self.path)
+    def _put(self, sealed: bytes) -> None:
+        values = {"blob": sealed, "key_id": self.key_id, "updated_at": datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                session_credentials.update()
+                .where(session_credentials.c.session_id == self.session_id)
+                .values(**values)
+            )
+            if updated.rowcount:
+                return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    session_credentials.insert().values(session_id=self.session_id, **values)
+                )
+        except sa.exc.IntegrityError:  # written meanwhile by a host taking the number over
+            with self.engine.begin() as conn:
+                conn.execute(
+                    session_credentials.update()
+                    .where(session_credentials.c.session_id == self.session_id)
+                    .values(**values)
+                )
 
-    def delete(self) -> None:
+    def _import_legacy(self) -> None:
+        """Move an older version's ``.cred`` file into the table, once it opens with this key.
+
+        A row already in the table is newer than the file (it was written since the upgrade):
+        the file is then only removed. A file this key cannot open stays where it is and is
+        reported as unreadable, so that starting with the right key still finds it.
+        """
+        try:
+            data = self.path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with self.engine.connect() as conn:
+            present = conn.execute(self._select(session_credentials.c.session_id)).first()
+        if present is None:
+            self._open(data)  # raises CredentialsUnreadable for another key or a damaged file
+            self._put(data)
+            log.info("moved the credentials of session %s into the database", self.session_id)
         self.path.unlink(missing_ok=True)
 
 
-def check_key(directory: Path, key: bytes) -> tuple[list[str], list[str]]:
-    """Try ``key`` on every stored credential; return (readable, unreadable) session ids."""
+def check_key(
+    directory: Path, key: bytes, database_url: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Try ``key`` on every stored credential (after importing older ``.cred`` files from
+    ``directory``); return (readable, unreadable) session ids."""
+    engine = engine_for(database_url or settings.DATABASE_URL)
+    with engine.connect() as conn:
+        stored = set(conn.execute(sa.select(session_credentials.c.session_id)).scalars())
+    stored.update(path.name[: -len(LEGACY_SUFFIX)] for path in Path(directory).glob("*.cred"))
     readable, unreadable = [], []
-    for path in sorted(Path(directory).glob("*.cred")):
-        session_id = path.name[: -len(".cred")]
+    for session_id in sorted(stored):
         try:
-            CredentialStore(directory, session_id, key).load()
+            CredentialStore(directory, session_id, key, database_url).load()
             readable.append(session_id)
         except CredentialsUnreadable:
             unreadable.append(session_id)

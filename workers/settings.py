@@ -21,13 +21,30 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def database_url(raw: str | None) -> str:
+    """Normalise DATABASE_URL so PostgreSQL URLs go through psycopg 3; unset means the SQLite
+    file of the zero-configuration start, under the instance dir."""
+    if not raw:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{INSTANCE_DIR / 'kabar.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
 WA_ENCRYPTION_KEY = os.environ.get("WA_ENCRYPTION_KEY", "")
 DEFAULT_TRANSPORT = os.environ.get("KABAR_TRANSPORT", "neonize")
 # Simulator sessions that may share one client process (benchmarks with hundreds of numbers);
 # neonize sessions always get a process each.
 SIM_SESSIONS_PER_PROCESS = _int("KABAR_SIM_SESSIONS_PER_PROCESS", 1)
+# Where versions before the credentials table kept ``<session>.cred`` files (imported on start).
 SESSION_STORE_DIR = Path(os.environ.get("KABAR_SESSION_STORE", INSTANCE_DIR / "sessions"))
+# neonize's plaintext working stores (0700): only while a session runs; leftovers of a crashed
+# client are removed when its session starts again.
+WORKING_STORE_DIR = Path(os.environ.get("KABAR_WORKING_STORE", INSTANCE_DIR / "working-stores"))
 
 # How long a session host's claim on a session lives without renewal.
 LEASE_MS = _int("KABAR_LEASE_MS", 15_000)

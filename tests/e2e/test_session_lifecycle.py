@@ -6,17 +6,17 @@ environment the processes start with; the behaviour is the production one."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import Contact, IncomingMessage
-from workers import keys
+from workers import keys, settings
+from workers.credentials import engine_for, session_credentials
 
 
 @pytest.fixture
@@ -91,8 +91,15 @@ def api(client, auth):
     return Api(client, auth)
 
 
-def credentials_file(session_id: str) -> Path:
-    return Path(os.environ["KABAR_SESSION_STORE"]) / f"{session_id}.cred"
+def credentials_stored(session_id: str) -> bool:
+    """Whether the session's encrypted credentials are in the database."""
+    with engine_for(settings.DATABASE_URL).connect() as conn:
+        row = conn.execute(
+            sa.select(session_credentials.c.session_id).where(
+                session_credentials.c.session_id == session_id
+            )
+        ).first()
+    return row is not None
 
 
 def test_the_qr_rotates_until_scanned_and_a_scan_connects(api, processes):
@@ -106,7 +113,7 @@ def test_the_qr_rotates_until_scanned_and_a_scan_connects(api, processes):
     session = api.wait_status(session_id, "connected")
     assert session["phoneNumber"] == "6289911112222" and session["isPrimary"] is True
     assert api.get(f"/sessions/{session_id}/qr").status_code == 409
-    assert credentials_file(session_id).exists()
+    assert credentials_stored(session_id)
 
 
 def test_a_pairing_code_links_the_phone_it_was_asked_for(api, processes):
@@ -146,7 +153,7 @@ def test_logged_out_stays_out_and_a_ban_shows_its_reason_and_expiry(api, process
     api.fault(out, "logged_out")
     session = api.wait_status(out, "logged_out")
     assert "logged out" in session["lastError"]
-    assert not credentials_file(out).exists()
+    assert not credentials_stored(out)
     # Another session's drop and return takes longer than a first retry would: still logged out.
     api.fault(other, "disconnect", seconds=1)
     api.wait_status(other, "disconnected")
@@ -196,7 +203,7 @@ def test_reconnect_and_logout_endpoints(api, processes):
     r = api.post(f"/sessions/{session_id}/logout")
     assert r.status_code == 200 and r.get_json()["status"] == "logged_out"
     api.wait_status(session_id, "logged_out")
-    assert not credentials_file(session_id).exists()
+    assert not credentials_stored(session_id)
 
     # Reconnecting a logged-out session asks for a new scan.
     assert api.post(f"/sessions/{session_id}/reconnect").status_code == 200

@@ -990,7 +990,7 @@ def test_unreadable_credentials_fail_without_connecting(make, store, tmp_path):
     transport.start()
 
     failed = recorder.wait_status("failed")
-    assert "cannot decrypt" in failed["reason"]
+    assert "another WA_ENCRYPTION_KEY" in failed["reason"] and SESSION in failed["reason"]
     assert clients == []
 
 
@@ -999,3 +999,91 @@ def test_pair_phone_rejects_garbage_and_errors_are_transport_errors(make):
     with pytest.raises(TransportError) as excinfo:
         transport.pair_phone("no digits here")
     assert excinfo.value.code == "bad_request"
+
+
+def test_the_snapshot_is_taken_by_another_process_while_the_writer_keeps_writing(
+    tmp_path, monkeypatch
+):
+    live = tmp_path / "live.sqlite"
+    device_store(live)
+    writer = sqlite3.connect(live, isolation_level=None)  # stands in for whatsmeow's Go SQLite
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO whatsmeow_device (jid) VALUES ('6280000000001:2@s.whatsapp.net')")
+    opened: list[str] = []
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3,
+        "connect",
+        lambda target, *a, **k: opened.append(str(target)) or real_connect(target, *a, **k),
+    )
+
+    snapshot = snapshot_store(live)
+
+    assert snapshot is not None and snapshot.pid != os.getpid()
+    assert not any(str(live) in target for target in opened)  # never opened in this process
+    assert snapshot.phone == OUR_PHONE
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(snapshot.blob)
+    rows = real_connect(copy).execute("SELECT jid FROM whatsmeow_device").fetchall()
+    assert rows == [(f"{OUR_PHONE}:7@s.whatsapp.net",)]  # the committed state only
+    writer.execute("COMMIT")  # the writer's transaction survived the snapshot
+    assert len(writer.execute("SELECT jid FROM whatsmeow_device").fetchall()) == 2
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.sqlite", "live.sqlite"]
+
+
+def test_sends_reseal_the_store_once_per_burst(make, store, tmp_path):
+    store.save(device_store(tmp_path / "paired.sqlite"))
+    clients: list[FakeClient] = []
+    recorder = Recorder()
+    transport = make(recorder, clients, seal_after_send=0.5)
+    transport.start()
+    client = connecting(clients)
+    client.fire(ConnectedEv(status=True))
+    recorder.wait_status("connected")
+    run = transport._run
+    sealed = run.seals
+    device_store(client.path, jid=f"{OUR_PHONE}:9@s.whatsapp.net")  # whatsmeow's new keys
+
+    for n in range(20):
+        transport.send_text(f"{THEIR_PHONE}@s.whatsapp.net", f"tagihan {n}", f"id-{n}")
+
+    assert run.seals == sealed  # not once per message
+    poll(lambda: run.seals > sealed)
+    assert run.seals == sealed + 1 and run.seal_timer is None
+    copy = tmp_path / "resealed.sqlite"
+    copy.write_bytes(store.load())
+    rows = sqlite3.connect(copy).execute("SELECT jid FROM whatsmeow_device").fetchall()
+    assert (f"{OUR_PHONE}:9@s.whatsapp.net",) in rows  # sealed while the session runs
+
+
+def test_plaintext_left_by_a_crashed_client_is_swept_when_its_session_starts(make, workdir, store):
+    workdir.mkdir(mode=0o755)
+    os.chmod(workdir, 0o755)
+    ours = [
+        f"{SESSION}-0123abcd.sqlite",
+        f"{SESSION}-0123abcd.sqlite-journal",
+        f".{SESSION}-0123abcd.sqlite.89abcdef.snapshot",
+    ]
+    theirs = f"{SESSION}-2-0123abcd.sqlite"  # another session's file, maybe in use
+    for name in [*ours, theirs]:
+        (workdir / name).write_bytes(b"SQLite format 3\x00 plaintext")
+    clients: list[FakeClient] = []
+    transport = make(Recorder(), clients)
+    transport.start()
+    client = connecting(clients)
+
+    names = {p.name for p in workdir.iterdir()}
+    assert not names & set(ours)
+    assert theirs in names and Path(client.path).name in names
+    assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+    transport.stop()
+    assert {p.name for p in workdir.iterdir()} == {theirs}
+
+
+def test_the_working_store_defaults_to_a_folder_under_the_instance_dir(store, monkeypatch):
+    from workers import settings
+
+    transport = NeonizeTransport(SESSION, store, Recorder())
+    assert transport._ensure_workdir() == settings.WORKING_STORE_DIR
+    assert settings.WORKING_STORE_DIR.is_relative_to(settings.INSTANCE_DIR)

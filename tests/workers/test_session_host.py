@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from tests.polling import wait_for
-from workers import keys, session_events
-from workers.credentials import derive_key
+from workers import keys, session_events, settings
+from workers.credentials import CredentialStore, derive_key, engine_for, session_credentials
 from workers.rpc import RpcError, SessionHostClient
 from workers.session_host.host import SessionHost, wa_message_id
 from workers.transports.simulator import SimulatedNetwork
@@ -23,9 +23,9 @@ KEY = derive_key("test key")
 def make_host(redis_client, tmp_path):
     hosts = []
 
-    def make(host_id, lease_ms=3000):
+    def make(host_id, lease_ms=3000, store_dir=tmp_path, key=KEY):
         host = SessionHost(
-            redis_client, KEY, store_dir=tmp_path, lease_ms=lease_ms, host_id=host_id
+            redis_client, key, store_dir=store_dir, lease_ms=lease_ms, host_id=host_id
         )
         thread = threading.Thread(target=host.run, daemon=True)
         thread.start()
@@ -36,6 +36,13 @@ def make_host(redis_client, tmp_path):
     for host, thread in hosts:
         host.shutdown()
         thread.join(timeout=10)
+
+
+def stored_row(session_id):
+    with engine_for(settings.DATABASE_URL).connect() as conn:
+        return conn.execute(
+            sa.select(session_credentials).where(session_credentials.c.session_id == session_id)
+        ).first()
 
 
 def desire(redis_client, session_id, transport="simulator"):
@@ -180,13 +187,52 @@ def test_removed_sessions_are_stopped_and_released(redis_client, make_host):
     wait_for(lambda: not redis_client.exists(keys.lease("session-1")))
 
 
-def test_credentials_on_disk_are_encrypted(redis_client, make_host, tmp_path):
+def test_credentials_in_the_database_are_encrypted(redis_client, make_host, tmp_path):
     host = make_host("h1")
     desire(redis_client, "session-1")
     wait_for(lambda: host.held_sessions())
     SessionHostClient(redis_client, timeout=5).call(
         "session-1", "simulate", action="scan", params={"phone": "6289900000003"}
     )
-    stored = (tmp_path / "session-1.cred").read_bytes()
-    assert b"6289900000003" not in stored
-    assert oct(os.stat(tmp_path / "session-1.cred").st_mode)[-3:] == "600"
+    row = wait_for(lambda: stored_row("session-1"))
+    assert b"6289900000003" not in bytes(row.blob)
+    assert list(tmp_path.iterdir()) == []  # nothing on the host's disk
+
+
+def test_a_second_host_with_another_instance_dir_takes_the_number_over(
+    redis_client, make_host, tmp_path, monkeypatch
+):
+    first_dir, second_dir = tmp_path / "machine-a", tmp_path / "machine-b"
+    monkeypatch.setenv("KABAR_INSTANCE_DIR", str(first_dir))
+    first = make_host("h1", store_dir=first_dir / "sessions")
+    desire(redis_client, "session-1")
+    wait_for(lambda: first.held_sessions())
+    SessionHostClient(redis_client, timeout=5).call(
+        "session-1", "simulate", action="scan", params={"phone": "6289900000004"}
+    )
+    wait_for(lambda: stored_row("session-1"))
+    first.shutdown()
+    wait_for(lambda: not redis_client.exists(keys.lease("session-1")))
+    redis_client.delete(keys.SESSION_EVENTS)
+    monkeypatch.setenv("KABAR_INSTANCE_DIR", str(second_dir))  # its client processes' too
+    make_host("h2", store_dir=second_dir / "sessions")
+    connected = wait_for(
+        lambda: [e for e in events(redis_client, "status") if e["status"] == "connected"]
+    )
+    assert connected[0]["phone"] == "6289900000004" and connected[0]["host"] == "h2"
+    assert events(redis_client, "qr") == []
+    assert not (second_dir / "sessions").exists()  # nothing was read from a shared disk
+
+
+def test_a_blob_of_another_key_costs_only_its_session(redis_client, make_host, tmp_path):
+    CredentialStore(tmp_path, "session-9", derive_key("another installation")).save(b"{}")
+    make_host("h1")
+    desire(redis_client, "session-9")
+    desire(redis_client, "session-1")
+    failed = wait_for(
+        lambda: [e for e in events(redis_client, "status") if e["status"] == "failed"]
+    )
+    assert failed[0]["session_id"] == "session-9"
+    assert "session session-9" in failed[0]["reason"] and "another" in failed[0]["reason"]
+    qr = wait_for(lambda: events(redis_client, "qr"))
+    assert [e["session_id"] for e in qr] == ["session-1"]

@@ -238,23 +238,31 @@ def _encryption_key(config: Mapping[str, Any]) -> Finding:
             ),
         )
     try:
-        readable, unreadable = check_key(directory, key)
+        readable, unreadable = check_key(directory, key, config.get("SQLALCHEMY_DATABASE_URI"))
     except OSError as exc:
         return Finding(
             check,
             FAIL,
             _("cannot read %(path)s: %(error)s", path=directory, error=exc.strerror or exc),
         )
+    except sa.exc.SQLAlchemyError as exc:
+        return Finding(
+            check,
+            FAIL,
+            _(
+                "cannot read the stored credentials from the database: %(error)s",
+                error=type(exc).__name__,
+            ),
+        )
     if unreadable:
         return Finding(
             check,
             FAIL,
             _(
-                "cannot decrypt the credentials of %(sessions)s in %(path)s: it is not the key "
-                "they were written with, or the files are damaged. Start with the old key, or "
-                "delete those files and link the numbers again.",
+                "cannot decrypt the stored credentials of %(sessions)s: it is not the key they "
+                "were written with (another installation), or they are damaged. Start with the "
+                "old key, or link those numbers again.",
                 sessions=", ".join(unreadable),
-                path=directory,
             ),
         )
     if not readable:

@@ -26,14 +26,18 @@ def main() -> int:
     if unreadable and not readable:
         print(
             f"session host: WA_ENCRYPTION_KEY cannot decrypt any stored session credentials "
-            f"({', '.join(unreadable)} in {settings.SESSION_STORE_DIR}). It is not the key they "
-            "were written with; start with that key, or remove those files and link the numbers "
-            "again.",
+            f"({', '.join(unreadable)}, in the session_credentials table of DATABASE_URL). It is "
+            "not the key they were written with; start with that key, or delete those rows and "
+            "link the numbers again.",
             file=sys.stderr,
         )
         return 2
     for session_id in unreadable:
-        logging.error("credentials of %s are damaged; that number must be linked again", session_id)
+        logging.error(
+            "credentials of %s are damaged or of another installation; that number alone must "
+            "be linked again",
+            session_id,
+        )
     host = SessionHost(redis.Redis.from_url(settings.REDIS_URL), key)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: host.shutdown())

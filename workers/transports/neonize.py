@@ -1,9 +1,14 @@
 """The real WhatsApp transport: one linked device driven through neonize (whatsmeow in Go).
 
 neonize keeps its login in an SQLite file. Kabar keeps that file only encrypted, in the session's
-CredentialStore; while a session runs, a plaintext working copy lives in a private directory
-(0700, file 0600), is sealed back into the store when pairing succeeds, on connect, now and then
-while events flow, and on stop, and is deleted when the session stops.
+CredentialStore (the database); while a session runs, a plaintext working copy lives in a
+private directory under the instance dir (0700, file 0600). It is sealed back into the store
+when pairing succeeds, on connect, a few seconds after sends (one seal for a whole burst), now
+and then while events flow, and on stop, and is deleted when the session stops; a crashed
+client's leftovers are deleted when its session starts again. Sealing never opens the live file
+in this process: a helper process (``store_snapshot.py``) takes a consistent copy with SQLite's
+backup API, and only that copy is read and encrypted here (see FACTS.md: two SQLite libraries
+in one process break each other's locks).
 
 ``client.connect()`` blocks for the life of a connection, so each session runs one daemon thread
 that connects, watches and reconnects with capped exponential back-off, and connect() itself
@@ -34,20 +39,20 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import json
 import logging
 import os
 import random
 import re
 import secrets
-import sqlite3
-import tempfile
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.request import pathname2url
 
 from neonize.client import NewClient
 from neonize.events import (
@@ -71,6 +76,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
 from neonize.utils.jid import Jid2String, build_jid
 
+from workers import settings as worker_settings
 from workers.credentials import CredentialStore, CredentialsUnreadable
 from workers.transports.base import (
     PASSKEY_REASON,
@@ -103,6 +109,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "jitter": 1.0,  # at most this many random seconds added to each wait
     "keepalive_failures": 3,  # missed keep-alives in a row reported as a drop
     "seal_interval": 300.0,  # seconds between re-encrypting the store while events arrive
+    # seconds from a send to re-encrypting the store (whatsmeow advanced its keys); the sends
+    # of a burst share one seal
+    "seal_after_send": 3.0,
     "stop_timeout": 10.0,  # how long stop() waits for the connection thread
     # whatsmeow reconnects by itself after a drop; Kabar steps in (a new connection, counted
     # as a failed attempt) only when it has not managed to within this many seconds.
@@ -451,52 +460,70 @@ def _connect_failure(event: ConnectFailureEv) -> ConnectionLoss:
 # ---------------------------------------------------------------------------------------------
 
 
-def _sqlite_uri(path: Path) -> str:
-    return f"file:{pathname2url(str(path))}?mode=rw"
+SNAPSHOT_HELPER = Path(__file__).with_name("store_snapshot.py")
+SNAPSHOT_TIMEOUT_S = 60.0
 
 
-def snapshot_store(path: Path) -> bytes | None:
-    """A consistent copy of neonize's store, or None when it holds no linked device.
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of neonize's store: its bytes, the linked number, and the pid of the
+    process that read the live file (never this one)."""
 
-    Uses SQLite's backup API rather than reading the file, because whatsmeow may be writing it.
+    blob: bytes
+    phone: str | None
+    pid: int
+
+
+class SnapshotFailed(Exception):
+    """The helper process could not copy the store."""
+
+
+def snapshot_store(path: Path) -> Snapshot | None:
+    """A consistent copy of neonize's live store, or None when it holds no linked device.
+
+    The live file is read by a helper process with SQLite's backup API (whatsmeow may be
+    writing it); its copy, a file of its own beside the live one, is read here and deleted.
     A store without a device is a pairing that never finished and is not worth keeping.
     """
     if not path.exists():
         return None
-    source = sqlite3.connect(_sqlite_uri(path), uri=True, timeout=5.0)
+    copy = path.with_name(f".{path.name}.{secrets.token_hex(4)}.snapshot")
     try:
-        try:
-            (devices,) = source.execute("SELECT count(*) FROM whatsmeow_device").fetchone()
-        except sqlite3.DatabaseError:
+        done = subprocess.run(
+            [sys.executable, "-I", str(SNAPSHOT_HELPER), str(path), str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=SNAPSHOT_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SnapshotFailed(f"the store snapshot helper failed: {last}")
+        found = json.loads(done.stdout)
+        if not found.get("devices"):
             return None
-        if not devices:
-            return None
-        copy = sqlite3.connect(":memory:")
-        try:
-            source.backup(copy)
-            return copy.serialize()
-        finally:
-            copy.close()
+        return Snapshot(copy.read_bytes(), phone_of_device(found.get("jid")), int(found["pid"]))
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise SnapshotFailed(f"could not copy the store: {exc}") from exc
     finally:
-        source.close()
+        remove_store_files(copy)
 
 
-def stored_phone(path: Path) -> str | None:
-    """The linked number recorded in neonize's store ("628...:12@s.whatsapp.net" -> digits)."""
-    if not path.exists():
+def phone_of_device(jid: str | None) -> str | None:
+    """The number of whatsmeow's device JID ("628...:12@s.whatsapp.net" -> digits)."""
+    if not jid:
         return None
-    try:
-        conn = sqlite3.connect(_sqlite_uri(path), uri=True, timeout=5.0)
-        try:
-            row = conn.execute("SELECT jid FROM whatsmeow_device LIMIT 1").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return None
-    if not row or not row[0]:
-        return None
-    user = str(row[0]).split("@", 1)[0].split(":", 1)[0].split(".", 1)[0]
+    user = str(jid).split("@", 1)[0].split(":", 1)[0].split(".", 1)[0]
     return user if user.isdigit() else None
+
+
+def is_working_file(name: str, stem: str) -> bool:
+    """Whether ``name`` is a plaintext file of the session ``stem``: its working store, a
+    journal, or a snapshot copy. The random part is matched exactly, so that session "a" never
+    sweeps the files of "a-2"."""
+    suffix = r"(-journal|-wal|-shm|\.[0-9a-f]{8}\.snapshot)?"
+    pattern = rf"\.?{re.escape(stem)}-[0-9a-f]{{8}}\.sqlite{suffix}"
+    return re.fullmatch(pattern, name) is not None
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -535,9 +562,10 @@ def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
 class NeonizeTransport(Transport):
     """A real linked WhatsApp number, through neonize.
 
-    Options (all optional): ``workdir`` (directory for the plaintext working store; default a
-    private temporary directory), ``backoff_base``, ``backoff_cap``, ``max_attempts``, ``jitter``,
-    ``keepalive_failures``, ``seal_interval``, ``stop_timeout``, ``reconnect_grace``,
+    Options (all optional): ``workdir`` (directory for the plaintext working store; default
+    KABAR_WORKING_STORE, under the instance dir), ``backoff_base``, ``backoff_cap``,
+    ``max_attempts``, ``jitter``, ``keepalive_failures``, ``seal_interval``,
+    ``seal_after_send``, ``stop_timeout``, ``reconnect_grace``,
     ``stop_grace``, ``device_name`` (see
     DEFAULT_OPTIONS) and ``client_factory`` (``(store_path, client_id) -> client``; tests use it
     to stand in for neonize's NewClient).
@@ -560,6 +588,7 @@ class NeonizeTransport(Transport):
         self.jitter = float(settings["jitter"])
         self.keepalive_failures = int(settings["keepalive_failures"])
         self.seal_interval = float(settings["seal_interval"])
+        self.seal_after_send = float(settings["seal_after_send"])
         self.stop_timeout = float(settings["stop_timeout"])
         self.reconnect_grace = float(settings["reconnect_grace"])
         self.stop_grace = float(settings["stop_grace"])
@@ -567,9 +596,8 @@ class NeonizeTransport(Transport):
         self.client_factory: Callable[[str, str], Any] = (
             settings.get("client_factory") or self._new_client
         )
-        self._workdir_option = settings.get("workdir")
+        self._workdir_option = settings.get("workdir") or worker_settings.WORKING_STORE_DIR
         self._workdir: Path | None = None
-        self._owns_workdir = False
         self._file_stem = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id) or "session"
         self._lock = threading.Lock()
         self._run: _Run | None = None
@@ -591,7 +619,6 @@ class NeonizeTransport(Transport):
             run = self._run
         if run is not None:
             run.shutdown(self.stop_timeout)
-        self._remove_workdir()
 
     def logout(self) -> None:
         """Unlink this device on WhatsApp (when connected), stop, and forget the credentials."""
@@ -691,38 +718,21 @@ class NeonizeTransport(Transport):
         return self._ensure_workdir() / f"{self._file_stem}-{secrets.token_hex(4)}.sqlite"
 
     def _ensure_workdir(self) -> Path:
+        """The private (0700) working directory, with this session's leftovers removed: the
+        plaintext of a client that crashed must not outlive it."""
         if self._workdir is not None and self._workdir.is_dir():
             return self._workdir
-        if self._workdir_option:
-            workdir = Path(self._workdir_option)
-            if not workdir.exists():
-                workdir.mkdir(parents=True, mode=0o700)
-                os.chmod(workdir, 0o700)
-            elif workdir.stat().st_mode & 0o077:
-                log.warning(
-                    "neonize workdir %s is readable by others; use a 0700 directory", workdir
-                )
-            self._owns_workdir = False
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="kabar-neonize-"))
-            self._owns_workdir = True
+        workdir = Path(self._workdir_option)
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if workdir.stat().st_mode & 0o077:
+            os.chmod(workdir, 0o700)
         self._workdir = workdir
-        for stale in workdir.glob(f"{self._file_stem}-*.sqlite*"):
-            log.info("removing a stale working store of session %s", self.session_id)
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
+        for stale in workdir.iterdir():
+            if is_working_file(stale.name, self._file_stem):
+                log.info("removing a stale working store of session %s", self.session_id)
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
         return workdir
-
-    def _remove_workdir(self) -> None:
-        """Remove the temporary directory this transport made, once no run uses it."""
-        with self._lock:
-            run = self._run
-            if run is not None and run.is_alive():
-                return
-            if self._owns_workdir and self._workdir is not None:
-                with contextlib.suppress(OSError):
-                    self._workdir.rmdir()
-                self._workdir = None
 
 
 class _Run:
@@ -758,6 +768,8 @@ class _Run:
         self.forgotten = False
         self.cleaned = False
         self.sealed_at = 0.0
+        self.seals = 0  # how many times the store was sealed in this run
+        self.seal_timer: threading.Timer | None = None  # the seal a send asked for
         self.thread = threading.Thread(
             target=self.main, name=f"neonize-{transport.session_id}", daemon=True
         )
@@ -1013,6 +1025,7 @@ class _Run:
                 response = self.client.send_message(to, WAMessage(conversation=text))
             except Exception as exc:
                 raise map_send_error(exc) from exc
+        self.seal_soon()  # the send advanced the Signal session: keep it over a crash
         if not response.ID:
             raise SendFailed("WhatsApp returned no message id")
         return SendResult(
@@ -1093,7 +1106,6 @@ class _Run:
             self.dropped_at = None
             self.failures = 0
         self.seal()
-        self.phone = stored_phone(self.path)
         log.info("session %s: connected", self.t.session_id)
         self.t._emit("status", status="connected", phone=self.phone)
 
@@ -1158,27 +1170,53 @@ class _Run:
             self.forgotten = True
 
     def seal(self) -> None:
-        """Encrypt the working store into the CredentialStore, if it holds a linked device."""
+        """Encrypt a snapshot of the working store into the CredentialStore, if it holds a
+        linked device; the snapshot also tells which number is linked."""
         with self.files_lock:
             if self.forgotten or self.cleaned:
                 return
             try:
-                blob = snapshot_store(self.path)
-            except sqlite3.Error as exc:
+                snapshot = snapshot_store(self.path)
+            except SnapshotFailed as exc:
                 log.warning(
                     "session %s: could not read the neonize store: %s", self.t.session_id, exc
                 )
                 return
-            if blob is not None:
-                self.t.credentials.save(blob)
+            if snapshot is not None:
+                self.t.credentials.save(snapshot.blob)
                 self.sealed_at = time.monotonic()
+                self.seals += 1
+                self.phone = snapshot.phone or self.phone
 
     def seal_if_due(self) -> None:
         if time.monotonic() - self.sealed_at >= self.t.seal_interval:
             self.seal()
 
+    def seal_soon(self) -> None:
+        """Seal ``seal_after_send`` seconds from now, unless a seal is already due by then:
+        a bulk of sends costs one seal per that many seconds, not one per message."""
+        with self.files_lock:
+            if self.seal_timer is not None or self.forgotten or self.cleaned:
+                return
+            timer = self.seal_timer = threading.Timer(self.t.seal_after_send, self._sealed_later)
+            timer.daemon = True
+            timer.name = f"neonize-seal-{self.t.session_id}"
+        timer.start()
+
+    def _sealed_later(self) -> None:
+        with self.files_lock:
+            self.seal_timer = None
+        try:
+            self.seal()
+        except Exception:
+            log.exception("session %s: sealing the store after a send failed", self.t.session_id)
+
     def cleanup(self) -> None:
         """Seal (unless logged out) and delete the plaintext working store; runs once."""
+        with self.files_lock:
+            timer, self.seal_timer = self.seal_timer, None
+        if timer is not None:
+            timer.cancel()
         self.seal()
         with self.files_lock:
             if self.cleaned:
@@ -1203,7 +1241,7 @@ __all__ = [
     "map_send_error",
     "message_media",
     "message_text",
+    "phone_of_device",
     "snapshot_store",
-    "stored_phone",
     "to_jid",
 ]

@@ -67,6 +67,7 @@ from typing import Any
 import redis
 
 from workers import settings
+from workers.credentials import CredentialsUnreadable
 from workers.transports.base import (
     MEDIA_TYPES,
     PAIR_CODE_EXPIRED_REASON,
@@ -328,7 +329,11 @@ class SimulatorTransport(Transport):
             self._running = True
             epoch = self._new_epoch()
         self._set_status("connecting")
-        blob = self.credentials.load()
+        try:
+            blob = self.credentials.load()
+        except CredentialsUnreadable as exc:
+            self._set_status("failed", reason=str(exc))  # costs this session only
+            return
         if not blob:
             self._show_qr(epoch)
             self._after(
