@@ -146,6 +146,10 @@ class WhatsAppMessage(db.Model):
     # The queue job that sends the row now (a bulk job sends a batch of rows): the reconciler
     # asks Redis whether it is still alive.
     job_id: Mapped[str | None] = mapped_column(sa.String(100))
+    # When a worker last handed the row to a session host, and the run id of the Redis that then
+    # held the host's sent records: what keeps "sent at most once" when Redis loses them.
+    handed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    handed_redis: Mapped[str | None] = mapped_column(sa.String(40))
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

@@ -245,6 +245,8 @@ def resend(message: WhatsAppMessage) -> None:
     message.status = "queued"
     message.retry_count = 0
     message.error_message = None
+    # The operator decided it did not go out: it is no longer handed over.
+    message.handed_at = message.handed_redis = None
     job = new_job(message, max_attempts=3)
     db.session.commit()
     enqueue_committed([job])

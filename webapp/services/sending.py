@@ -16,6 +16,7 @@ host refuses a second send of the same message, so retries never reach a custome
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ from webapp.redis_client import get_redis
 from webapp.services import fallback, optout, quiet_hours, routing, sessions, settings, webhooks
 from webapp.services.errors import KabarError, NoSessionAvailable, SessionUnavailable
 from webapp.services.phone import Recipient
+from workers import keys
 from workers.pacer import GiveBack, Pacer, ticket_score
 
 log = logging.getLogger(__name__)
@@ -313,6 +315,9 @@ def _send_chunk(
     # The host stops the batch well before this call times out, so a batch never goes on
     # sending after its caller gave up on it.
     timeout = current_app.config["RPC_TIMEOUT_S"]
+    chunk = _hand_over(chunk, outcome)
+    if not chunk:
+        return [], []
     try:
         answer = sessions.host_call(
             route.session_id,
@@ -324,7 +329,8 @@ def _send_chunk(
         )
         results = answer["results"]
     except KabarError as exc:
-        code = UNREACHABLE if isinstance(exc, SessionUnavailable) else None
+        # not_hosted / not_connected: nothing went out; timeout / host_gone: it may have.
+        code = getattr(exc.__cause__, "code", UNREACHABLE) if isinstance(exc, SessionUnavailable) else None
         results = [{"state": "error", "code": code, "error": exc.message}] * len(chunk)
     by_code: dict[str | None, list[Outgoing]] = {}
     sent = []
@@ -342,6 +348,7 @@ def _send_chunk(
         outcome.unknown += [m.id for m in busy]
     failed = {m.id for group in by_code.values() for m in group}
     refused = [m for m in chunk if m.id in failed]
+    _unhand(later + [m for code, group in by_code.items() if code in NOTHING_WENT_OUT for m in group])
     outcome.failures += sum(
         len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
     )
@@ -363,6 +370,85 @@ def _send_chunk(
         outcome.errors.append(f"{route.session_id}: {reason}")
         _count_error(route.session_id)
     return refused, later
+
+
+# Answers after which the message surely did not go out (the session host never claimed it, or
+# dropped its claim), as against time-outs, a host or client that died mid-send, an unconfirmed
+# send: those stay handed over.
+NOTHING_WENT_OUT = (UNREACHABLE, "not_connected", "send_failed", "transport_error", None)
+LOST_RECORD = (
+    "Redis lost the record of this message's send (it restarted or its data was lost) after it "
+    "was handed to WhatsApp: it may have reached the customer. Resend only if they did not get it"
+)
+_RUN_ID_TTL_S = 5.0
+_run_id: tuple[float, str] = (0.0, "")
+
+
+def _redis_run_id(fresh: bool = False) -> str:
+    """The run id of the Redis that holds the session hosts' sent records; it changes with
+    every restart of Redis, so a record missing under a new run id may have been lost."""
+    global _run_id
+    read_at, run_id = _run_id
+    if fresh or time.monotonic() - read_at > _RUN_ID_TTL_S:
+        run_id = str(get_redis().info("server")["run_id"])
+        _run_id = (time.monotonic(), run_id)
+    return run_id
+
+
+def _hand_over(chunk: list[Outgoing], outcome: Outcome) -> list[Outgoing]:
+    """Record in PostgreSQL that the chunk goes to a session host, before it goes, so "sent at
+    most once" holds even when Redis loses the hosts' sent records; return the messages that
+    may be sent.
+
+    A message handed over before is sent again only when the host can still tell whether it
+    went out: its record is in Redis, or Redis has not restarted since (no record then means
+    it never went out). Otherwise it fails now, saying it may have reached the customer."""
+    M = WhatsAppMessage
+    ids = [m.id for m in chunk]
+    first_time = set(
+        db.session.scalars(
+            sa.update(M)
+            .where(M.id.in_(ids), M.handed_at.is_(None))
+            .values(handed_at=sa.func.now(), handed_redis=_redis_run_id())
+            .returning(M.id)
+        )
+    )
+    db.session.commit()
+    again = [m for m in chunk if m.id not in first_time]
+    if not again:
+        return chunk
+    handed = dict(
+        db.session.execute(
+            sa.select(M.id, M.handed_redis).where(M.id.in_([m.id for m in again]))
+        ).all()
+    )
+    db.session.rollback()
+    pipe = get_redis().pipeline()
+    for message in again:
+        pipe.exists(keys.sent_record(message.id))
+    recorded = pipe.execute()
+    now_run = _redis_run_id(fresh=True)
+    lost = [
+        m
+        for m, known in zip(again, recorded, strict=True)
+        if not known and handed.get(m.id) != now_run
+    ]
+    for message in lost:
+        log.warning("message %s: its sent record was lost with Redis' data; not resent", message.id)
+        outcome.failed += _fail_now(message.id, LOST_RECORD)
+    return [m for m in chunk if m not in lost]
+
+
+def _unhand(messages: list[Outgoing]) -> None:
+    """These surely did not go out: they are no longer handed over."""
+    if messages:
+        M = WhatsAppMessage
+        db.session.execute(
+            sa.update(M)
+            .where(M.id.in_([m.id for m in messages]))
+            .values(handed_at=None, handed_redis=None)
+        )
+        db.session.commit()
 
 
 def _about_the_message(
