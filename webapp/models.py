@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
+from workers.credentials import session_credentials as credentials_table
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -409,3 +410,9 @@ class MetricsDaily(db.Model):
     errors: Mapped[int] = mapped_column()
     average_delivery_s: Mapped[float | None] = mapped_column(sa.Float)
     rolled_up_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+# Each number's encrypted credentials: written and read by the session hosts' client processes
+# (``workers.credentials``, which defines the table), listed here so the app's metadata and the
+# migrations describe the same schema.
+session_credentials = credentials_table.to_metadata(db.metadata)

@@ -330,7 +330,11 @@ def _send_chunk(
         results = answer["results"]
     except KabarError as exc:
         # not_hosted / not_connected: nothing went out; timeout / host_gone: it may have.
-        code = getattr(exc.__cause__, "code", UNREACHABLE) if isinstance(exc, SessionUnavailable) else None
+        code = (
+            getattr(exc.__cause__, "code", UNREACHABLE)
+            if isinstance(exc, SessionUnavailable)
+            else None
+        )
         results = [{"state": "error", "code": code, "error": exc.message}] * len(chunk)
     by_code: dict[str | None, list[Outgoing]] = {}
     sent = []
@@ -348,7 +352,9 @@ def _send_chunk(
         outcome.unknown += [m.id for m in busy]
     failed = {m.id for group in by_code.values() for m in group}
     refused = [m for m in chunk if m.id in failed]
-    _unhand(later + [m for code, group in by_code.items() if code in NOTHING_WENT_OUT for m in group])
+    _unhand(
+        later + [m for code, group in by_code.items() if code in NOTHING_WENT_OUT for m in group]
+    )
     outcome.failures += sum(
         len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
     )
@@ -550,9 +556,7 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
     db.session.commit()
 
 
-def mark_failed(
-    message_ids: int | list[int], attempts: int, job_id: str | None = None
-) -> None:
+def mark_failed(message_ids: int | list[int], attempts: int, job_id: str | None = None) -> None:
     """Every attempt of job ``job_id`` failed: the still-queued rows it owns become
     ``failed``, keeping the last reason."""
     ids = message_ids if isinstance(message_ids, list) else [message_ids]
