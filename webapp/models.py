@@ -151,6 +151,8 @@ class WhatsAppMessage(db.Model):
     # held the host's sent records: what keeps "sent at most once" when Redis loses them.
     handed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     handed_redis: Mapped[str | None] = mapped_column(sa.String(40))
+    # Since when it waits for a number able to send (an outage, every number resting).
+    waiting_since: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

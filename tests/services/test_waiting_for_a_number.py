@@ -3,6 +3,8 @@ the row says why it waits, and one outage rests a number once however many threa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from webapp.extensions import db
@@ -53,8 +55,8 @@ def test_an_unhosted_number_is_rested_and_waited_for(ctx, redis_client):
     assert reason == "waiting for a number that can send: session-1 rests after send errors"
 
 
-def test_past_the_waiting_limit_no_number_is_a_failed_attempt(ctx):
-    ctx.config["WAIT_FOR_NUMBER_S"] = 0
+def test_past_the_waiting_limit_no_number_is_a_failed_attempt(ctx, monkeypatch):
+    monkeypatch.setitem(ctx.config, "WAIT_FOR_NUMBER_S", 0)
     ids = messages.queue_texts([("081234567801", "Info")])
     outcome = sending.deliver_batch(ids)
     assert outcome.unsent == ids and outcome.later == []
@@ -69,3 +71,34 @@ def test_one_outage_rests_a_number_once_however_many_threads_fail_on_it(ctx, red
     # The next outage, once the rest is over, doubles it.
     redis_client.delete(keys.error_backoff("session-1"))
     assert routing.record_failure("session-1") == 2 * first
+
+
+def test_the_waiting_limit_counts_from_when_the_wait_began_not_from_the_rows_age(ctx):
+    ids = messages.queue_texts([("081234567801", "Info")])
+    row = db.session.get(WhatsAppMessage, ids[0])
+    row.created_at = datetime.now(UTC) - timedelta(hours=5)  # queued long ago, waits only now
+    db.session.commit()
+    outcome = sending.deliver_batch(ids)
+    assert outcome.later == ids, outcome
+    db.session.expire_all()
+    began = db.session.get(WhatsAppMessage, ids[0]).waiting_since
+    assert began is not None and datetime.now(UTC) - began < timedelta(minutes=1)
+    # An hour of waiting later, the wait counts as a failed attempt.
+    db.session.get(WhatsAppMessage, ids[0]).waiting_since = began - timedelta(hours=2)
+    db.session.commit()
+    assert sending.deliver_batch(ids).unsent == ids
+
+
+def test_a_number_at_its_daily_cap_is_waited_for_however_long(ctx, redis_client, monkeypatch):
+    connected("session-1")
+    session = db.session.scalar(db.select(WhatsAppSession))
+    session.daily_cap = 1
+    db.session.commit()
+    routing.forget_sessions()
+    routing.record_success("session-1")  # today's one send is spent
+    monkeypatch.setitem(ctx.config, "WAIT_FOR_NUMBER_S", 0)
+    ids = messages.queue_texts([("081234567801", "Info")])
+    outcome = sending.deliver_batch(ids)
+    assert outcome.later == ids and outcome.unsent == []
+    db.session.expire_all()
+    assert "reached today's limit of 1" in db.session.get(WhatsAppMessage, ids[0]).error_message

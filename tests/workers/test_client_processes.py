@@ -150,9 +150,16 @@ def test_a_client_that_keeps_crashing_ends_failed_with_its_last_words(redis_clie
     rpc = SessionHostClient(redis_client, timeout=10)
     pid = linked(redis_client, host, rpc, "session-1")["session-1"]
     for _ in range(FAST_RESTART["max_attempts"] + 1):
+        seen = len(statuses(redis_client, "session-1"))
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda p=pid: gone(p))
-        last = wait_for(lambda: statuses(redis_client, "session-1")[-1])
+        # The host's word on this crash, not the status from before it.
+        last = wait_for(
+            lambda n=seen: (
+                (found := statuses(redis_client, "session-1")[n:])
+                and [s for s in found if "crashed" in s.get("reason", "")]
+            )
+        )[-1]
         if last["status"] == "failed":
             break
         pid = wait_for(lambda p=pid: (new := pid_now(rpc, "session-1")) not in (None, p) and new)

@@ -186,25 +186,28 @@ def record_failure(session_id: str) -> int:
     return int(script(keys=keys_, args=[base, cap]))
 
 
-def unavailable_reason(policy: str, pinned_session_id: str | None = None) -> tuple[str, int]:
-    """Why no number can send now, and in how many ms one may: (reason, wait_ms)."""
+def unavailable_reason(policy: str, pinned_session_id: str | None = None) -> tuple[str, int, bool]:
+    """Why no number can send now, in how many ms one may, and whether only limits (daily
+    caps, warm-up allowances) stop them: (reason, wait_ms, limited)."""
     sessions = connected_sessions()
     if pinned_session_id:
         sessions = [s for s in sessions if s.session_id == pinned_session_id]
         if not sessions:
-            return f"{pinned_session_id} is not connected", 2_000
+            return f"{pinned_session_id} is not connected", 2_000, False
     if not sessions:
-        return "no number is connected", 2_000
-    reasons, waits = [], []
+        return "no number is connected", 2_000, False
+    reasons, waits, limited = [], [], True
     for session, (resting_ms, sent) in zip(sessions, _limits(sessions), strict=True):
         cap = effective_cap(session.daily_cap, session.warmup_started_at)
         if resting_ms > 0:
             reasons.append(f"{session.session_id} rests after send errors")
             waits.append(resting_ms)
+            limited = False
         elif cap is not None and sent >= cap:
             reasons.append(f"{session.session_id} reached today's limit of {cap}")
             waits.append(60_000)
         else:
             reasons.append(f"{session.session_id} cannot be reached now")
             waits.append(2_000)
-    return "; ".join(reasons), min(waits)
+            limited = False
+    return "; ".join(reasons), min(waits), limited

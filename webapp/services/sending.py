@@ -75,6 +75,7 @@ class Outgoing:
     created_ms: int
     phone: str = ""
     category: str | None = None  # of the template, for opt-out and quiet hours
+    waiting_since_ms: int | None = None  # since when it waits for a number able to send
 
 
 @dataclass
@@ -122,6 +123,7 @@ def load(message_ids: list[int], job_id: str | None = None) -> list[Outgoing]:
             M.routing,
             M.pinned_session_id,
             M.created_at,
+            M.waiting_since,
             T.category,
         )
         .outerjoin(T, T.id == M.template_id)
@@ -143,6 +145,9 @@ def load(message_ids: list[int], job_id: str | None = None) -> list[Outgoing]:
             policy=row.routing or routing.default_policy(row.band),
             pinned_session_id=row.pinned_session_id,
             created_ms=int(as_utc(row.created_at).timestamp() * 1000),
+            waiting_since_ms=(
+                int(as_utc(row.waiting_since).timestamp() * 1000) if row.waiting_since else None
+            ),
             phone=row.to_number,
             category=row.category,
         )
@@ -221,11 +226,12 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         usable = [r for r in routing.routes(policy, pinned) if r.session_id not in failed]
         db.session.rollback()
         if not usable:
-            if not outcome.failures and _may_wait(pending):
+            why, _, limited = routing.unavailable_reason(policy, pinned)
+            if not outcome.failures and _may_wait(pending, limited):
                 _wait_for_a_number(policy, pinned, pending, outcome)
                 return
             if not outcome.errors:
-                outcome.errors.append(routing.unavailable_reason(policy, pinned)[0])
+                outcome.errors.append(why)
             outcome.unsent += [m.id for m in pending]
             return
         route = usable[0]
@@ -257,11 +263,16 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         pending = later + refused + pending
 
 
-def _may_wait(pending: list[Outgoing]) -> bool:
-    """Whether these messages may still wait for a number without spending an attempt."""
+def _may_wait(pending: list[Outgoing], limited: bool) -> bool:
+    """Whether these messages may still wait for a number without spending an attempt: always
+    while only limits (daily caps, warm-up) hold the numbers back, else for WAIT_FOR_NUMBER_S
+    from when they began to wait."""
+    if limited:
+        return True
     limit_ms = current_app.config["WAIT_FOR_NUMBER_S"] * 1000
-    oldest = min(m.created_ms for m in pending)
-    return datetime.now(UTC).timestamp() * 1000 - oldest < limit_ms
+    now_ms = datetime.now(UTC).timestamp() * 1000
+    began = min(m.waiting_since_ms or now_ms for m in pending)
+    return now_ms - began < limit_ms
 
 
 def _wait_for_a_number(
@@ -269,13 +280,16 @@ def _wait_for_a_number(
 ) -> None:
     """No number can send now (all resting, unhosted, not connected or at their cap): the
     messages go back to the queue until one may, with the true reason on their rows."""
-    reason, wait_ms = routing.unavailable_reason(policy, pinned)
+    reason, wait_ms, _ = routing.unavailable_reason(policy, pinned)
     ids = [m.id for m in pending]
     M = WhatsAppMessage
     db.session.execute(
         sa.update(M)
         .where(M.id.in_(ids), M.status == "queued")
-        .values(error_message=f"waiting for a number that can send: {reason}")
+        .values(
+            error_message=f"waiting for a number that can send: {reason}",
+            waiting_since=sa.func.coalesce(M.waiting_since, sa.func.now()),
+        )
     )
     db.session.commit()
     outcome.give_back(ids, min(max(wait_ms, 500), 60_000))
@@ -315,7 +329,7 @@ def _send_chunk(
     # The host stops the batch well before this call times out, so a batch never goes on
     # sending after its caller gave up on it.
     timeout = current_app.config["RPC_TIMEOUT_S"]
-    chunk = _hand_over(chunk, outcome)
+    chunk, marked = _hand_over(chunk, outcome)
     if not chunk:
         return [], []
     try:
@@ -336,6 +350,14 @@ def _send_chunk(
             else None
         )
         results = [{"state": "error", "code": code, "error": exc.message}] * len(chunk)
+    # Rows this call marked handed over and that surely did not go out are marked no longer.
+    _unhand(
+        [
+            m
+            for m, r in zip(chunk, results, strict=True)
+            if m.id in marked and r["state"] != "sent" and r.get("code") in NOTHING_WENT_OUT
+        ]
+    )
     by_code: dict[str | None, list[Outgoing]] = {}
     sent = []
     for message, result in zip(chunk, results, strict=True):
@@ -352,9 +374,6 @@ def _send_chunk(
         outcome.unknown += [m.id for m in busy]
     failed = {m.id for group in by_code.values() for m in group}
     refused = [m for m in chunk if m.id in failed]
-    _unhand(
-        later + [m for code, group in by_code.items() if code in NOTHING_WENT_OUT for m in group]
-    )
     outcome.failures += sum(
         len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
     )
@@ -381,7 +400,20 @@ def _send_chunk(
 # Answers after which the message surely did not go out (the session host never claimed it, or
 # dropped its claim), as against time-outs, a host or client that died mid-send, an unconfirmed
 # send: those stay handed over.
-NOTHING_WENT_OUT = (UNREACHABLE, "not_connected", "send_failed", "transport_error", None)
+NOTHING_WENT_OUT = (
+    SEND_LATER,
+    UNREACHABLE,
+    "not_connected",
+    "send_failed",
+    "transport_error",
+    *RECIPIENT_REFUSALS,
+    REACH_OUT_LIMITED,
+)
+CLIENT_CRASHED = "client_crashed"
+CLIENT_CRASHED_REASON = (
+    "the WhatsApp client of the number sending this message crashed while sending it: it may "
+    "have reached the customer. Resend only if they did not get it"
+)
 LOST_RECORD = (
     "Redis lost the record of this message's send (it restarted or its data was lost) after it "
     "was handed to WhatsApp: it may have reached the customer. Resend only if they did not get it"
@@ -401,10 +433,10 @@ def _redis_run_id(fresh: bool = False) -> str:
     return run_id
 
 
-def _hand_over(chunk: list[Outgoing], outcome: Outcome) -> list[Outgoing]:
+def _hand_over(chunk: list[Outgoing], outcome: Outcome) -> tuple[list[Outgoing], set[int]]:
     """Record in PostgreSQL that the chunk goes to a session host, before it goes, so "sent at
     most once" holds even when Redis loses the hosts' sent records; return the messages that
-    may be sent.
+    may be sent, and the ids this call marked.
 
     A message handed over before is sent again only when the host can still tell whether it
     went out: its record is in Redis, or Redis has not restarted since (no record then means
@@ -422,7 +454,7 @@ def _hand_over(chunk: list[Outgoing], outcome: Outcome) -> list[Outgoing]:
     db.session.commit()
     again = [m for m in chunk if m.id not in first_time]
     if not again:
-        return chunk
+        return chunk, first_time
     handed = dict(
         db.session.execute(
             sa.select(M.id, M.handed_redis).where(M.id.in_([m.id for m in again]))
@@ -442,7 +474,7 @@ def _hand_over(chunk: list[Outgoing], outcome: Outcome) -> list[Outgoing]:
     for message in lost:
         log.warning("message %s: its sent record was lost with Redis' data; not resent", message.id)
         outcome.failed += _fail_now(message.id, LOST_RECORD)
-    return [m for m in chunk if m not in lost]
+    return [m for m in chunk if m not in lost], first_time
 
 
 def _unhand(messages: list[Outgoing]) -> None:
@@ -471,7 +503,7 @@ def _about_the_message(
         return []
     result = results[failing]
     code = result.get("code")
-    if code not in (*RECIPIENT_REFUSALS, REACH_OUT_LIMITED, SEND_UNCERTAIN):
+    if code not in (*RECIPIENT_REFUSALS, REACH_OUT_LIMITED, SEND_UNCERTAIN, CLIENT_CRASHED):
         return []
     message, untried = chunk[failing], chunk[failing + 1 :]
     for group in list(by_code.values()):
@@ -484,7 +516,9 @@ def _about_the_message(
         db.session.commit()
         outcome.give_back([message.id], REACH_OUT_HOLD_MS)
     else:
-        reason = SEND_UNCERTAIN_REASON if code == SEND_UNCERTAIN else result["error"]
+        reason = {SEND_UNCERTAIN: SEND_UNCERTAIN_REASON, CLIENT_CRASHED: CLIENT_CRASHED_REASON}.get(
+            code, result["error"]
+        )
         outcome.failed += _fail_now(message.id, reason)
     log.info("message %s not sent (%s), its number goes on", message.id, code)
     return untried

@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ METHODS = {
     "logout",
 }
 # How long the transports may take to stop once the host is gone.
-ORPHAN_STOP_S = 2.0
+ORPHAN_STOP_S = 5.0
 
 
 class Client:
@@ -55,6 +56,7 @@ class Client:
         self.key = key
         self.store_dir = store_dir
         self.transports: dict[str, Transport] = {}
+        self.stopping: set[Transport] = set()  # stops under way: leaving waits for them
         self._lock = threading.Lock()
         # Calls run on their own threads: a slow send must not hold up a ping or a stop.
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="call")
@@ -95,7 +97,12 @@ class Client:
         if method == "stop":
             with self._lock:
                 self.transports.pop(session_id, None)
-            transport.stop()
+                self.stopping.add(transport)
+            try:
+                transport.stop()
+            finally:
+                with self._lock:
+                    self.stopping.discard(transport)
             return None
         result = getattr(transport, method)(**args)
         if isinstance(result, SendResult):
@@ -126,6 +133,7 @@ class Client:
 
     def _orphaned(self) -> None:
         """The host closed the socket (or died): stop briefly, then leave, whatever hangs."""
+        deadline = time.monotonic() + ORPHAN_STOP_S
         with self._lock:
             transports = list(self.transports.values())
         stopper = threading.Thread(
@@ -133,6 +141,9 @@ class Client:
         )
         stopper.start()
         stopper.join(ORPHAN_STOP_S)
+        # A stop the host asked for and stopped waiting for: let it seal the credentials.
+        while self.stopping and time.monotonic() < deadline:
+            time.sleep(0.05)
         logging.shutdown()
         os._exit(0)  # neonize's connect thread may never return: do not wait for it
 

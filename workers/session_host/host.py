@@ -113,6 +113,7 @@ class SessionHost:
         self._last_send: dict[str, float] = {}
         self._send_locks: dict[str, threading.Lock] = {}
         self._stopping = threading.Event()
+        self._heart_stop = threading.Event()
         self._wake = threading.Event()
         self.rpc = RpcServer(client, self.handle, self.held_sessions)
         self.health_interval_s = health_interval_s
@@ -143,8 +144,8 @@ class SessionHost:
         health = threading.Thread(target=self._health_forever, name="health", daemon=True)
         heart = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
         self._beat()  # before any lease: a host without a heartbeat counts as gone
+        heart.start()  # beating while the first clients start, which takes seconds
         self.reconcile()
-        heart.start()
         ticker.start()
         listener.start()
         health.start()
@@ -156,6 +157,9 @@ class SessionHost:
                 self._stopping.wait(1.0)
         ticker.join(timeout=5)
         self._release_all()
+        self._heart_stop.set()  # only now: until its clients are gone the host still runs them
+        heart.join(timeout=5)
+        self.redis.delete(keys.host(self.host_id))
         self.flush_events()
 
     def shutdown(self) -> None:
@@ -183,7 +187,7 @@ class SessionHost:
     def _beat_forever(self) -> None:
         """The heartbeat other hosts and callers read: renewed every third of its life, on a
         thread of its own so that a slow reconcile never lets it lapse."""
-        while not self._stopping.wait(self.heartbeat_ms / 3000):
+        while not self._heart_stop.wait(self.heartbeat_ms / 3000):
             try:
                 self._beat()
             except redis.RedisError as exc:
@@ -220,9 +224,17 @@ class SessionHost:
             elif not self.leases.renew(session_id):
                 log.warning("lost the lease on %s; another host took it", session_id)
                 self._stop(session_id)
-        for session_id, conf in desired.items():
-            if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
-                self._start(session_id, conf)
+        starting = [
+            threading.Thread(target=self._start, args=(sid, conf), name=f"start-{sid}")
+            for sid, conf in desired.items()
+            if sid not in self.sessions and self.leases.take(sid, keys.HOST_PREFIX)
+        ]
+        # All at once: each client process takes seconds to boot, and the leases just taken
+        # must not lapse while the last ones start.
+        for thread in starting:
+            thread.start()
+        for thread in starting:
+            thread.join()
         self._beat()
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
@@ -248,6 +260,7 @@ class SessionHost:
         except Exception as exc:
             log.exception("session %s could not start", session_id)
             self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
+            self._stop(session_id)  # the next round tries again
 
     def _stop(self, session_id: str) -> None:
         with self._lock:
@@ -277,7 +290,6 @@ class SessionHost:
             self._publish(
                 session_id, "status", {"status": "disconnected", "reason": "host stopped"}
             )
-        self.redis.delete(keys.host(self.host_id))
         self.rpc.close()
         self._pinger.shutdown(wait=False, cancel_futures=True)
         log.info("session host %s stopped", self.host_id)
@@ -587,10 +599,10 @@ class SessionHost:
             try:
                 sent = self._paced_send(session_id, transport, {**params, **item})
             except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
-                if getattr(exc, "outcome_unknown", False):
-                    self._unknown(session_id, message_id)
-                else:
+                if isinstance(exc, TransportError) and not getattr(exc, "outcome_unknown", False):
                     self.redis.delete(keys.sent_record(message_id))  # nothing went out
+                else:  # it may have gone out (a crash, a bug after the send): never again
+                    self._unknown(session_id, message_id)
                 failure = _refusal(getattr(exc, "code", "send_failed"), str(exc) or repr(exc))
                 results += [failure] * (len(batch) - index)
                 break

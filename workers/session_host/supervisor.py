@@ -33,6 +33,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from workers import settings
 from workers.credentials import CredentialStore
@@ -49,8 +50,10 @@ log = logging.getLogger(__name__)
 
 # Longest wait for a client's answer to one call; a send that hangs longer is given up on.
 CALL_TIMEOUT_S = 60.0
-# How long a stopping client may take before it is killed (neonize never stops while a QR shows).
+# How long the host waits for a client's stop call, and then for the process to end by itself
+# (it goes on stopping once its socket is closed; neonize never stops while a QR shows).
 STOP_TIMEOUT_S = 3.0
+EXIT_TIMEOUT_S = 6.0
 # Lines of a client's stderr kept to tell why it died.
 LAST_WORDS = 40
 # The environment every client starts with. NEONIZE_BOT_TAG is read by Go when the library
@@ -69,7 +72,11 @@ class ClientCrashed(TransportError):
 
 
 class ClientError(RuntimeError):
-    """The client raised something that is not a TransportError (a bug, not a refusal)."""
+    """The client raised something that is not a TransportError (a bug, not a refusal). It may
+    have come after a send went out, so a send that ends this way is never repeated."""
+
+    code = "client_error"
+    outcome_unknown = True
 
 
 def _error_classes(base: type[TransportError]) -> dict[str, type[TransportError]]:
@@ -94,7 +101,11 @@ def redis_url_of(client: Any) -> str:
     db = kw.get("db", 0)
     if "path" in kw:
         return f"unix://{kw['path']}?db={db}"
-    auth = f"{kw.get('username') or ''}:{kw['password']}@" if kw.get("password") else ""
+    user, password = (
+        quote(kw.get("username") or "", safe=""),
+        quote(kw.get("password") or "", safe=""),
+    )
+    auth = f"{user}:{password}@" if password else ""
     tls = client.connection_pool.connection_class.__name__ == "SSLConnection"
     where = f"{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}"
     return f"{'rediss' if tls else 'redis'}://{auth}{where}/{db}"
@@ -118,6 +129,7 @@ class ClientProcess:
         self.closing = False
         self.dead = threading.Event()
         ours, theirs = socket.socketpair()
+        self.proc: subprocess.Popen | None = None
         try:
             self.proc = subprocess.Popen(
                 [
@@ -140,7 +152,12 @@ class ClientProcess:
             theirs.close()
         self.pid = self.proc.pid
         self.channel = Channel(ours)
-        self.channel.send({"op": "init", **init})
+        try:
+            self.channel.send({"op": "init", **init})
+        except OSError:
+            self.proc.kill()
+            self.channel.close()
+            raise
         name = f"client-{next(self._ids)}"
         threading.Thread(target=self._read, name=f"{name}-read", daemon=True).start()
         threading.Thread(target=self._relay_stderr, name=f"{name}-err", daemon=True).start()
@@ -175,8 +192,10 @@ class ClientProcess:
             raise ClientCrashed(
                 f"the WhatsApp client of this number did not answer {method} in {timeout:g} s"
             ) from None
-        except OSError:
-            raise self._crash_error() from None
+        except OSError:  # the call never reached the client: nothing was done
+            raise NotConnected(
+                f"the WhatsApp client of session {session_id} is restarting"
+            ) from None
         finally:
             with self._lock:
                 self._pending.pop(call_id, None)
@@ -219,13 +238,14 @@ class ClientProcess:
                 print(line, file=sys.stderr, flush=True)
 
     def _ended(self) -> None:
+        with self._lock:
+            self.dead.set()  # no new call from now on
         try:
-            code = self.proc.wait(timeout=5)
+            code = self.proc.wait(timeout=EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:  # the socket closed but the process hangs on
             self.proc.kill()
             code = self.proc.wait()
         with self._lock:
-            self.dead.set()
             pending, self._pending = list(self._pending.values()), {}
             sessions = list(self.sessions)
         self.exit_code = code
@@ -261,7 +281,7 @@ class ClientProcess:
 
     # ending ----------------------------------------------------------------------------------
 
-    def close(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def close(self, timeout: float = EXIT_TIMEOUT_S) -> None:
         """End the process: close its socket (it exits on its own), kill it if it lingers."""
         self.closing = True
         self.channel.close()
@@ -430,7 +450,29 @@ class IsolatedTransport(Transport):
                 return
             self._restart = None
             log.info("session %s: starting a new client process", self.session_id)
-            self._launch()
+            try:
+                self._launch()
+            except Exception as exc:  # noqa: BLE001 - a failed start is one more crash
+                log.exception("session %s: the client process could not start", self.session_id)
+                self._failed_launch(exc)
+
+    def _failed_launch(self, exc: Exception) -> None:
+        """The new process did not start (no memory, no fork, its start refused): count it as a
+        crash, so the session goes on with the back-off and ends ``failed``, never stuck."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            self.pool.release(self.session_id, proc)
+        self._crashes += 1
+        reason = f"the WhatsApp client of this number could not start: {exc}"
+        if self._crashes > self.max_attempts:
+            self._running = False
+            self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
+            return
+        delay = min(self.backoff_base * 2 ** (self._crashes - 1), self.backoff_cap)
+        self.emit("status", status="connecting", reason=reason, attempt=self._crashes)
+        self._restart = threading.Timer(delay, self._relaunch)
+        self._restart.daemon = True
+        self._restart.start()
 
     # calls -----------------------------------------------------------------------------------
 

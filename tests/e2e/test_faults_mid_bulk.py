@@ -1,5 +1,6 @@
-"""Recovery as a contract: a session host killed mid-bulk, with urgent sends beside it, costs no
-message and sends none twice, and the bulk finishes soon after the process is back.
+"""Recovery as a contract: a session host or urgent worker killed, or PostgreSQL restarted, in
+the middle of a bulk with urgent sends beside it, costs no message and sends none twice, and
+the bulk finishes soon after the process or service is back.
 
 A message whose sender died in the middle of sending it may have reached WhatsApp, so it is
 never sent again by itself: such a row fails saying its outcome is unknown, and its phone got
@@ -118,3 +119,21 @@ def test_a_postgresql_restart_mid_bulk_loses_and_doubles_nothing(
     finally:
         procs.stop_all()
         proxy.close()
+
+
+def test_an_urgent_worker_killed_with_urgent_sends_in_flight_loses_and_doubles_nothing(
+    app, client, auth, redis_client, kabar_processes
+):
+    link_numbers(client, auth, NUMBERS, interval_ms=100)
+    bulk = queue_bulk(app, BULK)
+    wait_for(lambda: sum(s != "queued" for s in statuses(app, bulk).values()) >= 10)
+    urgent = urgent_sends(client, auth)
+    kabar_processes.stop("worker-urgent", signal.SIGKILL)
+    time.sleep(2)  # the outage itself, not a synchronisation
+    back = time.monotonic()
+    kabar_processes.worker("worker-urgent", "urgent", threads=2)
+    wait_for(lambda: "queued" not in statuses(app, bulk + urgent).values(), timeout=90)
+    finished_s = time.monotonic() - back
+    assert_once_each(app, redis_client, bulk, urgent)
+    # Its prefetched jobs go to the new worker once the dead one's heartbeat (10 s) lapses.
+    assert finished_s < 60, finished_s
