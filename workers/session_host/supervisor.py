@@ -426,23 +426,27 @@ class IsolatedTransport(Transport):
             lived = time.monotonic() - proc.started_at
             # A client that ran longer than the longest wait is a new trouble, not a loop.
             self._crashes = 1 if lived > self.backoff_cap else self._crashes + 1
-            reason = f"the WhatsApp client of this number crashed: {proc.reason()}"
-            if self._crashes > self.max_attempts:
-                self._running = False
-                self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
-                return
-            delay = min(self.backoff_base * 2 ** (self._crashes - 1), self.backoff_cap)
-            delay += random.random() * self.jitter
-            self.emit(
-                "status",
-                status="connecting",
-                reason=reason,
-                attempt=self._crashes,
-                retry_in=round(delay, 1),
-            )
-            self._restart = threading.Timer(delay, self._relaunch)
-            self._restart.daemon = True
-            self._restart.start()
+            self._retry_later(f"the WhatsApp client of this number crashed: {proc.reason()}")
+
+    def _retry_later(self, reason: str) -> None:
+        """One more crash in a row (lock held): report it and start again after the back-off,
+        or give up with ``failed`` after ``max_attempts``."""
+        if self._crashes > self.max_attempts:
+            self._running = False
+            self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
+            return
+        delay = min(self.backoff_base * 2 ** (self._crashes - 1), self.backoff_cap)
+        delay += random.random() * self.jitter
+        self.emit(
+            "status",
+            status="connecting",
+            reason=reason,
+            attempt=self._crashes,
+            retry_in=round(delay, 1),
+        )
+        self._restart = threading.Timer(delay, self._relaunch)
+        self._restart.daemon = True
+        self._restart.start()
 
     def _relaunch(self) -> None:
         with self._lock:
@@ -463,16 +467,7 @@ class IsolatedTransport(Transport):
         if proc is not None:
             self.pool.release(self.session_id, proc)
         self._crashes += 1
-        reason = f"the WhatsApp client of this number could not start: {exc}"
-        if self._crashes > self.max_attempts:
-            self._running = False
-            self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
-            return
-        delay = min(self.backoff_base * 2 ** (self._crashes - 1), self.backoff_cap)
-        self.emit("status", status="connecting", reason=reason, attempt=self._crashes)
-        self._restart = threading.Timer(delay, self._relaunch)
-        self._restart.daemon = True
-        self._restart.start()
+        self._retry_later(f"the WhatsApp client of this number could not start: {exc}")
 
     # calls -----------------------------------------------------------------------------------
 
