@@ -224,17 +224,9 @@ class SessionHost:
             elif not self.leases.renew(session_id):
                 log.warning("lost the lease on %s; another host took it", session_id)
                 self._stop(session_id)
-        starting = [
-            threading.Thread(target=self._start, args=(sid, conf), name=f"start-{sid}")
-            for sid, conf in desired.items()
-            if sid not in self.sessions and self.leases.take(sid, keys.HOST_PREFIX)
-        ]
-        # All at once: each client process takes seconds to boot, and the leases just taken
-        # must not lapse while the last ones start.
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join()
+        for session_id, conf in desired.items():
+            if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
+                self._start(session_id, conf)
         self._beat()
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
@@ -255,12 +247,27 @@ class SessionHost:
             )
             with self._lock:
                 self.sessions[session_id] = transport
+        except Exception as exc:
+            log.exception("session %s could not start", session_id)
+            self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
+            return
+        # Its client process boots on a thread of its own: that takes seconds, and the rounds
+        # that renew the leases (this one's included) must not wait for it.
+        threading.Thread(
+            target=self._boot, args=(session_id, transport, name), name=f"start-{session_id}"
+        ).start()
+
+    def _boot(self, session_id: str, transport: Transport, name: str) -> None:
+        try:
             transport.start()
             log.info("session %s started (%s)", session_id, name)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
             self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
-            self._stop(session_id)  # the next round tries again
+            with self._lock:
+                current = self.sessions.get(session_id) is transport
+            if current:
+                self._stop(session_id)  # the next round tries again
 
     def _stop(self, session_id: str) -> None:
         with self._lock:
