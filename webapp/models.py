@@ -83,6 +83,9 @@ class WhatsAppSession(db.Model):
     # When the operator ended it: a pairing seen later (or the same one folded again) does not
     # start it again by itself.
     warmup_ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Chosen when the session was added ("a new number? warm it up for 7 days"): the warm-up
+    # starts when a number is first linked to it. An existing number is not throttled.
+    warmup_on_link: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class WhatsAppTemplate(db.Model):
@@ -153,6 +156,10 @@ class WhatsAppMessage(db.Model):
     handed_redis: Mapped[str | None] = mapped_column(sa.String(40))
     # Since when it waits for a number able to send (an outage, every number resting).
     waiting_since: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A queued message that may not go out yet: why (a code, e.g. "daily_cap", "warmup",
+    # "quiet_hours", "no_number") and until when at the earliest; None once it is sent.
+    held_reason: Mapped[str | None] = mapped_column(sa.String(30))
+    held_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
