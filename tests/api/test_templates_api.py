@@ -223,3 +223,23 @@ def test_a_filter_that_cannot_read_its_value_refuses_the_send(client, auth):
     assert r.status_code == 422
     assert r.get_json()["error"]["code"] == "invalid_variable"
     assert r.get_json()["error"]["field"] == "data.amount"
+
+
+def test_the_built_in_invoice_template_formats_its_amount_and_date(client, auth):
+    r = client.post(
+        "/api/whatsapp/templates/preview",
+        headers=auth,
+        json={
+            "name": "new_invoice",
+            "data": {
+                "customer_name": "Budi",
+                "invoice_number": "INV-1",
+                "amount": 250000,
+                "due_date": "2026-12-10",
+                "payment_url": "https://pay.example/1",
+            },
+        },
+    )
+    assert r.status_code == 200, r.get_json()
+    assert "Rp250.000" in r.get_json()["message"]
+    assert "10 Desember 2026" in r.get_json()["message"]

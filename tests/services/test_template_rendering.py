@@ -71,6 +71,12 @@ def test_rupiah_writes_amounts_the_indonesian_way(value, shown):
         # 20:00 UTC on the 31st is already the 1st in Jakarta (UTC+7).
         ("2026-03-31T20:00:00Z", "1 April 2026"),
         (0, "1 Januari 1970"),
+        # Already written out, as billing apps often send dates: read, then written the same way.
+        ("1 Desember 2026", "1 Desember 2026"),
+        ("1 Des 2026", "1 Desember 2026"),
+        ("10 December 2026", "10 Desember 2026"),
+        ("10-12-2026", "10 Desember 2026"),
+        ("10/12/2026", "10 Desember 2026"),
     ],
 )
 def test_date_writes_indonesian_month_names(value, shown):
@@ -81,7 +87,15 @@ def test_upper_and_unfiltered_values_side_by_side():
     assert render("{{code|upper}} / {{code}}", {"code": "hs-7781"}) == "HS-7781 / hs-7781"
 
 
-@pytest.mark.parametrize(("text", "value"), [("{{a|rupiah}}", "abc"), ("{{a|date}}", "besok")])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("{{a|rupiah}}", "abc"),
+        ("{{a|date}}", "besok"),
+        ("{{a|date}}", "31-02-2026"),
+        ("{{a|date}}", "1 Smarch 2026"),
+    ],
+)
 def test_a_value_its_filter_cannot_read_is_refused_naming_it(text, value):
     with pytest.raises(TemplateVariableInvalid) as caught:
         render(text, {"a": value})

@@ -8,7 +8,8 @@ Filters (``FILTERS``), for what billing systems send raw:
 
 - ``rupiah``: 150000, "150000", "150000.00" or "150.000" -> ``150.000``; 1500.5 -> ``1.500,50``.
   The currency sign stays in the template: ``Rp{{amount|rupiah}}``.
-- ``date``: "2026-12-25", an ISO date-time or epoch seconds -> ``25 Desember 2026``
+- ``date``: "2026-12-25", an ISO date-time, epoch seconds, or a date already written out
+  ("25 Desember 2026", "25 Des 2026", "25-12-2026", "25/12/2026") -> ``25 Desember 2026``
   (date-times with a time zone are read in ``KABAR_TIMEZONE`` first).
 - ``upper``: ``hs-7781`` -> ``HS-7781``.
 
@@ -81,6 +82,10 @@ URL = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
 # filters ----------------------------------------------------------------------------------------
 
 _THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
+# Dates billing apps send already written out: 1 Desember 2026 (or "Des", "December"), and
+# 01-12-2026 / 01/12/2026 / 01.12.2026 (day first, as Indonesians write it).
+_WORDY_DATE = re.compile(r"^(\d{1,2})\s+([A-Za-z]+)\.?\s+(\d{4})$")
+_DAY_FIRST = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 MONTHS = (
     "Januari",
     "Februari",
@@ -132,11 +137,57 @@ def format_date(value: Any) -> str:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
+            moment = _written_date(text)
+            if moment is None:
+                raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
     if isinstance(moment, datetime) and moment.tzinfo is not None:
         zone = current_app.config["TIMEZONE"] if has_app_context() else "Asia/Jakarta"
         moment = moment.astimezone(ZoneInfo(zone))
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+_MONTH_NAMES = {
+    **{name.lower(): i for i, name in enumerate(MONTHS, 1)},
+    **{name[:3].lower(): i for i, name in enumerate(MONTHS, 1)},
+    **{
+        name: i
+        for i, name in enumerate(
+            (
+                "january",
+                "february",
+                "march",
+                "april",
+                "may",
+                "june",
+                "july",
+                "august",
+                "september",
+                "october",
+                "november",
+                "december",
+            ),
+            1,
+        )
+    },
+    "agt": 8,
+    "okt": 10,
+    "nop": 11,
+}
+
+
+def _written_date(text: str) -> date | None:
+    """A date written as people write it (see ``_WORDY_DATE``, ``_DAY_FIRST``), or None."""
+    if m := _WORDY_DATE.match(text):
+        month = _MONTH_NAMES.get(m.group(2).lower())
+        day, year = int(m.group(1)), int(m.group(3))
+    elif m := _DAY_FIRST.match(text):
+        day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    else:
+        return None
+    try:
+        return date(year, month, day) if month else None
+    except ValueError:
+        return None
 
 
 def upper(value: Any) -> str:
