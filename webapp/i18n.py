@@ -19,7 +19,7 @@ import logging
 import re
 from pathlib import Path
 
-from flask import Blueprint, Flask, flash, redirect, request, session, url_for
+from flask import Blueprint, Flask, flash, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 
@@ -54,7 +54,10 @@ def init_app(app: Flask) -> None:
 
 
 def select_locale() -> str | None:
-    """The language chosen in this session; None lets Flask-Babel use the configured default."""
+    """The language chosen in this session; None lets Flask-Babel use the configured default
+    (always so outside a request: a worker that words a refusal has no session)."""
+    if not has_request_context():
+        return None
     choice = session.get(SESSION_KEY)
     return choice if choice in LANGUAGES else None
 

@@ -304,7 +304,7 @@ def test_a_csv_is_mapped_previewed_and_sent(app, logged_in, redis_client):
     assert '<option value="voucher_code" selected>' in page
     assert "🔑 Kode: HS-1" in page and "6281200000001" in page
     assert "belum diisi: duration, expiry_time" in page
-    assert "is not a valid phone number" in page  # the second row
+    assert "nomor terlalu pendek" in page  # the second row
 
     csrf = token(logged_in, "/admin/bulk")
     form = {

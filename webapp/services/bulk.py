@@ -46,7 +46,13 @@ from webapp.models import (
     preassign_ids,
 )
 from webapp.services import jobs, phone, reachability, routing, settings, templates
-from webapp.services.errors import Conflict, KabarError, MessageTooLong, NotFound
+from webapp.services.errors import (
+    Conflict,
+    InvalidPhoneNumber,
+    KabarError,
+    MessageTooLong,
+    NotFound,
+)
 from webapp.services.messages import MAX_ATTEMPTS
 from workers import broker
 
@@ -324,7 +330,7 @@ class _Plan:
         for recipient in batch:
             raw = recipient.get("whatsapp") if isinstance(recipient, dict) else None
             try:
-                numbers.append(phone.normalize(str(raw), self.region, field="whatsapp").phone)
+                numbers.append(phone.normalize(raw, self.region, field="whatsapp").phone)
             except KabarError:
                 continue  # rows() reports it
         self.asked = reachability.check(numbers)
@@ -385,7 +391,7 @@ class _Plan:
             raise KabarError("a recipient is an object {whatsapp, data, email?}")
         if raw is None or raw == "":
             raise KabarError("whatsapp (the recipient's number) is required", field="whatsapp")
-        number = phone.normalize(str(raw), self.region, field="whatsapp").phone
+        number = phone.normalize(raw, self.region, field="whatsapp").phone
         if number in seen:
             raise _Duplicate(f"{number} is already in this bulk send; sent once")
         data = recipient.get("data") or {}
@@ -430,6 +436,7 @@ def _refused(index: int, raw: Any, exc: KabarError) -> dict[str, Any]:
         "code": exc.code,
         "field": f"recipients.{index}" + (f".{exc.field}" if exc.field else ""),
         "message": exc.message,
+        **({"reason": exc.reason} if isinstance(exc, InvalidPhoneNumber) else {}),
     }
 
 

@@ -158,7 +158,7 @@ def _send(trigger: Trigger, event: str, event_id: str, data: Mapping[str, Any], 
             before_commit=record,
         )
     except InvalidPhoneNumber as exc:
-        raise InvalidPhoneNumber(exc.message, field=field) from exc
+        raise InvalidPhoneNumber(exc.message, field=field, reason=exc.reason) from exc
     if not accepted.created and recorded(event, event_id) is None:
         # The message exists (its idempotency key) but its record does not: write it now.
         record(accepted.message)
