@@ -327,6 +327,22 @@ def preassign_ids(rows: list) -> None:
         row.id = row_id
 
 
+# The largest id of a table keyed by PostgreSQL's ``integer`` (a serial): a larger one names no
+# row, and asking the database for it is an error of its own, not "not found".
+MAX_ID = 2**31 - 1
+
+
+def as_id(value: object) -> int | None:
+    """``value`` (a whole number, or text of ASCII digits) as a row id if it can be one."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+        return value
+    return None
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC, so say so."""
     if value is not None and value.tzinfo is None:

@@ -75,11 +75,12 @@ WAITING = ("queued", "paused")
 @dataclass(frozen=True)
 class BulkRequest:
     recipients: list[dict[str, Any]]
-    template: str
+    template: str | int  # an active template's name or id
     template_data: dict[str, Any]
     priority: int = 1
     schedule_at: datetime | None = None
     routing: str | None = None
+    template_field: str = "template"  # where the request named it
 
 
 def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
@@ -104,9 +105,12 @@ def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
     for n, recipient in enumerate(recipients):
         if not isinstance(recipient, dict):
             raise refuse(f"recipients.{n}", "each recipient is an object {whatsapp, data, email?}")
-    template = raw.get("template")
-    if not isinstance(template, str) or not template.strip():
-        raise refuse("template", "template (a template name) is required")
+    template_field = "templateId" if "template" not in raw and "templateId" in raw else "template"
+    template = raw.get(template_field)
+    if isinstance(template, str):
+        template = template.strip()
+    if isinstance(template, bool) or not isinstance(template, str | int | float) or template == "":
+        raise refuse("template", "template (a template's name or id) is required")
     template_data = raw.get("templateData")
     if template_data is None:
         template_data = {}
@@ -123,11 +127,12 @@ def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
         schedule_at = _parse_time(schedule_at, refuse)
     return BulkRequest(
         recipients=recipients,
-        template=template.strip(),
+        template=template,
         template_data=template_data,
         priority=priority,
         schedule_at=schedule_at,
         routing=policy,
+        template_field=prefix + template_field,
     )
 
 
@@ -150,7 +155,7 @@ def submit(request: BulkRequest, before_commit: Callable[[BulkJob], None] | None
     ``before_commit`` is called with the job once it has its id, in the same transaction.
     Raises TemplateNotFound for an unknown or inactive template.
     """
-    template = templates.get_by_name(request.template)
+    template = templates.find_active(request.template, request.template_field)
     now = datetime.now(UTC)
     scheduled = request.schedule_at is not None and request.schedule_at > now
     job = BulkJob(

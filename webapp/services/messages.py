@@ -15,7 +15,13 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession, preassign_ids
+from webapp.models import (
+    WhatsAppMessage,
+    WhatsAppQueueJob,
+    WhatsAppSession,
+    as_id,
+    preassign_ids,
+)
 from webapp.services import jobs, phone, templates
 from webapp.services.errors import KabarError, MessageTooLong, NotFound
 from workers import broker
@@ -33,7 +39,7 @@ class Accepted:
 def queue_message(
     to: str,
     *,
-    template: str | None = None,
+    template: str | int | None = None,
     data: Mapping[str, Any] | None = None,
     text: str | None = None,
     idempotency_key: str | None = None,
@@ -43,10 +49,12 @@ def queue_message(
     session_id: str | None = None,
     email: str | None = None,
     before_commit: Callable[[WhatsAppMessage], None] | None = None,
+    template_field: str = "template",
 ) -> Accepted:
     """Validate and store one outgoing message, then queue it for sending.
 
-    Exactly one of ``template`` (with ``data``) and ``text`` is given. A repeated
+    Exactly one of ``template`` (an active template's name or id, with ``data``; refused as
+    ``template_field``) and ``text`` is given. A repeated
     ``idempotency_key`` returns the first message instead of creating a second. ``band`` picks
     the queue (urgent, normal, bulk), ``priority`` (1 highest .. 10) orders messages waiting for
     the same number, ``routing`` overrides the band's policy and ``session_id`` pins a number.
@@ -70,7 +78,7 @@ def queue_message(
     template_row = None
     rendered = None
     if template is not None:
-        template_row = templates.get_by_name(template)
+        template_row = templates.find_active(template, template_field)
         rendered = templates.render_message(template_row, data or {})
         content, field = rendered.text, "template"
     elif text is not None:
@@ -165,9 +173,8 @@ def queue_texts(
 
 
 def get_message(message_id: int | str) -> WhatsAppMessage:
-    message = None
-    if str(message_id).isdigit():
-        message = db.session.get(WhatsAppMessage, int(message_id))
+    row_id = as_id(message_id)
+    message = db.session.get(WhatsAppMessage, row_id) if row_id else None
     if message is None:
         raise NotFound(f"no message with id {message_id}", field="id")
     return message

@@ -43,7 +43,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate
+from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, as_id
 from webapp.services.errors import (
     Conflict,
     MessageTooLong,
@@ -533,21 +533,42 @@ def list_templates() -> list[WhatsAppTemplate]:
 
 
 def get_template(template_id: int | str) -> WhatsAppTemplate:
-    template = None
-    if str(template_id).isdigit():
-        template = db.session.get(WhatsAppTemplate, int(template_id))
+    row_id = as_id(template_id)
+    template = db.session.get(WhatsAppTemplate, row_id) if row_id else None
     if template is None:
         raise NotFound(f"no template with id {template_id}", field="id")
     return template
 
 
-def find_template(template_id: int | str | None = None, name: str | None = None):
-    """A template by id or by name, active or not (previews and the admin look at drafts)."""
-    if template_id is not None:
-        return get_template(template_id)
-    template = db.session.scalar(db.select(WhatsAppTemplate).where(WhatsAppTemplate.name == name))
+def lookup(reference: Any) -> WhatsAppTemplate | None:
+    """The template a request names by its name or by its id ("payment_reminder", 3 or "3");
+    a name wins over an id written the same way. None when there is none."""
+    if isinstance(reference, str):
+        reference = reference.strip()
+        template = db.session.scalar(
+            db.select(WhatsAppTemplate).where(WhatsAppTemplate.name == reference)
+        )
+        if template is not None:
+            return template
+    row_id = as_id(reference)
+    return db.session.get(WhatsAppTemplate, row_id) if row_id else None
+
+
+def find_template(template_id: Any = None, name: str | None = None) -> WhatsAppTemplate:
+    """A template by ``templateId`` (its id or its name) or by ``name``, active or not
+    (previews and the admin look at drafts)."""
+    reference, field = (template_id, "templateId") if template_id is not None else (name, "name")
+    template = lookup(reference)
     if template is None:
-        raise NotFound(f"no template named {name!r}", field="name")
+        raise NotFound(f"no template with the name or id {reference!r}", field=field)
+    return template
+
+
+def find_active(reference: Any, field: str = "template") -> WhatsAppTemplate:
+    """The active template named by its name or id, to send; TemplateNotFound otherwise."""
+    template = lookup(reference)
+    if template is None or not template.is_active:
+        raise TemplateNotFound(f"no active template with the name or id {reference!r}", field=field)
     return template
 
 
