@@ -132,6 +132,7 @@ def test_a_file_that_is_no_table_is_a_form_error_saying_what_to_do(
     assert r.status_code == 422
     page = r.get_data(as_text=True)
     assert 'id="upload-error"' in page and says in page and ADVICE in page
+    assert '<option value="voucher_activated" selected>' in page  # the choice is kept
     assert redis_client.keys("kabar:bulk-upload:*") == []
 
 
