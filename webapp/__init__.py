@@ -10,7 +10,7 @@ import redis
 import sqlalchemy as sa
 from flask import Flask, jsonify, redirect, url_for
 
-from webapp import i18n
+from webapp import i18n, proxies, request_size
 from webapp.config import Config
 from webapp.extensions import csrf, db, migrate
 
@@ -35,6 +35,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
+    proxies.install(app)  # the real client address and scheme behind KABAR_TRUSTED_PROXIES
+    request_size.install(app)  # first of the request hooks: before anything reads a body
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)

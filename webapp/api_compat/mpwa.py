@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from flask import current_app, request, url_for
 
+from webapp import request_size
 from webapp.api_compat import CompatError, bp, reply
 from webapp.models import ApiKey
 from webapp.services import api_keys, mpwa, ratelimit
@@ -102,7 +103,7 @@ def _params() -> dict[str, str]:
     PHP clients are loose about Content-Type: a JSON body is read as JSON whatever the header
     says, and a form body under a JSON header as a form.
     """
-    raw = request.get_data(cache=True)
+    raw = request_size.body()
     if raw.lstrip()[:1] in (b"{", b"["):
         try:
             loaded = json.loads(raw)
