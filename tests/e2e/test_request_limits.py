@@ -74,7 +74,9 @@ def _peak_rss_mb(group: int) -> float:
     return total_kb / 1024
 
 
-def _stream(port: int, path: str, *, chunked: bool) -> tuple[int, dict | str, int]:
+def _stream(
+    port: int, path: str, *, chunked: bool, key: str | None = None
+) -> tuple[int, dict | str, int]:
     """Send a 300 MB body in 1 MB pieces, stopping as soon as an answer arrives; return its
     status, its body and how many bytes were sent by then."""
     head = [
@@ -83,6 +85,8 @@ def _stream(port: int, path: str, *, chunked: bool) -> tuple[int, dict | str, in
         "Content-Type: application/x-www-form-urlencoded",
     ]
     head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {TOTAL}")
+    if key:
+        head.append(f"Authorization: Bearer {key}")
     piece = b"a" * MB
     frame = f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
     sent = 0
@@ -134,13 +138,17 @@ def test_a_300_mb_body_is_refused_before_it_is_read(web):
     assert grown < 20
 
 
-def test_a_300_mb_body_without_a_length_is_cut_off_at_the_limit(web):
-    """Chunked, with no key in the URL: MPWA must read the body to find the key, up to 32 MB."""
+def test_a_300_mb_body_without_a_length_is_cut_off_at_the_limit(web, api_key):
+    """Chunked: MPWA with no key in the URL must read the body to find the key, and the API
+    reads it once the key is checked; neither reads past 32 MB."""
     port, group = web
     before = _peak_rss_mb(group)
-    status, body, sent = _stream(port, "/send-message", chunked=True)
-    assert status == 413, (sent // MB, body)
-    assert sent <= 64 * MB, f"{sent // MB} MB were sent before the answer"
-    grown = _peak_rss_mb(group) - before
-    print(f"chunked 300 MB body: {sent // MB} MB sent, workers' peak memory grew {grown:.1f} MB")
-    assert grown < 120
+    for path, key in (("/send-message", None), ("/api/whatsapp/send-bulk", api_key)):
+        status, body, sent = _stream(port, path, chunked=True, key=key)
+        assert status == 413, (path, sent // MB, body)
+        assert sent <= 64 * MB, f"{path}: {sent // MB} MB were sent before the answer"
+        if key:
+            assert body["error"]["code"] == "payload_too_large"
+        grown = _peak_rss_mb(group) - before
+        print(f"chunked 300 MB body to {path}: {sent // MB} MB sent, peak memory +{grown:.1f} MB")
+    assert grown < 150

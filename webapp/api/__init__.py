@@ -8,8 +8,9 @@ import redis
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from webapp import request_size
 from webapp.services import database
 from webapp.services.errors import KabarError
 
@@ -30,6 +31,11 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 def _kabar_error(exc: KabarError):
     fields = {exc.field: [exc.message]} if exc.field else None
     return error_response(exc.status, exc.code, exc.message, fields)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge):
+    return request_size.refusal()
 
 
 @bp.errorhandler(ValidationError)

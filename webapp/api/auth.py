@@ -7,6 +7,7 @@ import math
 
 from flask import current_app, g, jsonify, request
 
+from webapp import request_size
 from webapp.api import bp, error_response, scopes
 from webapp.services import api_keys, ratelimit
 
@@ -52,3 +53,5 @@ def require_api_key():
             "message": f"this key lacks the {needed} scope",
         }
         return jsonify(error=error), 403
+    if request.content_length is None and request.method in ("POST", "PUT", "PATCH"):
+        request_size.body()  # sent without a length: read it now, refused past the limit
