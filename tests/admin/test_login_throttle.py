@@ -79,7 +79,9 @@ def test_the_delay_grows_and_never_becomes_a_lock(app, redis_client):
             for subject in ("email:ops@example.com", "ip:203.0.113.9"):
                 redis_client.hset(keys.login_failures(subject), "next", 0)
             assert login_throttle.take("ops@example.com", "203.0.113.9") == 0
-    assert waits[:6] == [30, 60, 120, 240, 480, 900] and set(waits[6:]) == {900}
+    expected = [30, 60, 120, 240, 480, 900, 900, 900]
+    # Seconds left, counted on Redis' clock: a slow machine may have spent one of them already.
+    assert all(want - 2 < got <= want for got, want in zip(waits, expected, strict=True)), waits
     ttl = redis_client.pttl(keys.login_failures("email:ops@example.com"))
     assert 0 < ttl <= (login_throttle.FORGET_S + login_throttle.CAP_S) * 1000
 
