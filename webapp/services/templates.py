@@ -115,7 +115,10 @@ def rupiah(value: Any) -> str:
         raise ValueError(f"{value!r} is not an amount") from None
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not an amount")
-    amount = amount.quantize(Decimal("0.01"))
+    try:
+        amount = amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # more digits than Decimal's 28: no bill is that large
+        raise ValueError(f"{value!r} is too large an amount") from None
     sign = "-" if amount < 0 else ""
     whole, _, cents = f"{abs(amount):.2f}".partition(".")
     grouped = f"{int(whole):,}".replace(",", ".")
