@@ -58,3 +58,30 @@ def test_a_session_removed_while_it_is_changed_is_not_found(app, client, auth):
         sa.event.remove(sa.orm.Session, "before_flush", removed_meanwhile)
     assert deleted
     _not_found(response)
+
+
+def test_a_session_removed_before_it_is_shown_is_not_found(app, client, auth):
+    """The PATCH commits, another request deletes the row, then the answer reads it."""
+    created = client.post("/api/whatsapp/sessions", headers=auth, json={"deviceId": "WA-1"})
+    session_id = created.get_json()["session"]["id"]
+    deleted = []
+
+    def removed_meanwhile(session):
+        if deleted:
+            return
+        deleted.append(session_id)
+        with db.engine.connect() as other:
+            other.execute(
+                sa.text("DELETE FROM whatsapp_sessions WHERE session_id = :id"), {"id": session_id}
+            )
+            other.commit()
+
+    sa.event.listen(sa.orm.Session, "after_commit", removed_meanwhile)
+    try:
+        response = client.patch(
+            f"/api/whatsapp/sessions/{session_id}", headers=auth, json={"jitterMs": 0}
+        )
+    finally:
+        sa.event.remove(sa.orm.Session, "after_commit", removed_meanwhile)
+    assert deleted
+    _not_found(response)

@@ -56,7 +56,8 @@ def _unexpected(exc: Exception):
 
 
 @bp.errorhandler(sa.orm.exc.StaleDataError)
-def _removed_meanwhile(exc: sa.orm.exc.StaleDataError):
+@bp.errorhandler(sa.orm.exc.ObjectDeletedError)
+def _removed_meanwhile(exc: sa.exc.SQLAlchemyError):
     """Another request deleted the row this one was changing: it is gone, as a 404 says."""
     log.info("row removed while %s %s changed it: %s", request.method, request.path, exc)
     return error_response(404, "not_found", "it was removed while this request changed it")
