@@ -32,6 +32,12 @@ def test_a_webhook_id_no_row_can_have_is_not_found(client, auth, webhook_id, met
     _not_found(client.open(f"/api/whatsapp/webhooks/{webhook_id}", method=method, headers=auth))
 
 
+@pytest.mark.parametrize("template_id", UNREACHABLE)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_template_id_no_row_can_have_is_not_found(client, auth, template_id, method):
+    _not_found(client.open(f"/api/whatsapp/templates/{template_id}", method=method, headers=auth))
+
+
 def test_a_session_removed_while_it_is_changed_is_not_found(app, client, auth):
     created = client.post("/api/whatsapp/sessions", headers=auth, json={"deviceId": "WA-1"})
     session_id = created.get_json()["session"]["id"]
