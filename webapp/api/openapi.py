@@ -67,11 +67,18 @@ _SESSION_LINKS = {
     "GetSession": _link("get_session", session_id=_SESSION),
     "UpdateSession": _link("update_session", session_id=_SESSION),
     "SessionQr": _link("session_qr", session_id=_SESSION),
+    "ScanSession": _link("simulator_scan", session_id=_SESSION),
+    "PairSession": _link("pair_phone", session_id=_SESSION),
+    "InjectFault": _link("simulator_fault", session_id=_SESSION),
+    "CustomerWrites": _link("simulator_incoming", session_id=_SESSION),
+    "ReconnectSession": _link("reconnect_session", session_id=_SESSION),
+    "LogoutSession": _link("logout_session", session_id=_SESSION),
     "DeleteSession": _link("delete_session", session_id=_SESSION),
 }
 _MESSAGE_LINKS = {
     "MessageStatus": _link("message_status", message_id="$response.body#/id"),
     "CancelMessage": _link("message_cancel", message_id="$response.body#/id"),
+    "ResendMessage": _link("message_resend", message_id="$response.body#/id"),
 }
 _TEMPLATE = "$response.body#/template/id"
 _TEMPLATE_LINKS = {
@@ -82,6 +89,7 @@ _TEMPLATE_LINKS = {
 _BULK_LINKS = {
     "BulkStatus": _link("bulk_status", job_id="$response.body#/jobId"),
     "PauseBulk": _link("pause_bulk", job_id="$response.body#/jobId"),
+    "ResumeBulk": _link("resume_bulk", job_id="$response.body#/jobId"),
     "CancelBulk": _link("cancel_bulk", job_id="$response.body#/jobId"),
 }
 _WEBHOOK = "$response.body#/webhook/id"
@@ -397,8 +405,8 @@ def _operation(app: Flask, endpoint: str, operation: Operation, method: str, mpw
         described["description"] = operation.description
     error = "MpwaReply" if mpwa else "Error"
     refusals = sorted({*(_COMMON_MPWA if mpwa else _COMMON_BEARER), *operation.refusals})
-    if operation.body is not None or operation.query or endpoint == "api.patch_settings":
-        refusals = sorted({*refusals, 400})
+    # Every operation: a value PostgreSQL cannot store or compare (a NUL in the path) is a 400.
+    refusals = sorted({*refusals, 400})
     responses: dict[Any, Any] = {}
     for status, schema in operation.ok.items():
         responses[status] = {
@@ -416,6 +424,9 @@ def _operation(app: Flask, endpoint: str, operation: Operation, method: str, mpw
             responses[status]["headers"] = {
                 "Retry-After": {"description": "seconds", "schema": {"type": "string"}}
             }
+    # gunicorn's own answer (not JSON) to a request line over its 4,094 bytes: a long
+    # message sent by GET to /send-message meets it first.
+    responses[414] = {"description": "URI too long: the request line is over 4,094 bytes"}
     described["responses"] = responses
     if mpwa:
         described["security"] = [{"mpwaApiKey": []}, {}]
