@@ -21,6 +21,10 @@ def test_document_is_valid_openapi(client):
     document = _document(client)
     validate(document)
     assert document["openapi"].startswith("3.1")
+    used = {
+        tag for path in document["paths"].values() for op in path.values() for tag in op["tags"]
+    }
+    assert used == {tag["name"] for tag in document["tags"]}
 
 
 def test_every_api_route_is_in_the_document(app, client):
