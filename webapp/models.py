@@ -344,6 +344,20 @@ def preassign_ids(rows: list) -> None:
         row.id = row_id
 
 
+# The largest id an ``id`` column (PostgreSQL's integer) holds.
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(value: int | str) -> int | None:
+    """``value`` (a path segment, a body field) as a row id, or None when no row can have it:
+    not plain digits, 0, or past the column's range (looking that up is a database error)."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC, so say so."""
     if value is not None and value.tzinfo is None:

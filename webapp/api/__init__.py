@@ -61,6 +61,14 @@ def _unexpected(exc: Exception):
     return error_response(500, "internal_error", "something went wrong on our side; it is logged")
 
 
+@bp.errorhandler(sa.orm.exc.StaleDataError)
+@bp.errorhandler(sa.orm.exc.ObjectDeletedError)
+def _removed_meanwhile(exc: sa.exc.SQLAlchemyError):
+    """Another request deleted the row this one was changing: it is gone, as a 404 says."""
+    log.info("row removed while %s %s changed it: %s", request.method, request.path, exc)
+    return error_response(404, "not_found", "it was removed while this request changed it")
+
+
 @bp.errorhandler(redis.RedisError)
 def _redis_down(exc: redis.RedisError):
     log.error("Redis unavailable: %s", exc)
@@ -69,6 +77,8 @@ def _redis_down(exc: redis.RedisError):
 
 @bp.errorhandler(sa.exc.DBAPIError)
 def _database_error(exc: sa.exc.DBAPIError):
+    if isinstance(exc, sa.exc.DataError):
+        return error_response(400, "invalid_value", database.UNSTORABLE)
     if not database.is_outage(exc):
         return _unexpected(exc)
     log.error("database unavailable: %s", exc.__class__.__name__)

@@ -107,6 +107,8 @@ def _params() -> dict[str, str]:
     if raw.lstrip()[:1] in (b"{", b"["):
         try:
             loaded = json.loads(raw)
+        except RecursionError:
+            raise CompatError(400, "body", "nested far too deeply") from None
         except ValueError as exc:
             raise CompatError(400, "body", f"not valid JSON: {exc}") from exc
         if not isinstance(loaded, dict):
