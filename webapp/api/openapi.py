@@ -25,6 +25,7 @@ from marshmallow import Schema
 
 from webapp.api import response_schemas as out
 from webapp.api import schemas as body
+from webapp.api import scopes
 from webapp.api.metrics import MetricsQuerySchema
 from webapp.api.webhooks import CreateWebhookSchema
 from webapp.services import settings
@@ -290,8 +291,8 @@ OPERATIONS: dict[str, Operation] = {
     ),
 }
 
-_COMMON_BEARER = (401, 403, 429, 503)
-_COMMON_MPWA = (400, 401, 429, 503)
+_COMMON_BEARER = (401, 403, 413, 429, 503)
+_COMMON_MPWA = (400, 401, 413, 429, 503)
 _SUCCESS = {200: "OK", 201: "Created", 202: "Accepted: queued, sent later"}
 _REASONS = {
     400: "Malformed request: the body or a field is not what the operation takes",
@@ -300,6 +301,7 @@ _REASONS = {
     404: "No such resource",
     405: "Method not allowed",
     409: "The resource's state does not allow it now",
+    413: "The body is over KABAR_MAX_BODY_MB; refused before it was read",
     422: "Well formed, but refused (unknown template, impossible number, ...)",
     429: "The key's request budget is spent; see Retry-After",
     503: "PostgreSQL or Redis is unreachable; nothing was saved, retry after Retry-After",
@@ -307,10 +309,10 @@ _REASONS = {
 
 
 def required_scopes(app: Flask, endpoint: str) -> list[str]:
-    """The API-key scopes (send, read, admin) an operation needs, listed in its security
-    requirement. This is the one place the document learns them: a view marked with the scope
-    it needs (an ``api_scopes`` attribute) shows it here; unmarked, the list is empty."""
-    return list(getattr(app.view_functions[endpoint], "api_scopes", ()))
+    """The API-key scope (send, read, admin) an operation needs, listed in its security
+    requirement (OpenAPI 3.1 allows roles for any scheme): the table in ``scopes`` decides, as
+    it does for the calls themselves."""
+    return [scopes.required(endpoint)]
 
 
 def _schema_name(schema: type[Schema] | Schema) -> str:
