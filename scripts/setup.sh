@@ -57,7 +57,9 @@ fi
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 stamp="$VENV/.kabar-installed${extra}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+installed() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }
+# A --dev install holds everything a plain one needs.
+if ! installed "$stamp" && { [ -n "$extra" ] || ! installed "$VENV/.kabar-installed[dev]"; }; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet -e ".${extra}"
   # dramatiq_dashboard 0.4.0 pins dramatiq<2 and redis<5 in its metadata but runs on the
