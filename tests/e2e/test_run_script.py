@@ -54,6 +54,7 @@ class RunScript:
             "PATH": path_without_redis(tmp_path / "bin"),
             "LANG": "C.UTF-8",
             "VENV": sys.prefix,
+            "PYTHON": sys.executable,  # HOME is not the one with ~/.pyenv
             "KABAR_ENV_FILE": str(tmp_path / "kabar.env"),
             "KABAR_INSTANCE_DIR": str(self.instance),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
