@@ -45,10 +45,6 @@ if ! supported "$PYTHON"; then
   echo "Kabar needs Python 3.11, 3.12 or 3.13; PYTHON=$PYTHON is $("$PYTHON" --version 2>&1)." >&2
   exit 1
 fi
-if ! "$PYTHON" -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("magic") is None)'; then
-  echo "neonize needs libmagic. Install it: sudo apt-get install -y libmagic1  (macOS: brew install libmagic)" >&2
-  exit 1
-fi
 
 # An existing virtualenv is kept while its Python is supported and, when PYTHON names one, is
 # that version; otherwise it is built again.
@@ -61,7 +57,9 @@ fi
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 stamp="$VENV/.kabar-installed${extra}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+installed() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }
+# A --dev install holds everything a plain one needs.
+if ! installed "$stamp" && { [ -n "$extra" ] || ! installed "$VENV/.kabar-installed[dev]"; }; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet -e ".${extra}"
   # dramatiq_dashboard 0.4.0 pins dramatiq<2 and redis<5 in its metadata but runs on the
@@ -69,5 +67,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # without its pins.
   "$VENV/bin/pip" install --quiet --no-deps "dramatiq_dashboard==0.4.0"
   touch "$stamp"
+fi
+# neonize needs libmagic: the system's, else the copy in the pylibmagic wheel (Linux).
+if ! "$VENV/bin/python" -c 'import sys; from workers.transports import libmagic; sys.exit(libmagic.ensure() is None)'; then
+  echo "neonize needs libmagic and found none. Install it: sudo apt-get install -y libmagic1  (macOS: brew install libmagic)" >&2
+  exit 1
 fi
 "$VENV/bin/pybabel" -q compile -d webapp/translations  # admin console translations (.po -> .mo)

@@ -143,7 +143,7 @@ def api_key(app) -> str:
     from webapp.services import api_keys
 
     with app.app_context():
-        _, raw = api_keys.create_api_key("tests")
+        _, raw = api_keys.create_api_key("tests", api_keys.SCOPES)
     return raw
 
 

@@ -66,3 +66,39 @@ def test_the_models_and_the_migrations_agree(app):
     with app.app_context(), db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
+
+
+def test_keys_made_before_scopes_keep_every_scope_and_their_mpwa_use(tmp_path):
+    """A billing app's key keeps working after the upgrade, and is known to travel in URLs."""
+    url = f"sqlite:///{tmp_path / 'kabar.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade(revision="0015")
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_keys (name, prefix, key_hash, created_at, last_used_at,"
+                    " last_used_via) VALUES"
+                    " ('phpnuxbill', 'kbr_a', 'h1', '2026-11-01', '2026-11-30 08:00', 'mpwa'),"
+                    " ('script', 'kbr_b', 'h2', '2026-11-01', '2026-11-30 09:00', 'api')"
+                )
+            )
+        upgrade()
+        with engine.begin() as conn:
+            rows = conn.execute(
+                sa.text("SELECT name, scopes, mpwa_used_at FROM api_keys ORDER BY id")
+            ).all()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_keys (name, prefix, key_hash, created_at)"
+                    " VALUES ('new', 'k', 'h3', '2026-12-01')"
+                )
+            )
+            fresh = conn.execute(sa.text("SELECT scopes FROM api_keys WHERE name = 'new'"))
+            assert fresh.scalar() == "send"
+        assert [(name, scopes) for name, scopes, _ in rows] == [
+            ("phpnuxbill", "admin read send"),
+            ("script", "admin read send"),
+        ]
+        assert rows[0][2] is not None and rows[1][2] is None

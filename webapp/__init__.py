@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, redirect, url_for
 from werkzeug.routing import IntegerConverter
 
-from webapp import i18n
+from webapp import i18n, proxies, request_size
 from webapp.config import Config
 from webapp.extensions import csrf, db, migrate
 
@@ -23,9 +23,9 @@ class RowIdConverter(IntegerConverter):
     matches no route (404), instead of asking the database for a row it cannot have."""
 
     def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
-        from webapp.models import MAX_ID
+        from webapp.models import MAX_ROW_ID
 
-        kwargs.setdefault("max", MAX_ID)
+        kwargs.setdefault("max", MAX_ROW_ID)
         super().__init__(map, *args, **kwargs)
 
 
@@ -48,6 +48,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
+    proxies.install(app)  # the real client address and scheme behind KABAR_TRUSTED_PROXIES
+    request_size.install(app)  # first of the request hooks: before anything reads a body
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
@@ -59,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp import models  # noqa: F401 - registers the tables with SQLAlchemy
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
+    from webapp.api.openapi import bp as api_docs_bp
     from webapp.api_compat import bp as api_compat_bp
     from webapp.api_compat import log_redaction
     from webapp.cli import register_cli
@@ -68,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_compat_bp)
     app.register_blueprint(api_compat_bp)
+    app.register_blueprint(api_docs_bp)  # /api/openapi.json and /api/docs, no key needed
     log_redaction.install()  # billing apps put API keys in URLs; request logs must not show them
     app.register_blueprint(admin_bp)
     register_cli(app)

@@ -1,4 +1,5 @@
-"""``flask --app webapp <command>``: create-api-key, create-admin, sync-sessions, doctor."""
+"""``flask --app webapp <command>``: create-api-key, create-admin, set-admin-password,
+sync-sessions, doctor."""
 
 from __future__ import annotations
 
@@ -10,25 +11,41 @@ from flask_babel import gettext as _
 from webapp.services import admins, api_keys, doctor, sessions
 from webapp.services.errors import KabarError
 
+# An admin's password: prompted for (twice, hidden) when not given.
+password_option = click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for when omitted.",
+)
+
 
 def register_cli(app: Flask) -> None:
     @app.cli.command("create-api-key")
     @click.argument("name")
-    def create_api_key(name: str) -> None:
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        type=click.Choice(api_keys.SCOPES),
+        default=api_keys.DEFAULT_SCOPES,
+        show_default=True,
+        help="What the key may do; repeat for several (send: send and status; read: lists "
+        "and metrics; admin: sessions, templates, triggers, webhooks, settings).",
+    )
+    def create_api_key(name: str, scopes: tuple[str, ...]) -> None:
         """Create an API key called NAME; the key is printed once, on the last line."""
-        key, raw = api_keys.create_api_key(name)
-        click.echo(f"Created API key {key.name!r} ({key.prefix}...). Store it now; it is not kept:")
+        key, raw = api_keys.create_api_key(name, scopes)
+        click.echo(
+            f"Created API key {key.name!r} ({key.prefix}..., scopes: {key.scopes}). "
+            "Store it now; it is not kept:"
+        )
         click.echo(raw)
 
     @app.cli.command("create-admin")
     @click.argument("email")
-    @click.option(
-        "--password",
-        prompt=True,
-        hide_input=True,
-        confirmation_prompt=True,
-        help="Prompted for when omitted.",
-    )
+    @password_option
     def create_admin(email: str, password: str) -> None:
         """Create an admin user who can log in to the admin pages."""
         try:
@@ -36,6 +53,17 @@ def register_cli(app: Flask) -> None:
         except KabarError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"Created admin {admin.email}")
+
+    @app.cli.command("set-admin-password")
+    @click.argument("email")
+    @password_option
+    def set_admin_password(email: str, password: str) -> None:
+        """Give an admin a new password; every page they had open must log in again."""
+        try:
+            admin = admins.set_password(email, password)
+        except KabarError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"New password set for {admin.email}; its earlier logins are ended")
 
     @app.cli.command("sync-sessions")
     def sync_sessions() -> None:

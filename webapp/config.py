@@ -54,10 +54,21 @@ class Config:
     API_RATE_PER_S = float(os.environ.get("KABAR_API_RATE", 50))
     API_RATE_BURST = int(os.environ.get("KABAR_API_BURST", 200))
     RPC_TIMEOUT_S = worker_settings.RPC_TIMEOUT_S
+    # Request bodies larger than this are refused (413) before they are read: a 50,000-
+    # recipient bulk send with a few variables each is about 10 MB.
+    MAX_CONTENT_LENGTH = int(float(os.environ.get("KABAR_MAX_BODY_MB", 32)) * 1024 * 1024)
+    # Reverse proxies in front of Kabar whose X-Forwarded-* headers are believed (webapp/proxies).
+    TRUSTED_PROXIES = int(os.environ.get("KABAR_TRUSTED_PROXIES", 0))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Secure cookies on every response, not only on those to HTTPS requests (webapp/proxies).
     SESSION_COOKIE_SECURE = os.environ.get("KABAR_SECURE_COOKIES", "0") == "1"
-    WTF_CSRF_TIME_LIMIT = None
+    # An admin login ends after this many seconds without a request, and this long after it
+    # began whatever happens; a logout or a new password ends it at once (services/admins).
+    ADMIN_IDLE_S = int(os.environ.get("KABAR_ADMIN_IDLE", 1800))
+    ADMIN_SESSION_MAX_S = int(os.environ.get("KABAR_ADMIN_SESSION_MAX", 12 * 3600))
+    # A form's CSRF token is good for this many seconds (a page left open longer is reloaded).
+    WTF_CSRF_TIME_LIMIT = int(os.environ.get("KABAR_CSRF_TIME_LIMIT", 3600))
     JSON_SORT_KEYS = False
     # The MPWA-compatible /send-message: this sender (or an empty one) means "route as usual"
     # instead of naming one linked number.

@@ -29,6 +29,9 @@ class AdminUser(db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Part of every admin cookie; raised by a logout or a password change, which so ends every
+    # cookie issued before (a cookie is signed, not stored: this is what revokes it).
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiKey(db.Model):
@@ -45,7 +48,21 @@ class ApiKey(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # How the key was last presented: "api" (Bearer header) or "mpwa" (api_key parameter).
     last_used_via: Mapped[str | None] = mapped_column(sa.String(20))
+    # When the key was last given as MPWA's api_key (in a billing app's URL), kept even when a
+    # later call used the Bearer header: a key that ever travelled in a URL should not be admin.
+    mpwa_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # What the key may do, space-separated and sorted: "admin read send" (see services/api_keys).
+    scopes: Mapped[str] = mapped_column(sa.String(50), default="send")
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+    @property
+    def admin_via_mpwa(self) -> bool:
+        """An admin key that was given in a billing app's URL, where logs and browsers keep it."""
+        return "admin" in self.scope_set and self.mpwa_used_at is not None
 
 
 class WhatsAppSession(db.Model):
@@ -327,20 +344,18 @@ def preassign_ids(rows: list) -> None:
         row.id = row_id
 
 
-# The largest id of a table keyed by PostgreSQL's ``integer`` (a serial): a larger one names no
-# row, and asking the database for it is an error of its own, not "not found".
-MAX_ID = 2**31 - 1
+# The largest id an ``id`` column (PostgreSQL's integer) holds.
+MAX_ROW_ID = 2**31 - 1
 
 
-def as_id(value: object) -> int | None:
-    """``value`` (a whole number, or text of ASCII digits) as a row id if it can be one."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
-        return value
-    return None
+def row_id(value: int | str) -> int | None:
+    """``value`` (a path segment, a body field) as a row id, or None when no row can have it:
+    not plain digits, 0, or past the column's range (looking that up is a database error)."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ROW_ID else None
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -5,7 +5,9 @@ figures are read from there by a custom collector instead of being counted in ea
 
 Access: with ``METRICS_TOKEN`` set, a scraper sends ``Authorization: Bearer <token>``; without
 one, only requests from this machine (loopback) are answered, which suits a Prometheus on the
-same host. Set the token when a reverse proxy on this machine forwards outside requests.
+same host. "From this machine" is the real client's address (``webapp/proxies``): behind a
+trusted proxy the address it forwards, and a request an untrusted proxy forwarded (it carries
+X-Forwarded-For) is never taken for a local one.
 
 Metrics (all prefixed ``kabar_``):
 - ``messages{status,session}``: messages created in the last 24 hours.
@@ -40,6 +42,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from webapp import proxies
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.redis_client import get_redis
@@ -217,6 +220,8 @@ def _allowed() -> bool:
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    if proxies.forwarded_for_someone_else(current_app):
+        return False
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:

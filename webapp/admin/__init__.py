@@ -13,14 +13,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
-from webapp import i18n
-from webapp.extensions import db
-from webapp.models import AdminUser
+from webapp.admin import login_session
+from webapp.request_size import refused_page
 from webapp.services import admins, login_throttle
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -28,8 +27,18 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 @bp.before_app_request
 def load_admin():
-    admin_id = session.get("admin_id")
-    g.admin = db.session.get(AdminUser, admin_id) if admin_id else None
+    g.admin, ended = login_session.current()
+    if ended:
+        flash(_("Your login has ended; log in again."))
+
+
+@bp.app_errorhandler(CSRFError)
+def form_expired(exc: CSRFError):
+    """A form whose token expired (or that came from another site): say so on a page."""
+    message = _("This form has expired; reload the page and send it again.")
+    if request.endpoint == "admin.login":
+        return render_template("admin/login.html", error=message), 400
+    return refused_page(message, 400)
 
 
 @bp.app_context_processor
@@ -54,28 +63,28 @@ def login():
     status = 200
     if request.method == "POST":
         email = request.form.get("email", "")
-        address = request.remote_addr or "?"
-        wait = login_throttle.wait_seconds(email, address)
+        address = request.remote_addr or "?"  # the real client's (webapp/proxies)
+        device = login_session.device(email)
+        wait = login_throttle.take(email, address, device)
         if wait:
             minutes = (wait + 59) // 60
             error = _("Too many attempts; try again in %(minutes)s min.", minutes=minutes)
             status = 429
         elif (admin := admins.verify(email, request.form.get("password", ""))) is None:
-            login_throttle.failed(email, address)
             error = _("Wrong e-mail or password.")
             status = 401
         else:
-            login_throttle.succeeded(email, address)
-            i18n.clear_session()
-            session["admin_id"] = admin.id
+            login_throttle.succeeded(email, address, device)
+            login_session.start(admin)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
+            page = target if target.startswith("/admin") else url_for("admin.dashboard")
+            return login_session.remember_device(redirect(page), admin)
     return render_template("admin/login.html", error=error), status
 
 
 @bp.post("/logout")
 def logout():
-    i18n.clear_session()
+    login_session.end(g.admin)
     flash(_("You are logged out."))
     return redirect(url_for("admin.login"))
 

@@ -12,7 +12,7 @@ from flask_babel import ngettext
 
 from webapp.admin import bp, login_required
 from webapp.extensions import db
-from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, as_id, as_utc
+from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, as_utc, row_id
 from webapp.services import jobs, messages, phone, reports, sessions
 from webapp.services import session_events as folding
 from webapp.services.errors import KabarError
@@ -76,7 +76,7 @@ def messages_page():
     if status and status not in (*MESSAGE_STATUSES, "cancelled", "paused", "skipped"):
         errors.append(_("status: '%(value)s' is unknown", value=status))
         status = None
-    template_id = as_id(request.args.get("template"))
+    template_id = row_id(request.args.get("template", ""))
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     flt = reports.MessageFilter(
         status=status,

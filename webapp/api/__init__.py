@@ -8,8 +8,9 @@ import redis
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from webapp import request_size
 from webapp.services import database
 from webapp.services.errors import KabarError
 
@@ -30,6 +31,11 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 def _kabar_error(exc: KabarError):
     fields = {exc.field: [exc.message]} if exc.field else None
     return error_response(exc.status, exc.code, exc.message, fields)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge):
+    return request_size.refusal()
 
 
 @bp.errorhandler(ValidationError)
@@ -55,6 +61,14 @@ def _unexpected(exc: Exception):
     return error_response(500, "internal_error", "something went wrong on our side; it is logged")
 
 
+@bp.errorhandler(sa.orm.exc.StaleDataError)
+@bp.errorhandler(sa.orm.exc.ObjectDeletedError)
+def _removed_meanwhile(exc: sa.exc.SQLAlchemyError):
+    """Another request deleted the row this one was changing: it is gone, as a 404 says."""
+    log.info("row removed while %s %s changed it: %s", request.method, request.path, exc)
+    return error_response(404, "not_found", "it was removed while this request changed it")
+
+
 @bp.errorhandler(redis.RedisError)
 def _redis_down(exc: redis.RedisError):
     log.error("Redis unavailable: %s", exc)
@@ -63,6 +77,8 @@ def _redis_down(exc: redis.RedisError):
 
 @bp.errorhandler(sa.exc.DBAPIError)
 def _database_error(exc: sa.exc.DBAPIError):
+    if isinstance(exc, sa.exc.DataError):
+        return error_response(400, "invalid_value", database.UNSTORABLE)
     if not database.is_outage(exc):
         return _unexpected(exc)
     log.error("database unavailable: %s", exc.__class__.__name__)

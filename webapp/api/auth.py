@@ -1,12 +1,14 @@
-"""Every API call needs ``Authorization: Bearer <key>``."""
+"""Every API call needs ``Authorization: Bearer <key>`` of a key with the scope the call needs
+(``scopes.required``)."""
 
 from __future__ import annotations
 
 import math
 
-from flask import current_app, g, request
+from flask import current_app, g, jsonify, request
 
-from webapp.api import bp, error_response
+from webapp import request_size
+from webapp.api import bp, error_response, scopes
 from webapp.services import api_keys, ratelimit
 
 
@@ -42,3 +44,14 @@ def require_api_key():
         )
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return response, status
+    needed = scopes.required(request.endpoint)
+    if request.endpoint is not None and needed not in key.scope_set:
+        # "field" is null: nothing in the request is wrong, the key is.
+        error = {
+            "code": "missing_scope",
+            "field": None,
+            "message": f"this key lacks the {needed} scope",
+        }
+        return jsonify(error=error), 403
+    if request.content_length is None and request.method in ("POST", "PUT", "PATCH"):
+        request_size.body()  # sent without a length: read it now, refused past the limit

@@ -6,6 +6,7 @@ from flask import jsonify, request, url_for
 from marshmallow import ValidationError
 
 from webapp.api import bp
+from webapp.api.schemas import json_body
 from webapp.models import iso
 from webapp.services import bulk
 
@@ -14,7 +15,7 @@ from webapp.services import bulk
 def send_bulk():
     """``{recipients: [{whatsapp, data, email?}], template, templateData, priority?,
     scheduleAt?, routing?}`` -> 202 ``{jobId, queued}`` at once; an actor writes the messages."""
-    raw = request.get_json(silent=True, force=True)
+    raw = json_body()
     if not isinstance(raw, dict):
         raise ValidationError({"body": ["the body must be a JSON object"]})
     job = bulk.submit(bulk.parse_request(raw))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import request
 from marshmallow import (
     EXCLUDE,
@@ -136,12 +139,49 @@ class SendSchema(_Base):
             raise ValidationError("give either template (with data) or text", "template")
 
 
+# Billing data is flat: anything nested deeper is refused before a view walks it.
+MAX_JSON_DEPTH = 32
+
+
+def json_body() -> Any:
+    """The request's JSON body (whatever its Content-Type), None when there is none. Malformed
+    JSON, nesting deeper than ``MAX_JSON_DEPTH`` and NUL characters (no database column holds
+    one) are a 400 naming the field."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return None
+    try:
+        payload = json.loads(raw)
+    except RecursionError:
+        raise ValidationError({"body": [f"nested deeper than {MAX_JSON_DEPTH} levels"]}) from None
+    except ValueError:
+        raise ValidationError({"body": ["the body is not valid JSON"]}) from None
+    check_json(payload)
+    return payload
+
+
+def check_json(payload: Any) -> None:
+    """Refuse ``payload`` (parsed JSON) nested too deeply or holding a NUL character."""
+    pending: list[tuple[str, Any, int]] = [("body", payload, 0)]
+    while pending:
+        path, value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationError({path: [f"nested deeper than {MAX_JSON_DEPTH} levels"]})
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError({path: ["contains a NUL character"]})
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and "\x00" in key:
+                    raise ValidationError({path: ["a name contains a NUL character"]})
+                name = key if path == "body" else f"{path}.{key}"
+                pending.append((str(name), item, depth + 1))
+
+
 def load_json(schema: Schema) -> dict:
     """Parse the request's JSON body with ``schema``; malformed bodies are a 400 naming 'body'."""
-    payload = request.get_json(silent=True, force=True)
+    payload = json_body()
     if payload is None:
-        if request.get_data():
-            raise ValidationError({"body": ["the body is not valid JSON"]})
         payload = {}
     if not isinstance(payload, dict):
         raise ValidationError({"body": ["the body must be a JSON object"]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from webapp.api import bp
+from webapp.api.schemas import json_body
 from webapp.services import sessions, settings
 from webapp.services.errors import KabarError
 
@@ -31,7 +32,7 @@ def get_settings():
 
 @bp.patch("/settings")
 def patch_settings():
-    changes = request.get_json(silent=True)
+    changes = json_body() if request.is_json else None
     if not isinstance(changes, dict) or not changes:
         raise KabarError(
             'send a JSON object of settings to change, such as {"retention_messages_days": 30}',

@@ -69,6 +69,8 @@ def _redis_down(exc: redis.RedisError):
 
 @bp.errorhandler(sa.exc.DBAPIError)
 def _database_error(exc: sa.exc.DBAPIError):
+    if isinstance(exc, sa.exc.DataError):
+        return refusal(400, None, database.UNSTORABLE)
     if not database.is_outage(exc):
         return _unexpected(exc)
     log.error("database unavailable: %s", exc.__class__.__name__)

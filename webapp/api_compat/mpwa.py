@@ -1,10 +1,11 @@
 """MPWA's /send-message, as billing apps call it: GET or POST, query, form or JSON, with
 ``api_key``, ``sender``, ``number``, ``message`` and an optional ``footer``.
 
-The api_key is a Kabar API key (these apps cannot send headers), rate-limited like the JSON
-API. Success is ``{"status": true, "msg": ..., "data": {"id": <message id>, ...}}`` with HTTP
-200; a refusal is ``{"status": false, "msg": "<field>: <reason>", "field": ...}`` with
-400/401/404/422/429.
+The api_key is a Kabar API key with the ``send`` scope (these apps cannot send headers),
+rate-limited like the JSON API. A key in the query string (PHPNuxBill's GET URL) is checked
+before the body is read, so a stranger's request costs no parsing. Success is
+``{"status": true, "msg": ..., "data": {"id": <message id>, ...}}`` with HTTP 200; a refusal is
+``{"status": false, "msg": "<field>: <reason>", "field": ...}`` with 400/401/403/404/413/422/429.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from flask import current_app, request, url_for
 
+from webapp import request_size
 from webapp.api_compat import CompatError, bp, reply
 from webapp.models import ApiKey
 from webapp.services import api_keys, mpwa, ratelimit
@@ -24,8 +26,13 @@ FIELDS = ("api_key", "sender", "number", "message", "footer")
 
 @bp.route("/send-message", methods=["GET", "POST"])
 def send_message():
+    early = request.args.get("api_key", "").strip() or None
+    if early is not None:
+        _authenticate(early)
     params = _params()
-    _authenticate(params.get("api_key"))
+    final = (params.get("api_key") or "").strip()
+    if early is None or final != early:  # a key in the body wins, as every field there does
+        _authenticate(final)
     for name in ("number", "message"):
         if not params.get(name, "").strip():
             raise CompatError(400, name, "missing; this field is required")
@@ -71,13 +78,16 @@ def send_media():
 
 
 def _authenticate(raw: str | None) -> ApiKey:
-    """The Kabar API key given as api_key, recorded as used "mpwa"; one request of its budget."""
+    """The Kabar API key given as api_key, recorded as used "mpwa"; one request of its budget.
+    A key without the send scope (a read-only or admin-only key) is refused."""
     raw = (raw or "").strip()
     if not raw:
         raise CompatError(401, "api_key", "missing; give a Kabar API key as api_key")
     key = api_keys.authenticate(raw, via="mpwa")
     if key is None:
         raise CompatError(401, "api_key", "the API key is wrong or revoked")
+    if "send" not in key.scope_set:
+        raise CompatError(403, "api_key", "this key lacks the send scope")
     config = current_app.config
     wait = ratelimit.take(key.id, config["API_RATE_PER_S"], config["API_RATE_BURST"])
     if wait > 0:
@@ -93,10 +103,12 @@ def _params() -> dict[str, str]:
     PHP clients are loose about Content-Type: a JSON body is read as JSON whatever the header
     says, and a form body under a JSON header as a form.
     """
-    raw = request.get_data(cache=True)
+    raw = request_size.body()
     if raw.lstrip()[:1] in (b"{", b"["):
         try:
             loaded = json.loads(raw)
+        except RecursionError:
+            raise CompatError(400, "body", "nested far too deeply") from None
         except ValueError as exc:
             raise CompatError(400, "body", f"not valid JSON: {exc}") from exc
         if not isinstance(loaded, dict):

@@ -1,4 +1,8 @@
-"""Admin users, with argon2id password hashes."""
+"""Admin users, with argon2id password hashes, and the epoch that ends their cookies.
+
+An admin's cookie carries the ``session_epoch`` it was issued under; a logout or a new password
+raises the epoch, so every cookie issued before (a copied one included) stops working.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from argon2.exceptions import VerificationError
 
 from webapp.extensions import db
 from webapp.models import AdminUser
-from webapp.services.errors import Conflict, KabarError
+from webapp.services.errors import Conflict, KabarError, NotFound
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -19,10 +23,7 @@ def create_admin(email: str, password: str) -> AdminUser:
     email = email.strip().lower()
     if "@" not in email:
         raise KabarError(f"{email!r} is not an e-mail address", field="email")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise KabarError(
-            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    _check_length(password)
     if db.session.scalar(db.select(AdminUser.id).where(AdminUser.email == email)):
         raise Conflict(f"an admin {email} exists already", field="email")
     admin = AdminUser(email=email, password_hash=_hasher.hash(password))
@@ -48,3 +49,37 @@ def verify(email: str, password: str) -> AdminUser | None:
     admin.last_login_at = datetime.now(UTC)
     db.session.commit()
     return admin
+
+
+def set_password(email: str, password: str) -> AdminUser:
+    """Give the admin ``email`` a new password and end every login made with the old one."""
+    _check_length(password)
+    admin = db.session.scalar(
+        db.select(AdminUser).where(AdminUser.email == (email or "").strip().lower())
+    )
+    if admin is None:
+        raise NotFound(f"no admin {email}", field="email")
+    admin.password_hash = _hasher.hash(password)
+    _next_epoch(admin)
+    db.session.commit()
+    return admin
+
+
+def end_sessions(admin_id: int) -> None:
+    """Log the admin out everywhere: every cookie issued to them so far stops working."""
+    admin = db.session.get(AdminUser, admin_id)
+    if admin is not None:
+        _next_epoch(admin)
+        db.session.commit()
+
+
+def _next_epoch(admin: AdminUser) -> None:
+    # In SQL, so two logouts at once both count and neither cookie survives.
+    admin.session_epoch = AdminUser.session_epoch + 1
+
+
+def _check_length(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise KabarError(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )

@@ -1,4 +1,11 @@
-"""API keys: random, shown once, stored as SHA-256."""
+"""API keys: random, shown once, stored as SHA-256, each with the scopes it may use.
+
+- ``send``: send, send-bulk, billing events, a message's or bulk job's status and actions, and
+  the billing dialects (MPWA's /send-message): what a billing app needs;
+- ``read``: lists (sessions, templates, bulk jobs, the simulator's inbox) and metrics;
+- ``admin``: everything that changes how Kabar sends (sessions, pairing, QR codes, templates,
+  triggers, webhooks, settings, keys).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from webapp.extensions import db
 from webapp.models import ApiKey, as_utc
+from webapp.services.errors import KabarError
 
+SCOPES = ("send", "read", "admin")
+DEFAULT_SCOPES = ("send",)
 KEY_PREFIX = "kbr_"
 # last_used_at is written at most this often, so a busy integration does not write every call.
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -18,10 +28,24 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create_api_key(name: str) -> tuple[ApiKey, str]:
-    """Create a key called ``name``; return the row and the raw key (never stored)."""
+def scope_text(scopes) -> str:
+    """``scopes`` as stored: known names only, sorted, space-separated; at least one."""
+    chosen = {str(scope).strip().lower() for scope in scopes} - {""}
+    unknown = sorted(chosen - set(SCOPES))
+    if unknown:
+        raise KabarError(
+            f"unknown scope {unknown[0]!r}; choose from {', '.join(SCOPES)}", field="scopes"
+        )
+    if not chosen:
+        raise KabarError(f"give a key at least one scope of {', '.join(SCOPES)}", field="scopes")
+    return " ".join(sorted(chosen))
+
+
+def create_api_key(name: str, scopes=DEFAULT_SCOPES) -> tuple[ApiKey, str]:
+    """Create a key called ``name`` that may use ``scopes``; return the row and the raw key
+    (never stored)."""
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(name=name, prefix=raw[:10], key_hash=_digest(raw))
+    key = ApiKey(name=name, prefix=raw[:10], key_hash=_digest(raw), scopes=scope_text(scopes))
     db.session.add(key)
     db.session.commit()
     return key, raw
@@ -39,12 +63,29 @@ def authenticate(raw: str, via: str | None = None) -> ApiKey | None:
         key.last_used_at = now
         if via is not None:
             key.last_used_via = via
+        if via == "mpwa":
+            key.mpwa_used_at = now
         db.session.commit()
+    return key
+
+
+def set_scopes(key_id: int, scopes) -> ApiKey:
+    """Change what a live key may do; the integration holding it keeps its key."""
+    key = _live(key_id)
+    key.scopes = scope_text(scopes)
+    db.session.commit()
     return key
 
 
 def revoke(key_id: int) -> ApiKey:
     """Stop a key from working; the row stays so the log of who used it stays readable."""
+    key = _live(key_id)
+    key.revoked_at = datetime.now(UTC)
+    db.session.commit()
+    return key
+
+
+def _live(key_id: int) -> ApiKey:
     from webapp.services.errors import Conflict, NotFound
 
     key = db.session.get(ApiKey, key_id)
@@ -52,6 +93,4 @@ def revoke(key_id: int) -> ApiKey:
         raise NotFound(f"no API key {key_id}", field="id")
     if key.revoked_at is not None:
         raise Conflict(f"API key {key.name!r} is revoked already", field="id")
-    key.revoked_at = datetime.now(UTC)
-    db.session.commit()
     return key

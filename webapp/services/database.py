@@ -19,6 +19,13 @@ class DatabaseDown(Exception):
     """The database could not be reached; what was being done must be tried again later."""
 
 
+# A value PostgreSQL refused to store or compare (sqlalchemy.exc.DataError): the request's fault.
+UNSTORABLE = (
+    "a value of this request cannot be stored: a NUL character, a number out of range or text "
+    "the database cannot encode"
+)
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached (not that a row was bad)."""
     if isinstance(exc, OUTAGE_ERRORS):

@@ -10,7 +10,6 @@ page. Texts are translated (``flask_babel``); the caller chooses the language.
 
 from __future__ import annotations
 
-import ctypes.util
 import shutil
 import socket
 import ssl
@@ -32,6 +31,7 @@ from flask_babel import gettext as _
 from webapp.services import connect_advice
 from workers import settings as worker_settings
 from workers.credentials import MissingEncryptionKey, check_key, derive_key
+from workers.transports import libmagic
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 WHATSAPP_HOSTS = ("web.whatsapp.com", "g.whatsapp.net")
@@ -192,18 +192,20 @@ def _clock(server_time: datetime | None) -> Finding:
 
 
 def _libmagic() -> Finding:
-    """neonize imports python-magic, which needs Debian's libmagic1, before any number links."""
+    """neonize imports python-magic, which needs libmagic: the system's or pylibmagic's copy."""
     check = "libmagic"
-    if ctypes.util.find_library("magic") is None:
+    found = libmagic.ensure()
+    if found is None:
         return Finding(
             check,
             FAIL,
-            _(
-                "not found; neonize cannot start without it. Install it: "
-                "sudo apt-get install -y libmagic1"
-            ),
+            _("not found; neonize cannot start without it. Install it: %(command)s")
+            % {"command": libmagic.INSTALL},
         )
-    return Finding(check, OK, ctypes.util.find_library("magic") or "")
+    if found.bundled:
+        bundled = _("the copy bundled with Kabar (%(path)s)") % {"path": found.path}
+        return Finding(check, OK, bundled)
+    return Finding(check, OK, found.path)
 
 
 def _ffmpeg() -> Finding:

@@ -15,13 +15,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import (
-    WhatsAppMessage,
-    WhatsAppQueueJob,
-    WhatsAppSession,
-    as_id,
-    preassign_ids,
-)
+from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession, preassign_ids, row_id
 from webapp.services import jobs, phone, templates
 from webapp.services.errors import KabarError, MessageTooLong, NotFound
 from workers import broker
@@ -173,8 +167,8 @@ def queue_texts(
 
 
 def get_message(message_id: int | str) -> WhatsAppMessage:
-    row_id = as_id(message_id)
-    message = db.session.get(WhatsAppMessage, row_id) if row_id else None
+    number = row_id(message_id)
+    message = db.session.get(WhatsAppMessage, number) if number is not None else None
     if message is None:
         raise NotFound(f"no message with id {message_id}", field="id")
     return message

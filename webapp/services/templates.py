@@ -43,7 +43,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, as_id
+from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, row_id
 from webapp.services.errors import (
     Conflict,
     MessageTooLong,
@@ -115,7 +115,10 @@ def rupiah(value: Any) -> str:
         raise ValueError(f"{value!r} is not an amount") from None
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not an amount")
-    amount = amount.quantize(Decimal("0.01"))
+    try:
+        amount = amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # more digits than Decimal's 28: no bill is that large
+        raise ValueError(f"{value!r} is too large an amount") from None
     sign = "-" if amount < 0 else ""
     whole, _, cents = f"{abs(amount):.2f}".partition(".")
     grouped = f"{int(whole):,}".replace(",", ".")
@@ -533,8 +536,8 @@ def list_templates() -> list[WhatsAppTemplate]:
 
 
 def get_template(template_id: int | str) -> WhatsAppTemplate:
-    row_id = as_id(template_id)
-    template = db.session.get(WhatsAppTemplate, row_id) if row_id else None
+    number = row_id(template_id)
+    template = db.session.get(WhatsAppTemplate, number) if number is not None else None
     if template is None:
         raise NotFound(f"no template with id {template_id}", field="id")
     return template
@@ -550,8 +553,8 @@ def lookup(reference: Any) -> WhatsAppTemplate | None:
         )
         if template is not None:
             return template
-    row_id = as_id(reference)
-    return db.session.get(WhatsAppTemplate, row_id) if row_id else None
+    number = row_id(reference)
+    return db.session.get(WhatsAppTemplate, number) if number is not None else None
 
 
 def find_template(template_id: Any = None, name: str | None = None) -> WhatsAppTemplate:

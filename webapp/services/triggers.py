@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import Trigger, TriggerEvent, WhatsAppTemplate, as_id
+from webapp.models import Trigger, TriggerEvent, WhatsAppTemplate, row_id
 from webapp.services import bulk, messages
 from webapp.services.errors import (
     Conflict,
@@ -253,7 +253,8 @@ def list_triggers() -> list[Trigger]:
 
 
 def get_trigger(trigger_id: int | str) -> Trigger:
-    trigger = db.session.get(Trigger, row_id) if (row_id := as_id(trigger_id)) else None
+    number = row_id(trigger_id)
+    trigger = db.session.get(Trigger, number) if number is not None else None
     if trigger is None:
         raise NotFound(f"no trigger with id {trigger_id}", field="id")
     return trigger

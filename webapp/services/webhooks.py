@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import STATUS_RANK, Webhook, WhatsAppMessage, as_id, iso, utcnow
+from webapp.models import STATUS_RANK, Webhook, WhatsAppMessage, iso, row_id, utcnow
 from webapp.services import outbox, settings
 from webapp.services.errors import KabarError, NotFound
 from workers import broker
@@ -86,7 +86,8 @@ def list_webhooks() -> list[Webhook]:
 
 
 def get_webhook(webhook_id: int | str) -> Webhook:
-    webhook = db.session.get(Webhook, row_id) if (row_id := as_id(webhook_id)) else None
+    number = row_id(webhook_id)
+    webhook = db.session.get(Webhook, number) if number is not None else None
     if webhook is None:
         raise NotFound(f"no webhook with id {webhook_id}", field="id")
     return webhook

@@ -18,6 +18,10 @@ def transport_class(name: str) -> type[Transport]:
 
         return SimulatorTransport
     if name == "neonize":
+        from workers.transports import libmagic
+
+        if libmagic.ensure() is None:  # neonize imports python-magic, which needs it
+            raise TransportError(f"neonize needs libmagic. Install it: {libmagic.INSTALL}")
         from workers.transports.neonize import NeonizeTransport
 
         return NeonizeTransport

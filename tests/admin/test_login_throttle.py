@@ -1,0 +1,120 @@
+"""Login throttling behind a reverse proxy: counted per real client address and per account,
+a delay that grows instead of a lock, a browser the admin logged in from never held up by a
+stranger, and no race: of 20 guesses at once, only the free ones are checked."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.admin.conftest import CSRF
+from webapp.services import admins, login_throttle
+
+PASSWORD = "correct horse battery"
+STRANGER = {"X-Forwarded-For": "203.0.113.9"}
+COLLEAGUE = {"X-Forwarded-For": "198.51.100.7"}
+
+
+@pytest.fixture
+def proxied_app(app):
+    from webapp import create_app
+
+    proxied = create_app({"TESTING": True, "WTF_CSRF_ENABLED": True, "TRUSTED_PROXIES": 1})
+    with proxied.app_context():
+        admins.create_admin("ops@example.com", PASSWORD)
+        admins.create_admin("other@example.com", PASSWORD)
+    return proxied
+
+
+def attempt(client, email, password, headers):
+    page = client.get("/admin/login", headers=headers).get_data(as_text=True)
+    token = CSRF.search(page).group(1)
+    return client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        headers=headers,
+    )
+
+
+def test_a_stranger_behind_the_proxy_slows_only_themselves_and_the_account(proxied_app):
+    stranger = proxied_app.test_client()
+    for _ in range(login_throttle.FREE_ATTEMPTS):
+        assert attempt(stranger, "ops@example.com", "guess", STRANGER).status_code == 401
+    assert attempt(stranger, "ops@example.com", "guess", STRANGER).status_code == 429
+    assert attempt(stranger, "other@example.com", "guess", STRANGER).status_code == 429
+    # Everyone comes from the proxy's 127.0.0.1: a colleague elsewhere is not locked out.
+    colleague = proxied_app.test_client()
+    assert attempt(colleague, "other@example.com", PASSWORD, COLLEAGUE).status_code == 302
+
+
+def test_an_admin_kept_under_attack_still_logs_in_from_their_own_browser(proxied_app):
+    admin = proxied_app.test_client()
+    assert attempt(admin, "ops@example.com", PASSWORD, COLLEAGUE).status_code == 302
+    admin.post(
+        "/admin/logout",
+        data={"csrf_token": CSRF.search(admin.get("/admin/").get_data(as_text=True)).group(1)},
+        headers=COLLEAGUE,
+    )
+    stranger = proxied_app.test_client()
+    for _ in range(login_throttle.FREE_ATTEMPTS + 3):
+        attempt(stranger, "ops@example.com", "guess", STRANGER)
+    # The account is slow for a new browser...
+    new_browser = proxied_app.test_client()
+    assert attempt(new_browser, "ops@example.com", PASSWORD, COLLEAGUE).status_code == 429
+    # ...but not for the one the admin logged in from.
+    assert attempt(admin, "ops@example.com", PASSWORD, COLLEAGUE).status_code == 302
+
+
+def test_the_delay_grows_and_never_becomes_a_lock(app, redis_client):
+    from workers import keys
+
+    waits = []
+    with app.app_context():
+        for _ in range(login_throttle.FREE_ATTEMPTS):
+            assert login_throttle.take("ops@example.com", "203.0.113.9") == 0
+        for _ in range(8):
+            waits.append(login_throttle.take("ops@example.com", "203.0.113.9"))
+            # The wait is over (as if its time had passed): the next attempt is checked.
+            for subject in ("email:ops@example.com", "ip:203.0.113.9"):
+                redis_client.hset(keys.login_failures(subject), "next", 0)
+            assert login_throttle.take("ops@example.com", "203.0.113.9") == 0
+    expected = [30, 60, 120, 240, 480, 900, 900, 900]
+    # Seconds left, counted on Redis' clock: a slow machine may have spent one of them already.
+    assert all(want - 2 < got <= want for got, want in zip(waits, expected, strict=True)), waits
+    ttl = redis_client.pttl(keys.login_failures("email:ops@example.com"))
+    assert 0 < ttl <= (login_throttle.FORGET_S + login_throttle.CAP_S) * 1000
+
+
+def test_twenty_guesses_at_once_check_no_more_than_the_free_attempts(proxied_app):
+    start = threading.Barrier(20)
+    statuses = []
+
+    def guess():
+        client = proxied_app.test_client()
+        page = client.get("/admin/login", headers=STRANGER).get_data(as_text=True)
+        token = CSRF.search(page).group(1)
+        start.wait()
+        r = client.post(
+            "/admin/login",
+            data={"email": "ops@example.com", "password": "guess", "csrf_token": token},
+            headers=STRANGER,
+        )
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(statuses) == 20
+    assert statuses.count(401) == login_throttle.FREE_ATTEMPTS, statuses
+    assert statuses.count(429) == 20 - login_throttle.FREE_ATTEMPTS
+
+
+def test_metrics_behind_a_proxy_are_not_public(app, proxied_app):
+    assert proxied_app.test_client().get("/metrics", headers=STRANGER).status_code == 403
+    assert proxied_app.test_client().get("/metrics").status_code == 200
+    # A proxy Kabar was not told to trust: every visitor looks local, so forwarded means away.
+    assert app.test_client().get("/metrics", headers=STRANGER).status_code == 403
+    assert app.test_client().get("/metrics").status_code == 200

@@ -1,0 +1,395 @@
+"""What the JSON API answers, as marshmallow schemas the OpenAPI document is built from.
+
+The views build their answers as plain dicts (``session_json``, ``status_json``, ...); these
+schemas describe those dicts field by field. The schemathesis run in CI checks every answer
+against them, so a view that changes its shape without changing its schema fails there.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from webapp.services import webhooks
+from webapp.services.templates import CATEGORIES, TYPES
+from workers.transports.base import SESSION_STATES
+
+MESSAGE_STATES = ("queued", "paused", "sent", "delivered", "read", "failed", "cancelled")
+BULK_STATES = (
+    "scheduled",
+    "pending",
+    "expanding",
+    "running",
+    "paused",
+    "completed",
+    "cancelled",
+    "failed",
+)
+
+_REQ = {"required": True}
+_NULL = {"required": True, "allow_none": True}
+
+
+def _time(**kwargs) -> fields.Field:
+    """A moment as the API writes it: ISO 8601 in UTC with milliseconds and a Z, or null."""
+    return fields.DateTime(**_NULL, **kwargs)
+
+
+class ErrorDetail(Schema):
+    code = fields.String(**_REQ, metadata={"description": "machine-readable reason"})
+    message = fields.String(**_REQ, metadata={"description": "what went wrong, for a person"})
+    field = fields.String(
+        allow_none=True,
+        metadata={"description": "the (dotted) field at fault, where there is one"},
+    )
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "every field at fault with its reasons"},
+    )
+
+
+class Error(Schema):
+    """Every refusal of the JSON API: ``{"error": {"code", "field", "message"}}``."""
+
+    error = fields.Nested(ErrorDetail, **_REQ)
+
+
+class Warmup(Schema):
+    day = fields.Integer(**_REQ)
+    allowance = fields.Integer(**_REQ, allow_none=True)
+    sentToday = fields.Integer(**_REQ)
+
+
+class Session(Schema):
+    id = fields.String(**_REQ, metadata={"example": "session-1"})
+    deviceId = fields.String(**_REQ)
+    status = fields.String(**_REQ, validate=validate.OneOf(SESSION_STATES))
+    isPrimary = fields.Boolean(**_REQ)
+    priority = fields.Integer(**_REQ)
+    messageCount = fields.Integer(**_REQ)
+    lastActivity = _time()
+    phoneNumber = fields.String(**_NULL)
+    transport = fields.String(**_NULL)
+    errorCount = fields.Integer(**_REQ)
+    lastError = fields.String(**_NULL)
+    intervalMs = fields.Integer(**_REQ)
+    jitterMs = fields.Integer(**_REQ)
+    dailyCap = fields.Integer(**_NULL)
+    banExpiresAt = _time()
+    warmupStartedAt = _time()
+    warmup = fields.Nested(Warmup, **_NULL)
+
+
+class OneSession(Schema):
+    session = fields.Nested(Session, **_REQ)
+
+
+class SessionList(Schema):
+    sessions = fields.List(fields.Nested(Session), **_REQ)
+
+
+class SessionDeleted(Schema):
+    deleted = fields.String(**_REQ)
+
+
+class Qr(Schema):
+    qr = fields.String(**_NULL, metadata={"description": "a PNG data URL, null without a QR"})
+    expires = fields.Integer(**_NULL, metadata={"description": "seconds the QR stays valid"})
+
+
+class SessionAction(Schema):
+    """What the session host answered; ``id`` is the session's, the rest depends on the call."""
+
+    class Meta:
+        unknown = "include"
+
+    id = fields.String(**_REQ)
+    status = fields.String(allow_none=True)
+
+
+class PairingCode(Schema):
+    id = fields.String(**_REQ)
+    code = fields.String(**_REQ, metadata={"description": "8 characters to type on the phone"})
+
+
+class Faults(Schema):
+    id = fields.String(**_REQ)
+    faults = fields.Dict(**_REQ, keys=fields.String())
+
+
+class Inbox(Schema):
+    phone = fields.String(**_REQ)
+    messages = fields.List(fields.Dict(keys=fields.String()), **_REQ)
+
+
+class OnWhatsApp(Schema):
+    phones = fields.List(fields.String(), **_REQ)
+    onWhatsApp = fields.Boolean(**_REQ)
+
+
+class SendAccepted(Schema):
+    id = fields.Integer(**_REQ)
+    status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATES))
+    to = fields.String(**_REQ)
+    duplicate = fields.Boolean(
+        **_REQ, metadata={"description": "true: the idempotencyKey was seen, nothing new queued"}
+    )
+    statusUrl = fields.String(**_REQ)
+
+
+class MessageStatus(Schema):
+    id = fields.Integer(**_REQ)
+    status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATES))
+    to = fields.String(**_REQ)
+    sentAt = _time()
+    deliveredAt = _time()
+    readAt = _time()
+    sessionId = fields.String(**_NULL)
+    error = fields.String(**_NULL)
+    retryCount = fields.Integer(**_NULL)
+    priority = fields.Integer(**_NULL)
+    band = fields.String(**_NULL)
+
+
+class Template(Schema):
+    id = fields.Integer(**_REQ)
+    name = fields.String(**_REQ)
+    category = fields.String(**_REQ, validate=validate.OneOf(CATEGORIES))
+    type = fields.String(**_REQ, validate=validate.OneOf(TYPES))
+    content = fields.String(**_REQ)
+    variables = fields.List(fields.String(), **_REQ)
+    language = fields.String(**_NULL)
+    isActive = fields.Boolean(**_REQ)
+    builtIn = fields.Boolean(**_REQ)
+    mediaUrl = fields.String(allow_none=True, metadata={"description": "media templates"})
+    buttons = fields.List(fields.Raw(), metadata={"description": "button templates"})
+    buttonText = fields.String(allow_none=True, metadata={"description": "list templates"})
+    sections = fields.List(fields.Raw(), metadata={"description": "list templates"})
+    footer = fields.String(allow_none=True, metadata={"description": "button and list"})
+    triggers = fields.List(fields.String(), **_REQ)
+    warnings = fields.List(fields.String(), **_REQ)
+    createdAt = _time()
+    updatedAt = _time()
+
+
+class TemplateSaved(Schema):
+    template = fields.Nested(Template, **_REQ)
+    warnings = fields.List(fields.String(), **_REQ)
+
+
+class OneTemplate(Schema):
+    template = fields.Nested(Template, **_REQ)
+
+
+class TemplateList(Schema):
+    templates = fields.List(fields.Nested(Template), **_REQ)
+
+
+class TemplateDeleted(Schema):
+    id = fields.Integer(**_REQ)
+    name = fields.String(**_REQ)
+    deleted = fields.Boolean(**_REQ)
+
+
+class Preview(Schema):
+    template = fields.String(**_REQ)
+    message = fields.String(**_REQ)
+    length = fields.Integer(**_REQ)
+    maxLength = fields.Integer(**_REQ)
+    mediaUrl = fields.String(**_NULL)
+    renderMode = fields.String(**_NULL)
+    variables = fields.List(fields.String(), **_REQ)
+    missing = fields.List(fields.String(), **_REQ)
+    unused = fields.List(fields.String(), **_REQ)
+    invalid = fields.Dict(**_REQ, keys=fields.String(), values=fields.String())
+    warnings = fields.List(fields.String(), **_REQ)
+
+
+class EventOutcome(Schema):
+    event = fields.String(**_REQ)
+    id = fields.String(**_REQ)
+    status = fields.String(**_REQ, metadata={"description": "queued, skipped or failed"})
+    duplicate = fields.Boolean(**_REQ)
+    reason = fields.String(allow_none=True, metadata={"description": "why it was skipped"})
+    messageId = fields.Integer()
+    jobId = fields.String()
+    queued = fields.Integer()
+    statusUrl = fields.String()
+
+
+class BulkRecipient(Schema):
+    whatsapp = fields.String(**_REQ)
+    data = fields.Dict(keys=fields.String())
+    email = fields.Email()
+
+
+class BulkSend(Schema):
+    """``POST /api/whatsapp/send-bulk`` (checked by ``services.bulk.parse_request``)."""
+
+    recipients = fields.List(
+        fields.Nested(BulkRecipient), **_REQ, validate=validate.Length(min=1, max=10_000)
+    )
+    template = fields.String(**_REQ, validate=validate.Length(min=1))
+    templateData = fields.Dict(keys=fields.String(), allow_none=True)
+    priority = fields.Integer(validate=validate.Range(min=1, max=10))
+    scheduleAt = fields.DateTime(allow_none=True)
+    routing = fields.String(allow_none=True, validate=validate.OneOf(["failover", "spread"]))
+
+
+class BulkAccepted(Schema):
+    jobId = fields.String(**_REQ)
+    queued = fields.Integer(**_REQ)
+    status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATES))
+    scheduleAt = _time()
+    statusUrl = fields.String(**_REQ)
+
+
+class BulkCounts(Schema):
+    class Meta:
+        unknown = "include"
+
+    queued = fields.Integer(**_REQ)
+    paused = fields.Integer(**_REQ)
+    sent = fields.Integer(**_REQ)
+    delivered = fields.Integer(**_REQ)
+    read = fields.Integer(**_REQ)
+    failed = fields.Integer(**_REQ)
+    cancelled = fields.Integer(**_REQ)
+
+
+class BulkSummary(Schema):
+    jobId = fields.String(**_REQ)
+    status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATES))
+    total = fields.Integer(**_REQ)
+    expanded = fields.Integer(**_REQ)
+    notExpanded = fields.Integer(**_REQ)
+    invalid = fields.Integer(**_REQ)
+    duplicates = fields.Integer(**_REQ)
+    counts = fields.Nested(BulkCounts, **_REQ)
+    progress = fields.Float(**_REQ, metadata={"description": "percent"})
+    priority = fields.Integer(**_REQ)
+    routing = fields.String(**_NULL)
+    errorsTruncated = fields.Boolean(**_REQ)
+    scheduleAt = _time()
+    createdAt = _time()
+    startedAt = _time()
+    finishedAt = _time()
+
+
+class BulkReport(BulkSummary):
+    errors = fields.List(
+        fields.Dict(keys=fields.String()),
+        **_REQ,
+        metadata={"description": "the recipients that were refused, with the reason"},
+    )
+
+
+class BulkList(Schema):
+    jobs = fields.List(fields.Nested(BulkSummary), **_REQ)
+
+
+class DailyMetrics(Schema):
+    date = fields.Date(**_REQ)
+    messagesSent = fields.Integer(**_REQ)
+    messagesDelivered = fields.Integer(**_REQ)
+    messagesRead = fields.Integer(**_REQ)
+    averageDeliveryTime = fields.Float(**_NULL, metadata={"description": "seconds"})
+    errors = fields.Integer(**_REQ)
+    activeSessions = fields.Integer(**_REQ)
+
+
+class LastDelivery(Schema):
+    event = fields.String(**_NULL)
+    statusCode = fields.Integer(**_NULL)
+    error = fields.String(**_NULL)
+    at = _time()
+    ok = fields.Boolean(**_REQ)
+
+
+class Webhook(Schema):
+    id = fields.Integer(**_REQ)
+    url = fields.String(**_REQ)
+    events = fields.List(fields.String(validate=validate.OneOf(webhooks.EVENTS)), **_REQ)
+    active = fields.Boolean(**_REQ)
+    createdAt = _time()
+    deliveries = fields.Integer(**_NULL)
+    failures = fields.Integer(**_NULL)
+    lastDelivery = fields.Nested(LastDelivery, **_NULL)
+    lastSuccessAt = _time()
+
+
+class WebhookCreated(Schema):
+    webhook = fields.Nested(Webhook, **_REQ)
+    secret = fields.String(**_REQ, metadata={"description": "signs the deliveries; shown once"})
+
+
+class OneWebhook(Schema):
+    webhook = fields.Nested(Webhook, **_REQ)
+
+
+class WebhookList(Schema):
+    webhooks = fields.List(fields.Nested(Webhook), **_REQ)
+
+
+class WebhookDeleted(Schema):
+    deleted = fields.Integer(**_REQ)
+
+
+class Settings(Schema):
+    settings = fields.Dict(
+        **_REQ,
+        keys=fields.String(),
+        metadata={"description": "every setting; a secret only as {set: true|false}"},
+    )
+    sources = fields.Dict(
+        **_REQ,
+        keys=fields.String(),
+        values=fields.String(validate=validate.OneOf(["saved", "default"])),
+    )
+
+
+# The MPWA dialect ---------------------------------------------------------------------------
+
+
+class MpwaSend(Schema):
+    """MPWA's fields, in the query string, a form or JSON (the body wins)."""
+
+    api_key = fields.String(metadata={"description": "a Kabar API key, if not in the query"})
+    sender = fields.String(
+        metadata={"description": "the linked number to send from; 'any' or empty: Kabar chooses"}
+    )
+    number = fields.String(
+        **_REQ, metadata={"description": "the recipient (numbers are also taken as JSON numbers)"}
+    )
+    message = fields.String(**_REQ)
+    footer = fields.String()
+
+
+class MpwaMedia(Schema):
+    api_key = fields.String()
+    sender = fields.String()
+    number = fields.String()
+    media_type = fields.String(validate=validate.OneOf(["image", "video", "audio", "document"]))
+    url = fields.String()
+    caption = fields.String()
+
+
+class MpwaQueued(Schema):
+    id = fields.Integer(**_REQ)
+    message_id = fields.Integer(**_REQ)
+    status = fields.String(**_REQ)
+    to = fields.String(**_REQ)
+    sender = fields.String(**_NULL)
+    session_id = fields.String(**_NULL)
+    status_url = fields.String(**_REQ)
+
+
+class MpwaReply(Schema):
+    """Every MPWA answer: ``{"status": true, "msg", "data"}`` or ``{"status": false, "msg",
+    "field"}``."""
+
+    status = fields.Boolean(**_REQ)
+    msg = fields.String(**_REQ)
+    field = fields.String(metadata={"description": "on refusals: the field at fault"})
+    data = fields.Nested(MpwaQueued, metadata={"description": "on success"})
