@@ -7,16 +7,14 @@ a key's prefix.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from webapp.admin import bp, login_required
 from webapp.extensions import db
-from webapp.models import ApiKey, as_utc
-from webapp.services import api_keys
+from webapp.models import ApiKey
+from webapp.services import api_keys, local_time
 from webapp.services.errors import KabarError
 
 VIA_LABELS = {
@@ -30,8 +28,12 @@ VIA_LABELS = {
 def api_keys_page(new_key: str | None = None, error: str | None = None, status: int = 200):
     keys = db.session.scalars(db.select(ApiKey).order_by(ApiKey.id))
     return render_template(
-        "admin/api_keys.html", keys=list(keys), when=_when, via_labels=VIA_LABELS,
-        new_key=new_key, error=error,
+        "admin/api_keys.html",
+        keys=list(keys),
+        when=local_time.format_time,
+        via_labels=VIA_LABELS,
+        new_key=new_key,
+        error=error,
     ), status
 
 
@@ -55,8 +57,3 @@ def revoke_api_key(key_id: int):
     except KabarError as exc:
         flash(exc.message, "error")
     return redirect(url_for("admin.api_keys_page"))
-
-
-def _when(value: datetime | None) -> str:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
