@@ -70,7 +70,9 @@ def login():
             session["admin_id"] = admin.id
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
-    return render_template("admin/login.html", error=error), status
+    return render_template(
+        "admin/login.html", error=error, first_run=not admins.any_admin()
+    ), status
 
 
 @bp.post("/logout")
