@@ -3,6 +3,7 @@ the SMTP password never in the page, and a test e-mail that reaches a real SMTP 
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -238,7 +239,7 @@ def whole_form(client) -> dict[str, list[str]]:
             if "checked" in tag:
                 form[name.group(1)] = ["1"]
         else:
-            form[name.group(1)] = [re.search(r'value="([^"]*)"', tag).group(1)]
+            form[name.group(1)] = [html.unescape(re.search(r'value="([^"]*)"', tag).group(1))]
     selects = re.findall(r'<select id="s-[a-z_]+" name="([a-z_]+)">(.*?)</select>', page, re.S)
     for name, body in selects:
         form[name] = [re.search(r'<option value="([^"]+)" selected>', body).group(1)]
@@ -302,3 +303,16 @@ def test_the_test_email_keeps_what_was_typed_and_answers_next_to_its_button(logg
     assert not saved("retention_messages_days")
     box = page[page.index('id="test-email"') :]
     assert "E-mail uji terkirim ke ops@isp.example" in box
+
+
+def test_an_untouched_password_field_is_no_change_to_report(logged_in, ctx):
+    assert post(logged_in, "email", **smtp_fields(2525)).status_code == 302
+    form = whole_form(logged_in) | {"retention_messages_days": ["30"], "group": ["retention"]}
+    assert form["smtp_password"] == [""]
+    r = logged_in.post("/admin/settings", data=form)
+    assert r.status_code == 302
+    page = logged_in.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Retensi: disimpan." in page
+    assert "Cadangan e-mail: disimpan." not in page
+    settings.forget()
+    assert settings.get("smtp_password") == PASSWORD

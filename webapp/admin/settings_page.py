@@ -171,6 +171,8 @@ def _submitted(names: list[str]) -> dict[str, Any]:
             submitted[name] = None
         elif settings.SPECS[name].kind == "bool":  # an unticked box is not sent at all
             submitted[name] = name in request.form
+        elif settings.SPECS[name].secret and not request.form.get(name):
+            continue  # never shown, so left empty: keep the stored one, and report no change
         else:
             submitted[name] = request.form.get(name, "")
     return submitted
