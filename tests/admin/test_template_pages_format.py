@@ -20,8 +20,13 @@ def test_the_built_in_invoice_previews_rupiah_and_a_written_date(app, logged_in)
     assert "{{amount|rupiah}}" in content and "{{due_date|date}}" in content
     r = logged_in.post(
         "/admin/templates/preview.json",
-        data={"csrf_token": logged_in.csrf, "type": "text", "content": content,
-              "data.amount": "250000", "data.due_date": "2026-12-10"},  # fmt: skip
+        data={
+            "csrf_token": logged_in.csrf,
+            "type": "text",
+            "content": content,
+            "data.amount": "250000",
+            "data.due_date": "2026-12-10",
+        },
     )
     message = r.get_json()["message"]
     assert "250.000" in message and "10 Desember 2026" in message
