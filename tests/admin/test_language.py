@@ -72,7 +72,7 @@ def test_form_errors_follow_the_language(logged_in):
         as_text=True
     )
     page = logged_in.get("/admin/overview?date=yesterday").get_data(as_text=True)
-    assert "yesterday&#39; is not a date (YYYY-MM-DD)" in page
+    assert "yesterday&#39; is not a date (dd-mm-yyyy)" in page
 
 
 def test_the_language_picked_on_the_login_page_survives_logging_in_and_out(logged_in):

@@ -183,8 +183,8 @@ def test_times_are_the_operators_on_the_page_and_in_its_poll(app, logged_in, two
         db.session.commit()
     polled = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
     first = next(s for s in polled if s["id"] == "session-1")
-    assert first["lastActivity"] == "25-11-2026 09:30:00"  # Asia/Jakarta, UTC+7
-    assert "25-11-2026 09:30:00" in logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert first["lastActivity"] == "25-11-2026 09:30:00 WIB"  # Asia/Jakarta, UTC+7
+    assert "25-11-2026 09:30:00 WIB" in logged_in.get("/admin/sessions").get_data(as_text=True)
 
 
 def test_a_raw_dial_error_is_shown_as_advice_with_the_error_as_detail(app, logged_in, two_sessions):

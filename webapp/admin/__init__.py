@@ -79,7 +79,9 @@ def login():
             target = request.args.get("next", "")
             page = target if target.startswith("/admin") else url_for("admin.dashboard")
             return login_session.remember_device(redirect(page), admin)
-    return render_template("admin/login.html", error=error), status
+    return render_template(
+        "admin/login.html", error=error, first_run=not admins.any_admin()
+    ), status
 
 
 @bp.post("/logout")

@@ -19,8 +19,8 @@ from webapp.admin.sessions_page import FormError, _attempt
 from webapp.api.schemas import TemplateSchema
 from webapp.api.templates import preview_json
 from webapp.extensions import db
-from webapp.models import Trigger, WhatsAppTemplate, as_utc
-from webapp.services import templates
+from webapp.models import Trigger, WhatsAppTemplate
+from webapp.services import local_time, templates
 from webapp.services.errors import KabarError, NotFound
 
 CATEGORY_LABELS = {
@@ -138,7 +138,7 @@ def templates_page():
         built_in=templates.BUILT_IN,
         category_labels=CATEGORY_LABELS,
         type_labels=TYPE_LABELS,
-        when=_when,
+        when=local_time.format_time,
     )
 
 
@@ -261,8 +261,3 @@ def template_preview():
     if problem is not None:
         shown["error"] = {"field": problem.field, "message": problem.message}
     return jsonify(shown)
-
-
-def _when(value) -> str:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
