@@ -10,6 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
 from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, as_utc
@@ -111,7 +112,7 @@ def message_send():
         accepted = messages.queue_message(to, text=text)
     except KabarError as exc:
         field = exc.field or _("form")
-        flash(f"{field}: {exc.message}", "error")
+        flash(f"{field}: {phrases.say(exc.message)}", "error")
         return redirect(url_for("admin.messages_page", to=to))
     flash(_("Message #%(id)s queued.", id=accepted.message.id))
     return redirect(url_for("admin.message_detail", message_id=accepted.message.id))
@@ -160,7 +161,7 @@ def _act(message_id: int, action, done: str):
         action(message)
         flash(done)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(request.form.get("next") or url_for("admin.message_detail",
                                                         message_id=message_id))
 

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from webapp.i18n import for_programs
 from webapp.services import database
 from webapp.services.errors import KabarError
 
@@ -19,9 +20,13 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": message}}
+    """The error body; ``code`` is stable English, ``message`` and the field reasons follow the
+    request's Accept-Language (English by default)."""
+    body = {"error": {"code": code, "message": for_programs(message)}}
     if fields:
-        body["error"]["fields"] = fields
+        body["error"]["fields"] = {
+            name: [for_programs(reason) for reason in reasons] for name, reasons in fields.items()
+        }
         body["error"]["field"] = next(iter(fields))
     return jsonify(body), status
 
