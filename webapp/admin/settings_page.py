@@ -96,6 +96,8 @@ GROUPS = (
         Field("smtp_starttls", "STARTTLS"),
         Field("smtp_from", lazy_gettext("From"),
               lazy_gettext("e.g. %(address)s", address="Kabar ISP <noreply@isp.example>")),
+        Field("email_language", lazy_gettext("Language of the e-mail"),
+              lazy_gettext("id = Indonesian, en = English")),
     )),
 )  # fmt: skip
 GROUPS_BY_KEY = {group.key: group for group in GROUPS}
@@ -153,8 +155,8 @@ def _submitted(group: Group) -> dict[str, Any]:
             submitted[field.name] = None
         elif settings.SPECS[field.name].kind == "bool":  # an unticked box is not sent at all
             submitted[field.name] = field.name in request.form
-        else:
-            submitted[field.name] = request.form.get(field.name, "")
+        elif field.name in request.form:  # a field the form did not send keeps its value
+            submitted[field.name] = request.form[field.name]
     return submitted
 
 
