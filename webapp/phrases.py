@@ -11,7 +11,8 @@ varies; ``say`` finds the shape a text has and gives it in the current language.
 - ``%(why)s`` is too, and the shape only fits when the catalogue knows it;
 - ``%(detail)s`` is technical detail (a Go error, an SMTP answer): it is not translated and is
   left out of the sentence; ``explain`` hands it back apart, for a "detail" toggle;
-- any other part is a value (a session id, a number) and is kept as written.
+- any other part is a value (a session id, a number) and is kept as written (``%(variable)s``
+  and ``%(smtp_code)s`` only match a name and a three-digit code).
 
 A text that has no shape here is shown as written by ``say``; ``explain`` calls it an error
 reported by WhatsApp and keeps it whole as the detail. tests/admin/test_phrases.py fails when a
@@ -63,6 +64,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     ),
     N_("recipient opted out"),
     N_("bulk send cancelled"),
+    N_("lost; queued again"),
     ("the recipient is not on WhatsApp (%(detail)s)", N_("the recipient is not on WhatsApp")),
     (
         "WhatsApp did not confirm the send, it may have gone out (%(detail)s)",
@@ -208,7 +210,8 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("data is an object of variables"),
     N_("must be an e-mail address, such as ops@isp.example"),
     N_("must be an e-mail address, such as noreply@isp.example"),
-    ("SMTP %(detail)s", N_("the SMTP server refused the e-mail")),
+    N_("SMTP %(smtp_code)s"),
+    ("SMTP %(smtp_code)s %(detail)s", N_("SMTP %(smtp_code)s")),
     ("recipient refused (%(detail)s)", N_("the SMTP server refused the recipient")),
     (
         "no linked WhatsApp number %(number)s in Kabar; link it on the sessions page, or send "
@@ -261,7 +264,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("a row is {title, description?}"),
     N_("unknown filter %(filter)s in %(placeholder)s; filters are %(choices)s"),
     N_("template needs %(names)s in data"),
-    N_("%(value)s %(why)s"),
+    N_("%(variable)s %(why)s"),
     # template warnings
     N_("%(char)s is repeated %(count)s times in a row; WhatsApp may take the message for spam"),
     N_("contains a link (%(link)s); messages with links are more often reported as spam"),
@@ -319,7 +322,14 @@ _GENERIC = N_("error reported by WhatsApp or the number's client")
 _PART = re.compile(r"%\((\w+)\)s")
 _VALUE = r"[^;\n]+?"  # a value never spans the "; " that joins the reasons of several numbers
 _ANY = r".+?"
-_SENTENCES = ("reason", "why", "detail")
+# Parts that are whole sentences, and values narrower than any text.
+_KINDS = {
+    "reason": _ANY,
+    "why": _ANY,
+    "detail": _ANY,
+    "variable": r"[\w.\-]+",  # a template variable's name
+    "smtp_code": r"\d{3}",
+}
 # "field: message" and "session-1: reason", as the pages and the sending worker join them.
 _PREFIXED = re.compile(r"([\w.\-\[\]]+): (.+)", re.DOTALL)
 
@@ -349,7 +359,7 @@ def _shapes() -> tuple[_Shape, ...]:
         for part in _PART.finditer(shape):
             pieces.append(re.escape(shape[last : part.start()]))
             name = part.group(1)
-            pieces.append(f"(?P<{name}>{_VALUE if name not in _SENTENCES else _ANY})")
+            pieces.append(f"(?P<{name}>{_KINDS.get(name, _VALUE)})")
             last = part.end()
         pieces.append(re.escape(shape[last:]))
         fixed = len(_PART.sub("", shape))
