@@ -213,10 +213,11 @@ SESSION_ERRORS = (
     "connection closed by WhatsApp; reconnecting",
 )
 # English words a status, a band or one of those reasons would leave on an Indonesian page.
+# (Not ids such as bulk-3f2a.)
 ENGLISH = re.compile(
-    r"\b(queued|sent|delivered|read|failed|cancelled|paused|skipped|pending|held|urgent|bulk"
+    r"(?<![\w-])(queued|sent|delivered|read|failed|cancelled|paused|skipped|pending|held|urgent|bulk"
     r"|connected|disconnected|connecting|logged[ _]out|banned|qr_expired|recipient|refused"
-    r"|rests|crashed|reached|confirm|could|reconnecting|scanned|slow)\b",
+    r"|rests|crashed|reached|confirm|could|reconnecting|scanned|slow)(?![\w-])",
     re.IGNORECASE,
 )
 
@@ -236,7 +237,7 @@ def every_status(app):
     band with the reasons they failed for."""
     from webapp import labels
     from webapp.extensions import db
-    from webapp.models import WhatsAppMessage, WhatsAppSession
+    from webapp.models import BulkJob, WhatsAppMessage, WhatsAppSession
     from webapp.services import messages
 
     with app.app_context():
@@ -258,12 +259,21 @@ def every_status(app):
                 message.error_message = next(reasons)
             if status == "skipped":
                 message.error_message = "recipient opted out"
+        errors = [
+            {"index": 0, "whatsapp": "0812", "field": "whatsapp", "code": "invalid_phone_number",
+             "message": "'0812' is not a valid phone number"},
+            {"index": 1, "whatsapp": "6281234567890", "field": "whatsapp", "code": "duplicate",
+             "message": "6281234567890 is already in this bulk send; sent once"},
+        ]  # fmt: skip
+        for n, status in enumerate(labels.BULK):
+            db.session.add(BulkJob(job_id=f"bulk-{n}", status=status, total=3, expanded=3,
+                                   invalid_count=1, duplicate_count=1, errors=errors))  # fmt: skip
         db.session.commit()
         return ids
 
 
 def test_no_english_status_band_or_reason_is_left_on_an_indonesian_page(logged_in, every_status):
-    paths = ["/admin/", "/admin/messages", "/admin/queue", "/admin/sessions"]
+    paths = ["/admin/", "/admin/messages", "/admin/queue", "/admin/sessions", "/admin/bulk"]
     paths += [f"/admin/messages/{message_id}" for message_id in every_status]
     for path in paths:
         r = logged_in.get(path)
