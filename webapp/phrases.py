@@ -138,6 +138,17 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("health check slow: %(seconds)s s (limit %(limit)s s)"),
     N_("idle: no traffic for %(hours)s h"),
     N_("the login of session %(session)s expired; show a new QR first"),
+    N_("WhatsApp did not reconnect within %(seconds)s s"),
+    N_("session %(session)s is not started"),
+    N_("the WhatsApp client of session %(session)s is restarting"),
+    (
+        "the WhatsApp client of this number could not start: %(detail)s",
+        N_("the WhatsApp client of this number could not start"),
+    ),
+    N_("the WhatsApp client of this number did not answer %(method)s in %(seconds)s s"),
+    N_("unknown client method %(method)s"),
+    N_("unknown method %(method)s"),
+    N_("the template was deleted"),
     N_(
         "this WhatsApp account asks for a passkey, which linking from Kabar cannot answer yet; "
         "try the pairing code or another number"
@@ -231,8 +242,8 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("%(value)s is not a whole number"),
     N_("%(value)s is not one of %(choices)s"),
     N_("must be a host name or address, such as smtp.example.com"),
-    N_("%(why)s; %(label)s has an empty label between its dots"),
-    N_("%(why)s; %(label)s is not 1 to 63 letters, digits or hyphens"),
+    N_("%(reason)s; %(label)s has an empty label between its dots"),
+    N_("%(reason)s; %(label)s is not 1 to 63 letters, digits or hyphens"),
     N_("is true/false, not an amount"),
     N_("%(value)s is not an amount"),
     N_("is true/false, not a date"),
@@ -317,7 +328,22 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("Shorter than minimum length %(min)s."),
     N_("Longer than maximum length %(max)s."),
     N_("Not a valid datetime."),
+    N_("Not a valid utf-8 string."),
+    N_("Number too large."),
+    N_("Special numeric values (nan or infinity) are not permitted."),
+    # the billing apps' dialects (webapp.api_compat)
+    N_("missing; this field is required"),
+    N_("missing; give a Kabar API key as api_key"),
+    N_("the API key is wrong or revoked"),
+    N_("too many requests for this API key; retry in %(seconds)s s"),
+    ("not valid JSON: %(detail)s", N_("not valid JSON")),
+    N_("a JSON body must be an object of fields"),
+    N_("must be text, not %(type)s"),
+    N_("use GET or POST for /send-message, not %(method)s"),
+    N_("media messages are not supported by Kabar yet; use /send-message"),
 )
+# The least fixed text a shape needs to be tried inside another one's reason.
+_LEAST_NESTED = 3
 _GENERIC = N_("error reported by WhatsApp or the number's client")
 _PART = re.compile(r"%\((\w+)\)s")
 _VALUE = r"[^;\n]+?"  # a value never spans the "; " that joins the reasons of several numbers
@@ -328,7 +354,7 @@ _KINDS = {
     "why": _ANY,
     "detail": _ANY,
     "variable": r"[\w.\-]+",  # a template variable's name
-    "smtp_code": r"\d{3}",
+    "smtp_code": r"\w+",
 }
 # "field: message" and "session-1: reason", as the pages and the sending worker join them.
 _PREFIXED = re.compile(r"([\w.\-\[\]]+): (.+)", re.DOTALL)
@@ -370,14 +396,16 @@ def _shapes() -> tuple[_Shape, ...]:
 def shape_of(text: str) -> str | None:
     """The catalogue's message id for ``text``, or None when it has no shape here."""
     for shape in _shapes():
-        if shape.pattern.fullmatch(text):
+        if (match := shape.pattern.fullmatch(text)) and _fill(shape, match):
             return shape.sentence
     return None
 
 
-def _translate(text: str) -> Explained:
+def _translate(text: str, nested: bool = False) -> Explained:
     text = str(text).strip()
     for shape in _shapes():
+        if nested and shape.weight < _LEAST_NESTED:
+            break  # "name reason" inside a reason would match any run of words
         if (match := shape.pattern.fullmatch(text)) and (found := _fill(shape, match)):
             return found
     if "; " in text:  # reasons of several numbers, joined
@@ -401,7 +429,7 @@ def _fill(shape: _Shape, match: re.Match) -> Explained | None:
         if name == "detail":
             details.append(value)
         elif name in ("reason", "why"):
-            inner = _translate(value)
+            inner = _translate(value, nested=True)
             if not inner.known:
                 if name == "why":
                     return None

@@ -19,12 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (
     "webapp/services/*.py",
     "webapp/api/schemas.py",
+    "webapp/api_compat/*.py",
     "workers/transports/*.py",
     "workers/rpc.py",
     "workers/session_host/*.py",
 )
 # Called with a sentence as this argument (position), besides ``raise X(sentence)``.
-SENTENCE_ARGUMENTS = {"refuse": 1, "ConnectionLoss": 1, "_retry_later": 0, "_retry": 2}
+SENTENCE_ARGUMENTS = {
+    "refuse": 1,
+    "ConnectionLoss": 1,
+    "_retry_later": 0,
+    "_retry": 2,
+    "CompatError": 2,
+}
 SENTENCE_KEYWORDS = {"reason", "warning", "error_message"}
 SENTENCE_NAMES = ("REASON", "OUTCOME_UNKNOWN", "LOST_RECORD")
 # Never shown to an operator: a programming error, or a message only a test harness sends.
@@ -226,3 +233,23 @@ def test_api_validation_errors_follow_accept_language_too(client, auth):
     body = r.get_json()["error"]
     assert r.status_code in (400, 404) and body["code"] in ("validation_error", "not_found")
     assert "Not a valid" not in body["message"] and "no session" not in body["message"]
+
+
+def test_the_billing_apps_dialect_answers_in_english_unless_asked_for_indonesian(client):
+    r = client.get("/send-message?number=0812&message=x")
+    assert r.status_code == 401
+    assert r.get_json()["msg"] == "api_key: missing; give a Kabar API key as api_key"
+    r = client.get("/send-message?number=0812&message=x", headers={"Accept-Language": "id"})
+    assert r.get_json() == {
+        "status": False,
+        "msg": "api_key: tidak ada; isi kunci API Kabar sebagai api_key",
+        "field": "api_key",
+    }
+
+
+def test_a_host_name_refusal_keeps_its_reason_and_the_label_at_fault(indonesian):
+    refusal = "must be a host name or address, such as smtp.example.com; 'a..b' has an empty label"
+    assert phrases.say(refusal + " between its dots") == (
+        "harus berupa nama host atau alamat, misalnya smtp.example.com; 'a..b' punya bagian "
+        "kosong di antara titiknya"
+    )

@@ -96,7 +96,7 @@ def messages_page():
         page=min(page, pages),
         pages=pages,
         errors=errors,
-        statuses=(*MESSAGE_STATUSES, "cancelled"),
+        statuses=(*MESSAGE_STATUSES, "cancelled", "paused", "skipped"),
         sessions=sessions.list_sessions(),
         templates=reports.template_names(),
         args=request.args,
