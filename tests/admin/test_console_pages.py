@@ -70,7 +70,7 @@ def test_a_failed_message_is_resent_from_its_page(app, logged_in, some_messages)
         assert db.session.get(WhatsAppMessage, failed_id).status == "queued"
     r = logged_in.post(f"/admin/messages/{failed_id}/resend",
                           data={"csrf_token": logged_in.csrf}, follow_redirects=True)
-    assert "not failed" in r.get_data(as_text=True)
+    assert "bukan gagal" in r.get_data(as_text=True)
 
 
 def test_a_resend_while_a_live_session_host_sends_is_refused_with_a_message(
@@ -86,7 +86,7 @@ def test_a_resend_while_a_live_session_host_sends_is_refused_with_a_message(
     r = logged_in.post(f"/admin/messages/{failed_id}/resend",
                        data={"csrf_token": logged_in.csrf}, follow_redirects=True)
     assert r.status_code == 200
-    assert "still being sent by a live session host" in r.get_data(as_text=True)
+    assert "masih dikirim oleh host sesi yang aktif" in r.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(WhatsAppMessage, failed_id).status == "failed"
 
@@ -101,10 +101,10 @@ def test_a_queued_message_can_be_cancelled_but_not_without_csrf(app, logged_in, 
 
 def test_queue_page_shows_bands_numbers_and_failures(logged_in, some_messages):
     page = logged_in.get("/admin/queue").get_data(as_text=True)
-    assert all(band in page for band in ("urgent", "normal", "bulk"))
+    assert all(band in page for band in ("mendesak", "normal", "massal"))
     assert "session-1" in page and "no connected session could send" in page
     # One bulk job carries the three rows; one of them is still queued.
-    assert re.search(r"<td>bulk</td><td>1</td><td>1</td>", page), page
+    assert re.search(r"<td>massal</td><td>1</td><td>1</td>", page), page
 
 
 def test_unknown_message_is_404(logged_in):

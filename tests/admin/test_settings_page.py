@@ -82,7 +82,7 @@ def test_a_bad_value_is_shown_at_its_field_with_the_input_kept_and_nothing_saved
              retention_sessions_days="90")  # fmt: skip
     assert r.status_code == 422
     page = r.get_data(as_text=True)
-    assert "must be at least 0" in page
+    assert "minimal 0" in page
     assert 'value="-5"' in page and 'value="40"' in page
     assert not saved("retention_messages_days")
     assert not saved("retention_jobs_days")
@@ -91,7 +91,7 @@ def test_a_bad_value_is_shown_at_its_field_with_the_input_kept_and_nothing_saved
 def test_quiet_hours_are_checked_by_their_parser(logged_in, ctx):
     r = post(logged_in, "quiet", quiet_hours="21.00-07.00", quiet_categories="promotion")
     assert r.status_code == 422
-    assert "quiet hours must look like 21:00-07:00" in r.get_data(as_text=True)
+    assert "jam tenang harus berbentuk 21:00-07:00" in r.get_data(as_text=True)
     assert not saved("quiet_hours")
 
 
@@ -144,7 +144,7 @@ def test_a_malformed_smtp_host_is_shown_at_its_field(logged_in, ctx, host):
     r = post(logged_in, "email", **smtp_fields(2525, smtp_host=host))
     assert r.status_code == 422
     page = r.get_data(as_text=True)
-    assert "must be a host name or address" in page and f'value="{host}"' in page
+    assert "harus berupa nama host atau alamat" in page and f'value="{host}"' in page
     assert not saved("smtp_host")
 
 
@@ -220,7 +220,7 @@ def test_a_malformed_test_recipient_is_shown_at_the_field(logged_in):
     )
     assert r.status_code == 400
     page = r.get_data(as_text=True)
-    assert "must be an e-mail address" in page and 'value="ops at isp"' in page
+    assert "harus berupa alamat e-mail" in page and 'value="ops at isp"' in page
 
 
 # one form for the whole page -------------------------------------------------------------------

@@ -234,3 +234,40 @@ def test_a_bulk_card_shows_its_failed_part_in_red_and_resends_it(app, server, br
     card.locator("text=Lihat pesannya").click()
     page.wait_for_selector(f"text=Pesan dari kirim massal {job_id}")
     shot(page, "bulk-card-rows")
+
+
+def test_a_numbers_raw_error_reads_in_indonesian_with_the_go_error_behind_detail(
+    app, server, browser
+):
+    """The sessions page's live update (its script) shows a new last error translated, and the
+    raw error of WhatsApp's library only once "detail" is opened."""
+    from webapp.extensions import db
+    from webapp.models import WhatsAppSession
+    from webapp.services import sessions
+
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+        sessions.create_session("WA-1", 1, "neonize")
+    page = browser.new_page()
+    page.goto(f"{server}/admin/sessions")
+    page.fill("#email", "ops@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("[data-session=session-1]")
+    card = page.locator("[data-session=session-1]")
+    assert card.locator("[data-field=lastErrorBox]").is_hidden()
+
+    raw = "the WhatsApp client of this number crashed: fatal error: concurrent map writes"
+    with app.app_context():
+        row = db.session.scalar(db.select(WhatsAppSession))
+        row.status, row.last_error = "connecting", raw
+        db.session.commit()
+    shown = card.locator("[data-field=lastError]")
+    wait_for(lambda: "mogok" in shown.inner_text(), timeout=10, interval=0.3)
+    assert shown.inner_text() == "klien WhatsApp nomor ini mogok; Kabar menjalankannya lagi"
+    assert card.locator("[data-field=status]").inner_text() == "Menghubungkan"
+    detail = card.locator("[data-field=lastErrorDetail]")
+    assert not detail.is_visible()
+    card.locator("[data-field=lastErrorBox] summary").click()
+    assert detail.inner_text() == "fatal error: concurrent map writes"
+    shot(page, "session-error-detail")

@@ -15,6 +15,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
 from webapp.models import ApiKey
@@ -85,5 +86,5 @@ def revoke_api_key(key_id: int):
         key = api_keys.revoke(key_id)
         flash(_("Key %(name)s revoked.", name=key.name))
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(url_for("admin.api_keys_page"))

@@ -28,8 +28,9 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext, ngettext
+from flask_babel import ngettext
 
+from webapp import labels, phrases
 from webapp.admin import bp, login_required
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
@@ -54,15 +55,7 @@ PHONE_COLUMNS = (
     "to",
 )
 EMAIL_COLUMNS = ("email", "e_mail", "surel")
-STATUS_LABELS = {
-    "scheduled": lazy_gettext("scheduled"),
-    "pending": lazy_gettext("pending"),
-    "expanding": lazy_gettext("preparing"),
-    "running": lazy_gettext("sending"),
-    "paused": lazy_gettext("paused"),
-    "cancelled": lazy_gettext("cancelled"),
-    "completed": lazy_gettext("completed"),
-}
+STATUS_LABELS = labels.BULK
 
 
 class UploadError(Exception):
@@ -173,7 +166,7 @@ def _previews(upload, template, mapping) -> list[dict[str, Any]]:
         try:
             number, number_error = phone.normalize(recipient["whatsapp"], region).phone, None
         except KabarError as exc:
-            number, number_error = None, exc.message
+            number, number_error = None, phrases.say(exc.message)
         result = templates.preview(
             template.content, mapping["fixed"] | recipient["data"], template.type, template.extra
         )
@@ -352,7 +345,7 @@ def bulk_send(token: str):
     try:
         template = templates.find_template(name=request.form.get("template", ""))
     except KabarError as exc:
-        return _render_new(token, request.form, exc.message, 422)
+        return _render_new(token, request.form, phrases.say(exc.message), 422)
     mapping = _mapping(upload, template, request.form)
     raw: dict[str, Any] = {
         "recipients": [_recipient(upload["columns"], row, mapping) for row in upload["rows"]],
@@ -372,7 +365,9 @@ def bulk_send(token: str):
     try:
         job = bulk.submit(bulk.parse_request(raw))
     except KabarError as exc:
-        return _render_new(token, request.form, f"{exc.field}: {exc.message}", exc.status)
+        return _render_new(
+            token, request.form, f"{exc.field}: {phrases.say(exc.message)}", exc.status
+        )
     get_redis().delete(UPLOAD_KEY.format(token=token))
     if job.status == "scheduled":
         flash(_("Bulk send %(job)s: %(num)s recipients accepted (scheduled).", job=job.job_id,
@@ -418,7 +413,7 @@ def bulk_action(job_id: str, action: str):
     try:
         job = actions[action](job_id)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     else:
         label = STATUS_LABELS.get(job.status, job.status)
         flash(_("Bulk send %(job)s: %(status)s.", job=job.job_id, status=label))

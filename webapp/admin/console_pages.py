@@ -11,6 +11,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
 from webapp.models import MESSAGE_STATUSES, WhatsAppMessage
@@ -125,7 +126,7 @@ def _messages_page(send_error: KabarError | None = None):
     send_errors = {}
     if send_error is not None:
         field = SEND_FIELDS.get((send_error.field or "").split(".")[0], "text")
-        send_errors[field] = send_error.message
+        send_errors[field] = phrases.say(send_error.message)
     active = [t for t in templates.list_templates() if t.is_active]
     return render_template(
         "admin/messages.html",
@@ -134,7 +135,7 @@ def _messages_page(send_error: KabarError | None = None):
         page=min(page, pages),
         pages=pages,
         errors=errors,
-        statuses=(*MESSAGE_STATUSES, "cancelled"),
+        statuses=(*MESSAGE_STATUSES, "cancelled", "paused", "skipped"),
         sessions=sessions.list_sessions(),
         templates=reports.template_names(),
         send_templates=active,
@@ -226,7 +227,7 @@ def _act(message_id: int, action, done: str):
         action(message)
         flash(done)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(request.form.get("next") or url_for("admin.message_detail",
                                                         message_id=message_id))
 

@@ -101,6 +101,8 @@ GROUPS = (
         Field("smtp_starttls", "STARTTLS"),
         Field("smtp_from", lazy_gettext("From"),
               lazy_gettext("e.g. %(address)s", address="Kabar ISP <noreply@isp.example>")),
+        Field("email_language", lazy_gettext("Language of the e-mail"),
+              lazy_gettext("id = Indonesian, en = English")),
     )),
 )  # fmt: skip
 GROUPS_BY_KEY = {group.key: group for group in GROUPS}
@@ -173,8 +175,8 @@ def _submitted(names: list[str]) -> dict[str, Any]:
             submitted[name] = name in request.form
         elif settings.SPECS[name].secret and not request.form.get(name):
             continue  # never shown, so left empty: keep the stored one, and report no change
-        else:
-            submitted[name] = request.form.get(name, "")
+        elif name in request.form:  # a field the form did not send keeps its value
+            submitted[name] = request.form[name]
     return submitted
 
 

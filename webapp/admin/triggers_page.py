@@ -11,18 +11,14 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
+from webapp import labels
 from webapp.admin import bp, login_required
 from webapp.admin.sessions_page import FormError, _attempt
 from webapp.services import local_time, templates, triggers
 from webapp.services.errors import KabarError
 
-STATUS_LABELS = {
-    "queued": lazy_gettext("queued"),
-    "skipped": lazy_gettext("skipped"),
-    "failed": lazy_gettext("failed"),
-}
+STATUS_LABELS = labels.EVENT
 
 
 def _form(form) -> dict[str, Any]:

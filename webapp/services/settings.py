@@ -167,6 +167,9 @@ declare(Spec("smtp_user", "str", _config("SMTP_USER", "")))
 declare(Spec("smtp_password", "str", _config("SMTP_PASSWORD", ""), secret=True))
 declare(Spec("smtp_starttls", "bool", _config("SMTP_STARTTLS", True)))
 declare(Spec("smtp_from", "str", _config("SMTP_FROM", "kabar@localhost"), check=_address))
+# The language of the e-mail's own words the customer reads; the console's default language.
+declare(Spec("email_language", "choice", _config("BABEL_DEFAULT_LOCALE", "id"),
+             choices=("id", "en")))  # fmt: skip
 # Retention (days; 0 keeps for ever) -------------------------------------------------------------
 declare(Spec("retention_messages_days", "int", _config("RETENTION_MESSAGES_DAYS", 15), 0, 3650))
 declare(Spec("retention_jobs_days", "int", _config("RETENTION_JOBS_DAYS", 30), 0, 3650))
