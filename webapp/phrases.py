@@ -341,6 +341,15 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("must be text, not %(type)s"),
     N_("use GET or POST for /send-message, not %(method)s"),
     N_("media messages are not supported by Kabar yet; use /send-message"),
+    N_("this key lacks the %(scope)s scope"),
+    N_("nested far too deeply"),
+    # admins, keys, bulk resends, amounts
+    N_("no admin %(email)s"),
+    N_("unknown scope %(scope)s; choose from %(scopes)s"),
+    N_("give a key at least one scope of %(scopes)s"),
+    N_("bulk send %(id)s is %(status)s"),
+    N_("bulk send %(id)s has no failed message"),
+    N_("%(value)s is too large an amount"),
 )
 # The least fixed text a shape needs to be tried inside another one's reason.
 _LEAST_NESTED = 3

@@ -146,7 +146,7 @@ def test_a_template_is_sent_with_its_data_from_the_chosen_number(app, logged_in,
 @pytest.mark.parametrize(
     ("data", "reason"),
     [("{voucher", "bukan JSON yang sah"), ('["HS"]', "sebuah objek JSON"),
-     ('{"voucher_code": "HS"}', "template needs duration, expiry_time")],
+     ('{"voucher_code": "HS"}', "template membutuhkan duration, expiry_time")],
 )  # fmt: skip
 def test_bad_template_data_is_shown_at_the_json_box_as_typed(
     logged_in, some_messages, data, reason
@@ -164,7 +164,7 @@ def test_bad_template_data_is_shown_at_the_json_box_as_typed(
 def test_an_unknown_sender_is_shown_at_the_sender(logged_in, some_messages):
     r = send(logged_in, to="081234567899", text="Halo", sender="session-9")
     assert r.status_code == 400
-    assert re.search(r"</select>\s*<span class=\"field-error\" role=\"alert\">no session",
+    assert re.search(r"</select>\s*<span class=\"field-error\" role=\"alert\">tidak ada sesi",
                      r.get_data(as_text=True))  # fmt: skip
 
 
