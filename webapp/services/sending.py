@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # What a message held by quiet hours waits for, in place of a number's slot.
 QUIET_HOURS = "quiet-hours"
+# A message that is sent, failed, retried or cancelled no longer waits for a limit.
+NOT_HELD = {"held_reason": None, "held_until": None}
 # Most messages in one call to the session host.
 MAX_CHUNK = 50
 # The session host's answers for a message another call is sending, and for one its batch had
@@ -184,19 +186,25 @@ def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
     messages = load(message_ids, job_id)
     covered = [m.phone for m in messages if optout.applies(m.band, m.category)]
     opted_out = optout.opted_out_among(covered) if covered else set()
+    quiet: dict[int, list[int]] = {}
     for message in messages:
         if message.phone in opted_out and optout.applies(message.band, message.category):
             outcome.skipped += optout.skip(message.id)
         elif (hold_ms := quiet_hours.wait_ms(message.category)) > 0:
-            outcome.give_back([message.id], hold_ms)
+            quiet.setdefault(hold_ms, []).append(message.id)
         else:
             waiting.append(message)
-    groups: dict[tuple[str, str | None], list[Outgoing]] = {}
+    for hold_ms, ids in quiet.items():
+        until = datetime.now(UTC) + timedelta(milliseconds=hold_ms)
+        _hold(ids, routing.QUIET_HOURS, until)
+        outcome.give_back(ids, hold_ms)
+    groups: dict[tuple[str, str | None, str], list[Outgoing]] = {}
     for message in waiting:
-        groups.setdefault((message.policy, message.pinned_session_id), []).append(message)
-    for i, ((policy, pinned), group) in enumerate(groups.items()):
+        key = (message.policy, message.pinned_session_id, message.band)
+        groups.setdefault(key, []).append(message)
+    for i, (key, group) in enumerate(groups.items()):
         try:
-            _send_group(policy, pinned, group, outcome)
+            _send_group(*key[:2], group, outcome)
         except _Waited as exc:
             rest = [m.id for later in list(groups.values())[i + 1 :] for m in later]
             outcome.give_back([*exc.pending, *rest], exc.delay_ms)
@@ -222,16 +230,17 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
     # is free at once, and gives the rest back otherwise, so a batch never holds a worker
     # thread for its whole length while maintenance work (folds, expansions) waits for one.
     max_park = current_app.config["MAX_PARK_MS"].get(group[0].band, 30_000)
+    band = group[0].band
     while pending:
-        usable = [r for r in routing.routes(policy, pinned) if r.session_id not in failed]
+        usable = [r for r in routing.routes(policy, pinned, band) if r.session_id not in failed]
         db.session.rollback()
         if not usable:
-            why, _, limited = routing.unavailable_reason(policy, pinned)
-            if not outcome.failures and _may_wait(pending, limited):
-                _wait_for_a_number(policy, pinned, pending, outcome)
+            held = routing.hold(policy, pinned, band)
+            if not outcome.failures and _may_wait(pending, held.limited):
+                _wait_for_a_number(held, pending, outcome)
                 return
             if not outcome.errors:
-                outcome.errors.append(why)
+                outcome.errors.append(held.reason)
             outcome.unsent += [m.id for m in pending]
             return
         route = usable[0]
@@ -275,24 +284,26 @@ def _may_wait(pending: list[Outgoing], limited: bool) -> bool:
     return now_ms - began < limit_ms
 
 
-def _wait_for_a_number(
-    policy: str, pinned: str | None, pending: list[Outgoing], outcome: Outcome
-) -> None:
+def _wait_for_a_number(held: routing.Hold, pending: list[Outgoing], outcome: Outcome) -> None:
     """No number can send now (all resting, unhosted, not connected or at their cap): the
-    messages go back to the queue until one may, with the true reason on their rows."""
-    reason, wait_ms, _ = routing.unavailable_reason(policy, pinned)
+    messages go back to the queue until one may, holding the true reason on their rows."""
     ids = [m.id for m in pending]
+    _hold(ids, held.code, held.until, f"waiting for a number that can send: {held.reason}")
+    outcome.give_back(ids, min(max(held.wait_ms, 500), 60_000))
+
+
+def _hold(ids: list[int], code: str, until: datetime | None, detail: str | None = None) -> None:
+    """Record on the still-queued rows why they wait (a code of ``routing.HOLDS``) and the
+    earliest time they may go; a wait for a number also starts their WAIT_FOR_NUMBER_S."""
     M = WhatsAppMessage
-    db.session.execute(
-        sa.update(M)
-        .where(M.id.in_(ids), M.status == "queued")
-        .values(
-            error_message=f"waiting for a number that can send: {reason}",
-            waiting_since=sa.func.coalesce(M.waiting_since, sa.func.now()),
-        )
-    )
+    values: dict = {"held_reason": code, "held_until": until}
+    if detail is not None:
+        values |= {
+            "error_message": detail,
+            "waiting_since": sa.func.coalesce(M.waiting_since, sa.func.now()),
+        }
+    db.session.execute(sa.update(M).where(M.id.in_(ids), M.status == "queued").values(**values))
     db.session.commit()
-    outcome.give_back(ids, min(max(wait_ms, 500), 60_000))
 
 
 def pace(route: routing.Route, typing_ms: int) -> tuple[int, int]:
@@ -530,7 +541,7 @@ def _fail_now(message_id: int, reason: str) -> int:
     changed = db.session.scalars(
         sa.update(M)
         .where(M.id == message_id, M.status == "queued")
-        .values(status="failed", error_message=reason, updated_at=sa.func.now())
+        .values(status="failed", error_message=reason, updated_at=sa.func.now(), **NOT_HELD)
         .returning(M.id)
     ).all()
     for row_id in changed:
@@ -569,6 +580,7 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
             message_id=sa.bindparam("wa_id"),
             sent_at=sa.bindparam("at"),
             error_message=None,
+            **NOT_HELD,
             updated_at=sa.func.now(),
             # A receipt may have been folded first; never move a status backwards.
             status=sa.case((table.c.status == "queued", "sent"), else_=table.c.status),
@@ -603,6 +615,7 @@ def mark_failed(message_ids: int | list[int], attempts: int, job_id: str | None 
             .values(
                 status="failed",
                 retry_count=attempts,
+                **NOT_HELD,
                 error_message=sa.func.coalesce(M.error_message, "no session could send"),
             )
             .returning(M.id)
@@ -618,7 +631,9 @@ def record_retry(message_ids: int | list[int], retries: int, reason: str) -> Non
     ids = message_ids if isinstance(message_ids, list) else [message_ids]
     M = WhatsAppMessage
     db.session.execute(
-        sa.update(M).where(M.id.in_(ids)).values(retry_count=retries, error_message=reason)
+        sa.update(M)
+        .where(M.id.in_(ids))
+        .values(retry_count=retries, error_message=reason, **NOT_HELD)
     )
     db.session.commit()
 
