@@ -23,7 +23,7 @@ from webapp.admin import bp, login_required
 from webapp.admin.console_pages import localtime
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
 from webapp.models import WhatsAppSession, iso
-from webapp.services import connect_advice, routing, sessions, warmup
+from webapp.services import connect_advice, routing, sessions, settings, warmup
 from webapp.services.errors import KabarError
 from workers.transports.base import PAIR_CODE_EXPIRED_REASON, PASSKEY_REASON, QR_EXPIRED_REASON
 from workers.transports.simulator import FAULTS
@@ -126,6 +126,7 @@ def _render(error: FormError | None = None):
         fault_labels=FAULT_LABELS,
         error=error,
         form=request.form if error else {},
+        warmup_days=len(settings.get("warmup_schedule") or []),
     ), (error.status if error else 200)
 
 
@@ -210,11 +211,15 @@ def create_session():
     try:
         body = _attempt(
             "create",
-            lambda: CreateSessionSchema().load(_form("deviceId", "priority", "transport")),
+            lambda: CreateSessionSchema().load(
+                _form("deviceId", "priority", "transport", "warmup")
+            ),
         )
         session = _attempt(
             "create",
-            lambda: sessions.create_session(body["deviceId"], body["priority"], body["transport"]),
+            lambda: sessions.create_session(
+                body["deviceId"], body["priority"], body["transport"], warmup=body["warmup"]
+            ),
         )
     except FormError as error:
         return _render(error)

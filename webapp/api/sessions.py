@@ -35,6 +35,7 @@ def session_json(session: WhatsAppSession) -> dict:
         "jitterMs": session.jitter_ms,
         "dailyCap": session.daily_cap,
         "banExpiresAt": iso(session.ban_expires_at),
+        "warmupOnLink": session.warmup_on_link,
         "warmupStartedAt": iso(session.warmup_started_at),
         "warmup": routing.warmup_today(session),
     }
@@ -48,7 +49,9 @@ def list_sessions():
 @bp.post("/whatsapp/sessions")
 def create_session():
     body = load_json(CreateSessionSchema())
-    session = sessions.create_session(body["deviceId"], body["priority"], body["transport"])
+    session = sessions.create_session(
+        body["deviceId"], body["priority"], body["transport"], warmup=body["warmup"]
+    )
     return jsonify(session=session_json(session)), 201
 
 
