@@ -1,0 +1,91 @@
+"""A held message through the API: heldReason and heldUntil, and the operator's words for
+them (which the pages show)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
+from webapp.extensions import db
+from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.services import routing, sending
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+@pytest.fixture
+def capped(app):
+    """session-1 connected with its daily cap of 1 spent today."""
+    with app.app_context():
+        db.session.add(
+            WhatsAppSession(
+                session_id="session-1",
+                device_id="WA-1",
+                priority=1,
+                status="connected",
+                transport="simulator",
+                daily_cap=1,
+            )
+        )
+        db.session.commit()
+        routing.forget_sessions()
+        routing.record_success("session-1")
+    yield
+    with app.app_context():
+        routing.forget_sessions()
+
+
+def held_send(app, client, auth) -> int:
+    r = client.post("/api/whatsapp/send", headers=auth, json={"to": "081234567801", "text": "Hi"})
+    assert r.status_code == 202
+    message_id = r.get_json()["id"]
+    with app.app_context():
+        sending.deliver_batch([message_id])
+    return message_id
+
+
+def test_the_status_says_why_a_message_waits_and_until_when(app, client, auth, capped):
+    message_id = held_send(app, client, auth)
+    shown = client.get(f"/api/whatsapp/message/{message_id}/status", headers=auth).get_json()
+    assert shown["status"] == "queued" and shown["heldReason"] == "daily_cap"
+    tomorrow = datetime.now(JAKARTA).date() + timedelta(days=1)
+    until = datetime.fromisoformat(shown["heldUntil"].replace("Z", "+00:00"))
+    assert until.astimezone(JAKARTA) == datetime.combine(
+        tomorrow, datetime.min.time(), tzinfo=JAKARTA
+    )
+
+
+def test_a_message_that_is_not_held_says_so(app, client, auth):
+    r = client.post("/api/whatsapp/send", headers=auth, json={"to": "081234567801", "text": "Hi"})
+    shown = client.get(r.get_json()["statusUrl"], headers=auth).get_json()
+    assert shown["heldReason"] is None and shown["heldUntil"] is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "until", "said"),
+    [
+        ("quiet_hours", (10, 0, 0), "menunggu jam tenang sampai 07:00 WIB"),
+        ("warmup", (11, 17, 0), "menunggu batas pemanasan, besok 00:00 WIB"),
+        ("daily_cap", (13, 17, 0), "menunggu kuota harian, 14-12-2026 00:00 WIB"),
+        ("no_number", None, "menunggu nomor yang bisa mengirim"),
+        (None, None, ""),
+    ],
+)
+def test_every_hold_reads_in_the_operators_words_and_timezone(app, reason, until, said):
+    from webapp.admin import holds
+
+    now = datetime(2026, 12, 10, 23, 0, tzinfo=UTC)  # 11 December, 06:00 in Jakarta
+    at = datetime(2026, 12, *until, tzinfo=UTC) if until else None
+    with app.test_request_context(headers={"Accept-Language": "id"}):
+        assert holds.describe(reason, at, now) == said
+
+
+def test_a_message_no_longer_queued_shows_no_hold(app):
+    from webapp.admin import holds
+
+    message = WhatsAppMessage(status="sent", held_reason="warmup")
+    with app.test_request_context():
+        assert holds.held(message) == ""

@@ -1,0 +1,66 @@
+"""How the console says why a queued message waits, and until when, in the operator's words.
+
+One place for the text, so every page (message, message list, bulk cards, dashboard) says the
+same thing: a jinja filter ``held`` over a message (``{{ m|held }}``), and ``describe`` for a
+hold code and time. Times are the operator's (``TIMEZONE``), labelled with its abbreviation
+(WIB, WITA, WIT, ...).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask_babel import gettext as _
+
+from webapp.admin import bp
+from webapp.models import as_utc
+from webapp.services import reports, routing
+
+
+@bp.app_template_filter("held")
+def held(message) -> str:
+    """Why ``message`` (anything with ``held_reason`` and ``held_until``) waits; "" if it
+    does not."""
+    if getattr(message, "status", "queued") != "queued":
+        return ""
+    return describe(getattr(message, "held_reason", None), getattr(message, "held_until", None))
+
+
+def describe(reason: str | None, until: datetime | None, now: datetime | None = None) -> str:
+    """ "menunggu kuota harian, besok 00:00 WIB", "menunggu jam tenang sampai 07:00 WIB", ...;
+    "" when ``reason`` is none of ``routing.HOLDS``."""
+    when = _when(until, now) if until else ""
+    if reason == routing.DAILY_CAP:
+        return (
+            _("waiting for the daily quota, %(when)s", when=when)
+            if when
+            else _("waiting for the daily quota")
+        )
+    if reason == routing.WARMUP:
+        return (
+            _("waiting for the warm-up allowance, %(when)s", when=when)
+            if when
+            else _("waiting for the warm-up allowance")
+        )
+    if reason == routing.QUIET_HOURS:
+        return (
+            _("waiting for quiet hours to end at %(when)s", when=when)
+            if when
+            else _("waiting for quiet hours to end")
+        )
+    if reason == routing.NO_NUMBER:
+        return _("waiting for a number that can send")
+    return ""
+
+
+def _when(until: datetime, now: datetime | None) -> str:
+    """``07:00 WIB`` today, ``besok 00:00 WIB`` tomorrow, ``12-12-2026 00:00 WIB`` later."""
+    zone = reports.zone()
+    local = as_utc(until).astimezone(zone)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    clock = f"{local:%H:%M} {local.tzname()}"
+    if local.date() <= today:
+        return clock
+    if local.date() == today + timedelta(days=1):
+        return _("tomorrow %(time)s", time=clock)
+    return f"{local:%d-%m-%Y} {clock}"
