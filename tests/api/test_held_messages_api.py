@@ -89,3 +89,29 @@ def test_a_message_no_longer_queued_shows_no_hold(app):
     message = WhatsAppMessage(status="sent", held_reason="warmup")
     with app.test_request_context():
         assert holds.held(message) == ""
+
+
+def test_the_bulk_answer_says_how_many_go_today_and_how_many_wait(app, client, auth, capped):
+    with app.app_context():
+        db.session.execute(db.update(WhatsAppSession).values(daily_cap=11))
+        db.session.commit()
+        routing.forget_sessions()
+    r = client.post(
+        "/api/whatsapp/send-bulk",
+        headers=auth,
+        json={
+            "recipients": [{"whatsapp": f"0812345678{n:02d}"} for n in range(20)],
+            "template": "voucher_activated",
+            "templateData": {
+                "duration": "30 hari",
+                "expiry_time": "31-12-2026",
+                "voucher_code": "X",
+            },
+        },
+    )
+    assert r.status_code == 202, r.get_json()
+    expected = r.get_json()["forecast"]
+    # A cap of 11 keeps 2 (10 %, rounded up) from bulk sends; 1 was sent: 8 go today.
+    assert expected["today"] == 8 and expected["waiting"] == 12
+    assert expected["heldReason"] == {"daily_cap": 12}
+    assert expected["heldUntil"]["daily_cap"].endswith("T17:00:00Z")  # 00:00 WIB

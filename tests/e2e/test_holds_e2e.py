@@ -72,6 +72,8 @@ def test_a_first_day_bulk_over_the_warm_up_waits_and_goes_out_the_next_day(
     )
     assert r.status_code == 202, r.get_json()
     job_id = r.get_json()["jobId"]
+    assert r.get_json()["forecast"]["today"] == 60
+    assert r.get_json()["forecast"]["heldReason"] == {"warmup": 30}
 
     # Day 1 of the warm-up allows 20 sends per number: 60 go, 30 wait for tomorrow.
     expected = {("sent", None): 60, ("queued", "warmup"): 30}

@@ -1,15 +1,17 @@
 """How the console says why a queued message waits, and until when, in the operator's words.
 
 One place for the text, so every page (message, message list, bulk cards, dashboard) says the
-same thing: a jinja filter ``held`` over a message (``{{ m|held }}``), and ``describe`` for a
-hold code and time. Times are the operator's (``TIMEZONE``), labelled with its abbreviation
-(WIB, WITA, WIT, ...).
+same thing: a jinja filter ``held`` over a message (``{{ m|held }}``), ``describe`` for a hold
+code and time, ``forecast_text`` for what a bulk send will do today, and the filter
+``limit_reached`` over a session. Times are the operator's (``TIMEZONE``), labelled with its
+abbreviation (WIB, WITA, WIT, ...).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import redis
 from flask_babel import gettext as _
 
 from webapp.admin import bp
@@ -64,3 +66,27 @@ def _when(until: datetime, now: datetime | None) -> str:
     if local.date() == today + timedelta(days=1):
         return _("tomorrow %(time)s", time=clock)
     return f"{local:%d-%m-%Y} {clock}"
+
+
+def forecast_text(expected) -> str:
+    """A bulk send's forecast (``services.forecast.Forecast``) in a sentence: "60 terkirim hari
+    ini; 30 menunggu batas pemanasan, besok 00:00 WIB"."""
+    parts = [_("%(num)s go out today", num=f"{expected.today:,}")]
+    for code, count in expected.held.items():
+        parts.append(
+            _("%(num)s %(why)s", num=f"{count:,}", why=describe(code, expected.until.get(code)))
+        )
+    return "; ".join(parts)
+
+
+@bp.app_template_filter("limit_reached")
+def limit_reached(session) -> str:
+    """ "batas hari ini tercapai: 20/20" when ``session`` used today's limit; "" otherwise (or
+    while Redis, which counts the day's sends, does not answer)."""
+    try:
+        limit = routing.day_limit(session)
+    except redis.RedisError:
+        return ""
+    if limit is None or not limit.reached:
+        return ""
+    return _("today's limit reached: %(sent)s/%(cap)s", sent=limit.sent, cap=limit.cap)

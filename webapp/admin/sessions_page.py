@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 
 from webapp.admin import bp, login_required
 from webapp.admin.console_pages import localtime
+from webapp.admin.holds import limit_reached
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
 from webapp.models import WhatsAppSession, iso
 from webapp.services import connect_advice, routing, sessions, settings, warmup
@@ -187,6 +188,7 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "qrExpires": qr_expires,
         "faults": sorted(faults),
         "warmup": warming_up,
+        "limitReached": limit_reached(session),  # "batas hari ini tercapai: 20/20", or ""
         "updatedAt": iso(session.updated_at),
     }
 

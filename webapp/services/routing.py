@@ -178,6 +178,43 @@ def limit_cause(own_cap: int | None, warmup_started_at: datetime | None) -> str:
     return DAILY_CAP
 
 
+@dataclass(frozen=True)
+class DayLimit:
+    """A number's limit today: what it may send (its cap, lowered by a warm-up), what it sent,
+    and which of the two limits it (``DAILY_CAP`` or ``WARMUP``)."""
+
+    cap: int
+    sent: int
+    cause: str
+
+    @property
+    def reached(self) -> bool:
+        return self.sent >= self.cap
+
+
+def day_limit(session: WhatsAppSession) -> DayLimit | None:
+    """The session's limit today; None when it has none (no cap, not warming up)."""
+    cap = effective_cap(session.daily_cap, session.warmup_started_at)
+    if cap is None:
+        return None
+    cause = limit_cause(session.daily_cap, session.warmup_started_at)
+    return DayLimit(cap, sent_today(session.session_id), cause)
+
+
+def left_today(band: str | None = None) -> list[tuple[int | None, str]]:
+    """For every connected number: (sends left today to messages of ``band``, None without a
+    cap; which limit sets its day)."""
+    sessions = connected_sessions()
+    if not sessions:
+        return []
+    left = []
+    for session, (_, sent) in zip(sessions, _limits(sessions), strict=True):
+        cap = band_cap(effective_cap(session.daily_cap, session.warmup_started_at), band)
+        cause = limit_cause(session.daily_cap, session.warmup_started_at)
+        left.append((None if cap is None else max(cap - sent, 0), cause))
+    return left
+
+
 def sent_today(session_id: str) -> int:
     return int(get_redis().get(keys.daily_count(session_id, _today())) or 0)
 
