@@ -4,34 +4,21 @@ them (which the pages show)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.limits import JAKARTA, connected
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.services import routing, sending
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 @pytest.fixture
 def capped(app):
     """session-1 connected with its daily cap of 1 spent today."""
     with app.app_context():
-        db.session.add(
-            WhatsAppSession(
-                session_id="session-1",
-                device_id="WA-1",
-                priority=1,
-                status="connected",
-                transport="simulator",
-                daily_cap=1,
-            )
-        )
-        db.session.commit()
-        routing.forget_sessions()
+        connected("session-1", daily_cap=1)
         routing.record_success("session-1")
     yield
     with app.app_context():

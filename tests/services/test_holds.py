@@ -5,46 +5,17 @@ go; bulk sends leave the end of a number's day to transactional messages."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.limits import JAKARTA, connected, ctx, next_midnight  # noqa: F401 - fixture
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.models import WhatsAppMessage
 from webapp.services import jobs, messages, routing, sending, settings, templates
 from workers import keys
 
-JAKARTA = ZoneInfo("Asia/Jakarta")  # the tests' TIMEZONE
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        routing.forget_sessions()
-        yield app
-        db.session.rollback()
-        routing.forget_sessions()
-
-
-def connected(session_id: str, priority: int = 1, **values) -> None:
-    db.session.add(
-        WhatsAppSession(
-            session_id=session_id,
-            device_id=session_id,
-            priority=priority,
-            status="connected",
-            transport="simulator",
-            **values,
-        )
-    )
-    db.session.commit()
-    routing.forget_sessions()
-
-
-def next_midnight() -> datetime:
-    tomorrow = datetime.now(JAKARTA).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, datetime.min.time(), tzinfo=JAKARTA).astimezone(UTC)
+pytestmark = pytest.mark.usefixtures("ctx")
 
 
 def row(message_id: int) -> WhatsAppMessage:
@@ -52,7 +23,7 @@ def row(message_id: int) -> WhatsAppMessage:
     return db.session.get(WhatsAppMessage, message_id)
 
 
-def test_a_spent_warm_up_allowance_holds_bulk_until_midnight_in_the_operators_timezone(ctx):
+def test_a_spent_warm_up_allowance_holds_bulk_until_midnight_in_the_operators_timezone():
     settings.save({"warmup_schedule": [2, 4]})
     connected("session-1", warmup_started_at=datetime.now(UTC))
     routing.record_success("session-1", 2)
@@ -68,10 +39,10 @@ def test_a_spent_warm_up_allowance_holds_bulk_until_midnight_in_the_operators_ti
         assert held.held_reason == "warmup" and held.held_until == next_midnight()
 
 
-def test_a_spent_daily_cap_holds_with_its_own_code_however_long_it_lasts(ctx, monkeypatch):
+def test_a_spent_daily_cap_holds_with_its_own_code_however_long_it_lasts(app, monkeypatch):
     connected("session-1", daily_cap=3)
     routing.record_success("session-1", 3)
-    monkeypatch.setitem(ctx.config, "WAIT_FOR_NUMBER_S", 0)  # limits never time out
+    monkeypatch.setitem(app.config, "WAIT_FOR_NUMBER_S", 0)  # limits never time out
     (message_id,) = messages.queue_texts([("081234567801", "Info")])
     for _ in range(3):
         assert sending.deliver_batch([message_id]).later == [message_id]
@@ -80,7 +51,7 @@ def test_a_spent_daily_cap_holds_with_its_own_code_however_long_it_lasts(ctx, mo
     assert held.held_until == next_midnight()
 
 
-def test_a_number_whose_warm_up_is_above_its_own_cap_is_held_by_the_cap(ctx):
+def test_a_number_whose_warm_up_is_above_its_own_cap_is_held_by_the_cap():
     settings.save({"warmup_schedule": [50]})
     connected("session-1", daily_cap=2, warmup_started_at=datetime.now(UTC))
     routing.record_success("session-1", 2)
@@ -89,7 +60,7 @@ def test_a_number_whose_warm_up_is_above_its_own_cap_is_held_by_the_cap(ctx):
     assert row(message_id).held_reason == "daily_cap"
 
 
-def test_quiet_hours_hold_until_the_window_ends(ctx):
+def test_quiet_hours_hold_until_the_window_ends():
     now = datetime.now(JAKARTA)
     end = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
     start = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
@@ -106,14 +77,14 @@ def test_quiet_hours_hold_until_the_window_ends(ctx):
     assert abs((held.held_until - end.astimezone(UTC)).total_seconds()) < 2
 
 
-def test_with_no_number_connected_the_hold_is_an_outage_with_no_known_end(ctx):
+def test_with_no_number_connected_the_hold_is_an_outage_with_no_known_end():
     (message_id,) = messages.queue_texts([("081234567801", "Info")])
     sending.deliver_batch([message_id])
     held = row(message_id)
     assert held.held_reason == "no_number" and held.held_until is None
 
 
-def test_a_resting_number_holds_until_its_back_off_ends(ctx, redis_client):
+def test_a_resting_number_holds_until_its_back_off_ends(redis_client):
     connected("session-1")
     redis_client.set(keys.error_backoff("session-1"), 1, px=30_000)
     (message_id,) = messages.queue_texts([("081234567801", "Info")])
@@ -124,7 +95,7 @@ def test_a_resting_number_holds_until_its_back_off_ends(ctx, redis_client):
     assert 25 < left <= 30
 
 
-def test_cancelling_a_held_message_clears_its_hold(ctx):
+def test_cancelling_a_held_message_clears_its_hold():
     connected("session-1", daily_cap=1)
     routing.record_success("session-1")
     (message_id,) = messages.queue_texts([("081234567801", "Info")])
@@ -139,7 +110,7 @@ def test_cancelling_a_held_message_clears_its_hold(ctx):
 class TestReserve:
     """Bulk leaves the last bulk_reserve_percent of a capped day to transactional messages."""
 
-    def test_bulk_stops_short_of_the_cap_and_transactional_messages_still_have_a_number(self, ctx):
+    def test_bulk_stops_short_of_the_cap_and_transactional_messages_still_have_a_number(self):
         connected("session-1", daily_cap=20)
         routing.record_success("session-1", 18)  # 10 % of 20 is kept: bulk may use 18
         assert routing.routes("spread", band="bulk") == []
@@ -151,7 +122,7 @@ class TestReserve:
         assert row(bulk_id).held_reason == "daily_cap"
         assert "bulk sends may use 18 of it" in row(bulk_id).error_message
 
-    def test_the_reserve_rounds_up_and_zero_lets_bulk_use_the_whole_day(self, ctx):
+    def test_the_reserve_rounds_up_and_zero_lets_bulk_use_the_whole_day(self):
         settings.save({"warmup_schedule": [5]})
         connected("session-1", warmup_started_at=datetime.now(UTC))
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [4]
@@ -160,6 +131,6 @@ class TestReserve:
         settings.save({"bulk_reserve_percent": 50})
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [2]
 
-    def test_a_number_without_a_cap_keeps_no_reserve(self, ctx):
+    def test_a_number_without_a_cap_keeps_no_reserve(self):
         connected("session-1")
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [None]

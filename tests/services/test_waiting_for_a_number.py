@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.limits import connected
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.services import messages, routing, sending
@@ -19,20 +20,6 @@ def ctx(app):
         routing.forget_sessions()
         yield app
         db.session.rollback()
-
-
-def connected(session_id: str, priority: int = 1) -> None:
-    db.session.add(
-        WhatsAppSession(
-            session_id=session_id,
-            device_id=session_id,
-            priority=priority,
-            status="connected",
-            transport="simulator",
-        )
-    )
-    db.session.commit()
-    routing.forget_sessions()
 
 
 def test_with_no_number_connected_messages_wait_without_spending_an_attempt(ctx):

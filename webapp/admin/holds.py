@@ -28,31 +28,34 @@ def held(message) -> str:
     return describe(getattr(message, "held_reason", None), getattr(message, "held_until", None))
 
 
+# For each hold: its words without a time, and with one.
+_SAID = {
+    routing.DAILY_CAP: (
+        lambda: _("waiting for the daily quota"),
+        lambda when: _("waiting for the daily quota, %(when)s", when=when),
+    ),
+    routing.WARMUP: (
+        lambda: _("waiting for the warm-up allowance"),
+        lambda when: _("waiting for the warm-up allowance, %(when)s", when=when),
+    ),
+    routing.QUIET_HOURS: (
+        lambda: _("waiting for quiet hours to end"),
+        lambda when: _("waiting for quiet hours to end at %(when)s", when=when),
+    ),
+    routing.NO_NUMBER: (
+        lambda: _("waiting for a number that can send"),
+        lambda when: _("waiting for a number that can send"),  # a back-off end is too soon to say
+    ),
+}
+
+
 def describe(reason: str | None, until: datetime | None, now: datetime | None = None) -> str:
     """ "menunggu kuota harian, besok 00:00 WIB", "menunggu jam tenang sampai 07:00 WIB", ...;
     "" when ``reason`` is none of ``routing.HOLDS``."""
-    when = _when(until, now) if until else ""
-    if reason == routing.DAILY_CAP:
-        return (
-            _("waiting for the daily quota, %(when)s", when=when)
-            if when
-            else _("waiting for the daily quota")
-        )
-    if reason == routing.WARMUP:
-        return (
-            _("waiting for the warm-up allowance, %(when)s", when=when)
-            if when
-            else _("waiting for the warm-up allowance")
-        )
-    if reason == routing.QUIET_HOURS:
-        return (
-            _("waiting for quiet hours to end at %(when)s", when=when)
-            if when
-            else _("waiting for quiet hours to end")
-        )
-    if reason == routing.NO_NUMBER:
-        return _("waiting for a number that can send")
-    return ""
+    if reason not in _SAID:
+        return ""
+    untimed, timed = _SAID[reason]
+    return timed(_when(until, now)) if until else untimed()
 
 
 def _when(until: datetime, now: datetime | None) -> str:
