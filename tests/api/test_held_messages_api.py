@@ -102,3 +102,9 @@ def test_the_bulk_answer_says_how_many_go_today_and_how_many_wait(app, client, a
     assert expected["today"] == 8 and expected["waiting"] == 12
     assert expected["heldReason"] == {"daily_cap": 12}
     assert expected["heldUntil"]["daily_cap"].endswith("T17:00:00Z")  # 00:00 WIB
+
+
+@pytest.mark.usefixtures("capped")
+def test_a_session_shows_todays_limit_and_whether_it_is_reached(client, auth):
+    shown = client.get("/api/whatsapp/sessions/session-1", headers=auth).get_json()["session"]
+    assert shown["dailyLimit"] == {"cap": 1, "sent": 1, "reached": True, "cause": "daily_cap"}

@@ -38,7 +38,17 @@ def session_json(session: WhatsAppSession) -> dict:
         "warmupOnLink": session.warmup_on_link,
         "warmupStartedAt": iso(session.warmup_started_at),
         "warmup": routing.warmup_today(session),
+        "dailyLimit": _day_limit(session),
     }
+
+
+def _day_limit(session: WhatsAppSession) -> dict | None:
+    """Today's limit of the number (``{cap, sent, reached, cause}``, cause ``daily_cap`` or
+    ``warmup``); null when it has none."""
+    limit = routing.day_limit(session)
+    if limit is None:
+        return None
+    return {"cap": limit.cap, "sent": limit.sent, "reached": limit.reached, "cause": limit.cause}
 
 
 @bp.get("/whatsapp/sessions")
