@@ -102,3 +102,60 @@ def test_a_first_day_bulk_over_the_warm_up_waits_and_goes_out_the_next_day(
     for n, inbox in received.items():
         assert [entry["text"].count(f"V{n}") for entry in inbox] == [1], n
     assert held_until(app) == set()
+
+
+def message_states(app, ids: list[int]) -> list[tuple[str, str | None]]:
+    """(status group, held reason) of each message, read from PostgreSQL (polling the API this
+    often would meet its rate limit)."""
+    M = WhatsAppMessage
+    with app.app_context():
+        rows = db.session.execute(db.select(M.status, M.held_reason).where(M.id.in_(ids))).all()
+        db.session.rollback()
+    return sorted(("sent" if status in SENT else status, held) for status, held in rows)
+
+
+def test_invoices_single_sends_and_mpwa_go_out_on_a_day_a_bulk_used_its_share(
+    app, client, auth, api_key, redis_client, processes
+):
+    (number,) = link_numbers(client, auth, 1, interval_ms=100, warmup=True)
+    # Day 1 allows 20; bulk sends leave 10 % (2) to transactional messages.
+    r = client.post(
+        "/api/whatsapp/send-bulk",
+        headers=auth,
+        json={
+            "recipients": [
+                {"whatsapp": phone(n), "data": {"voucher_code": f"V{n}"}} for n in range(25)
+            ],
+            "template": "voucher_activated",
+            "templateData": VOUCHER,
+        },
+    )
+    assert r.status_code == 202 and r.get_json()["forecast"]["today"] == 18
+    job_id = r.get_json()["jobId"]
+    expected = {("sent", None): 18, ("queued", "warmup"): 7}
+    wait_for(lambda: by_state(app, job_id) == expected, timeout=60)
+
+    invoice = client.post(
+        "/api/events",
+        headers=auth,
+        json={"event": "invoice.created", "id": "INV-1", "data": {
+            "customer_whatsapp": phone(100), "customer_name": "Budi", "invoice_number": "INV-1",
+            "amount": "150000", "due_date": "2026-12-10", "payment_url": "https://bayar.example/1",
+        }},
+    )  # fmt: skip
+    assert invoice.status_code == 202, invoice.get_json()
+    single = client.post("/api/whatsapp/send", headers=auth, json={"to": phone(101), "text": "Hi"})
+    mpwa = client.get(f"/send-message?api_key={api_key}&sender=any&number={phone(102)}&message=Hai")
+    assert mpwa.get_json()["status"] is True, mpwa.get_json()
+    ids = [invoice.get_json()["messageId"], single.get_json()["id"], mpwa.get_json()["data"]["id"]]
+
+    # The reserve holds two: the invoice and the single send go, the third waits (not fails).
+    def states():
+        return message_states(app, ids)
+
+    wait_for(lambda: states() == [("queued", "warmup"), ("sent", None), ("sent", None)], timeout=30)
+    assert settled(states, quiet=2.0) == [("queued", "warmup"), ("sent", None), ("sent", None)]
+    assert by_state(app, job_id) == expected  # the bulk took none of the reserve
+    received = inboxes(redis_client, [100, 101, 102])
+    assert sorted(len(inbox) for inbox in received.values()) == [0, 1, 1]
+    assert all(m["sessionId"] == number for inbox in received.values() for m in inbox)

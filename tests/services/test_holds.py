@@ -134,3 +134,13 @@ class TestReserve:
     def test_a_number_without_a_cap_keeps_no_reserve(self):
         connected("session-1")
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [None]
+
+
+def test_sends_are_taken_from_the_cap_at_once_so_concurrent_senders_never_pass_it():
+    assert routing.take_sends("session-1", 3, 2) == 2
+    assert routing.take_sends("session-1", 3, 2) == 1  # only one was left
+    assert routing.take_sends("session-1", 3, 1) == 0
+    routing.untake_sends("session-1", 2)  # two that surely did not go out
+    assert routing.sent_today("session-1") == 1
+    routing.untake_sends("session-1", 5)
+    assert routing.sent_today("session-1") == 0  # never below nothing

@@ -51,6 +51,7 @@ class Route:
     interval_ms: int
     jitter_ms: int
     left_today: int | None = None  # sends left under its daily cap (None: no cap)
+    cap: int | None = None  # what messages of the band may send today (None: no cap)
 
 
 def default_policy(band: str) -> str:
@@ -126,9 +127,10 @@ def routes(
     if not sessions:
         return []
     redis = get_redis()
-    usable, left = [], {}
+    usable, left, caps = [], {}, {}
     for session, (resting_ms, sent) in zip(sessions, _limits(sessions), strict=True):
         cap = band_cap(effective_cap(session.daily_cap, session.warmup_started_at), band)
+        caps[session.session_id] = cap
         left[session.session_id] = None if cap is None else max(cap - sent, 0)
         if resting_ms <= 0 and (cap is None or left[session.session_id] > 0):
             usable.append(session)
@@ -140,7 +142,10 @@ def routes(
             return wait + waiting * session.interval_ms, session.priority
 
         usable.sort(key=soonest)
-    return [Route(s.session_id, s.interval_ms, s.jitter_ms, left[s.session_id]) for s in usable]
+    return [
+        Route(s.session_id, s.interval_ms, s.jitter_ms, left[s.session_id], caps[s.session_id])
+        for s in usable
+    ]
 
 
 def _limits(sessions: list[_Connected]) -> list[tuple[int, int]]:
@@ -229,13 +234,47 @@ def warmup_today(session: WhatsAppSession) -> dict[str, Any] | None:
 
 
 def record_success(session_id: str, sent: int = 1) -> None:
-    """Count ``sent`` sends against the daily cap and end any error back-off."""
+    """Count ``sent`` sends against the daily cap (0 when ``take_sends`` counted them) and end
+    any error back-off."""
     pipe = get_redis().pipeline()
     daily = keys.daily_count(session_id, _today())
     pipe.incrby(daily, sent)
     pipe.expire(daily, 3 * 86400)
     pipe.delete(keys.error_streak(session_id))
     pipe.execute()
+
+
+# Take up to ARGV[2] of today's sends under the cap ARGV[1] at once, so threads and processes
+# sending through one number at the same moment never take it past its cap together.
+_TAKE_SENDS = """
+local count = tonumber(redis.call('get', KEYS[1]) or '0')
+local allowed = math.max(math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - count), 0)
+if allowed > 0 then
+  redis.call('incrby', KEYS[1], allowed)
+  redis.call('expire', KEYS[1], 3 * 86400)
+end
+return allowed
+"""
+_UNTAKE_SENDS = """
+local count = tonumber(redis.call('get', KEYS[1]) or '0')
+local back = math.min(tonumber(ARGV[1]), count)
+if back > 0 then redis.call('decrby', KEYS[1], back) end
+return back
+"""
+
+
+def take_sends(session_id: str, cap: int, wanted: int) -> int:
+    """Count up to ``wanted`` sends of the session today against ``cap``, before they go;
+    return how many it may send (0 when the cap is spent)."""
+    script = get_redis().register_script(_TAKE_SENDS)
+    return int(script(keys=[keys.daily_count(session_id, _today())], args=[cap, wanted]))
+
+
+def untake_sends(session_id: str, count: int) -> None:
+    """Give back ``count`` sends taken by ``take_sends`` that surely did not go out."""
+    if count > 0:
+        script = get_redis().register_script(_UNTAKE_SENDS)
+        script(keys=[keys.daily_count(session_id, _today())], args=[count])
 
 
 # One failure per back-off: threads that fail on the same outage at once (a dead session host,

@@ -226,13 +226,18 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
     typing_ms = settings.get("typing_ms")
     pending = list(group)
     failed: set[str] = set()
+    spent: set[str] = set()  # numbers whose cap other senders spent meanwhile
     # A job waits for one slot at most; after a paced send it goes on only while the next slot
     # is free at once, and gives the rest back otherwise, so a batch never holds a worker
     # thread for its whole length while maintenance work (folds, expansions) waits for one.
     max_park = current_app.config["MAX_PARK_MS"].get(group[0].band, 30_000)
     band = group[0].band
     while pending:
-        usable = [r for r in routing.routes(policy, pinned, band) if r.session_id not in failed]
+        usable = [
+            r
+            for r in routing.routes(policy, pinned, band)
+            if r.session_id not in failed and r.session_id not in spent
+        ]
         db.session.rollback()
         if not usable:
             held = routing.hold(policy, pinned, band)
@@ -264,6 +269,13 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
             max_park = 0
         # A row paused or cancelled while this batch waited for the slot stays unsent.
         chunk = _still_queued(chunk)
+        if route.cap is not None and chunk:
+            # The cap is checked again atomically: another thread may have used it meanwhile.
+            allowed = routing.take_sends(route.session_id, route.cap, len(chunk))
+            if allowed < len(chunk):
+                spent.add(route.session_id)
+                pending = chunk[allowed:] + pending
+                chunk = chunk[:allowed]
         if not chunk:
             continue
         refused, later = _send_chunk(route, chunk, outcome, gap_ms, typing_ms)
@@ -340,8 +352,10 @@ def _send_chunk(
     # The host stops the batch well before this call times out, so a batch never goes on
     # sending after its caller gave up on it.
     timeout = current_app.config["RPC_TIMEOUT_S"]
+    taken = len(chunk) if route.cap is not None else 0  # counted by routing.take_sends
     chunk, marked = _hand_over(chunk, outcome)
     if not chunk:
+        routing.untake_sends(route.session_id, taken)
         return [], []
     try:
         answer = sessions.host_call(
@@ -388,8 +402,14 @@ def _send_chunk(
     outcome.failures += sum(
         len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
     )
+    if taken:
+        # What surely did not go out (or was never handed over) is not counted as sent today.
+        surely_not = sum(
+            1 for r in results if r["state"] != "sent" and r.get("code") in NOTHING_WENT_OUT
+        )
+        routing.untake_sends(route.session_id, taken - len(chunk) + surely_not)
     if sent:
-        routing.record_success(route.session_id, len(sent))
+        routing.record_success(route.session_id, 0 if taken else len(sent))
         _mark_sent(route.session_id, sent)
         outcome.sent += len(sent)
         outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
