@@ -144,3 +144,17 @@ def test_sends_are_taken_from_the_cap_at_once_so_concurrent_senders_never_pass_i
     assert routing.sent_today("session-1") == 1
     routing.untake_sends("session-1", 5)
     assert routing.sent_today("session-1") == 0  # never below nothing
+
+
+def test_a_night_held_by_a_cap_does_not_count_against_a_later_outage(app, redis_client):
+    connected("session-1", daily_cap=1)
+    routing.record_success("session-1")
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    sending.deliver_batch([message_id])
+    assert row(message_id).waiting_since is None  # a limit: no outage clock runs
+    # The next morning the cap is free again, but the number rests after an error.
+    routing.untake_sends("session-1", 1)
+    redis_client.set(keys.error_backoff("session-1"), 1, px=30_000)
+    outcome = sending.deliver_batch([message_id])
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason == "no_number" and row(message_id).waiting_since

@@ -11,6 +11,11 @@ Bulk jobs send batches of rows: one query loads them, one pacer grant and one se
 covers as many as the number may send at once (all of them when it is not paced, one at a time
 when it is), and one statement marks them sent. A single message is a batch of one. The session
 host refuses a second send of the same message, so retries never reach a customer twice.
+
+What no number may send now is held, not failed: its row keeps the code of the hold
+(``routing.HOLDS``: a spent daily cap or warm-up allowance, quiet hours, no number able to send)
+and the earliest time it may go, and the message goes back to the queue to look again. A
+number's cap is taken atomically before each send (``routing.take_sends``).
 """
 
 from __future__ import annotations
@@ -300,20 +305,26 @@ def _wait_for_a_number(held: routing.Hold, pending: list[Outgoing], outcome: Out
     """No number can send now (all resting, unhosted, not connected or at their cap): the
     messages go back to the queue until one may, holding the true reason on their rows."""
     ids = [m.id for m in pending]
-    _hold(ids, held.code, held.until, f"waiting for a number that can send: {held.reason}")
+    detail = f"waiting for a number that can send: {held.reason}"
+    _hold(ids, held.code, held.until, detail, outage=not held.limited)
     outcome.give_back(ids, min(max(held.wait_ms, 500), 60_000))
 
 
-def _hold(ids: list[int], code: str, until: datetime | None, detail: str | None = None) -> None:
+def _hold(
+    ids: list[int],
+    code: str,
+    until: datetime | None,
+    detail: str | None = None,
+    outage: bool = False,
+) -> None:
     """Record on the still-queued rows why they wait (a code of ``routing.HOLDS``) and the
-    earliest time they may go; a wait for a number also starts their WAIT_FOR_NUMBER_S."""
+    earliest time they may go. An ``outage`` starts their WAIT_FOR_NUMBER_S (once); a limit
+    stops it, so a night held by a cap never counts against a later outage."""
     M = WhatsAppMessage
     values: dict = {"held_reason": code, "held_until": until}
     if detail is not None:
-        values |= {
-            "error_message": detail,
-            "waiting_since": sa.func.coalesce(M.waiting_since, sa.func.now()),
-        }
+        since = sa.func.coalesce(M.waiting_since, sa.func.now()) if outage else None
+        values |= {"error_message": detail, "waiting_since": since}
     db.session.execute(sa.update(M).where(M.id.in_(ids), M.status == "queued").values(**values))
     db.session.commit()
 
