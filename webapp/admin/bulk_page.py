@@ -31,10 +31,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp import labels, phrases
-from webapp.admin import bp, login_required
+from webapp.admin import bp, holds, login_required
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
-from webapp.services import bulk, local_time, optout, phone, reports, templates
+from webapp.services import bulk, forecast, local_time, optout, phone, reports, templates
 from webapp.services.errors import KabarError
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
@@ -327,6 +327,7 @@ def _render_new(token: str, form, error: str | None = None, status: int = 200):
         first_rows=upload["rows"][:PREVIEW_ROWS],
         form=form,
         error=error,
+        forecast=holds.forecast_text(forecast.bulk(len(upload["rows"]), template.category)),
     ), status
 
 

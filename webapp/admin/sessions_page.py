@@ -22,9 +22,10 @@ from marshmallow import ValidationError
 from webapp import labels, phrases
 from webapp.admin import bp, login_required
 from webapp.admin.console_pages import localtime
+from webapp.admin.holds import limit_reached
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
 from webapp.models import WhatsAppSession, iso
-from webapp.services import connect_advice, routing, sessions, warmup
+from webapp.services import connect_advice, routing, sessions, settings, warmup
 from webapp.services.errors import KabarError
 from workers.transports.simulator import FAULTS
 
@@ -109,6 +110,7 @@ def _render(error: FormError | None = None):
         fault_labels=FAULT_LABELS,
         error=error,
         form=request.form if error else {},
+        warmup_days=len(settings.get("warmup_schedule") or []),
     ), (error.status if error else 200)
 
 
@@ -169,6 +171,7 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "qrExpires": qr_expires,
         "faults": sorted(faults),
         "warmup": warming_up,
+        "limitReached": limit_reached(session),  # "batas hari ini tercapai: 20/20", or ""
         "updatedAt": iso(session.updated_at),
     }
 
@@ -202,11 +205,15 @@ def create_session():
     try:
         body = _attempt(
             "create",
-            lambda: CreateSessionSchema().load(_form("deviceId", "priority", "transport")),
+            lambda: CreateSessionSchema().load(
+                _form("deviceId", "priority", "transport", "warmup")
+            ),
         )
         session = _attempt(
             "create",
-            lambda: sessions.create_session(body["deviceId"], body["priority"], body["transport"]),
+            lambda: sessions.create_session(
+                body["deviceId"], body["priority"], body["transport"], warmup=body["warmup"]
+            ),
         )
     except FormError as error:
         return _render(error)

@@ -71,6 +71,11 @@ GROUPS = (
         Field("check_on_whatsapp", lazy_gettext("Check numbers on WhatsApp before a bulk send")),
         Field("on_whatsapp_cache_days", lazy_gettext("Keep check results (days)")),
     )),
+    Group("reserve", lazy_gettext("Transactional first"), (
+        Field("bulk_reserve_percent", lazy_gettext("Kept from bulk sends (%)"),
+              lazy_gettext("of each number's daily cap or warm-up allowance, for invoices and "
+                           "other single messages")),
+    )),
     Group("quiet", lazy_gettext("Quiet hours"), (
         Field("quiet_hours", lazy_gettext("Quiet hours"),
               lazy_gettext("e.g. 21:00-07:00; empty = off")),

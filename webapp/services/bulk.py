@@ -538,7 +538,9 @@ def pause(job_id: str) -> BulkJob:
     M = WhatsAppMessage
     db.session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(status="paused"))
     db.session.execute(
-        sa.update(M).where(M.bulk_job_id == job.id, M.status == "queued").values(status="paused")
+        sa.update(M)
+        .where(M.bulk_job_id == job.id, M.status == "queued")
+        .values(status="paused", held_reason=None, held_until=None)
     )
     db.session.commit()
     db.session.refresh(job)
@@ -607,7 +609,12 @@ def cancel(job_id: str) -> BulkJob:
     db.session.execute(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status.in_(WAITING))
-        .values(status="cancelled", error_message="bulk send cancelled")
+        .values(
+            status="cancelled",
+            error_message="bulk send cancelled",
+            held_reason=None,
+            held_until=None,
+        )
     )
     db.session.commit()
     db.session.refresh(job)

@@ -304,4 +304,5 @@ def cancel(message: WhatsAppMessage) -> None:
     if message.status != "queued":
         raise Conflict(f"message {message.id} is {message.status}, not queued", field="id")
     message.status = "cancelled"
+    message.held_reason = message.held_until = None
     db.session.commit()
