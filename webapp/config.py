@@ -45,6 +45,9 @@ class Config:
     # hosted, none connected, all at their daily cap) before that wait counts as a failed
     # attempt; until then waiting costs none.
     WAIT_FOR_NUMBER_S = int(os.environ.get("KABAR_WAIT_FOR_NUMBER", 3600))
+    # How often a message held by a daily cap or warm-up looks again whether it may go (an
+    # operator may raise the cap, end the warm-up or link another number meanwhile).
+    HOLD_POLL_S = float(os.environ.get("KABAR_HOLD_POLL", 60))
     # Queued rows whose job is this old and gone from Redis are queued again.
     RECONCILE_AFTER_S = int(os.environ.get("KABAR_RECONCILE_AFTER", 60))
     # A job a worker took (or delayed past its time) whose ledger row has not moved for this long

@@ -5,12 +5,17 @@ messages.po`` translates them and ``scripts/setup.sh`` compiles it to ``messages
 ``.mo`` is not an error: Flask-Babel then shows the English source strings. After changing
 strings, refresh the catalogue:
 
-    .venv/bin/pybabel extract -F babel.cfg -k lazy_gettext -o /tmp/kabar.pot .
+    .venv/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l -o /tmp/kabar.pot .
     .venv/bin/pybabel update -i /tmp/kabar.pot -d webapp/translations
     .venv/bin/pybabel compile -d webapp/translations
 
 The operator's choice lives in the session cookie, so it follows them from page to page (and
-to the login page) without an account setting.
+to the login page) without an account setting. The JSON API is for programs: its messages are
+English unless a request's ``Accept-Language`` asks for Indonesian; its codes never change.
+
+Statuses and bands are shown with ``webapp.labels`` (filters ``status`` and ``band``), and the
+English sentences of services and workers with ``webapp.phrases`` (filters ``say`` and
+``reason``, the latter with the technical detail behind a "detail" toggle).
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ from pathlib import Path
 from flask import Blueprint, Flask, flash, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
+
+from webapp import labels, phrases
 
 log = logging.getLogger(__name__)
 
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 FALLBACK = "id"
+API_LANGUAGE = "en"  # of the JSON API's messages, unless Accept-Language asks for another
+# Paths of programs, not of the console: the JSON API and the billing apps' dialects.
+_API_PATHS = ("/api/", "/send")
 SESSION_KEY = "language"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 # A path on this site: one slash, then no second slash or backslash (which browsers read as
@@ -51,15 +62,49 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
     app.register_blueprint(bp)
     app.context_processor(_language_context)
+    app.add_template_filter(labels.status, "status")
+    app.add_template_filter(labels.band, "band")
+    app.add_template_filter(phrases.say, "say")
+    app.add_template_filter(reason, "reason")
 
 
 def select_locale() -> str | None:
-    """The language chosen in this session; None lets Flask-Babel use the configured default
-    (always so outside a request: a worker that words a refusal has no session)."""
+    """The language chosen in this session; None lets Flask-Babel use the configured default.
+
+    A call of the API gets the language its Accept-Language prefers, English by default; work
+    outside a request (workers) is in English, the language of what they store."""
     if not has_request_context():
-        return None
+        return API_LANGUAGE
+    if is_api_request():
+        return request.accept_languages.best_match(LANGUAGES, default=API_LANGUAGE)
     choice = session.get(SESSION_KEY)
     return choice if choice in LANGUAGES else None
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(_API_PATHS)
+
+
+def for_programs(text: str) -> str:
+    """A service's English message as an API answer gives it: unchanged in English, else in
+    the language the request's Accept-Language asked for."""
+    if str(get_locale()) == API_LANGUAGE:
+        return text
+    return phrases.say(text)
+
+
+def reason(text: str | None) -> Markup:
+    """A stored failure reason in the operator's language; its technical detail (a Go error,
+    an SMTP answer) behind a "detail" toggle."""
+    explained = phrases.explain(text)
+    if explained is None:
+        return Markup("")
+    shown = Markup('<span class="reason">{}</span>').format(explained.summary)
+    if not explained.details:
+        return shown
+    return shown + Markup(
+        ' <details class="detail"><summary>{}</summary><code>{}</code></details>'
+    ).format(_("detail"), "\n".join(explained.details))
 
 
 def _language_context() -> dict:

@@ -53,7 +53,7 @@ def test_a_key_made_on_the_page_is_shown_once_and_works_until_revoked(app, clien
         data={"csrf_token": logged_in.csrf},
         follow_redirects=True,
     )
-    assert "revoked already" in r.get_data(as_text=True)
+    assert "sudah dicabut" in r.get_data(as_text=True)
 
 
 def test_a_key_without_a_name_is_a_form_error(logged_in):

@@ -104,7 +104,7 @@ def test_spam_warnings_are_shown_after_saving(logged_in):
         logged_in, "/admin/templates/new", content="Klik https://promo.example !!!!!!!!!!!!"
     )
     page = logged_in.get(r.headers["Location"]).get_data(as_text=True)
-    assert "Peringatan" in page and "link" in page and "repeated" in page
+    assert "Peringatan" in page and "berisi tautan" in page and "diulang" in page
 
 
 def test_list_template_sections_round_trip_through_the_form(app, logged_in):
@@ -243,7 +243,7 @@ def test_a_bad_priority_is_shown_next_to_the_row(app, logged_in):
         },
     )
     assert r.status_code == 400
-    assert "1 (highest) to 10" in r.get_data(as_text=True)
+    assert "1 (tertinggi) sampai 10" in r.get_data(as_text=True)
     assert trigger_row(app, "invoice.created").priority == 1
 
 
@@ -259,7 +259,7 @@ def test_a_trigger_is_added_and_an_event_name_is_unique(app, logged_in):
     assert logged_in.post("/admin/triggers", data=data).status_code == 302
     assert trigger_row(app, "invoice.overdue").priority == 2
     r = logged_in.post("/admin/triggers", data=data)
-    assert r.status_code == 409 and "exists already" in r.get_data(as_text=True)
+    assert r.status_code == 409 and "sudah ada" in r.get_data(as_text=True)
 
 
 def test_recent_events_and_failures_are_shown(app, logged_in, auth):
@@ -366,7 +366,7 @@ def test_a_bulk_job_is_paused_resumed_and_cancelled_from_the_page(app, logged_in
             assert bulk.get_job(job_id).status == status
     r = logged_in.post(f"/admin/bulk/{job_id}/resume", data={"csrf_token": csrf})
     page = logged_in.get(r.headers["Location"]).get_data(as_text=True)
-    assert "not paused" in page
+    assert "bukan dijeda" in page
 
 
 @pytest.mark.parametrize(

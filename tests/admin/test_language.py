@@ -4,6 +4,7 @@ assets, which are served by Kabar itself because many operators' servers have no
 from __future__ import annotations
 
 import gettext
+import html
 import re
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_form_errors_follow_the_language(logged_in):
         as_text=True
     )
     page = logged_in.get("/admin/overview?date=yesterday").get_data(as_text=True)
-    assert "yesterday&#39; is not a date (YYYY-MM-DD)" in page
+    assert "yesterday&#39; is not a date (dd-mm-yyyy)" in page
 
 
 def test_the_language_picked_on_the_login_page_survives_logging_in_and_out(logged_in):
@@ -167,7 +168,7 @@ def test_the_catalogue_holds_every_string_of_the_console():
     page; webapp/i18n.py says how to refresh the catalogue."""
     with (ROOT / "babel.cfg").open() as fh:
         method_map, options_map = parse_mapping_cfg(fh)
-    keywords = DEFAULT_KEYWORDS | {"lazy_gettext": None}
+    keywords = DEFAULT_KEYWORDS | {"lazy_gettext": None, "_l": None}  # N_ is a default one
     in_source = {
         message[2] if isinstance(message[2], str) else message[2][0]
         for message in extract_from_dir(str(ROOT), method_map, options_map, keywords=keywords)
@@ -188,6 +189,118 @@ def test_the_compiled_catalogue_matches_the_po():
             assert compiled.ngettext(*message.id, 1) == (message.string[0] or message.id[0])
         else:
             assert compiled.gettext(message.id) == (message.string or message.id), message.id
+
+
+# every word on a page -------------------------------------------------------------------------
+
+# Reasons as the worker, the transports and the session host store them.
+FAILURE_REASONS = (
+    "no connected session could send: session-1: the recipient is not on WhatsApp (no LID "
+    "found for 6281234567890 from server); session-2 rests after send errors",
+    "WhatsApp did not confirm this message after it was sent: it may have reached the "
+    "customer. Resend only if they did not get it",
+    "WhatsApp refused a first message to this new contact (error 479)",
+    "no session could send",
+    "server returned error 500",  # a raw error of whatsmeow
+)
+SESSION_ERRORS = (
+    "logged out from the phone",
+    "temporarily banned by WhatsApp: sent messages to too many people",
+    "the WhatsApp client of this number crashed: SIGSEGV: segmentation violation",
+    "failed to dial whatsapp web websocket: lookup web.whatsapp.com: no such host",
+    "health check slow: 6.2 s (limit 5 s)",
+    "the QR code was not scanned in time; show a new QR",
+    "connection closed by WhatsApp; reconnecting",
+)
+# English words a status, a band or one of those reasons would leave on an Indonesian page.
+# (Not ids such as bulk-3f2a.)
+ENGLISH = re.compile(
+    r"(?<![\w-])(queued|sent|delivered|read|failed|cancelled|paused|skipped|pending|held|urgent|bulk"
+    r"|connected|disconnected|connecting|logged[ _]out|banned|qr_expired|recipient|refused"
+    r"|rests|crashed|reached|confirm|could|reconnecting|scanned|slow)(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def visible_text(page: str) -> str:
+    """What a reader sees without opening a "detail" toggle: no scripts, styles, tags,
+    attributes, or the technical detail kept behind <details>."""
+    for hidden in (r"<script.*?</script>", r"<style.*?</style>", r"<details.*?</details>",
+                   r"<[^>]+>"):  # fmt: skip
+        page = re.sub(hidden, " ", page, flags=re.DOTALL)
+    return html.unescape(page)
+
+
+@pytest.fixture
+def every_status(app):
+    """Numbers in every state with the errors they report, and messages in every status and
+    band with the reasons they failed for."""
+    from webapp import labels
+    from webapp.extensions import db
+    from webapp.models import BulkJob, WhatsAppMessage, WhatsAppSession
+    from webapp.services import messages
+
+    with app.app_context():
+        for n, status in enumerate(labels.SESSION, start=1):
+            db.session.add(WhatsAppSession(
+                session_id=f"session-{n}", device_id=f"WA-{n}", priority=n, transport="neonize",
+                status=status, last_error=SESSION_ERRORS[n % len(SESSION_ERRORS)],
+            ))  # fmt: skip
+        db.session.commit()
+        count = len(labels.MESSAGE) + len(FAILURE_REASONS) - 1
+        rows = [(f"08123456{n:04d}", f"Halo {n}") for n in range(count)]
+        ids = messages.queue_texts(rows)
+        statuses = [*labels.MESSAGE, *["failed"] * (len(FAILURE_REASONS) - 1)]
+        reasons = iter(FAILURE_REASONS)
+        for n, (message_id, status) in enumerate(zip(ids, statuses, strict=True)):
+            message = db.session.get(WhatsAppMessage, message_id)
+            message.status, message.band = status, tuple(labels.BAND)[n % 3]
+            if status == "failed":
+                message.error_message = next(reasons)
+            if status == "skipped":
+                message.error_message = "recipient opted out"
+        errors = [
+            {"index": 0, "whatsapp": "0812", "field": "whatsapp", "code": "invalid_phone_number",
+             "message": "'0812' is not a valid phone number"},
+            {"index": 1, "whatsapp": "6281234567890", "field": "whatsapp", "code": "duplicate",
+             "message": "6281234567890 is already in this bulk send; sent once"},
+        ]  # fmt: skip
+        for n, status in enumerate(labels.BULK):
+            db.session.add(BulkJob(job_id=f"bulk-{n}", status=status, total=3, expanded=3,
+                                   invalid_count=1, duplicate_count=1, errors=errors))  # fmt: skip
+        db.session.commit()
+        return ids
+
+
+def test_no_english_status_band_or_reason_is_left_on_an_indonesian_page(logged_in, every_status):
+    paths = ["/admin/", "/admin/messages", "/admin/queue", "/admin/sessions", "/admin/bulk"]
+    paths += [f"/admin/messages/{message_id}" for message_id in every_status]
+    for path in paths:
+        r = logged_in.get(path)
+        assert r.status_code == 200, path
+        text = visible_text(r.get_data(as_text=True))
+        left = sorted({m.group(0) for m in ENGLISH.finditer(text)})
+        assert left == [], f"{path}: {left}"
+    polled = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
+    shown = " ".join(f"{s['statusLabel']} {s['lastError']}" for s in polled)
+    assert not ENGLISH.search(shown), shown
+    assert {s["status"] for s in polled} >= {"connected", "logged_out"}  # codes stay codes
+
+
+def test_the_technical_detail_is_behind_a_toggle_and_english_is_one_switch_away(
+    logged_in, every_status
+):
+    page = logged_in.get("/admin/queue").get_data(as_text=True)
+    assert "<code>no LID found for 6281234567890 from server</code></details>" in page
+    assert "<summary>detail</summary><code>server returned error 500</code>" in page
+    sessions = logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert "SIGSEGV: segmentation violation</code>" in sessions
+    assert "klien WhatsApp nomor ini mogok; Kabar menjalankannya lagi" in sessions
+    switch(logged_in, "en")
+    page = logged_in.get("/admin/messages").get_data(as_text=True)
+    assert ">queued</span>" in page and ">failed</span>" in page
+    queue = logged_in.get("/admin/queue").get_data(as_text=True)
+    assert "the recipient is not on WhatsApp" in queue and ">urgent</td>" in queue
 
 
 # the layout's assets ---------------------------------------------------------------------------

@@ -59,3 +59,14 @@ def test_logins_are_throttled_after_repeated_failures(client, admin):
                                           "csrf_token": csrf_token(client)})
     assert r.status_code == 429 and "Terlalu banyak percobaan" in r.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
+
+
+def test_before_the_first_admin_the_login_page_says_how_to_create_one(client):
+    page = client.get("/admin/login").get_data(as_text=True)
+    assert "Belum ada admin." in page
+    assert "flask --app webapp create-admin you@example.com" in page
+
+
+def test_once_an_admin_exists_the_login_page_no_longer_says_it(client, admin):
+    page = client.get("/admin/login").get_data(as_text=True)
+    assert "create-admin" not in page and "Belum ada admin" not in page

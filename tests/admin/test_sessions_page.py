@@ -119,7 +119,7 @@ def test_creating_a_session_from_the_page(app, logged_in):
         "/admin/sessions", data={"deviceId": "WA-7", "csrf_token": token(logged_in)}
     )
     assert again.status_code == 409
-    assert "exists already" in again.get_data(as_text=True)
+    assert "sudah ada" in again.get_data(as_text=True)
     bad = logged_in.post(
         "/admin/sessions",
         data={"deviceId": "WA-8", "transport": "pigeon", "csrf_token": token(logged_in)},
@@ -183,8 +183,8 @@ def test_times_are_the_operators_on_the_page_and_in_its_poll(app, logged_in, two
         db.session.commit()
     polled = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
     first = next(s for s in polled if s["id"] == "session-1")
-    assert first["lastActivity"] == "25-11-2026 09:30:00"  # Asia/Jakarta, UTC+7
-    assert "25-11-2026 09:30:00" in logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert first["lastActivity"] == "25-11-2026 09:30:00 WIB"  # Asia/Jakarta, UTC+7
+    assert "25-11-2026 09:30:00 WIB" in logged_in.get("/admin/sessions").get_data(as_text=True)
 
 
 def test_a_raw_dial_error_is_shown_as_advice_with_the_error_as_detail(app, logged_in, two_sessions):
@@ -204,11 +204,12 @@ def test_a_raw_dial_error_is_shown_as_advice_with_the_error_as_detail(app, logge
     assert "hidden" not in advice.split(">")[0]
     assert "Server ini tidak bisa menjangkau WhatsApp (DNS)." in advice
     assert "flask --app webapp doctor" in advice
-    assert raw in card.split('data-field="lastError"')[1]  # the raw error, as the detail
+    assert raw in card.split('data-field="lastErrorDetail"')[1]  # the raw error, as the detail
     polled = logged_in.get("/admin/sessions/status.json").get_json()["sessions"]
     by_id = {s["id"]: s for s in polled}
     assert by_id["session-2"]["advice"].startswith("Server ini tidak bisa menjangkau WhatsApp")
-    assert by_id["session-2"]["lastError"] == raw
+    assert by_id["session-2"]["lastError"].startswith("kesalahan yang dilaporkan WhatsApp")
+    assert by_id["session-2"]["lastErrorDetail"] == raw
     assert by_id["session-1"]["advice"] is None
     other = page.split('data-session="session-1"')[1].split("</section>")[0]
     assert "menjangkau WhatsApp" not in other

@@ -79,3 +79,21 @@ def test_warm_up_of_an_unknown_session_is_a_404_page(logged_in, warming):
         "/admin/sessions/session-9/warmup", data={"warmup": "false", "csrf_token": token(logged_in)}
     )
     assert r.status_code == 404 and 'role="alert"' in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("ticked", "chosen"), [({"warmup": "true"}, True), ({}, False)])
+def test_the_add_form_asks_whether_the_number_is_new(logged_in, app, ticked, chosen):
+    page = logged_in.get("/admin/sessions").get_data(as_text=True)
+    assert "Nomor baru? Pemanasan 7 hari" in page and 'name="warmup" value="true"' in page
+    r = logged_in.post(
+        "/admin/sessions",
+        data={
+            "deviceId": "WA-9",
+            "transport": "simulator",
+            **ticked,
+            "csrf_token": token(logged_in),
+        },
+    )
+    assert r.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(db.select(WhatsAppSession.warmup_on_link)) is chosen

@@ -26,6 +26,6 @@ def test_webhooks_are_listed_with_their_last_delivery_and_no_secret(app, logged_
         db.session.commit()
     page = logged_in.get("/admin/webhooks").get_data(as_text=True)
     assert "https://crm.example/hook" in page and "https://billing.example/wa" in page
-    assert "ConnectionRefusedError: refused" in page and "2026-12-10 03:00:00 UTC" in page
+    assert "ConnectionRefusedError: refused" in page and "10-12-2026 10:00:00 WIB" in page
     assert "message.incoming" in page
     assert failing_secret not in page and quiet_secret not in page

@@ -94,3 +94,47 @@ def test_bad_simulator_numbers_are_refused_with_the_field(client, auth, body, st
     r = client.post("/api/whatsapp/simulator/on-whatsapp", headers=auth, json=body)
     assert r.status_code == status
     assert r.get_json()["error"]["field"] == field
+
+
+class TestWarmupChosenAtLink:
+    """Warm-up is the operator's choice when adding a number; a number in use is not throttled."""
+
+    def linked(self, app, session_id):
+        from webapp.extensions import db
+        from webapp.services import session_events, sessions
+
+        with app.app_context():
+            session_events.apply(
+                {"session_id": session_id, "kind": "paired", "phone": "6281", "at": 1.0e9}
+            )
+            db.session.commit()
+            return sessions.get_session(session_id).warmup_started_at
+
+    def create(self, client, auth, **body):
+        r = client.post(
+            "/api/whatsapp/sessions",
+            headers=auth,
+            json={"deviceId": "WA-7", "transport": "simulator", **body},
+        )
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()["session"]
+
+    def test_by_default_a_linked_number_does_not_warm_up(self, app, client, auth):
+        session = self.create(client, auth)
+        assert session["warmupOnLink"] is False
+        assert self.linked(app, session["id"]) is None
+
+    def test_a_number_added_with_warmup_true_starts_warming_up_when_linked(self, app, client, auth):
+        session = self.create(client, auth, warmup=True)
+        assert session["warmupOnLink"] is True and session["warmupStartedAt"] is None
+        assert self.linked(app, session["id"]) is not None
+
+    @pytest.mark.parametrize("value", ["ya", 3, [True]])
+    def test_warmup_at_link_must_be_true_or_false(self, client, auth, value):
+        r = client.post(
+            "/api/whatsapp/sessions",
+            headers=auth,
+            json={"deviceId": "WA-8", "transport": "simulator", "warmup": value},
+        )
+        assert r.status_code == 400
+        assert r.get_json()["error"]["field"] == "warmup"

@@ -11,16 +11,17 @@ from webapp.services import messages
 from workers.transports.simulator import SimulatedNetwork
 
 
-def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0):
+def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0, warmup=False):
     """Create and pair ``count`` simulator sessions with priorities 1..count; return their ids.
 
-    Pairing starts a warm-up (a few sends a day); it is ended, as for numbers long in use, so
-    that tests may send as much as they need.
+    As numbers long in use they do not warm up, so tests may send as much as they need; with
+    ``warmup`` they are new numbers, whose warm-up starts with their pairing.
     """
     ids = []
     for n in range(1, count + 1):
         r = client.post("/api/whatsapp/sessions", headers=auth,
-                        json={"deviceId": f"WA-{n}", "priority": n, "transport": "simulator"})
+                        json={"deviceId": f"WA-{n}", "priority": n, "transport": "simulator",
+                              "warmup": warmup})
         assert r.status_code == 201, r.get_json()
         sid = r.get_json()["session"]["id"]
         r = client.patch(f"/api/whatsapp/sessions/{sid}", headers=auth,
@@ -36,15 +37,21 @@ def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0):
         return all(s["status"] == "connected" for s in listed) and len(listed) == count
 
     wait_for(all_connected)
-    for sid in ids:
-        end_warmup(client, auth, sid)
+    if warmup:
+        for sid in ids:
+            warming_up(client, auth, sid)
     return ids
 
 
+def warming_up(client, auth, sid):
+    """Wait until the warm-up the session's pairing started is folded; return its start."""
+    return wait_for(lambda: client.get(f"/api/whatsapp/sessions/{sid}", headers=auth)
+                    .get_json()["session"]["warmupStartedAt"])
+
+
 def end_warmup(client, auth, sid):
-    """End the warm-up the session's pairing started (once it is folded: never before)."""
-    wait_for(lambda: client.get(f"/api/whatsapp/sessions/{sid}", headers=auth)
-             .get_json()["session"]["warmupStartedAt"])
+    """End the warm-up of a new number (once its pairing is folded: never before)."""
+    warming_up(client, auth, sid)
     r = client.patch(f"/api/whatsapp/sessions/{sid}", headers=auth, json={"warmup": False})
     assert r.status_code == 200 and r.get_json()["session"]["warmup"] is None, r.get_json()
 

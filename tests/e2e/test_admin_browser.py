@@ -75,7 +75,7 @@ def test_an_operator_links_a_number_and_sees_a_message_delivered(
 
     page.goto(f"{server}/admin/messages")
     page.fill("#send input[name=to]", "0812-3456-7890")
-    page.fill("#send input[name=text]", "Tagihan Anda sudah lunas. Terima kasih!")
+    page.fill("#send textarea[name=text]", "Tagihan Anda sudah lunas. Terima kasih!")
     page.click("#send button[type=submit]")
     page.wait_for_selector("text=masuk antrean")
 
@@ -142,15 +142,15 @@ def test_an_operator_changes_a_setting_and_reads_the_console_in_english(app, ser
     page.wait_for_url(f"{server}/admin/")
 
     page.click("text=Pengaturan")
-    quiet = page.locator("form", has=page.locator("#s-quiet_hours"))
+    quiet = page.locator("#quiet button[name=group]")
     page.fill("#s-quiet_hours", "25:00-07:00")
-    quiet.locator("button[type=submit]").click()
+    quiet.click()
     page.wait_for_selector(".error")  # the bad value comes back as a form error, kept
     assert page.input_value("#s-quiet_hours") == "25:00-07:00"
     shot(page, "settings-error")
     page.fill("#s-quiet_hours", "21:00-07:00")
-    quiet.locator("button[type=submit]").click()
-    page.wait_for_selector(".flash")
+    quiet.click()
+    page.wait_for_selector("#quiet .saved-note")
     assert page.input_value("#s-quiet_hours") == "21:00-07:00"
     shot(page, "settings")
 
@@ -158,3 +158,152 @@ def test_an_operator_changes_a_setting_and_reads_the_console_in_english(app, ser
     page.wait_for_selector("html[lang=en]")
     assert page.locator("nav").inner_text().count("Settings") == 1
     shot(page, "settings-en")
+
+
+def log_in(app, server, browser):
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server}/admin/")
+    page.fill("#email", "ops@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{server}/admin/")
+    return page
+
+
+def in_view(page, selector: str) -> bool:
+    """Whether the element is inside the window as the operator sees it (not only in the page)."""
+    return page.locator(selector).evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " return r.bottom > 0 && r.top < window.innerHeight; }"
+    )
+
+
+def test_saving_one_settings_section_keeps_the_edits_of_the_others(app, server, browser):
+    page = log_in(app, server, browser)
+    page.goto(f"{server}/admin/settings")
+    page.fill("#s-quiet_hours", "22:00-06:00")
+    page.fill("#s-retention_messages_days", "30")
+    page.fill("#s-typing_ms", "-1")  # refused: the page comes back with every edit kept
+    page.locator("#retention button[name=group]").click()
+    page.wait_for_selector("#deliverability .error")
+    assert page.input_value("#s-quiet_hours") == "22:00-06:00"
+    assert page.input_value("#s-retention_messages_days") == "30"
+    assert page.input_value("#s-typing_ms") == "-1"
+    shot(page, "settings-one-form-error")
+    page.fill("#s-typing_ms", "0")
+    page.locator("#retention button[name=group]").click()
+    page.wait_for_selector("#retention .saved-note")
+    assert page.url.endswith("/admin/settings#retention")
+    page.wait_for_load_state("load")  # the browser scrolls to the section once loaded
+    assert in_view(page, "#retention .saved-note")  # the result is where the button was
+    assert page.locator("#quiet .saved-note").inner_text() == "Jam tenang: disimpan."
+    assert page.input_value("#s-quiet_hours") == "22:00-06:00"
+    assert page.input_value("#s-retention_messages_days") == "30"
+    shot(page, "settings-one-form-saved")
+
+
+def test_a_refused_send_keeps_its_text_and_shows_no_date_error(app, server, browser):
+    page = log_in(app, server, browser)
+    page.goto(f"{server}/admin/messages")
+    text = "Halo Budi,\nTagihan Anda Rp150.000 jatuh tempo 10-12-2026."
+    page.fill("#send input[name=to]", "0812")
+    page.fill("#send textarea[name=text]", text)
+    page.click("#send button[type=submit]")
+    page.wait_for_selector("#send .field-error")
+    assert page.input_value("#send textarea[name=text]") == text
+    assert page.input_value("#send input[name=to]") == "0812"
+    assert "tanggal" not in page.locator("main").inner_text()
+    # A template swaps the text box for its data, prefilled with the template's variables.
+    page.select_option("#send-template", "voucher_activated")
+    assert page.locator("#send-text").is_hidden()
+    assert '"voucher_code"' in page.input_value("#send textarea[name=send_data]")
+    shot(page, "messages-send-error")
+
+
+def test_a_bulk_card_shows_its_failed_part_in_red_and_resends_it(app, server, browser):
+    from tests.admin.test_bulk_cards import numbers
+    from webapp.extensions import db
+    from webapp.models import WhatsAppMessage
+    from webapp.services import bulk
+
+    page = log_in(app, server, browser)
+    with app.app_context():
+        job = bulk.submit(
+            bulk.parse_request(
+                {
+                    "recipients": [
+                        {"whatsapp": n, "data": {"voucher_code": "V"}} for n in numbers(10)
+                    ],
+                    "template": "voucher_activated",
+                    "templateData": {"duration": "30 hari", "expiry_time": "31-12-2026"},
+                }
+            )
+        )
+        bulk.expand(job.id)
+        rows = list(db.session.scalars(db.select(WhatsAppMessage).order_by(WhatsAppMessage.id)))
+        for row in rows[:5]:
+            row.status = "delivered"
+        for row in rows[5:8]:
+            row.status, row.error_message = "failed", "WhatsApp refused the message (479)"
+        for row in rows[8:]:
+            row.held_reason = "daily_cap"
+        db.session.commit()
+        job_id = job.job_id
+    page.goto(f"{server}/admin/bulk")
+    card = page.locator(f'[data-job="{job_id}"]')
+    failed_bar = card.locator('[data-bar="failed"]')
+    assert failed_bar.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(176, 0, 32)"
+    share = failed_bar.bounding_box()["width"] / card.locator(".bar").bounding_box()["width"]
+    assert round(share, 2) == 0.3  # 3 of 10 rows failed
+    held = card.locator('[data-bar="held"]').evaluate("el => getComputedStyle(el).backgroundColor")
+    assert held not in ("rgb(176, 0, 32)", "rgb(11, 110, 79)")
+    assert "selesai" not in card.inner_text()
+    shot(page, "bulk-card")
+    page.on("dialog", lambda dialog: dialog.accept())
+    card.locator("text=Kirim ulang semua yang gagal").click()
+    page.wait_for_selector("text=3 pesan gagal masuk antrean lagi")
+    with app.app_context():
+        failed = db.select(db.func.count()).where(WhatsAppMessage.status == "failed")
+        assert db.session.scalar(failed) == 0
+    card.locator("text=Lihat pesannya").click()
+    page.wait_for_selector(f"text=Pesan dari kirim massal {job_id}")
+    shot(page, "bulk-card-rows")
+
+
+def test_a_numbers_raw_error_reads_in_indonesian_with_the_go_error_behind_detail(
+    app, server, browser
+):
+    """The sessions page's live update (its script) shows a new last error translated, and the
+    raw error of WhatsApp's library only once "detail" is opened."""
+    from webapp.extensions import db
+    from webapp.models import WhatsAppSession
+    from webapp.services import sessions
+
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+        sessions.create_session("WA-1", 1, "neonize")
+    page = browser.new_page()
+    page.goto(f"{server}/admin/sessions")
+    page.fill("#email", "ops@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("[data-session=session-1]")
+    card = page.locator("[data-session=session-1]")
+    assert card.locator("[data-field=lastErrorBox]").is_hidden()
+
+    raw = "the WhatsApp client of this number crashed: fatal error: concurrent map writes"
+    with app.app_context():
+        row = db.session.scalar(db.select(WhatsAppSession))
+        row.status, row.last_error = "connecting", raw
+        db.session.commit()
+    shown = card.locator("[data-field=lastError]")
+    wait_for(lambda: "mogok" in shown.inner_text(), timeout=10, interval=0.3)
+    assert shown.inner_text() == "klien WhatsApp nomor ini mogok; Kabar menjalankannya lagi"
+    assert card.locator("[data-field=status]").inner_text() == "Menghubungkan"
+    detail = card.locator("[data-field=lastErrorDetail]")
+    assert not detail.is_visible()
+    card.locator("[data-field=lastErrorBox] summary").click()
+    assert detail.inner_text() == "fatal error: concurrent map writes"
+    shot(page, "session-error-detail")

@@ -242,7 +242,7 @@ def test_a_message_no_number_could_send_is_emailed(app, client, auth, fallback_i
 
     (mail,) = wait_for(lambda: fallback_inbox.mails, timeout=90)
     assert mail.recipients == ["budi@example.com"]
-    assert mail.message["Subject"] == "[WhatsApp Backup] Tagihan <INV-7>"
+    assert mail.message["Subject"] == "[Cadangan WhatsApp] Tagihan <INV-7>"
     assert "Tagihan &lt;INV-7&gt;<br>Rp150.000" in mail.part("html")
     assert status(client, auth, message_id)["status"] == "failed"
 

@@ -19,7 +19,7 @@ ADVICE = "Simpan sebagai CSV UTF-8 atau .xlsx"
 
 @pytest.fixture(autouse=True)
 def ctx(app):
-    with app.app_context():  # the operator's language (Indonesian) words the refusals
+    with app.test_request_context("/admin/bulk"):  # the console's language words the refusals
         yield
 
 

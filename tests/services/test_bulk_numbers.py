@@ -43,4 +43,5 @@ def test_numbers_with_letters_are_counted_invalid_with_their_reason(ctx):
     ]
     assert {e["code"] for e in report["errors"]} == {"invalid_phone_number"}
     assert {e["field"] for e in report["errors"]} == {f"recipients.{n}.whatsapp" for n in range(3)}
-    assert {e["message"] for e in report["errors"]} == {"nomor berisi huruf"}  # KABAR_LANGUAGE
+    # Worded by a worker: in English, the language of what workers store.
+    assert {e["message"] for e in report["errors"]} == {"the number contains letters"}

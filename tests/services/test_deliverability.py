@@ -63,12 +63,13 @@ def scanned(session_id: str, number: str) -> bool:
 
 @pytest.fixture
 def link(ctx, redis_client, make_host):  # noqa: F811
-    """``link(count)``: that many simulator numbers, linked and connected; their session ids."""
+    """``link(count)``: that many simulator numbers, linked and connected; their session ids.
+    They are added as new numbers (warm-up chosen) unless ``warmup=False``."""
     make_host("h1")
 
-    def linked(count: int) -> list[str]:
+    def linked(count: int, warmup: bool = True) -> list[str]:
         ids = [
-            sessions.create_session(f"WA-{n}", n, "simulator").session_id
+            sessions.create_session(f"WA-{n}", n, "simulator", warmup=warmup).session_id
             for n in range(1, count + 1)
         ]
         for n, sid in enumerate(ids, 1):
@@ -128,7 +129,7 @@ def test_a_warming_number_at_its_allowance_is_skipped_and_the_other_number_sends
 ):
     settings.save({"warmup_schedule": [1, 2]})
     first, second = link(2)
-    # The first pairing started both warm-ups; the second number has been in use for years.
+    # Both were added as new numbers; the second one has in fact been in use for years.
     assert routing.warmup_today(sessions.get_session(first))["allowance"] == 1
     warmup.set_warming_up(second, False)
     routing.forget_sessions()
@@ -156,7 +157,7 @@ def test_a_warming_number_at_its_allowance_is_skipped_and_the_other_number_sends
 
 def test_a_batch_never_takes_a_number_past_its_allowance(link, redis_client):
     """An unpaced number takes a bulk batch in one call, but only as many as it has left."""
-    settings.save({"warmup_schedule": [3]})
+    settings.save({"warmup_schedule": [3], "bulk_reserve_percent": 0})
     first, second = link(2)
     warmup.set_warming_up(second, False)
     db.session.execute(db.update(WhatsAppSession).values(interval_ms=0, jitter_ms=0))

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.receivers import dramatiq_messages, free_port, smtp_inbox
+from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
 from webapp.models import Contact, Setting, WhatsAppMessage
 from webapp.services import fallback, messages, sending, settings
@@ -15,6 +16,17 @@ from webapp.services import fallback, messages, sending, settings
 CUSTOMER = "6281234567890"
 CONTENT = "🧾 Tagihan <Baru> & Lunas\n\nHalo Budi,\nJumlah: Rp150.000"
 EXPECTED_HTML = (
+    '<div style="font-family: Arial, sans-serif; max-width: 600px; margin: 0 auto;">'
+    "<h2>Layanan WhatsApp Tidak Tersedia</h2>"
+    "<p>Pesan ini dikirim lewat e-mail karena layanan WhatsApp sedang bermasalah.</p>"
+    '<div style="background: #f5f5f5; padding: 20px; border-radius: 8px; margin: 20px 0;">'
+    "🧾 Tagihan &lt;Baru&gt; &amp; Lunas<br><br>Halo Budi,<br>Jumlah: Rp150.000"
+    "</div>"
+    '<p style="color: #666; font-size: 14px;">'
+    "Silakan hubungi layanan pelanggan jika masalah ini terus berlanjut.</p></div>"
+)
+# The seed's own words, when the operator chose English.
+EXPECTED_HTML_EN = (
     '<div style="font-family: Arial, sans-serif; max-width: 600px; margin: 0 auto;">'
     "<h2>WhatsApp Service Unavailable</h2>"
     "<p>This message was sent via email due to WhatsApp service issues.</p>"
@@ -57,7 +69,7 @@ def row(message_id: int) -> WhatsAppMessage:
     return db.session.get(WhatsAppMessage, message_id)
 
 
-def test_a_failed_message_is_emailed_in_the_seeds_layout(inbox):
+def test_a_failed_message_is_emailed_in_the_seeds_layout_in_indonesian(inbox):
     message_id = failed_message()
     assert fallback.send_fallback(message_id) == "sent"
 
@@ -65,12 +77,36 @@ def test_a_failed_message_is_emailed_in_the_seeds_layout(inbox):
     assert mail.recipients == ["budi@example.com"]
     assert mail.message["To"] == "budi@example.com"
     assert mail.message["From"] == "Kabar ISP <noreply@isp.example>"
-    assert mail.message["Subject"] == "[WhatsApp Backup] Tagihan <Baru> & Lunas"
+    assert mail.message["Subject"] == "[Cadangan WhatsApp] Tagihan <Baru> & Lunas"
     assert mail.part("html").rstrip("\n") == EXPECTED_HTML
     assert mail.part("plain").rstrip("\n") == CONTENT
     stored = row(message_id)
     assert (stored.fallback_method, stored.fallback_result) == ("email", "sent")
     assert stored.fallback_at is not None
+
+
+@pytest.mark.parametrize("configured", ["setting", "KABAR_LANGUAGE"])
+def test_the_email_is_in_english_only_when_the_operator_chose_it(
+    app, inbox, monkeypatch, configured
+):
+    if configured == "setting":
+        settings.save({"email_language": "en"})
+    else:
+        monkeypatch.setitem(app.config, "BABEL_DEFAULT_LOCALE", "en")
+    assert fallback.send_fallback(failed_message()) == "sent"
+    (mail,) = inbox.mails
+    assert mail.message["Subject"] == "[WhatsApp Backup] Tagihan <Baru> & Lunas"
+    assert mail.part("html").rstrip("\n") == EXPECTED_HTML_EN
+
+
+def test_the_email_follows_the_setting_not_the_language_of_the_request(app, inbox):
+    """An operator reading the console in English still e-mails customers in Indonesian."""
+    with app.test_request_context("/admin/"):
+        from flask import session
+
+        session["language"] = "en"
+        email = fallback.build_email("budi@example.com", CONTENT, "kabar@isp.example", "t")
+    assert email["Subject"] == "[Cadangan WhatsApp] Tagihan <Baru> & Lunas"
 
 
 def test_marking_a_message_failed_queues_its_fallback_once(inbox, redis_client):
@@ -141,8 +177,9 @@ def test_a_message_is_emailed_once_and_only_when_failed(inbox):
     assert len(inbox.mails) == 1
 
 
-def test_the_subject_is_the_first_line_without_its_emoji():
+def test_the_subject_is_the_first_line_without_its_emoji(app):
     assert fallback.subject_of("⚠️ Peringatan Expired\n\nHalo") == "Peringatan Expired"
     assert fallback.subject_of("\n\n  Halo Budi,\nx") == "Halo Budi,"
-    assert fallback.subject_of("🎉🎉") == fallback.DEFAULT_SUBJECT
+    with app.test_request_context("/admin/"):
+        assert fallback.subject_of("🎉🎉") == "Isi pesan"
     assert len(fallback.subject_of("x" * 200)) == 78

@@ -7,35 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.limits import connected, ctx  # noqa: F401 - fixture
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.services import messages, routing, sending
 from workers import keys
 
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        routing.forget_sessions()
-        yield app
-        db.session.rollback()
+pytestmark = pytest.mark.usefixtures("ctx")
 
 
-def connected(session_id: str, priority: int = 1) -> None:
-    db.session.add(
-        WhatsAppSession(
-            session_id=session_id,
-            device_id=session_id,
-            priority=priority,
-            status="connected",
-            transport="simulator",
-        )
-    )
-    db.session.commit()
-    routing.forget_sessions()
-
-
-def test_with_no_number_connected_messages_wait_without_spending_an_attempt(ctx):
+def test_with_no_number_connected_messages_wait_without_spending_an_attempt():
     ids = messages.queue_texts([("081234567801", "Info")])
     outcome = sending.deliver_batch(ids)
     assert outcome.unsent == [] and outcome.later == ids and outcome.later_ms >= 500
@@ -44,7 +25,7 @@ def test_with_no_number_connected_messages_wait_without_spending_an_attempt(ctx)
     assert row.error_message == "waiting for a number that can send: no number is connected"
 
 
-def test_an_unhosted_number_is_rested_and_waited_for(ctx, redis_client):
+def test_an_unhosted_number_is_rested_and_waited_for(redis_client):
     connected("session-1")  # connected in the database, but no session host runs it
     ids = messages.queue_texts([("081234567801", "Info")])
     outcome = sending.deliver_batch(ids)
@@ -55,15 +36,15 @@ def test_an_unhosted_number_is_rested_and_waited_for(ctx, redis_client):
     assert reason == "waiting for a number that can send: session-1 rests after send errors"
 
 
-def test_past_the_waiting_limit_no_number_is_a_failed_attempt(ctx, monkeypatch):
-    monkeypatch.setitem(ctx.config, "WAIT_FOR_NUMBER_S", 0)
+def test_past_the_waiting_limit_no_number_is_a_failed_attempt(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WAIT_FOR_NUMBER_S", 0)
     ids = messages.queue_texts([("081234567801", "Info")])
     outcome = sending.deliver_batch(ids)
     assert outcome.unsent == ids and outcome.later == []
     assert "no number is connected" in outcome.reason
 
 
-def test_one_outage_rests_a_number_once_however_many_threads_fail_on_it(ctx, redis_client):
+def test_one_outage_rests_a_number_once_however_many_threads_fail_on_it(redis_client):
     first = routing.record_failure("session-1")
     again = [routing.record_failure("session-1") for _ in range(10)]
     assert all(0 < ms <= first for ms in again)
@@ -73,7 +54,7 @@ def test_one_outage_rests_a_number_once_however_many_threads_fail_on_it(ctx, red
     assert routing.record_failure("session-1") == 2 * first
 
 
-def test_the_waiting_limit_counts_from_when_the_wait_began_not_from_the_rows_age(ctx):
+def test_the_waiting_limit_counts_from_when_the_wait_began_not_from_the_rows_age():
     ids = messages.queue_texts([("081234567801", "Info")])
     row = db.session.get(WhatsAppMessage, ids[0])
     row.created_at = datetime.now(UTC) - timedelta(hours=5)  # queued long ago, waits only now
@@ -89,14 +70,14 @@ def test_the_waiting_limit_counts_from_when_the_wait_began_not_from_the_rows_age
     assert sending.deliver_batch(ids).unsent == ids
 
 
-def test_a_number_at_its_daily_cap_is_waited_for_however_long(ctx, redis_client, monkeypatch):
+def test_a_number_at_its_daily_cap_is_waited_for_however_long(app, redis_client, monkeypatch):
     connected("session-1")
     session = db.session.scalar(db.select(WhatsAppSession))
     session.daily_cap = 1
     db.session.commit()
     routing.forget_sessions()
     routing.record_success("session-1")  # today's one send is spent
-    monkeypatch.setitem(ctx.config, "WAIT_FOR_NUMBER_S", 0)
+    monkeypatch.setitem(app.config, "WAIT_FOR_NUMBER_S", 0)
     ids = messages.queue_texts([("081234567801", "Info")])
     outcome = sending.deliver_batch(ids)
     assert outcome.later == ids and outcome.unsent == []

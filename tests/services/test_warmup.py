@@ -52,15 +52,22 @@ def jakarta(*args) -> datetime:
 @pytest.mark.usefixtures("ctx")
 class TestStart:
     def test_a_first_pairing_starts_the_warm_up(self):
-        make_session("s1", 1, status="qr")
+        make_session("s1", 1, status="qr", warmup_on_link=True)
         at = time.time()
         paired("s1", at)
         row = db.session.scalar(db.select(WhatsAppSession))
         assert row.phone_number == "6289900000001"
         assert row.warmup_started_at == datetime.fromtimestamp(at, UTC)
 
-    def test_a_pairing_folded_again_later_keeps_the_first_day(self):
+    def test_a_number_added_without_choosing_warm_up_is_not_throttled(self):
         make_session("s1", 1, status="qr")
+        paired("s1", time.time())
+        row = db.session.scalar(db.select(WhatsAppSession))
+        assert row.phone_number == "6289900000001" and row.warmup_started_at is None
+        assert routing.effective_cap(row.daily_cap, row.warmup_started_at) is None
+
+    def test_a_pairing_folded_again_later_keeps_the_first_day(self):
+        make_session("s1", 1, status="qr", warmup_on_link=True)
         first = time.time() - 3 * 86_400
         paired("s1", first)
         paired("s1", time.time())
@@ -68,7 +75,7 @@ class TestStart:
         assert row.warmup_started_at == datetime.fromtimestamp(first, UTC)
 
     def test_a_warm_up_the_operator_ended_is_not_started_again_by_a_pairing(self):
-        make_session("s1", 1, status="qr")
+        make_session("s1", 1, status="qr", warmup_on_link=True)
         at = time.time()
         paired("s1", at)
         warmup.set_warming_up("s1", False)
@@ -80,7 +87,7 @@ class TestStart:
         assert row.warmup_started_at is not None and row.warmup_ended_at is None
 
     def test_a_session_that_has_sent_before_does_not_warm_up(self):
-        make_session("s1", 1, status="qr", message_count=250)
+        make_session("s1", 1, status="qr", message_count=250, warmup_on_link=True)
         paired("s1", time.time())
         assert db.session.scalar(db.select(WhatsAppSession.warmup_started_at)) is None
 

@@ -79,7 +79,9 @@ def login():
             target = request.args.get("next", "")
             page = target if target.startswith("/admin") else url_for("admin.dashboard")
             return login_session.remember_device(redirect(page), admin)
-    return render_template("admin/login.html", error=error), status
+    return render_template(
+        "admin/login.html", error=error, first_run=not admins.any_admin()
+    ), status
 
 
 @bp.post("/logout")
@@ -104,3 +106,4 @@ from webapp.admin import api_keys_page  # noqa: E402,F401  (API keys)
 from webapp.admin import webhooks_page  # noqa: E402,F401  (webhooks)
 from webapp.admin import bulk_page, templates_page, triggers_page  # noqa: E402,F401  (templates, triggers, bulk sends)
 from webapp.admin import settings_page  # noqa: E402,F401  (settings)
+from webapp.admin import holds  # noqa: E402,F401  (the "held" filter: why a message waits)

@@ -11,16 +11,15 @@ it, and one click takes admin away while the billing app keeps sending with the 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
-from webapp.models import ApiKey, as_utc
-from webapp.services import api_keys
+from webapp.models import ApiKey
+from webapp.services import api_keys, local_time
 from webapp.services.errors import KabarError
 
 SCOPE_LABELS = {
@@ -41,7 +40,7 @@ def api_keys_page(new_key: str | None = None, error: str | None = None, status: 
     return render_template(
         "admin/api_keys.html",
         keys=list(keys),
-        when=_when,
+        when=local_time.format_time,
         via_labels=VIA_LABELS,
         scope_labels=SCOPE_LABELS,
         new_key=new_key,
@@ -87,10 +86,5 @@ def revoke_api_key(key_id: int):
         key = api_keys.revoke(key_id)
         flash(_("Key %(name)s revoked.", name=key.name))
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(url_for("admin.api_keys_page"))
-
-
-def _when(value: datetime | None) -> str:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"

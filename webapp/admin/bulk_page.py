@@ -28,12 +28,22 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
+from flask_babel import ngettext
 
-from webapp.admin import bp, login_required
+from webapp import labels, phrases
+from webapp.admin import bp, holds, login_required
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
-from webapp.services import bulk, bulk_file, phone, templates
+from webapp.services import (
+    bulk,
+    bulk_file,
+    forecast,
+    local_time,
+    optout,
+    phone,
+    reports,
+    templates,
+)
 from webapp.services.errors import KabarError
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
@@ -54,15 +64,7 @@ PHONE_COLUMNS = (
     "to",
 )
 EMAIL_COLUMNS = ("email", "e_mail", "surel")
-STATUS_LABELS = {
-    "scheduled": lazy_gettext("scheduled"),
-    "pending": lazy_gettext("pending"),
-    "expanding": lazy_gettext("preparing"),
-    "running": lazy_gettext("sending"),
-    "paused": lazy_gettext("paused"),
-    "cancelled": lazy_gettext("cancelled"),
-    "completed": lazy_gettext("completed"),
-}
+STATUS_LABELS = labels.BULK
 
 
 def _key(name: str) -> str:
@@ -133,7 +135,7 @@ def _previews(upload, template, mapping) -> list[dict[str, Any]]:
         try:
             number, number_error = phone.normalize(recipient["whatsapp"], region).phone, None
         except KabarError as exc:
-            number, number_error = None, exc.message
+            number, number_error = None, phrases.say(exc.message)
         result = templates.preview(
             template.content, mapping["fixed"] | recipient["data"], template.type, template.extra
         )
@@ -151,19 +153,90 @@ def _previews(upload, template, mapping) -> list[dict[str, Any]]:
     return shown
 
 
+def sendable(upload, template, mapping) -> int:
+    """How many rows will be sent: not those with a wrong number or a missing variable, not a
+    number's second row, not a customer who opted out (bulk messages honour opt-outs)."""
+    region = current_app.config["DEFAULT_REGION"]
+    needed = set(template.variables or []) - set(mapping["fixed"])
+    numbers: set[str] = set()
+    for row in upload["rows"]:
+        recipient = _recipient(upload["columns"], row, mapping)
+        if needed - set(recipient["data"]):
+            continue
+        try:
+            numbers.add(phone.normalize(recipient["whatsapp"], region).phone)
+        except KabarError:
+            continue
+    return len(numbers - optout.opted_out_among(numbers))
+
+
 # pages -----------------------------------------------------------------------------------------
+
+
+# A card's bar, in order: what went out, what waits for a limit, what failed, and what was
+# never to be sent. What is left of the bar is still queued.
+SEGMENTS = ("sent", "held", "failed", "skipped", "invalid", "duplicate", "cancelled")
+
+
+def card(job, by_status: dict[str, int], held: int, template_name: str | None) -> dict[str, Any]:
+    """One bulk job as its card shows it (also the shape the page polls)."""
+    report = bulk.report(job, by_status)
+    shown = report["counts"]
+    counts = {
+        "sent": shown["sent"] + shown["delivered"] + shown["read"],
+        "held": held,
+        "queued": shown["queued"] - held,
+        "paused": shown["paused"],
+        "failed": shown["failed"],
+        "skipped": shown.get("skipped", 0),
+        "invalid": report["invalid"],
+        "duplicate": report["duplicates"],
+        "cancelled": shown["cancelled"],
+    }
+    total = max(job.total, 1)
+    waiting = counts["queued"] + counts["held"] + counts["paused"] + report["notExpanded"]
+    return {
+        "jobId": job.job_id,
+        "status": job.status,
+        "statusLabel": str(STATUS_LABELS.get(job.status, job.status)),
+        "name": _(
+            "%(template)s of %(when)s",
+            template=template_name or "—",
+            when=local_time.format_time(job.created_at, "%d-%m-%Y %H:%M"),
+        ),
+        "scheduled": local_time.format_time(job.schedule_at) if job.schedule_at else None,
+        "counts": counts,
+        "notExpanded": report["notExpanded"],
+        "bar": {key: round(100.0 * counts[key] / total, 2) for key in SEGMENTS},
+        "progress": report["progress"],
+        "done": waiting == 0 and job.status != "scheduled",
+        "progressLabel": _("done %(progress)s%%", progress=f"{report['progress']:g}")
+        if waiting == 0 and job.status != "scheduled"
+        else _("%(progress)s%% processed", progress=f"{report['progress']:g}"),
+        "report": report,
+    }
+
+
+def _cards() -> list[dict[str, Any]]:
+    jobs = bulk.list_jobs(30)
+    ids = [job.id for job in jobs]
+    by_job, held = bulk.counts(ids), bulk.held_counts(ids)
+    names = reports.template_names()
+    cards = []
+    for job in jobs:
+        bulk.finish_if_done(job, by_job[job.id])
+        cards.append(card(job, by_job[job.id], held[job.id], names.get(job.template_id)))
+    return cards
 
 
 @bp.get("/bulk")
 @login_required
 def bulk_page(upload_error: str | None = None):
-    jobs = bulk.list_jobs(30)
-    by_job = bulk.counts([job.id for job in jobs])
     catalogue = templates.list_templates()
     return render_template(
         "admin/bulk.html",
-        jobs=[(job, bulk.report(job, by_job[job.id])) for job in jobs],
-        template_names={t.id: t.name for t in catalogue},
+        cards=_cards(),
+        segments=SEGMENTS,
         templates=[t for t in catalogue if t.is_active],
         status_labels=STATUS_LABELS,
         upload_error=upload_error,
@@ -174,16 +247,10 @@ def bulk_page(upload_error: str | None = None):
 def bulk_status():
     if g.admin is None:
         return jsonify(error={"code": "unauthorized", "message": "log in first"}), 401
-    jobs = bulk.list_jobs(30)
-    by_job = bulk.counts([job.id for job in jobs])
-    reports = []
-    for job in jobs:
-        bulk.finish_if_done(job, by_job[job.id])
-        report = bulk.report(job, by_job[job.id])
-        report.pop("errors")
-        report["statusLabel"] = str(STATUS_LABELS.get(job.status, job.status))
-        reports.append(report)
-    return jsonify(jobs=reports)
+    cards = _cards()
+    for shown in cards:
+        shown.pop("report")
+    return jsonify(jobs=cards)
 
 
 @bp.post("/bulk/upload")
@@ -224,9 +291,12 @@ def _render_new(token: str, form, error: str | None = None, status: int = 200):
         template=template,
         mapping=mapping,
         previews=_previews(upload, template, mapping),
+        sendable=sendable(upload, template, mapping),
+        zone_label=local_time.zone_label(),
         first_rows=upload["rows"][:PREVIEW_ROWS],
         form=form,
         error=error,
+        forecast=holds.forecast_text(forecast.bulk(len(upload["rows"]), template.category)),
     ), status
 
 
@@ -245,7 +315,7 @@ def bulk_send(token: str):
     try:
         template = templates.find_template(name=request.form.get("template", ""))
     except KabarError as exc:
-        return _render_new(token, request.form, exc.message, 422)
+        return _render_new(token, request.form, phrases.say(exc.message), 422)
     mapping = _mapping(upload, template, request.form)
     raw: dict[str, Any] = {
         "recipients": [_recipient(upload["columns"], row, mapping) for row in upload["rows"]],
@@ -253,14 +323,21 @@ def bulk_send(token: str):
         "templateData": mapping["fixed"],
         "priority": int(p) if (p := request.form.get("priority", "1")).isdigit() else p,
     }
-    if request.form.get("schedule_at"):
-        raw["scheduleAt"] = request.form["schedule_at"]
+    if schedule_at := request.form.get("schedule_at", "").strip():
+        try:
+            raw["scheduleAt"] = local_time.parse_moment(schedule_at).isoformat()
+        except ValueError:
+            message = _("schedule: '%(value)s' is not a day and time (dd-mm-yyyy hh:mm)",
+                        value=schedule_at)  # fmt: skip
+            return _render_new(token, request.form, message, 400)
     if request.form.get("routing"):
         raw["routing"] = request.form["routing"]
     try:
         job = bulk.submit(bulk.parse_request(raw))
     except KabarError as exc:
-        return _render_new(token, request.form, f"{exc.field}: {exc.message}", exc.status)
+        return _render_new(
+            token, request.form, f"{exc.field}: {phrases.say(exc.message)}", exc.status
+        )
     get_redis().delete(UPLOAD_KEY.format(token=token))
     if job.status == "scheduled":
         flash(_("Bulk send %(job)s: %(num)s recipients accepted (scheduled).", job=job.job_id,
@@ -269,6 +346,32 @@ def bulk_send(token: str):
         flash(_("Bulk send %(job)s: %(num)s recipients accepted.", job=job.job_id,
                 num=f"{job.total:,}"))
     return redirect(url_for("admin.bulk_page"))
+
+
+@bp.post("/bulk/<job_id>/resend-failed")
+@login_required
+def bulk_resend_failed(job_id: str):
+    """Send every failed row of the job again (once; not those a live session host holds)."""
+    try:
+        resent, busy = bulk.resend_failed(job_id)
+    except KabarError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(ngettext("Bulk send %(job)s: %(num)s failed message queued again.",
+                       "Bulk send %(job)s: %(num)s failed messages queued again.",
+                       resent, job=job_id))  # fmt: skip
+        if busy:
+            flash(
+                ngettext(
+                    "%(num)s message is still being sent by a live session host; try again "
+                    "shortly.",
+                    "%(num)s messages are still being sent by a live session host; try again "
+                    "shortly.",
+                    busy,
+                ),
+                "error",
+            )
+    return redirect(url_for("admin.bulk_page", _anchor=job_id))
 
 
 @bp.post("/bulk/<job_id>/<action>")
@@ -280,7 +383,7 @@ def bulk_action(job_id: str, action: str):
     try:
         job = actions[action](job_id)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     else:
         label = STATUS_LABELS.get(job.status, job.status)
         flash(_("Bulk send %(job)s: %(status)s.", job=job.job_id, status=label))

@@ -3,6 +3,7 @@ and the queue page. Views parse the query or form, call a service, render."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import redis
@@ -10,30 +11,46 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
-from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, as_utc, row_id
-from webapp.services import jobs, messages, phone, reports, sessions
+from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, row_id
+from webapp.services import (
+    bulk,
+    jobs,
+    local_time,
+    messages,
+    phone,
+    reports,
+    sessions,
+    templates,
+)
 from webapp.services import session_events as folding
 from webapp.services.errors import KabarError
 
 
 @bp.app_template_filter("localtime")
-def localtime(value, fmt: str = "%d-%m-%Y %H:%M:%S") -> str:
-    """A stored UTC time in the operator's timezone."""
-    if value is None:
-        return "—"
-    return as_utc(value).astimezone(reports.zone()).strftime(fmt)
+def localtime(value, fmt: str = local_time.TIME_FORMAT) -> str:
+    """A stored UTC time in the operator's timezone, with the zone's label (WIB, ...)."""
+    return local_time.format_time(value, fmt)
 
 
-def _day(name: str) -> tuple[date | None, str | None]:
+@bp.app_template_filter("localday")
+def localday(value) -> str:
+    """A day as the date fields show it: dd-mm-yyyy."""
+    return local_time.format_day(value)
+
+
+def _day(*names: str) -> tuple[date | None, str | None]:
+    """The day typed in the first of ``names`` the query has (later names: older links)."""
+    name = next((n for n in names if request.args.get(n, "").strip()), names[0])
     raw = request.args.get(name, "").strip()
     if not raw:
         return None, None
     try:
-        return date.fromisoformat(raw), None
+        return local_time.parse_day(raw), None
     except ValueError:
-        return None, _("%(field)s: '%(value)s' is not a date (YYYY-MM-DD)", field=name, value=raw)
+        return None, _("%(field)s: '%(value)s' is not a date (dd-mm-yyyy)", field=name, value=raw)
 
 
 def _number(raw: str) -> str | None:
@@ -65,17 +82,34 @@ def overview():
     )
 
 
+# The send form's fields and the service's names for them (its errors name the latter).
+SEND_FIELDS = {"to": "to", "text": "text", "template": "send_template", "data": "send_data",
+               "sessionId": "sender"}  # fmt: skip
+
+
 @bp.get("/messages")
 @login_required
 def messages_page():
+    return _messages_page()
+
+
+def _messages_page(send_error: KabarError | None = None):
+    """The log with its filters (``since``/``until``; ``from``/``to`` of older links still
+    work) and the send form, filled with what was typed when ``send_error`` refused it."""
     errors = []
-    day_from, e1 = _day("from")
-    day_to, e2 = _day("to")
+    day_from, e1 = _day("since", "from")
+    day_to, e2 = _day("until", "to")
     errors += [e for e in (e1, e2) if e]
     status = request.args.get("status") or None
     if status and status not in (*MESSAGE_STATUSES, "cancelled", "paused", "skipped"):
         errors.append(_("status: '%(value)s' is unknown", value=status))
         status = None
+    bulk_job = None
+    if job_id := request.args.get("bulk", "").strip():
+        try:
+            bulk_job = bulk.get_job(job_id)
+        except KabarError:
+            errors.append(_("bulk: no bulk send %(job)s", job=job_id))
     template_id = row_id(request.args.get("template", ""))
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     flt = reports.MessageFilter(
@@ -85,9 +119,15 @@ def messages_page():
         template_id=template_id,
         day_from=day_from,
         day_to=day_to,
+        bulk_id=bulk_job.id if bulk_job else None,
     )
     rows, total = reports.search_messages(flt, page)
     pages = max((total + reports.PAGE_SIZE - 1) // reports.PAGE_SIZE, 1)
+    send_errors = {}
+    if send_error is not None:
+        field = SEND_FIELDS.get((send_error.field or "").split(".")[0], "text")
+        send_errors[field] = phrases.say(send_error.message)
+    active = [t for t in templates.list_templates() if t.is_active]
     return render_template(
         "admin/messages.html",
         rows=rows,
@@ -95,26 +135,53 @@ def messages_page():
         page=min(page, pages),
         pages=pages,
         errors=errors,
-        statuses=(*MESSAGE_STATUSES, "cancelled"),
+        statuses=(*MESSAGE_STATUSES, "cancelled", "paused", "skipped"),
         sessions=sessions.list_sessions(),
         templates=reports.template_names(),
+        send_templates=active,
+        variables={t.name: t.variables or [] for t in active},
         args=request.args,
-    ), (400 if errors else 200)
+        day_from=day_from,
+        day_to=day_to,
+        bulk_job=bulk_job,
+        sent=request.form if send_error else {},
+        send_errors=send_errors,
+    ), (send_error.status if send_error else 400 if errors else 200)
 
 
 @bp.post("/messages/send")
 @login_required
 def message_send():
-    """Send one text from the page, as the API's single send does (urgent)."""
-    to, text = request.form.get("to", ""), request.form.get("text", "")
+    """Send one message from the page, as the API's single send does (urgent): a text, or a
+    template with its data (a JSON object), from the chosen number or by routing."""
+    form = request.form
+    template = form.get("send_template", "").strip() or None
     try:
-        accepted = messages.queue_message(to, text=text)
+        data = _send_data(form.get("send_data", "")) if template else None
+        accepted = messages.queue_message(
+            form.get("to", ""),
+            template=template,
+            data=data,
+            text=None if template else form.get("text", ""),
+            session_id=form.get("sender", "").strip() or None,
+        )
     except KabarError as exc:
-        field = exc.field or _("form")
-        flash(f"{field}: {exc.message}", "error")
-        return redirect(url_for("admin.messages_page", to=to))
+        return _messages_page(send_error=exc)
     flash(_("Message #%(id)s queued.", id=accepted.message.id))
     return redirect(url_for("admin.message_detail", message_id=accepted.message.id))
+
+
+def _send_data(raw: str) -> dict:
+    """The template's data as typed in the JSON box; empty is no data."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise KabarError(_("not valid JSON: %(reason)s", reason=exc), field="data") from exc
+    if not isinstance(data, dict):
+        raise KabarError(_('a JSON object, e.g. {"name": "Budi"}'), field="data")
+    return data
 
 
 def _message_or_404(message_id: int) -> WhatsAppMessage:
@@ -160,7 +227,7 @@ def _act(message_id: int, action, done: str):
         action(message)
         flash(done)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(request.form.get("next") or url_for("admin.message_detail",
                                                         message_id=message_id))
 

@@ -19,36 +19,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 
+from webapp import labels, phrases
 from webapp.admin import bp, login_required
 from webapp.admin.console_pages import localtime
+from webapp.admin.holds import limit_reached
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
 from webapp.models import WhatsAppSession, iso
-from webapp.services import connect_advice, routing, sessions, warmup
+from webapp.services import connect_advice, routing, sessions, settings, warmup
 from webapp.services.errors import KabarError
-from workers.transports.base import PAIR_CODE_EXPIRED_REASON, PASSKEY_REASON, QR_EXPIRED_REASON
 from workers.transports.simulator import FAULTS
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {
-    "disconnected": lazy_gettext("Disconnected"),
-    "connecting": lazy_gettext("Connecting"),
-    "qr": lazy_gettext("Waiting for a QR scan"),
-    "qr_expired": lazy_gettext("QR expired"),
-    "connected": lazy_gettext("Connected"),
-    "logged_out": lazy_gettext("Logged out"),
-    "banned": lazy_gettext("Banned"),
-    "failed": lazy_gettext("Failed"),
-}
-# Reasons the transports give in English that this page shows in the operator's language.
-REASON_LABELS = {
-    PASSKEY_REASON: lazy_gettext(
-        "this WhatsApp account asks for a passkey, which linking from Kabar cannot answer yet; "
-        "try the pairing code or another number"
-    ),
-    QR_EXPIRED_REASON: lazy_gettext("the QR code was not scanned in time; show a new QR"),
-    PAIR_CODE_EXPIRED_REASON: lazy_gettext("the pairing code was not typed in time; show a new QR"),
-}
+STATUS_LABELS = labels.SESSION
 FAULT_LABELS = {
     "disconnect": lazy_gettext("Disconnect"),
     "logged_out": lazy_gettext("Logged out from the phone"),
@@ -86,8 +69,9 @@ def _attempt(target: str, action: Callable[[], Any]) -> Any:
         first = next(iter(fields))
         raise FormError(target, f"{first}: {fields[first][0]}", fields, 400) from exc
     except KabarError as exc:
-        fields = {exc.field: [exc.message]} if exc.field else {}
-        raise FormError(target, exc.message, fields, exc.status) from exc
+        message = phrases.say(exc.message)
+        fields = {exc.field: [message]} if exc.field else {}
+        raise FormError(target, message, fields, exc.status) from exc
     except redis.RedisError as exc:
         log.error("Redis unavailable: %s", exc)
         raise FormError(target, _("Redis is unreachable"), {}, 503) from exc
@@ -95,11 +79,11 @@ def _attempt(target: str, action: Callable[[], Any]) -> Any:
 
 def _field_messages(messages: Any) -> dict[str, list[str]]:
     if not isinstance(messages, dict):
-        return {"body": [str(m) for m in messages]}
+        return {"body": [phrases.say(str(m)) for m in messages]}
     flat: dict[str, list[str]] = {}
     for name, value in messages.items():
         key = "body" if name == "_schema" else name
-        flat[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
+        flat[key] = [phrases.say(str(v)) for v in (value if isinstance(value, list) else [value])]
     return flat
 
 
@@ -126,6 +110,7 @@ def _render(error: FormError | None = None):
         fault_labels=FAULT_LABELS,
         error=error,
         form=request.form if error else {},
+        warmup_days=len(settings.get("warmup_schedule") or []),
     ), (error.status if error else 200)
 
 
@@ -179,15 +164,25 @@ def session_view(session: WhatsAppSession) -> dict[str, Any]:
         "messageCount": session.message_count,
         "errorCount": session.error_count,
         "lastActivity": _when(session.last_activity),
-        "lastError": str(REASON_LABELS.get(session.last_error, session.last_error or "")) or None,
+        **_last_error(session.last_error),
         "advice": _advice(session.last_error),
         "banExpiresAt": _when(session.ban_expires_at),
         "qr": qr,
         "qrExpires": qr_expires,
         "faults": sorted(faults),
         "warmup": warming_up,
+        "limitReached": limit_reached(session),  # "batas hari ini tercapai: 20/20", or ""
         "updatedAt": iso(session.updated_at),
     }
+
+
+def _last_error(error: str | None) -> dict[str, str | None]:
+    """The last error in the operator's language, and its technical detail (a Go error) for
+    the card's "detail" toggle."""
+    explained = phrases.explain(error)
+    if explained is None:
+        return {"lastError": None, "lastErrorDetail": None}
+    return {"lastError": explained.summary, "lastErrorDetail": "\n".join(explained.details) or None}
 
 
 def _advice(error: str | None) -> str | None:
@@ -210,11 +205,15 @@ def create_session():
     try:
         body = _attempt(
             "create",
-            lambda: CreateSessionSchema().load(_form("deviceId", "priority", "transport")),
+            lambda: CreateSessionSchema().load(
+                _form("deviceId", "priority", "transport", "warmup")
+            ),
         )
         session = _attempt(
             "create",
-            lambda: sessions.create_session(body["deviceId"], body["priority"], body["transport"]),
+            lambda: sessions.create_session(
+                body["deviceId"], body["priority"], body["transport"], warmup=body["warmup"]
+            ),
         )
     except FormError as error:
         return _render(error)

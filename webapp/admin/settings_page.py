@@ -1,12 +1,17 @@
-"""Admin page "Pengaturan": the operator settings of ``webapp.services.settings``, in groups that
-are saved one at a time and applied without a restart.
+"""Admin page "Pengaturan": the operator settings of ``webapp.services.settings``, applied
+without a restart.
+
+The page is one form in sections: whichever section's button is pressed, every edit on the
+page is saved together, and nothing typed is lost. A refusal draws the page again with every
+value as typed and the reason at its field; a save comes back at the section whose button was
+pressed, with "saved" in each section that changed and on each field it changed.
 
 Each field says whether it holds a saved value or the environment's default, and can go back to
 the default. A secret (the SMTP password) is never put in the page: the field stays empty, shows
 whether one is set, and saving it empty keeps the stored one, unless the SMTP server or login
 changed in the same save: then the stored password is cleared and must be entered again, so it
-is never sent to another server. The e-mail group has its own form that sends a test e-mail
-through the SMTP settings as saved.
+is never sent to another server. The e-mail section's test button sends a test e-mail through
+the SMTP settings as saved and draws the page again with the fields as typed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
@@ -66,6 +71,11 @@ GROUPS = (
         Field("check_on_whatsapp", lazy_gettext("Check numbers on WhatsApp before a bulk send")),
         Field("on_whatsapp_cache_days", lazy_gettext("Keep check results (days)")),
     )),
+    Group("reserve", lazy_gettext("Transactional first"), (
+        Field("bulk_reserve_percent", lazy_gettext("Kept from bulk sends (%)"),
+              lazy_gettext("of each number's daily cap or warm-up allowance, for invoices and "
+                           "other single messages")),
+    )),
     Group("quiet", lazy_gettext("Quiet hours"), (
         Field("quiet_hours", lazy_gettext("Quiet hours"),
               lazy_gettext("e.g. 21:00-07:00; empty = off")),
@@ -96,89 +106,127 @@ GROUPS = (
         Field("smtp_starttls", "STARTTLS"),
         Field("smtp_from", lazy_gettext("From"),
               lazy_gettext("e.g. %(address)s", address="Kabar ISP <noreply@isp.example>")),
+        Field("email_language", lazy_gettext("Language of the e-mail"),
+              lazy_gettext("id = Indonesian, en = English")),
     )),
 )  # fmt: skip
 GROUPS_BY_KEY = {group.key: group for group in GROUPS}
 
 
+FIELD_GROUPS = {field.name: group.key for group in GROUPS for field in group.fields}
+RESULT_KEY = "settings_result"  # what the last save changed, shown in its sections once
+
+
 @bp.get("/settings")
 @login_required
 def settings_page():
-    return _render()
+    return _render(result=session.pop(RESULT_KEY, None))
 
 
 @bp.post("/settings")
 @login_required
 def settings_save():
+    """Save every field of the page's one form (``shown`` lists them; a post without it saves
+    the fields of ``group``). ``group`` is the section whose button was pressed: the page
+    comes back there, with the result in every section that changed."""
     group = GROUPS_BY_KEY.get(request.form.get("group", ""))
-    if group is None:
-        flash(_("Unknown settings group."), "error")
-        return redirect(url_for("admin.settings_page"))
-    changes = settings.edits(_submitted(group))
+    names = request.form.getlist("shown")
+    if not names:
+        if group is None:
+            flash(_("Unknown settings group."), "error")
+            return redirect(url_for("admin.settings_page"))
+        names = [field.name for field in group.fields]
+    changes = settings.edits(_submitted([n for n in names if n in settings.SPECS]))
     try:
-        saved = _attempt(group.key, lambda: settings.save(changes))
-        _attempt(group.key, lambda: sessions.settings_changed(saved))
+        saved = _attempt("settings", lambda: settings.save(changes))
+        _attempt("settings", lambda: sessions.settings_changed(saved))
     except FormError as error:
-        return _render(error)
-    if changes:
-        flash(_("%(group)s: saved.", group=group.title))
-    else:
-        flash(_("%(group)s: nothing changed.", group=group.title))
-    if settings.password_cleared(saved):
-        flash(_("The SMTP server or login changed: enter the SMTP password again."), "error")
-    return redirect(url_for("admin.settings_page", _anchor=group.key))
+        return _render(error=error, typed=True)
+    anchor = group.key if group else (FIELD_GROUPS.get(next(iter(changes), ""), "") or None)
+    session[RESULT_KEY] = {
+        "group": anchor,
+        "changed": sorted(changes),
+        "password_cleared": settings.password_cleared(saved),
+    }
+    return redirect(url_for("admin.settings_page", _anchor=anchor))
 
 
 @bp.post("/settings/test-email")
 @login_required
 def settings_test_email():
+    """Send a test e-mail through the saved SMTP settings; the page comes back with every
+    field as typed (nothing is saved, nothing lost) and the result next to the button."""
     to = request.form.get("to", "").strip()
     try:
         _attempt("test_email", lambda: fallback.send_test(to))
     except FormError as error:
         if error.fields:  # a malformed address: shown at the field, as typed
-            return _render(error)
-        flash(_("Test e-mail failed: %(reason)s", reason=error.message), "error")
-    else:
-        flash(_("Test e-mail sent to %(address)s.", address=to))
-    return redirect(url_for("admin.settings_page", _anchor="email"))
+            return _render(error=error, typed=True)
+        failed = _("Test e-mail failed: %(reason)s", reason=error.message)
+        return _render(typed=True, test_result=(False, failed))
+    return _render(
+        typed=True, test_result=(True, _("Test e-mail sent to %(address)s.", address=to))
+    )
 
 
-def _submitted(group: Group) -> dict[str, Any]:
-    """The group's fields as the form gives them; a ticked "reset" is None (the default)."""
+def _submitted(names: list[str]) -> dict[str, Any]:
+    """The named fields as the form gives them; a ticked "reset" is None (the default)."""
     resets = set(request.form.getlist("reset"))
     submitted: dict[str, Any] = {}
-    for field in group.fields:
-        if field.name in resets:
-            submitted[field.name] = None
-        elif settings.SPECS[field.name].kind == "bool":  # an unticked box is not sent at all
-            submitted[field.name] = field.name in request.form
-        else:
-            submitted[field.name] = request.form.get(field.name, "")
+    for name in names:
+        if name in resets:
+            submitted[name] = None
+        elif settings.SPECS[name].kind == "bool":  # an unticked box is not sent at all
+            submitted[name] = name in request.form
+        elif settings.SPECS[name].secret and not request.form.get(name):
+            continue  # never shown, so left empty: keep the stored one, and report no change
+        elif name in request.form:  # a field the form did not send keeps its value
+            submitted[name] = request.form[name]
     return submitted
 
 
-def _render(error: FormError | None = None):
-    rows = {group.key: [_row(group, field, error) for field in group.fields] for group in GROUPS}
+def _render(
+    error: FormError | None = None,
+    typed: bool = False,
+    result: dict[str, Any] | None = None,
+    test_result: tuple[bool, str] | None = None,
+):
+    """The page; after a post (``typed``) every field shows what was typed, not what is saved."""
+    shown = set(request.form.getlist("shown")) if typed else set()
+    if typed and not shown and (group := GROUPS_BY_KEY.get(request.form.get("group", ""))):
+        shown = {field.name for field in group.fields}
+    fields = error.fields if error else {}
+    rows = {
+        group.key: [_row(field, field.name in shown, fields) for field in group.fields]
+        for group in GROUPS
+    }
+    refused = {FIELD_GROUPS[name] for name in fields if name in FIELD_GROUPS}
+    if error is not None and error.target == "settings" and not refused:
+        refused = {request.form.get("group", "") or GROUPS[0].key}
+    changed = set(result["changed"]) if result else set()
     return render_template(
         "admin/settings.html",
         groups=GROUPS,
         rows=rows,
         error=error,
-        form=request.form if error else {},
+        refused=refused,
+        result=result,
+        changed={FIELD_GROUPS[n] for n in changed if n in FIELD_GROUPS},
+        changed_fields=changed,
+        test_result=test_result,
+        form=request.form if typed else {},
     ), (error.status if error else 200)
 
 
-def _row(group: Group, field: Field, error: FormError | None) -> dict[str, Any]:
-    """One field as the template draws it: the user's input after a refusal, else the value
-    in effect (never a secret's)."""
+def _row(field: Field, typed: bool, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """One field as the template draws it: what was typed after a post, else the value in
+    effect (never a secret's)."""
     spec = settings.SPECS[field.name]
-    shown = settings.shown(field.name)
-    refused = error is not None and error.target == group.key
+    value_shown = settings.shown(field.name)
     if spec.secret:
         value: Any = ""
-    elif not refused:
-        value = _text(shown, spec.kind)
+    elif not typed:
+        value = _text(value_shown, spec.kind)
     elif spec.kind == "bool":
         value = field.name in request.form
     else:
@@ -187,10 +235,10 @@ def _row(group: Group, field: Field, error: FormError | None) -> dict[str, Any]:
         "field": field,
         "spec": spec,
         "value": value,
-        "is_set": shown["set"] if spec.secret else None,
+        "is_set": value_shown["set"] if spec.secret else None,
         "saved": settings.is_saved(field.name),
-        "reset": refused and field.name in request.form.getlist("reset"),
-        "errors": error.fields.get(field.name, []) if refused else [],
+        "reset": typed and field.name in request.form.getlist("reset"),
+        "errors": errors.get(field.name, []),
     }
 
 

@@ -14,13 +14,14 @@ from flask import abort, flash, g, jsonify, redirect, render_template, request, 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.admin.sessions_page import FormError, _attempt
 from webapp.api.schemas import TemplateSchema
 from webapp.api.templates import preview_json
 from webapp.extensions import db
-from webapp.models import Trigger, WhatsAppTemplate, as_utc
-from webapp.services import templates
+from webapp.models import Trigger, WhatsAppTemplate
+from webapp.services import local_time, templates
 from webapp.services.errors import KabarError, NotFound
 
 CATEGORY_LABELS = {
@@ -138,7 +139,7 @@ def templates_page():
         built_in=templates.BUILT_IN,
         category_labels=CATEGORY_LABELS,
         type_labels=TYPE_LABELS,
-        when=_when,
+        when=local_time.format_time,
     )
 
 
@@ -211,7 +212,7 @@ def _saved(template: WhatsAppTemplate):
     """Back to the saved template's form, with what may keep its messages from arriving."""
     for warning in templates.warnings_for(template.content, template.extra):
         flash(_("Warning (%(field)s): %(message)s", field=warning["field"],
-                message=warning["message"]), "error")
+                message=phrases.say(warning["message"])), "error")
     return redirect(url_for("admin.template_edit", template_id=template.id))
 
 
@@ -223,7 +224,7 @@ def template_delete(template_id: int):
     try:
         templates.delete_template(template_id)
     except KabarError as exc:
-        flash(_("Cannot delete: %(reason)s", reason=exc.message), "error")
+        flash(_("Cannot delete: %(reason)s", reason=phrases.say(exc.message)), "error")
         return redirect(url_for("admin.template_edit", template_id=template_id))
     flash(_("Template %(name)s deleted.", name=name))
     return redirect(url_for("admin.templates_page"))
@@ -259,10 +260,6 @@ def template_preview():
         problem = problem or exc
     shown = preview_json(templates.preview(body["content"], data, body["type"], extra))
     if problem is not None:
-        shown["error"] = {"field": problem.field, "message": problem.message}
+        shown["error"] = {"field": problem.field, "message": phrases.say(problem.message)}
+    shown["warnings"] = [{**w, "message": phrases.say(w["message"])} for w in shown["warnings"]]
     return jsonify(shown)
-
-
-def _when(value) -> str:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"

@@ -11,19 +11,14 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 
+from webapp import labels
 from webapp.admin import bp, login_required
 from webapp.admin.sessions_page import FormError, _attempt
-from webapp.models import as_utc
-from webapp.services import templates, triggers
+from webapp.services import local_time, templates, triggers
 from webapp.services.errors import KabarError
 
-STATUS_LABELS = {
-    "queued": lazy_gettext("queued"),
-    "skipped": lazy_gettext("skipped"),
-    "failed": lazy_gettext("failed"),
-}
+STATUS_LABELS = labels.EVENT
 
 
 def _form(form) -> dict[str, Any]:
@@ -50,7 +45,7 @@ def _render(error: FormError | None = None):
         status_labels=STATUS_LABELS,
         error=error,
         form=request.form if error else {},
-        when=_when,
+        when=local_time.format_time,
     ), (error.status if error else 200)
 
 
@@ -111,8 +106,3 @@ def trigger_delete(trigger_id: int):
         return _render(error)
     flash(_("Trigger %(event)s deleted.", event=event))
     return redirect(url_for("admin.triggers_page"))
-
-
-def _when(value) -> str:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"

@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from webapp import request_size
+from webapp.i18n import for_programs
 from webapp.services import database
 from webapp.services.errors import KabarError
 
@@ -20,9 +21,13 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": message}}
+    """The error body; ``code`` is stable English, ``message`` and the field reasons follow the
+    request's Accept-Language (English by default)."""
+    body = {"error": {"code": code, "message": for_programs(message)}}
     if fields:
-        body["error"]["fields"] = fields
+        body["error"]["fields"] = {
+            name: [for_programs(reason) for reason in reasons] for name, reasons in fields.items()
+        }
         body["error"]["field"] = next(iter(fields))
     return jsonify(body), status
 

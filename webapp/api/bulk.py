@@ -8,23 +8,30 @@ from marshmallow import ValidationError
 from webapp.api import bp
 from webapp.api.schemas import json_body
 from webapp.models import iso
-from webapp.services import bulk
+from webapp.services import bulk, forecast, templates
 
 
 @bp.post("/whatsapp/send-bulk")
 def send_bulk():
     """``{recipients: [{whatsapp, data, email?}], template, templateData, priority?,
-    scheduleAt?, routing?}`` -> 202 ``{jobId, queued}`` at once; an actor writes the messages."""
+    scheduleAt?, routing?}`` -> 202 ``{jobId, queued, forecast}`` at once; an actor writes the
+    messages. ``forecast`` (null for a send scheduled later) says how many go today and how
+    many wait, by cause (see ``services.forecast``)."""
     raw = json_body()
     if not isinstance(raw, dict):
         raise ValidationError({"body": ["the body must be a JSON object"]})
-    job = bulk.submit(bulk.parse_request(raw))
+    parsed = bulk.parse_request(raw)
+    # Read before the send's messages are queued, so they do not count as ahead of it.
+    template = templates.find_active(parsed.template, parsed.template_field)
+    expected = forecast.bulk(len(parsed.recipients), template.category)
+    job = bulk.submit(parsed)
     return (
         jsonify(
             jobId=job.job_id,
             queued=job.total,
             status=job.status,
             scheduleAt=iso(job.schedule_at),
+            forecast=None if job.status == "scheduled" else expected.as_json(),
             statusUrl=url_for("api.bulk_status", job_id=job.job_id),
         ),
         202,

@@ -24,6 +24,10 @@ def status_json(message: WhatsAppMessage) -> dict:
         "retryCount": message.retry_count,
         "priority": message.priority,
         "band": message.band,
+        # Why a queued message may not go out yet (daily_cap, warmup, quiet_hours, no_number)
+        # and the earliest time it may.
+        "heldReason": message.held_reason,
+        "heldUntil": iso(message.held_until),
     }
 
 

@@ -31,6 +31,8 @@ class CreateSessionSchema(_Base):
     deviceId = fields.String(required=True, validate=validate.Length(min=1, max=100))
     priority = fields.Integer(load_default=999, validate=validate.Range(min=1, max=9999))
     transport = fields.String(load_default=None, validate=validate.OneOf(["neonize", "simulator"]))
+    # A new number warms up from its first link; one long in use on a phone need not.
+    warmup = fields.Boolean(load_default=False)
 
 
 class UpdateSessionSchema(_Base):

@@ -35,9 +35,20 @@ def session_json(session: WhatsAppSession) -> dict:
         "jitterMs": session.jitter_ms,
         "dailyCap": session.daily_cap,
         "banExpiresAt": iso(session.ban_expires_at),
+        "warmupOnLink": session.warmup_on_link,
         "warmupStartedAt": iso(session.warmup_started_at),
         "warmup": routing.warmup_today(session),
+        "dailyLimit": _day_limit(session),
     }
+
+
+def _day_limit(session: WhatsAppSession) -> dict | None:
+    """Today's limit of the number (``{cap, sent, reached, cause}``, cause ``daily_cap`` or
+    ``warmup``); null when it has none."""
+    limit = routing.day_limit(session)
+    if limit is None:
+        return None
+    return {"cap": limit.cap, "sent": limit.sent, "reached": limit.reached, "cause": limit.cause}
 
 
 @bp.get("/whatsapp/sessions")
@@ -48,7 +59,9 @@ def list_sessions():
 @bp.post("/whatsapp/sessions")
 def create_session():
     body = load_json(CreateSessionSchema())
-    session = sessions.create_session(body["deviceId"], body["priority"], body["transport"])
+    session = sessions.create_session(
+        body["deviceId"], body["priority"], body["transport"], warmup=body["warmup"]
+    )
     return jsonify(session=session_json(session)), 201
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from webapp.i18n import for_programs
 from webapp.services import database
 from webapp.services.errors import KabarError
 
@@ -45,6 +46,8 @@ def reply(ok: bool, msg: str, status: int = 200, *, field: str | None = None, da
 
 
 def refusal(status: int, field: str | None, message: str):
+    """A refusal in the dialect's shape; its text follows Accept-Language (English by default)."""
+    message = for_programs(message)
     return reply(False, f"{field}: {message}" if field else message, status, field=field)
 
 

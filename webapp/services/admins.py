@@ -32,6 +32,11 @@ def create_admin(email: str, password: str) -> AdminUser:
     return admin
 
 
+def any_admin() -> bool:
+    """Whether anyone can log in yet (the login page tells a first user how to start)."""
+    return db.session.scalar(db.select(AdminUser.id).limit(1)) is not None
+
+
 def verify(email: str, password: str) -> AdminUser | None:
     """The admin whose credentials these are, or None."""
     admin = db.session.scalar(

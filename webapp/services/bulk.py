@@ -110,7 +110,7 @@ def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
     if isinstance(template, str):
         template = template.strip()
     if isinstance(template, bool) or not isinstance(template, str | int | float) or template == "":
-        raise refuse("template", "template (a template's name or id) is required")
+        raise refuse("template", "template (a template name) is required")
     template_data = raw.get("templateData")
     if template_data is None:
         template_data = {}
@@ -468,6 +468,21 @@ def counts(bulk_ids: list[int]) -> dict[int, dict[str, int]]:
     return found
 
 
+def held_counts(bulk_ids: list[int]) -> dict[int, int]:
+    """Queued rows of each job that wait for a limit (``held_reason``: a daily cap, warm-up,
+    quiet hours); they are among the ``queued`` of ``counts``."""
+    M = WhatsAppMessage
+    found = dict.fromkeys(bulk_ids, 0)
+    if bulk_ids:
+        rows = db.session.execute(
+            sa.select(M.bulk_job_id, sa.func.count())
+            .where(M.bulk_job_id.in_(bulk_ids), M.status == "queued", M.held_reason.is_not(None))
+            .group_by(M.bulk_job_id)
+        )
+        found.update({bulk_id: count for bulk_id, count in rows})
+    return found
+
+
 def report(job: BulkJob, by_status: dict[str, int] | None = None) -> dict[str, Any]:
     """The job's progress as the API and the admin page show it."""
     if by_status is None:
@@ -535,7 +550,9 @@ def pause(job_id: str) -> BulkJob:
     M = WhatsAppMessage
     db.session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(status="paused"))
     db.session.execute(
-        sa.update(M).where(M.bulk_job_id == job.id, M.status == "queued").values(status="paused")
+        sa.update(M)
+        .where(M.bulk_job_id == job.id, M.status == "queued")
+        .values(status="paused", held_reason=None, held_until=None)
     )
     db.session.commit()
     db.session.refresh(job)
@@ -604,11 +621,41 @@ def cancel(job_id: str) -> BulkJob:
     db.session.execute(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status.in_(WAITING))
-        .values(status="cancelled", error_message="bulk send cancelled")
+        .values(
+            status="cancelled",
+            error_message="bulk send cancelled",
+            held_reason=None,
+            held_until=None,
+        )
     )
     db.session.commit()
     db.session.refresh(job)
     return job
+
+
+def resend_failed(job_id: str) -> tuple[int, int]:
+    """Queue every failed row of the job again, once: (rows queued, rows left failed because a
+    live session host still holds their send). A completed job runs again until they are done.
+    Refused for a job that is not running or completed, or has no failed row."""
+    job = get_job(job_id)
+    if job.status not in ("running", "completed"):
+        raise Conflict(f"bulk send {job_id} is {job.status}", field="jobId")
+    M = WhatsAppMessage
+    rows = list(
+        db.session.scalars(
+            sa.select(M)
+            .where(M.bulk_job_id == job.id, M.status == "failed")
+            .order_by(M.id)
+            .with_for_update()
+        )
+    )
+    if not rows:
+        db.session.rollback()
+        raise Conflict(f"bulk send {job_id} has no failed message", field="jobId")
+    if job.status == "completed":
+        job.status, job.finished_at = "running", None
+    resent = jobs.resend_failed(rows)
+    return len(resent), len(rows) - len(resent)
 
 
 # the scheduler's sweep -------------------------------------------------------------------------

@@ -4,7 +4,9 @@ With the ``email_fallback_enabled`` setting on, a message that ends ``failed`` i
 the outbox) to an actor that sends it to the recipient's address (the row's ``email``, else the
 contact's) in the seed's layout, and records on the row how that went (``fallback_method``,
 ``fallback_result``, ``fallback_at``). Temporary SMTP trouble is retried by Dramatiq; a refusal
-is final. The SMTP server is whatever the settings say at that moment (see
+is final. The customer reads the e-mail's own words (subject prefix, heading, footer) in the
+``email_language`` setting: Indonesian unless the operator chose English (or ``KABAR_LANGUAGE``
+is ``en``). The SMTP server is whatever the settings say at that moment (see
 ``webapp.services.settings``); ``send_test`` proves them from the admin page.
 """
 
@@ -21,6 +23,8 @@ from email.utils import make_msgid
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
@@ -33,8 +37,6 @@ log = logging.getLogger(__name__)
 
 ACTOR = "send_email_fallback"
 METHOD = "email"
-SUBJECT_PREFIX = "[WhatsApp Backup] "
-DEFAULT_SUBJECT = "Pesan / Message"
 TEST_CONTENT = (
     "Tes e-mail dari Kabar / Test e-mail from Kabar\n\n"
     "Pengaturan SMTP ini berfungsi. / These SMTP settings work."
@@ -42,12 +44,12 @@ TEST_CONTENT = (
 
 _LAYOUT = (
     '<div style="font-family: Arial, sans-serif; max-width: 600px; margin: 0 auto;">'
-    "<h2>WhatsApp Service Unavailable</h2>"
-    "<p>This message was sent via email due to WhatsApp service issues.</p>"
+    "<h2>{heading}</h2>"
+    "<p>{why}</p>"
     '<div style="background: #f5f5f5; padding: 20px; border-radius: 8px; margin: 20px 0;">'
     "{content}</div>"
     '<p style="color: #666; font-size: 14px;">'
-    "Please contact support if you continue to experience issues.</p></div>"
+    "{footer}</p></div>"
 )
 
 
@@ -76,23 +78,34 @@ def subject_of(content: str) -> str:
         line = re.sub(r"^[^\w]+", "", line.strip(), flags=re.UNICODE).strip()
         if line:
             return line[:78]
-    return DEFAULT_SUBJECT
+    return _("Message")
 
 
 def html_body(content: str) -> str:
-    """The seed's HTML layout around ``content``, escaped, with line breaks kept."""
+    """The seed's HTML layout around ``content``, escaped, with line breaks kept, in the
+    current language."""
     escaped = html.escape(content).replace("\r\n", "\n").replace("\n", "<br>")
-    return _LAYOUT.format(content=escaped)
+    return _LAYOUT.format(
+        heading=html.escape(_("WhatsApp Service Unavailable")),
+        why=html.escape(_("This message was sent via email due to WhatsApp service issues.")),
+        content=escaped,
+        footer=html.escape(_("Please contact support if you continue to experience issues.")),
+    )
 
 
-def build_email(to: str, content: str, sender: str, idstring: str) -> EmailMessage:
-    email = EmailMessage()
-    email["Subject"] = SUBJECT_PREFIX + subject_of(content)
-    email["From"] = sender
-    email["To"] = to
-    email["Message-ID"] = make_msgid(idstring=idstring)
-    email.set_content(content)
-    email.add_alternative(html_body(content), subtype="html")
+def build_email(
+    to: str, content: str, sender: str, idstring: str, language: str | None = None
+) -> EmailMessage:
+    """The e-mail of ``content``, its own words in ``language`` (the ``email_language``
+    setting when None)."""
+    with force_locale(language or settings.get("email_language")):
+        email = EmailMessage()
+        email["Subject"] = _("[WhatsApp Backup] %(subject)s", subject=subject_of(content))
+        email["From"] = sender
+        email["To"] = to
+        email["Message-ID"] = make_msgid(idstring=idstring)
+        email.set_content(content)
+        email.add_alternative(html_body(content), subtype="html")
     return email
 
 

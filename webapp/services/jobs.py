@@ -237,19 +237,31 @@ def resend(message: WhatsAppMessage) -> None:
 
     if message.status != "failed":
         raise Conflict(f"message {message.id} is {message.status}, not failed", field="id")
-    if not _forget_unfinished_send(message.id):
+    if not resend_failed([message]):
         raise Conflict(
             f"message {message.id} is still being sent by a live session host; try again shortly",
             field="id",
         )
-    message.status = "queued"
-    message.retry_count = 0
-    message.error_message = None
-    # The operator decided it did not go out: it is no longer handed over.
-    message.handed_at = message.handed_redis = None
-    job = new_job(message, max_attempts=3)
+
+
+def resend_failed(rows: list[WhatsAppMessage]) -> list[WhatsAppMessage]:
+    """Queue the failed ones among ``rows`` again, in new jobs, and return those queued.
+
+    A row a live session host still holds the send of stays failed (it may still go out).
+    Lock the rows (``SELECT ... FOR UPDATE``) when reading them, so two requests at once queue
+    each row once.
+    """
+    ready = [m for m in rows if m.status == "failed" and _forget_unfinished_send(m.id)]
+    for message in ready:
+        message.status = "queued"
+        message.retry_count = 0
+        message.error_message = None
+        # The operator decided it did not go out: it is no longer handed over.
+        message.handed_at = message.handed_redis = None
+    queued = new_jobs(ready, max_attempts=3)
     db.session.commit()
-    enqueue_committed([job])
+    enqueue_committed(queued)
+    return ready
 
 
 # KEYS[1] the message's sent record, ARGV[1] the heartbeat key of a session host less its id.
@@ -292,4 +304,5 @@ def cancel(message: WhatsAppMessage) -> None:
     if message.status != "queued":
         raise Conflict(f"message {message.id} is {message.status}, not queued", field="id")
     message.status = "cancelled"
+    message.held_reason = message.held_until = None
     db.session.commit()

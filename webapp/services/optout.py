@@ -81,7 +81,7 @@ def skip(message_id: int) -> bool:
     changed = db.session.execute(
         sa.update(M)
         .where(M.id == message_id, M.status == "queued")
-        .values(status="skipped", error_message=SKIPPED_REASON)
+        .values(status="skipped", error_message=SKIPPED_REASON, held_reason=None, held_until=None)
     ).rowcount
     if changed:
         webhooks.message_status(message_id, "skipped")

@@ -112,6 +112,7 @@ class MessageFilter:
     template_id: int | None = None
     day_from: date | None = None
     day_to: date | None = None
+    bulk_id: int | None = None
 
 
 def search_messages(f: MessageFilter, page: int) -> tuple[list[WhatsAppMessage], int]:
@@ -129,6 +130,8 @@ def search_messages(f: MessageFilter, page: int) -> tuple[list[WhatsAppMessage],
         query = query.where(M.created_at >= day_bounds(f.day_from)[0])
     if f.day_to:
         query = query.where(M.created_at < day_bounds(f.day_to)[1])
+    if f.bulk_id:
+        query = query.where(M.bulk_job_id == f.bulk_id)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.order_by(M.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)

@@ -11,6 +11,11 @@ Bulk jobs send batches of rows: one query loads them, one pacer grant and one se
 covers as many as the number may send at once (all of them when it is not paced, one at a time
 when it is), and one statement marks them sent. A single message is a batch of one. The session
 host refuses a second send of the same message, so retries never reach a customer twice.
+
+What no number may send now is held, not failed: its row keeps the code of the hold
+(``routing.HOLDS``: a spent daily cap or warm-up allowance, quiet hours, no number able to send)
+and the earliest time it may go, and the message goes back to the queue to look again. A
+number's cap is taken atomically before each send (``routing.take_sends``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # What a message held by quiet hours waits for, in place of a number's slot.
 QUIET_HOURS = "quiet-hours"
+# A message that is sent, failed, retried or cancelled no longer waits for a limit.
+NOT_HELD = {"held_reason": None, "held_until": None}
 # Most messages in one call to the session host.
 MAX_CHUNK = 50
 # The session host's answers for a message another call is sending, and for one its batch had
@@ -184,19 +191,25 @@ def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
     messages = load(message_ids, job_id)
     covered = [m.phone for m in messages if optout.applies(m.band, m.category)]
     opted_out = optout.opted_out_among(covered) if covered else set()
+    quiet: dict[int, list[int]] = {}
     for message in messages:
         if message.phone in opted_out and optout.applies(message.band, message.category):
             outcome.skipped += optout.skip(message.id)
         elif (hold_ms := quiet_hours.wait_ms(message.category)) > 0:
-            outcome.give_back([message.id], hold_ms)
+            quiet.setdefault(hold_ms, []).append(message.id)
         else:
             waiting.append(message)
-    groups: dict[tuple[str, str | None], list[Outgoing]] = {}
+    for hold_ms, ids in quiet.items():
+        until = datetime.now(UTC) + timedelta(milliseconds=hold_ms)
+        _hold(ids, routing.QUIET_HOURS, until)
+        outcome.give_back(ids, hold_ms)
+    groups: dict[tuple[str, str | None, str], list[Outgoing]] = {}
     for message in waiting:
-        groups.setdefault((message.policy, message.pinned_session_id), []).append(message)
-    for i, ((policy, pinned), group) in enumerate(groups.items()):
+        key = (message.policy, message.pinned_session_id, message.band)
+        groups.setdefault(key, []).append(message)
+    for i, (key, group) in enumerate(groups.items()):
         try:
-            _send_group(policy, pinned, group, outcome)
+            _send_group(*key[:2], group, outcome)
         except _Waited as exc:
             rest = [m.id for later in list(groups.values())[i + 1 :] for m in later]
             outcome.give_back([*exc.pending, *rest], exc.delay_ms)
@@ -218,20 +231,26 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
     typing_ms = settings.get("typing_ms")
     pending = list(group)
     failed: set[str] = set()
+    spent: set[str] = set()  # numbers whose cap other senders spent meanwhile
     # A job waits for one slot at most; after a paced send it goes on only while the next slot
     # is free at once, and gives the rest back otherwise, so a batch never holds a worker
     # thread for its whole length while maintenance work (folds, expansions) waits for one.
     max_park = current_app.config["MAX_PARK_MS"].get(group[0].band, 30_000)
+    band = group[0].band
     while pending:
-        usable = [r for r in routing.routes(policy, pinned) if r.session_id not in failed]
+        usable = [
+            r
+            for r in routing.routes(policy, pinned, band)
+            if r.session_id not in failed and r.session_id not in spent
+        ]
         db.session.rollback()
         if not usable:
-            why, _, limited = routing.unavailable_reason(policy, pinned)
-            if not outcome.failures and _may_wait(pending, limited):
-                _wait_for_a_number(policy, pinned, pending, outcome)
+            held = routing.hold(policy, pinned, band)
+            if not outcome.failures and _may_wait(pending, held.limited):
+                _wait_for_a_number(held, pending, outcome)
                 return
             if not outcome.errors:
-                outcome.errors.append(why)
+                outcome.errors.append(held.reason)
             outcome.unsent += [m.id for m in pending]
             return
         route = usable[0]
@@ -255,6 +274,13 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
             max_park = 0
         # A row paused or cancelled while this batch waited for the slot stays unsent.
         chunk = _still_queued(chunk)
+        if route.cap is not None and chunk:
+            # The cap is checked again atomically: another thread may have used it meanwhile.
+            allowed = routing.take_sends(route.session_id, route.cap, len(chunk))
+            if allowed < len(chunk):
+                spent.add(route.session_id)
+                pending = chunk[allowed:] + pending
+                chunk = chunk[:allowed]
         if not chunk:
             continue
         refused, later = _send_chunk(route, chunk, outcome, gap_ms, typing_ms)
@@ -275,24 +301,32 @@ def _may_wait(pending: list[Outgoing], limited: bool) -> bool:
     return now_ms - began < limit_ms
 
 
-def _wait_for_a_number(
-    policy: str, pinned: str | None, pending: list[Outgoing], outcome: Outcome
-) -> None:
+def _wait_for_a_number(held: routing.Hold, pending: list[Outgoing], outcome: Outcome) -> None:
     """No number can send now (all resting, unhosted, not connected or at their cap): the
-    messages go back to the queue until one may, with the true reason on their rows."""
-    reason, wait_ms, _ = routing.unavailable_reason(policy, pinned)
+    messages go back to the queue until one may, holding the true reason on their rows."""
     ids = [m.id for m in pending]
+    detail = f"waiting for a number that can send: {held.reason}"
+    _hold(ids, held.code, held.until, detail, outage=not held.limited)
+    outcome.give_back(ids, min(max(held.wait_ms, 500), 60_000))
+
+
+def _hold(
+    ids: list[int],
+    code: str,
+    until: datetime | None,
+    detail: str | None = None,
+    outage: bool = False,
+) -> None:
+    """Record on the still-queued rows why they wait (a code of ``routing.HOLDS``) and the
+    earliest time they may go. An ``outage`` starts their WAIT_FOR_NUMBER_S (once); a limit
+    stops it, so a night held by a cap never counts against a later outage."""
     M = WhatsAppMessage
-    db.session.execute(
-        sa.update(M)
-        .where(M.id.in_(ids), M.status == "queued")
-        .values(
-            error_message=f"waiting for a number that can send: {reason}",
-            waiting_since=sa.func.coalesce(M.waiting_since, sa.func.now()),
-        )
-    )
+    values: dict = {"held_reason": code, "held_until": until}
+    if detail is not None:
+        since = sa.func.coalesce(M.waiting_since, sa.func.now()) if outage else None
+        values |= {"error_message": detail, "waiting_since": since}
+    db.session.execute(sa.update(M).where(M.id.in_(ids), M.status == "queued").values(**values))
     db.session.commit()
-    outcome.give_back(ids, min(max(wait_ms, 500), 60_000))
 
 
 def pace(route: routing.Route, typing_ms: int) -> tuple[int, int]:
@@ -329,8 +363,10 @@ def _send_chunk(
     # The host stops the batch well before this call times out, so a batch never goes on
     # sending after its caller gave up on it.
     timeout = current_app.config["RPC_TIMEOUT_S"]
+    taken = len(chunk) if route.cap is not None else 0  # counted by routing.take_sends
     chunk, marked = _hand_over(chunk, outcome)
     if not chunk:
+        routing.untake_sends(route.session_id, taken)
         return [], []
     try:
         answer = sessions.host_call(
@@ -377,8 +413,14 @@ def _send_chunk(
     outcome.failures += sum(
         len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
     )
+    if taken:
+        # What surely did not go out (or was never handed over) is not counted as sent today.
+        surely_not = sum(
+            1 for r in results if r["state"] != "sent" and r.get("code") in NOTHING_WENT_OUT
+        )
+        routing.untake_sends(route.session_id, taken - len(chunk) + surely_not)
     if sent:
-        routing.record_success(route.session_id, len(sent))
+        routing.record_success(route.session_id, 0 if taken else len(sent))
         _mark_sent(route.session_id, sent)
         outcome.sent += len(sent)
         outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
@@ -530,7 +572,7 @@ def _fail_now(message_id: int, reason: str) -> int:
     changed = db.session.scalars(
         sa.update(M)
         .where(M.id == message_id, M.status == "queued")
-        .values(status="failed", error_message=reason, updated_at=sa.func.now())
+        .values(status="failed", error_message=reason, updated_at=sa.func.now(), **NOT_HELD)
         .returning(M.id)
     ).all()
     for row_id in changed:
@@ -569,6 +611,7 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
             message_id=sa.bindparam("wa_id"),
             sent_at=sa.bindparam("at"),
             error_message=None,
+            **NOT_HELD,
             updated_at=sa.func.now(),
             # A receipt may have been folded first; never move a status backwards.
             status=sa.case((table.c.status == "queued", "sent"), else_=table.c.status),
@@ -603,6 +646,7 @@ def mark_failed(message_ids: int | list[int], attempts: int, job_id: str | None 
             .values(
                 status="failed",
                 retry_count=attempts,
+                **NOT_HELD,
                 error_message=sa.func.coalesce(M.error_message, "no session could send"),
             )
             .returning(M.id)
@@ -618,7 +662,9 @@ def record_retry(message_ids: int | list[int], retries: int, reason: str) -> Non
     ids = message_ids if isinstance(message_ids, list) else [message_ids]
     M = WhatsAppMessage
     db.session.execute(
-        sa.update(M).where(M.id.in_(ids)).values(retry_count=retries, error_message=reason)
+        sa.update(M)
+        .where(M.id.in_(ids))
+        .values(retry_count=retries, error_message=reason, **NOT_HELD)
     )
     db.session.commit()
 

@@ -49,10 +49,13 @@ def get_session(session_id: str) -> WhatsAppSession:
     return session
 
 
-def create_session(device_id: str, priority: int = 999, transport: str | None = None):
+def create_session(
+    device_id: str, priority: int = 999, transport: str | None = None, warmup: bool = False
+):
     """Store a new session and ask the session hosts to start it (it will show a QR).
 
-    Its pacing starts from the ``default_interval_ms`` / ``default_jitter_ms`` settings.
+    Its pacing starts from the ``default_interval_ms`` / ``default_jitter_ms`` settings. With
+    ``warmup`` (a new number) it warms up from its first link (see ``warmup.start_if_new``).
     """
     transport = transport or current_app.config["KABAR_TRANSPORT"]
     if transport not in TRANSPORTS:
@@ -68,6 +71,7 @@ def create_session(device_id: str, priority: int = 999, transport: str | None = 
         transport=transport,
         interval_ms=settings.get("default_interval_ms"),
         jitter_ms=settings.get("default_jitter_ms"),
+        warmup_on_link=warmup,
     )
     db.session.add(session)
     db.session.flush()

@@ -93,6 +93,9 @@ declare(Spec("routing_bulk", "choice", _config("ROUTING_BULK", "spread"),
 # Deliverability ---------------------------------------------------------------------------------
 # Sends per day allowed to a newly linked number on day 1, 2, ...; after the last day, none.
 declare(Spec("warmup_schedule", "ints", _const([20, 40, 80, 150, 300, 500, 800]), 1, 1_000_000))
+# Percent of each capped number's day (daily cap or warm-up allowance, rounded up) that bulk
+# sends leave to transactional messages (single sends, billing events, MPWA).
+declare(Spec("bulk_reserve_percent", "int", _const(10), 0, 90))
 # A "typing..." presence shown this long before each send (0 = off).
 declare(Spec("typing_ms", "int", _const(0), 0, 10_000))
 # Check bulk recipients with WhatsApp before sending; answers are kept this many days.
@@ -167,6 +170,9 @@ declare(Spec("smtp_user", "str", _config("SMTP_USER", "")))
 declare(Spec("smtp_password", "str", _config("SMTP_PASSWORD", ""), secret=True))
 declare(Spec("smtp_starttls", "bool", _config("SMTP_STARTTLS", True)))
 declare(Spec("smtp_from", "str", _config("SMTP_FROM", "kabar@localhost"), check=_address))
+# The language of the e-mail's own words the customer reads; the console's default language.
+declare(Spec("email_language", "choice", _config("BABEL_DEFAULT_LOCALE", "id"),
+             choices=("id", "en")))  # fmt: skip
 # Retention (days; 0 keeps for ever) -------------------------------------------------------------
 declare(Spec("retention_messages_days", "int", _config("RETENTION_MESSAGES_DAYS", 15), 0, 3650))
 declare(Spec("retention_jobs_days", "int", _config("RETENTION_JOBS_DAYS", 30), 0, 3650))

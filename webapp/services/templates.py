@@ -563,7 +563,7 @@ def find_template(template_id: Any = None, name: str | None = None) -> WhatsAppT
     reference, field = (template_id, "templateId") if template_id is not None else (name, "name")
     template = lookup(reference)
     if template is None:
-        raise NotFound(f"no template with the name or id {reference!r}", field=field)
+        raise NotFound(_not_found("no template", reference), field=field)
     return template
 
 
@@ -571,8 +571,15 @@ def find_active(reference: Any, field: str = "template") -> WhatsAppTemplate:
     """The active template named by its name or id, to send; TemplateNotFound otherwise."""
     template = lookup(reference)
     if template is None or not template.is_active:
-        raise TemplateNotFound(f"no active template with the name or id {reference!r}", field=field)
+        raise TemplateNotFound(_not_found("no active template", reference), field=field)
     return template
+
+
+def _not_found(what: str, reference: Any) -> str:
+    """"no template named 'x'" for a name, "no template with id 7" for a number."""
+    if isinstance(reference, str):
+        return f"{what} named {reference!r}"
+    return f"{what} with id {reference}"
 
 
 def triggers_using(template_id: int) -> list[str]:

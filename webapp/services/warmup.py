@@ -5,8 +5,9 @@ WhatsApp bans numbers that start sending in bulk as soon as they are linked. Fro
 on day 2, ... (days in the operator's ``TIMEZONE``); after the last day no warm-up limit applies.
 Routing takes the smaller of this allowance and the session's own daily cap.
 
-A session starts warming up when it links a number for the first time and has never sent; the
-operator may end the warm-up early or start it again.
+A session warms up only when the operator chose it when adding the number (``warmup_on_link``:
+a new number, not one long in use on a phone): it starts when the session links a number for
+the first time and has never sent. The operator may end the warm-up early or start it again.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ def allowance(started_at: datetime | None, now: datetime | None = None) -> Allow
 
 
 def start_if_new(session: WhatsAppSession, at: datetime) -> None:
-    """A number was linked to ``session`` at ``at``: a session that never sent starts warming
-    up then (once: a session already warming up keeps its day, and one whose warm-up the
-    operator ended stays ended)."""
+    """A number was linked to ``session`` at ``at``: a session added with warm-up chosen that
+    never sent starts warming up then (once: a session already warming up keeps its day, and
+    one whose warm-up the operator ended stays ended). Any other number is not throttled."""
     fresh = not session.message_count and session.warmup_ended_at is None
-    if session.warmup_started_at is None and fresh:
+    if session.warmup_on_link and session.warmup_started_at is None and fresh:
         session.warmup_started_at = at
 
 
