@@ -103,3 +103,15 @@ def test_cookies_are_secure_over_https_and_through_a_trusted_proxy(app, proxied_
     # Without a trusted proxy the header is anyone's to write, and proves nothing.
     untrusted = app.test_client().get("/admin/login", headers=forwarded)
     assert "Secure" not in untrusted.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("poll", ["/admin/sessions/status.json", "/admin/bulk/status.json"])
+def test_a_page_polling_on_its_own_does_not_keep_an_idle_login_open(
+    app, logged_in, monkeypatch, poll
+):
+    start, idle = time.time(), app.config["ADMIN_IDLE_S"]
+    monkeypatch.setattr(login_session.time, "time", lambda: start + idle - 30)
+    assert logged_in.get(poll).status_code == 200
+    monkeypatch.setattr(login_session.time, "time", lambda: start + idle + 30)
+    assert logged_in.get(poll).status_code == 401
+    assert logged_in.get("/admin/").status_code == 302
