@@ -115,3 +115,17 @@ def test_a_page_polling_on_its_own_does_not_keep_an_idle_login_open(
     monkeypatch.setattr(login_session.time, "time", lambda: start + idle + 30)
     assert logged_in.get(poll).status_code == 401
     assert logged_in.get("/admin/").status_code == 302
+
+
+def test_logging_out_from_a_page_left_open_past_its_form_token_still_ends_the_login(
+    app, logged_in, monkeypatch
+):
+    # The admin went on working in another tab; the logout button of an old one is clicked.
+    monkeypatch.setitem(app.config, "ADMIN_IDLE_S", 2 * app.config["WTF_CSRF_TIME_LIMIT"])
+    thief = copy_of(app, logged_in)
+    later = time.time() + app.config["WTF_CSRF_TIME_LIMIT"] + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    r = logged_in.post("/admin/logout", data={"csrf_token": logged_in.csrf})
+    assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
+    for browser in (logged_in, thief):
+        assert browser.get("/admin/").status_code == 302

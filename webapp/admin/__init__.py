@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from webapp.admin import login_session
+from webapp.extensions import csrf
 from webapp.request_size import refused_page
 from webapp.services import admins, login_throttle
 
@@ -83,7 +84,11 @@ def login():
 
 
 @bp.post("/logout")
+@csrf.exempt
 def logout():
+    """No form token needed: a logout clicked on a page left open past its token's life must
+    still end the login, and another site cannot use it (the cookie is SameSite=Lax, so a
+    cross-site POST arrives without it and ends nothing)."""
     login_session.end(g.admin)
     flash(_("You are logged out."))
     return redirect(url_for("admin.login"))
