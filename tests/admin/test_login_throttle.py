@@ -133,3 +133,25 @@ def test_hopping_addresses_inside_one_ipv6_64_buys_no_fresh_attempts(app):
             assert login_throttle.take(f"guess{n}@example.com", f"2001:db8:1:2::{n + 1:x}") == 0
         assert login_throttle.take("guess@example.com", "2001:db8:1:2:ffff::9") > 0
         assert login_throttle.take("guess@example.com", "2001:db8:1:3::1") == 0
+
+
+def test_a_login_while_redis_is_down_is_refused_with_a_page_not_a_500(app):
+    from tests.outage import through
+    from webapp import create_app
+
+    with app.app_context():
+        admins.create_admin("ops@example.com", PASSWORD)
+    proxy, redis_url = through(app.config["REDIS_URL"], 6379)
+    try:
+        client = create_app({"TESTING": True, "WTF_CSRF_ENABLED": True, "REDIS_URL": redis_url})
+        client = client.test_client()
+        token = CSRF.search(client.get("/admin/login").get_data(as_text=True)).group(1)
+        proxy.cut()
+        login = {"email": "ops@example.com", "password": PASSWORD, "csrf_token": token}
+        r = client.post("/admin/login", data=login)
+        assert r.status_code == 503
+        assert "Redis tidak terjangkau" in r.get_data(as_text=True)
+        proxy.restore()
+        assert client.post("/admin/login", data=login).status_code == 302
+    finally:
+        proxy.cut()

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import wraps
+
+import redis
 
 from flask import (
     Blueprint,
@@ -66,8 +69,14 @@ def login():
         email = request.form.get("email", "")
         address = request.remote_addr or "?"  # the real client's (webapp/proxies)
         device = login_session.device(email)
-        wait = login_throttle.take(email, address, device)
-        if wait:
+        try:
+            wait = login_throttle.take(email, address, device)
+        except redis.RedisError:
+            wait = None  # guesses cannot be counted: no password is checked until Redis is back
+        if wait is None:
+            error = _("Redis is unreachable; try again in a moment.")
+            status = 503
+        elif wait:
             minutes = (wait + 59) // 60
             error = _("Too many attempts; try again in %(minutes)s min.", minutes=minutes)
             status = 429
@@ -75,7 +84,8 @@ def login():
             error = _("Wrong e-mail or password.")
             status = 401
         else:
-            login_throttle.succeeded(email, address, device)
+            with contextlib.suppress(redis.RedisError):  # the attempt stays counted, no more
+                login_throttle.succeeded(email, address, device)
             login_session.start(admin)
             target = request.args.get("next", "")
             page = target if target.startswith("/admin") else url_for("admin.dashboard")
