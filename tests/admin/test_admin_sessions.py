@@ -4,6 +4,7 @@ whenever the browser spoke HTTPS, through a trusted proxy too."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -129,3 +130,27 @@ def test_logging_out_from_a_page_left_open_past_its_form_token_still_ends_the_lo
     assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
     for browser in (logged_in, thief):
         assert browser.get("/admin/").status_code == 302
+
+
+def test_a_form_refused_for_its_origin_says_why_instead_of_expired(
+    app, proxied_app, caplog, monkeypatch
+):
+    # nginx's bare proxy_pass sends Host: 127.0.0.1:5000, so over HTTPS the browser's Referer
+    # names another host than the request: every form is refused, and "expired" would send the
+    # operator reloading forever.
+    # Alembic's logging setup (the app fixture migrates) turns the loggers made before it off.
+    monkeypatch.setattr(logging.getLogger("webapp.admin"), "disabled", False)
+    with app.app_context():
+        admins.create_admin("ops@example.com", PASSWORD)
+    client = proxied_app.test_client()
+    proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    token = CSRF.search(client.get("/admin/login", headers=proxy).get_data(True)).group(1)
+    r = client.post(
+        "/admin/login",
+        data={"email": "ops@example.com", "password": PASSWORD, "csrf_token": token},
+        headers=proxy | {"Referer": "https://kabar.example/admin/login"},
+    )
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and "kedaluwarsa" not in page
+    assert "Host" in page
+    assert "The referrer does not match the host." in caplog.text

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from functools import wraps
 
 import redis
@@ -26,6 +27,7 @@ from webapp.extensions import csrf
 from webapp.request_size import refused_page
 from webapp.services import admins, login_throttle
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
@@ -38,8 +40,18 @@ def load_admin():
 
 @bp.app_errorhandler(CSRFError)
 def form_expired(exc: CSRFError):
-    """A form whose token expired (or that came from another site): say so on a page."""
-    message = _("This form has expired; reload the page and send it again.")
+    """A form whose token expired (or that came from another site): say so on a page. Over HTTPS
+    the Referer must name the host the request reached; behind a proxy that does not pass Host
+    it never does, and reloading would not help, so that reason is named (and logged)."""
+    log.warning("admin form refused: %s", exc.description)
+    if "referrer" in (exc.description or ""):
+        message = _(
+            "This form was refused: the address it was sent from is not the one Kabar sees. "
+            "Behind a reverse proxy, have it pass the Host header (README: Behind a reverse "
+            "proxy)."
+        )
+    else:
+        message = _("This form has expired; reload the page and send it again.")
     if request.endpoint == "admin.login":
         return render_template("admin/login.html", error=message), 400
     return refused_page(message, 400)
