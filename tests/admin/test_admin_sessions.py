@@ -154,3 +154,24 @@ def test_a_form_refused_for_its_origin_says_why_instead_of_expired(
     assert r.status_code == 400 and "kedaluwarsa" not in page
     assert "Host" in page
     assert "The referrer does not match the host." in caplog.text
+
+
+def test_a_form_open_while_its_admin_stays_logged_in_is_never_refused_as_expired(
+    app, logged_in, monkeypatch
+):
+    # A template written over two hours, its preview asked all along: the login lives on, and
+    # saving must not throw the text away for a token older than an hour.
+    page = logged_in.get("/admin/templates/new").get_data(as_text=True)
+    token = CSRF.search(page).group(1)
+    start, idle = time.time(), app.config["ADMIN_IDLE_S"]
+    for step in range(1, 2 * 3600 // (idle - 60) + 2):
+        monkeypatch.setattr(time, "time", lambda s=step: start + s * (idle - 60))
+        assert logged_in.get("/admin/templates").status_code == 200
+    r = logged_in.post(
+        "/admin/templates/new",
+        # No name yet: the form comes back with its text, and nothing is saved.
+        data={"csrf_token": token, "name": "", "content": "Halo pelanggan setia"},
+    )
+    page = r.get_data(as_text=True)
+    assert "kedaluwarsa" not in page, r.status_code
+    assert "Halo pelanggan setia" in page
