@@ -70,8 +70,10 @@ class Config:
     # began whatever happens; a logout or a new password ends it at once (services/admins).
     ADMIN_IDLE_S = int(os.environ.get("KABAR_ADMIN_IDLE", 1800))
     ADMIN_SESSION_MAX_S = int(os.environ.get("KABAR_ADMIN_SESSION_MAX", 12 * 3600))
-    # A form's CSRF token is good for this many seconds (a page left open longer is reloaded).
-    WTF_CSRF_TIME_LIMIT = int(os.environ.get("KABAR_CSRF_TIME_LIMIT", 3600))
+    # A form's CSRF token is good for this many seconds: by default as long as a login can last,
+    # so a page open while its admin stays logged in is never refused and its input lost; the
+    # token's secret lives in the login's cookie and ends with it (logout, idle, new password).
+    WTF_CSRF_TIME_LIMIT = int(os.environ.get("KABAR_CSRF_TIME_LIMIT", ADMIN_SESSION_MAX_S))
     JSON_SORT_KEYS = False
     # The MPWA-compatible /send-message: this sender (or an empty one) means "route as usual"
     # instead of naming one linked number.
