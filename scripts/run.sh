@@ -7,17 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 if [ ! -f .env ]; then
-  echo "Writing .env with fresh SECRET_KEY and WA_ENCRYPTION_KEY (keep this file; it unlocks the sessions)."
-  .venv/bin/python - <<'PY'
-import base64, os, secrets
-with open(".env", "w") as fh:
-    fh.write(f"SECRET_KEY={secrets.token_hex(32)}\n")
-    fh.write(f"WA_ENCRYPTION_KEY={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n")
-    fh.write("# KABAR_TRANSPORT=simulator   # default transport of new sessions (neonize | simulator)\n")
-    fh.write("# DATABASE_URL=postgresql://user@host/kabar   # default: SQLite in instance/\n")
-    fh.write("# REDIS_URL=redis://127.0.0.1:6379/0\n")
-PY
-  chmod 600 .env
+  echo "Writing .env with fresh SECRET_KEY, KABAR_RPC_SECRET and WA_ENCRYPTION_KEY (keep this file; it unlocks the sessions)."
+  (umask 077 && .venv/bin/python scripts/write_env.py .env)
 fi
 set -a; . ./.env; set +a
 
