@@ -175,8 +175,9 @@ declare(Spec("retention_sessions_days", "int", _config("RETENTION_SESSIONS_DAYS"
 declare(Spec("quiet_hours", "str", _config("QUIET_HOURS", ""), check=_quiet_hours))
 declare(Spec("quiet_categories", "words", _config_words("QUIET_CATEGORIES"), check=_categories))
 declare(Spec("opt_out_keywords", "words", _config_words("OPT_OUT_KEYWORDS")))
-# Webhooks may post to loopback and LAN addresses (never link-local ones; see webhooks).
-declare(Spec("webhook_allow_private", "bool", _const(True)))
+# Webhooks may post to loopback, LAN and CGNAT addresses (never to metadata or link-local ones;
+# see workers.outbound). Off unless KABAR_WEBHOOK_ALLOW_PRIVATE or the saved setting says so.
+declare(Spec("webhook_allow_private", "bool", _config("WEBHOOK_ALLOW_PRIVATE", False)))
 
 
 class _Cache:
