@@ -16,7 +16,10 @@ from dramatiq.common import dq_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import generate_unique_id
 
-from workers import keys, settings
+from workers import keys, masking, settings
+
+# Dramatiq's log lines name messages with their arguments: masked (webhook bodies, texts).
+masking.install_log_masking()
 
 # Queues by band. worker-urgent consumes URGENT alone so an urgent send always finds a thread.
 URGENT = "urgent"
