@@ -24,19 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
 from webapp.models import Setting
 
 # Modules, not names: quiet_hours reads its settings from here, so either may be imported first.
-from webapp.services import quiet_hours, templates
+from webapp.services import email_address, quiet_hours, templates
 from webapp.services.errors import KabarError
 from workers import settings as worker_settings
 from workers.credentials import derive_key
@@ -128,11 +126,8 @@ def _ascii_label(label: str) -> str:
 
 
 def _address(value: str) -> None:
-    """An e-mail address, bare or with a name: ``Kabar ISP <noreply@isp.example>``."""
-    try:
-        validate.Email()(parseaddr(value)[1])
-    except ValidationError:
-        raise ValueError("must be an e-mail address, such as noreply@isp.example") from None
+    """One e-mail address, bare or with a name: ``Kabar ISP <noreply@isp.example>``."""
+    email_address.one_address(value)
 
 
 def _quiet_hours(value: str) -> None:
@@ -318,6 +313,9 @@ def _coerce(spec: Spec, raw: Any) -> Any:
         text = str(raw) if spec.secret else str(raw).strip()  # a password's spaces are its own
         if len(text) > 255:
             raise ValueError("must be at most 255 characters")
+        # Text settings end up in headers and protocol lines (From, the SMTP login, a host):
+        # a line break there would end the line and start one of the sender's choosing.
+        email_address.refuse_control_characters(text)
         return text
     if spec.kind == "words":
         items = raw if isinstance(raw, list) else str(raw).replace("\n", ",").split(",")
