@@ -37,7 +37,7 @@ from webapp.models import Setting
 from webapp.services import email_address, quiet_hours, templates
 from webapp.services.errors import KabarError
 from workers import settings as worker_settings
-from workers.credentials import derive_key
+from workers.credentials import KDF_VERSION, derive_key, legacy_key
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +229,20 @@ def shown(name: str) -> Any:
 _NONCE_BYTES = 12
 
 
-def _aead() -> AESGCM:
-    """AES-GCM under the session credentials' key; SECRET_KEY where none is configured. Every
-    process reads the secret, so every process must be started with the same key."""
+def _secret() -> str:
+    """The session credentials' key; SECRET_KEY where none is configured. Every process reads
+    the secret, so every process must be started with the same key."""
     config = current_app.config
-    secret = config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY
-    return AESGCM(derive_key(secret or config["SECRET_KEY"]))
+    return (
+        config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY or config["SECRET_KEY"]
+    )
+
+
+def _aead(kdf: int = KDF_VERSION) -> AESGCM:
+    """AES-GCM under the key derived from ``_secret()`` the way version ``kdf`` derived it
+    (values saved before scrypt name none: version 1)."""
+    secret = _secret()
+    return AESGCM(derive_key(secret) if kdf == KDF_VERSION else legacy_key(secret))
 
 
 def _sealed_for(name: str) -> bytes:
@@ -245,7 +253,7 @@ def _sealed_for(name: str) -> bytes:
 def _seal(name: str, text: str) -> dict[str, str]:
     nonce = os.urandom(_NONCE_BYTES)
     sealed = _aead().encrypt(nonce, text.encode(), _sealed_for(name))
-    return {"encrypted": base64.urlsafe_b64encode(nonce + sealed).decode()}
+    return {"encrypted": base64.urlsafe_b64encode(nonce + sealed).decode(), "kdf": KDF_VERSION}
 
 
 def _unseal(name: str, stored: Any) -> str | None:
@@ -253,7 +261,8 @@ def _unseal(name: str, stored: Any) -> str | None:
     try:
         data = base64.urlsafe_b64decode(stored["encrypted"])
         nonce, sealed = data[:_NONCE_BYTES], data[_NONCE_BYTES:]
-        return _aead().decrypt(nonce, sealed, _sealed_for(name)).decode()
+        aead = _aead(stored.get("kdf", 1))
+        return aead.decrypt(nonce, sealed, _sealed_for(name)).decode()
     except (KeyError, TypeError, ValueError, InvalidTag):
         log.error(
             "setting %s cannot be decrypted (WA_ENCRYPTION_KEY or SECRET_KEY differs from the "
