@@ -3,6 +3,7 @@ cannot be folded it sets that one aside and still applies the others."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from tests.folding import receipt, sent_message
@@ -76,11 +77,16 @@ def test_a_receipt_of_a_message_kabar_never_sent_is_dropped_after_its_last_try(r
     assert redis_client.zcard(keys.RECEIPTS_WAITING) == 0
 
 
-def test_an_event_that_cannot_be_folded_is_not_written_to_the_log(app, redis_client, caplog):
+def test_an_event_that_cannot_be_folded_is_not_written_to_the_log(
+    app, redis_client, caplog, monkeypatch
+):
     """The event (a QR code here: whoever reads it can link the number) stays in the dead
     letters for the operator; the log says which entry failed and why, not what it held."""
     from workers import actors
 
+    # Alembic's logging set-up (a migration test ran first) disables the loggers it finds.
+    monkeypatch.setattr(logging.getLogger(actors.__name__), "disabled", False)
+    caplog.set_level(logging.INFO, logger=actors.__name__)
     with app.app_context():
         db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))
         db.session.commit()
