@@ -1,7 +1,8 @@
 """Signatures on what Kabar's processes tell each other through Redis.
 
 Write access to Redis must not be enough to make a number send, or to forge what a number
-received. RPC requests and replies, session events and parked receipts therefore carry an
+received. RPC requests and replies, session events, parked receipts and Dramatiq jobs (see
+``workers.job_signatures``) therefore carry an
 HMAC-SHA256 made with a key every Kabar process derives (HKDF) from the same secret in its
 environment: ``KABAR_RPC_SECRET``, else ``SECRET_KEY``, else ``WA_ENCRYPTION_KEY``. Each kind of
 message signs under its own purpose, so a signed event is never accepted as a request.
@@ -23,6 +24,7 @@ from workers import settings
 RPC_REQUEST = b"rpc-request"
 RPC_REPLY = b"rpc-reply"
 SESSION_EVENT = b"session-event"
+QUEUED_JOB = b"queued-job"
 
 
 class BadSignature(Exception):

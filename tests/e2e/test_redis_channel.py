@@ -4,14 +4,18 @@ real session host and workers act only on what Kabar signed."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
+from dramatiq.brokers.redis import RedisBroker
+
 from tests.e2e.helpers import customer_writes, link_numbers, opted_out, phone
 from tests.polling import wait_for
+from tests.receivers import webhook_receiver
 from webapp.extensions import db
 from webapp.models import IncomingMessage
-from workers import keys, session_events, signing
+from workers import broker, keys, session_events, signing
 from workers.transports.simulator import SimulatedNetwork
 
 VICTIM = phone(666)
@@ -99,3 +103,32 @@ def test_a_forged_stop_word_and_incoming_message_are_not_folded(
     assert folded() == ["Halo admin"]
     assert not opted_out(app, VICTIM)
     assert session_events.dead_letters(redis_client) == []
+
+
+def test_a_webhook_job_pushed_straight_into_redis_posts_nothing(
+    client, auth, redis_client, kabar_processes, private_webhooks
+):
+    """A forged ``deliver_webhook`` job would have Kabar sign a body of the forger's choosing
+    with the webhook's secret; the real worker skips it."""
+    with webhook_receiver() as receiver:
+        created = client.post(
+            "/api/whatsapp/webhooks",
+            headers=auth,
+            json={"url": receiver.url, "events": ["message.incoming"]},
+        ).get_json()
+        forged_body = json.dumps({"event": "message.incoming", "data": {"text": "LUNAS"}})
+        # The forger's own Dramatiq client on Kabar's Redis: no Kabar middleware, no key.
+        forger = RedisBroker(url=os.environ["REDIS_URL"], middleware=[])
+        forger.declare_queue("maintenance")
+        job = broker.message(
+            "deliver_webhook", "maintenance", created["webhook"]["id"], "message.incoming",
+            "forged-1", forged_body,
+        )  # fmt: skip
+        forger.enqueue(job)
+        wait_for(lambda: "skipped job" in kabar_processes.logs(), timeout=20)
+
+        (session,) = link_numbers(client, auth, 1)
+        customer_writes(client, auth, session, phone(8), "Halo admin")
+        (delivered,) = wait_for(lambda: receiver.received())
+    assert delivered.json()["data"]["text"] == "Halo admin"
+    assert "LUNAS" not in kabar_processes.logs()
