@@ -107,6 +107,14 @@ class Config:
     # subscriptions before reading it again.
     WEBHOOK_TIMEOUT_S = float(os.environ.get("KABAR_WEBHOOK_TIMEOUT", 10))
     WEBHOOK_CACHE_S = float(os.environ.get("KABAR_WEBHOOK_CACHE", 5))
+    # Webhooks to loopback, LAN and carrier-grade NAT addresses (a billing app beside Kabar):
+    # off by default; the setting of the same name wins once saved.
+    WEBHOOK_ALLOW_PRIVATE = os.environ.get("KABAR_WEBHOOK_ALLOW_PRIVATE", "0").lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    )
     # Opt-out: an incoming message that is exactly one of these words (any case) opts the
     # sender out of bulk and promotion messages.
     OPT_OUT_KEYWORDS = tuple(
