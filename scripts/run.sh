@@ -20,17 +20,8 @@ VENV=${VENV:-.venv}
 env_file=${KABAR_ENV_FILE:-.env}
 
 if [ ! -f "$env_file" ]; then
-  echo "Writing $env_file with fresh SECRET_KEY and WA_ENCRYPTION_KEY (keep this file; it unlocks the sessions)."
-  "$VENV/bin/python" - "$env_file" <<'PY'
-import base64, os, secrets, sys
-with open(sys.argv[1], "w") as fh:
-    fh.write(f"SECRET_KEY={secrets.token_hex(32)}\n")
-    fh.write(f"WA_ENCRYPTION_KEY={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n")
-    fh.write("# KABAR_TRANSPORT=simulator   # default transport of new sessions (neonize | simulator)\n")
-    fh.write("# DATABASE_URL=postgresql://user@host/kabar   # default: SQLite in instance/\n")
-    fh.write("# REDIS_URL=redis://127.0.0.1:6379/0\n")
-PY
-  chmod 600 "$env_file"
+  echo "Writing $env_file with fresh SECRET_KEY, KABAR_RPC_SECRET and WA_ENCRYPTION_KEY (keep this file; it unlocks the sessions)."
+  (umask 077 && "$VENV/bin/python" scripts/write_env.py "$env_file")
 fi
 set -a; . "$(realpath "$env_file")"; set +a
 instance=${KABAR_INSTANCE_DIR:-instance}

@@ -150,3 +150,13 @@ def api_key(app) -> str:
 @pytest.fixture
 def auth(api_key) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def private_webhooks(app):
+    """Webhooks may post to loopback and LAN addresses, as the receivers of these tests listen
+    on localhost (the setting is off by default)."""
+    from webapp.services import settings
+
+    with app.app_context():
+        settings.save({"webhook_allow_private": True})

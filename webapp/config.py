@@ -70,8 +70,10 @@ class Config:
     # began whatever happens; a logout or a new password ends it at once (services/admins).
     ADMIN_IDLE_S = int(os.environ.get("KABAR_ADMIN_IDLE", 1800))
     ADMIN_SESSION_MAX_S = int(os.environ.get("KABAR_ADMIN_SESSION_MAX", 12 * 3600))
-    # A form's CSRF token is good for this many seconds (a page left open longer is reloaded).
-    WTF_CSRF_TIME_LIMIT = int(os.environ.get("KABAR_CSRF_TIME_LIMIT", 3600))
+    # A form's CSRF token is good for this many seconds: by default as long as a login can last,
+    # so a page open while its admin stays logged in is never refused and its input lost; the
+    # token's secret lives in the login's cookie and ends with it (logout, idle, new password).
+    WTF_CSRF_TIME_LIMIT = int(os.environ.get("KABAR_CSRF_TIME_LIMIT", ADMIN_SESSION_MAX_S))
     JSON_SORT_KEYS = False
     # The MPWA-compatible /send-message: this sender (or an empty one) means "route as usual"
     # instead of naming one linked number.
@@ -105,6 +107,14 @@ class Config:
     # subscriptions before reading it again.
     WEBHOOK_TIMEOUT_S = float(os.environ.get("KABAR_WEBHOOK_TIMEOUT", 10))
     WEBHOOK_CACHE_S = float(os.environ.get("KABAR_WEBHOOK_CACHE", 5))
+    # Webhooks to loopback, LAN and carrier-grade NAT addresses (a billing app beside Kabar):
+    # off by default; the setting of the same name wins once saved.
+    WEBHOOK_ALLOW_PRIVATE = os.environ.get("KABAR_WEBHOOK_ALLOW_PRIVATE", "0").lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    )
     # Opt-out: an incoming message that is exactly one of these words (any case) opts the
     # sender out of bulk and promotion messages.
     OPT_OUT_KEYWORDS = tuple(

@@ -237,6 +237,8 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("data is an object of variables"),
     N_("must be an e-mail address, such as ops@isp.example"),
     N_("must be an e-mail address, such as noreply@isp.example"),
+    N_("must be one e-mail address, not a list"),
+    N_("must be one line without control characters"),
     N_("SMTP %(smtp_code)s"),
     ("SMTP %(smtp_code)s %(detail)s", N_("SMTP %(smtp_code)s")),
     ("recipient refused (%(detail)s)", N_("the SMTP server refused the recipient")),

@@ -7,7 +7,9 @@ Access: with ``METRICS_TOKEN`` set, a scraper sends ``Authorization: Bearer <tok
 one, only requests from this machine (loopback) are answered, which suits a Prometheus on the
 same host. "From this machine" is the real client's address (``webapp/proxies``): behind a
 trusted proxy the address it forwards, and a request an untrusted proxy forwarded (it carries
-X-Forwarded-For) is never taken for a local one.
+X-Forwarded-For) is never taken for a local one. A proxy that adds no forwarding header cannot
+be told from a local scraper: set the token when a proxy on this machine forwards outside
+requests.
 
 Metrics (all prefixed ``kabar_``):
 - ``messages{status,session}``: messages created in the last 24 hours.

@@ -46,8 +46,10 @@ def _check():
 def refusal():
     """413 in the shape the caller reads: JSON for the API, MPWA's shape for billing apps, a
     page for the admin console."""
-    megabytes = (request.max_content_length or 0) // (1024 * 1024)
-    message = f"the request body is larger than {megabytes} MB"
+    limit = request.max_content_length or 0
+    megabytes = limit // (1024 * 1024)
+    size = f"{megabytes} MB" if megabytes else f"{limit // 1024} KB"
+    message = f"the request body is larger than {size}"
     if request.path.startswith("/api/"):
         error = {"code": "payload_too_large", "field": "body", "message": message}
         return jsonify(error=error), 413

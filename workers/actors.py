@@ -190,9 +190,23 @@ def _fold_one(client: redis.Redis, entry_id: str | None, event: dict) -> list[di
         except Exception as exc:
             _unless_database_down(exc)
             error = exc
-    log.error("could not fold session event %s (%s): %r", entry_id, event.get("kind"), error)
+    # Not the error's text: it may quote the event (a QR code, a customer's words), which stays
+    # with its full error in the dead letters, for the operator only.
+    log.error(
+        "could not fold session event %s (%s): %s; set aside on the queue page",
+        entry_id,
+        event.get("kind"),
+        _error_kind(error),
+    )
     session_events.dead_letter(client, entry_id, event, repr(error))
     return []
+
+
+def _error_kind(error: Exception | None) -> str:
+    """``error``'s class, and the database's own for a database error (no values)."""
+    cause = getattr(error, "orig", None)
+    name = type(error).__name__
+    return f"{name} ({type(cause).__name__})" if cause is not None else name
 
 
 def _unless_database_down(exc: Exception) -> None:

@@ -16,7 +16,11 @@ from dramatiq.common import dq_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import generate_unique_id
 
-from workers import keys, settings
+from workers import keys, masking, settings
+from workers.job_signatures import SignedJobs
+
+# Dramatiq's log lines name messages with their arguments: masked (webhook bodies, texts).
+masking.install_log_masking()
 
 # Queues by band. worker-urgent consumes URGENT alone so an urgent send always finds a thread.
 URGENT = "urgent"
@@ -66,6 +70,8 @@ broker = KabarRedisBroker(
     heartbeat_timeout=settings.BROKER_HEARTBEAT_MS,
     maintenance_chance=settings.BROKER_MAINTENANCE_CHANCE,
 )
+# First of all middleware: a job Kabar did not sign is skipped before anything looks at it.
+broker.add_middleware(SignedJobs(), before=type(broker.middleware[0]))
 dramatiq.set_broker(broker)
 # Declared here, not only by the actors, so every process (and the dashboard) knows them all.
 for _queue in (URGENT, NORMAL, BULK, EVENTS, MAINTENANCE):

@@ -1,7 +1,11 @@
 """Session credentials, encrypted with AES-256-GCM and kept in the database.
 
 The key comes from WA_ENCRYPTION_KEY: 32 bytes in URL-safe base64 (what ``scripts/run.sh``
-generates), or any passphrase, which is stretched with HKDF-SHA256. Each blob carries a random
+generates), used as it is, or any passphrase, which is stretched with scrypt (N=2^15, r=8, p=1:
+about 0.1 s and 32 MB per guess). Versions before this one stretched a passphrase with HKDF
+alone; what they wrote is still read, and sealed again with the scrypt key the first time it is
+read (the session host reads every credential when it starts; a setting is read under the
+derivation its stored value names). Each blob carries a random
 nonce and the session id as associated data, so a blob copied to another session, a truncated
 one or a wrong key is refused with ``CredentialsUnreadable`` instead of yielding garbage.
 
@@ -30,6 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy.pool import NullPool
 
 from workers import settings
@@ -60,22 +65,51 @@ class MissingEncryptionKey(Exception):
     """WA_ENCRYPTION_KEY is not set."""
 
 
+# The passphrase derivation, versioned: 1 was HKDF alone, 2 is scrypt with these parameters.
+KDF_VERSION = 2
+SCRYPT_SALT = b"kabar-credentials-scrypt-v2"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+# Current key id -> the version-1 key of the same passphrase, for what older versions wrote.
+_LEGACY: dict[str, bytes] = {}
+
+
 def derive_key(secret: str) -> bytes:
-    """Turn WA_ENCRYPTION_KEY into a 32-byte AES key."""
+    """Turn WA_ENCRYPTION_KEY into a 32-byte AES key: a generated key as it is, a passphrase
+    stretched with scrypt (once per process: the result is kept)."""
     if not secret:
         raise MissingEncryptionKey(
             "WA_ENCRYPTION_KEY is not set; generate one with `python -c "
             "'import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'`"
         )
-    try:
-        raw = base64.urlsafe_b64decode(secret.encode())
-        if len(raw) == 32:
-            return raw
-    except (binascii.Error, ValueError):
-        pass
+    if (raw := _raw_key(secret)) is not None:
+        return raw
+    key = _stretched(secret)
+    _LEGACY[key_id(key)] = legacy_key(secret)
+    return key
+
+
+def legacy_key(secret: str) -> bytes:
+    """The key version 1 derived from ``secret`` (HKDF, no stretching): only to read, and seal
+    again, what was written with it. A generated key is the same in both versions."""
+    if (raw := _raw_key(secret)) is not None:
+        return raw
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"kabar-credentials", info=b"v1").derive(
         secret.encode()
     )
+
+
+def _raw_key(secret: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(secret.encode())
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+@functools.lru_cache(maxsize=8)
+def _stretched(secret: str) -> bytes:
+    kdf = Scrypt(salt=SCRYPT_SALT, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return kdf.derive(secret.encode())
 
 
 def key_id(key: bytes) -> str:
@@ -107,6 +141,8 @@ class CredentialStore:
         self.key_id = key_id(key)
         self.engine = engine_for(database_url or settings.DATABASE_URL)
         self._aead = AESGCM(key)
+        legacy = _LEGACY.get(self.key_id)
+        self._legacy = (key_id(legacy), AESGCM(legacy)) if legacy is not None else None
 
     def exists(self) -> bool:
         try:
@@ -125,6 +161,8 @@ class CredentialStore:
             ).first()
         if row is None:
             return None
+        if self._legacy is not None and row.key_id == self._legacy[0]:
+            return self._upgrade(bytes(row.blob))
         if row.key_id != self.key_id:
             raise CredentialsUnreadable(
                 f"the stored credentials of session {self.session_id} were written with another "
@@ -153,14 +191,24 @@ class CredentialStore:
     def _select(self, *columns):
         return sa.select(*columns).where(session_credentials.c.session_id == self.session_id)
 
-    def _open(self, data: bytes) -> bytes:
+    def _upgrade(self, data: bytes) -> bytes:
+        """Open a blob an older version sealed under the HKDF key of this passphrase, and seal
+        it again under the scrypt key."""
+        blob = self._open(data, self._legacy[1])
+        self.save(blob)
+        log.info(
+            "sealed the credentials of session %s again with the stretched key", self.session_id
+        )
+        return blob
+
+    def _open(self, data: bytes, aead: AESGCM | None = None) -> bytes:
         if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + _NONCE_BYTES + 16:
             raise CredentialsUnreadable(
                 f"the stored credentials of session {self.session_id} are not Kabar credentials"
             )
         nonce = data[len(_MAGIC) : len(_MAGIC) + _NONCE_BYTES]
         try:
-            return self._aead.decrypt(
+            return (aead or self._aead).decrypt(
                 nonce, data[len(_MAGIC) + _NONCE_BYTES :], self.session_id.encode()
             )
         except InvalidTag as exc:
@@ -207,8 +255,13 @@ class CredentialStore:
         with self.engine.connect() as conn:
             present = conn.execute(self._select(session_credentials.c.session_id)).first()
         if present is None:
-            self._open(data)  # raises CredentialsUnreadable for another key or a damaged file
-            self._put(data)
+            try:
+                self._open(data)  # raises CredentialsUnreadable for another key or a damaged file
+                self._put(data)
+            except CredentialsUnreadable:
+                if self._legacy is None:
+                    raise
+                self.save(self._open(data, self._legacy[1]))
             log.info("moved the credentials of session %s into the database", self.session_id)
         self.path.unlink(missing_ok=True)
 

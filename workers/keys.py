@@ -38,6 +38,11 @@ def rpc_requests(session_id: str) -> str:
     return f"{PREFIX}:rpc:session:{session_id}"
 
 
+def rpc_seen(request_id: str) -> str:
+    """Present until a served request's deadline: the same request is never served twice."""
+    return f"{PREFIX}:rpc:seen:{request_id}"
+
+
 def rpc_reply(request_id: str) -> str:
     return f"{PREFIX}:rpc:reply:{request_id}"
 

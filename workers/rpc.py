@@ -5,11 +5,16 @@ only the session host holding the session's lease reads, so a call always reache
 client of that number, and a host that takes a session over also takes its pending calls. Each
 request carries a deadline; a host drops requests whose caller has given up, so a late call
 never acts after its caller reported a time-out.
+
+Redis is not trusted to say who asked: requests and replies are signed (``workers.signing``)
+over their whole body, which names the session, a one-time id and the deadline. A host acts only
+on a request whose signature holds, that names the queue's own session, whose deadline has not
+passed (nor lies further ahead than any caller waits) and whose id it has not seen before; it
+drops anything else with a warning that shows none of the request.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -19,7 +24,7 @@ from typing import Any
 
 import redis
 
-from workers import keys, settings
+from workers import keys, settings, signing
 
 log = logging.getLogger(__name__)
 
@@ -81,26 +86,39 @@ class SessionHostClient:
         reply_key = keys.rpc_reply(request_id)
         request = {
             "id": request_id,
+            "session": session_id,
             "method": method,
             "params": params,
             "reply_to": reply_key,
+            "at": time.time(),
             "deadline": time.time() + timeout,
         }
-        self.redis.rpush(keys.rpc_requests(session_id), json.dumps(request))
-        answer = self._wait(reply_key, holder.decode(), session_id, method, timeout)
-        reply = json.loads(answer[1])
+        self.redis.rpush(keys.rpc_requests(session_id), signing.seal(signing.RPC_REQUEST, request))
+        reply = self._wait(request_id, holder.decode(), session_id, method, timeout)
         if "error" in reply:
             raise RpcError(reply["error"]["code"], reply["error"]["message"])
         return reply["result"]
 
-    def _wait(self, reply_key: str, holder: str, session_id: str, method: str, timeout: float):
-        """The reply, looking every second whether the host that should answer is still alive
-        (or another host took the session over, with its pending calls)."""
+    def _wait(self, request_id: str, holder: str, session_id: str, method: str, timeout: float):
+        """The signed reply to ``request_id``, looking every second whether the host that should
+        answer is still alive (or another host took the session over, with its pending calls).
+        A reply that is not signed for this request is dropped: the wait goes on."""
+        reply_key = keys.rpc_reply(request_id)
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             answer = self.redis.blpop([reply_key], timeout=min(left, HOST_CHECK_S))
             if answer is not None:
-                return answer
+                try:
+                    reply = signing.unseal(signing.RPC_REPLY, answer[1])
+                except signing.BadSignature as exc:
+                    log.warning("dropped a reply to %s for %s: %s", method, session_id, exc)
+                    continue
+                if reply.get("id") == request_id:
+                    return reply
+                log.warning(
+                    "dropped a reply to %s for %s: it answers another call", method, session_id
+                )
+                continue
             if not self.redis.exists(keys.host(holder)):
                 current = self.redis.get(keys.lease(session_id))
                 if current is None or current.decode() == holder:
@@ -148,13 +166,30 @@ class RpcServer:
 
     def _dispatch(self, session_id: str, raw: bytes) -> None:
         try:
-            request = json.loads(raw)
-            reply_to = request["reply_to"]
-        except (ValueError, KeyError):
+            request = signing.unseal(signing.RPC_REQUEST, raw)
+            reply_to, deadline = request["reply_to"], float(request["deadline"])
+            if request["session"] != session_id or reply_to != keys.rpc_reply(request["id"]):
+                raise signing.BadSignature("signed for another session or reply")
+        except signing.BadSignature as exc:
+            log.warning(
+                "dropped an RPC request for %s that Kabar did not sign: %s", session_id, exc
+            )
+            return
+        except (ValueError, KeyError, TypeError):
             log.warning("dropped a malformed RPC request for %s", session_id)
             return
-        if request.get("deadline", 0) < time.time():
+        now = time.time()
+        if deadline < now:
             log.info("dropped expired %s call for %s", request.get("method"), session_id)
+            return
+        if deadline > now + settings.RPC_MAX_TIMEOUT_S:
+            log.warning("dropped an RPC request for %s with a deadline too far ahead", session_id)
+            return
+        # One-time ids: a request copied back onto the queue is not served twice.
+        if not self.redis.set(
+            keys.rpc_seen(request["id"]), 1, nx=True, pxat=int(deadline * 1000) + 1
+        ):
+            log.warning("dropped a replayed RPC request for %s", session_id)
             return
         try:
             reply = {"result": self.handler(session_id, request["method"], request["params"])}
@@ -163,8 +198,9 @@ class RpcServer:
             if code == "internal":
                 log.exception("RPC %s for %s failed", request["method"], session_id)
             reply = {"error": {"code": code, "message": str(exc)}}
+        reply["id"] = request["id"]
         pipe = self.redis.pipeline()
-        pipe.rpush(reply_to, json.dumps(reply))
+        pipe.rpush(reply_to, signing.seal(signing.RPC_REPLY, reply))
         pipe.expire(reply_to, 60)
         pipe.execute()
 

@@ -3,17 +3,24 @@
 Each entry is one JSON event ``{"session_id", "kind", "at", ...data}``. Readers use a consumer
 group and acknowledge only after the event is in PostgreSQL, so an event survives a worker that
 dies mid-fold; entries left unacknowledged are claimed again after ``RECLAIM_IDLE_MS``.
+
+Every entry is signed (``workers.signing``): an entry written to Redis by anyone but Kabar (a
+forged receipt, incoming message or opt-out) is acknowledged and dropped, never folded. Parked
+receipts and dead letters are signed again by the folder that sets them aside.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 import redis
 
-from workers import broker, keys
+from workers import broker, keys, signing
+
+log = logging.getLogger(__name__)
 
 FOLD_ACTOR = "fold_session_events"
 STREAM_MAXLEN = 100_000
@@ -30,12 +37,7 @@ def publish_many(client: redis.Redis, events: list[dict[str, Any]]) -> None:
     """Append ``events`` in order, in one round trip, and wake a folder unless one is awake."""
     pipe = client.pipeline(transaction=False)
     for event in events:
-        pipe.xadd(
-            keys.SESSION_EVENTS,
-            {"data": json.dumps(event)},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
+        pipe.xadd(keys.SESSION_EVENTS, _signed(event), maxlen=STREAM_MAXLEN, approximate=True)
     # The flag is cleared by the folder before it reads, so an event appended after the clear
     # sets it again and wakes another folder: none is left unread, and a burst of events costs
     # one folder, not one per event. The expiry heals a folder that died holding it.
@@ -76,11 +78,25 @@ def read_batch(client: redis.Redis, consumer: str, count: int = 200) -> list[tup
             count=count - len(entries),
         ):
             entries.extend(batch)
-    return [
-        (_text(entry_id), json.loads(fields[b"data"]))
-        for entry_id, fields in entries
-        if fields  # a trimmed entry comes back empty
-    ]
+    events, forged = [], []
+    for entry_id, fields in entries:
+        if not fields:  # a trimmed entry comes back empty
+            continue
+        try:
+            signing.verify(signing.SESSION_EVENT, fields[b"data"], fields.get(b"sig"))
+        except (signing.BadSignature, KeyError):
+            forged.append(_text(entry_id))
+            continue
+        events.append((_text(entry_id), json.loads(fields[b"data"])))
+    if forged:
+        log.warning("dropped %d session events Kabar did not sign: %s", len(forged), forged[:5])
+        ack(client, forged)
+    return events
+
+
+def _signed(event: dict[str, Any]) -> dict[str, str]:
+    data = json.dumps(event)
+    return {"data": data, "sig": signing.sign(signing.SESSION_EVENT, data)}
 
 
 def dead_letter(
@@ -90,7 +106,7 @@ def dead_letter(
     ``entry_id`` is None for a parked receipt (it left the stream already)."""
     client.xadd(
         keys.SESSION_EVENTS_DEAD,
-        {"data": json.dumps(event), "entry": entry_id or "parked", "error": error[:2000]},
+        {**_signed(event), "entry": entry_id or "parked", "error": error[:2000]},
         maxlen=STREAM_MAXLEN,
         approximate=True,
     )
@@ -128,9 +144,8 @@ def replay_dead(client: redis.Redis, entry_ids: list[str] | None = None) -> int:
         return 0
     pipe = client.pipeline(transaction=True)
     for _, fields in entries:
-        pipe.xadd(
-            keys.SESSION_EVENTS, {"data": fields[b"data"]}, maxlen=STREAM_MAXLEN, approximate=True
-        )
+        signed = {"data": fields[b"data"], "sig": fields.get(b"sig", b"")}
+        pipe.xadd(keys.SESSION_EVENTS, signed, maxlen=STREAM_MAXLEN, approximate=True)
     pipe.xdel(dead, *[entry_id for entry_id, _ in entries])
     pipe.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS)
     if pipe.execute()[-1]:
@@ -162,7 +177,7 @@ def park_receipts(client: redis.Redis, events: list[dict[str, Any]]) -> int:
             dropped += 1
             continue
         again = {**event, "tries": tries + 1}
-        pipe.zadd(keys.RECEIPTS_WAITING, {json.dumps(again): now + RECEIPT_RETRY_S[tries]})
+        pipe.zadd(keys.RECEIPTS_WAITING, {_parked(again): now + RECEIPT_RETRY_S[tries]})
     pipe.execute()
     return dropped
 
@@ -170,13 +185,23 @@ def park_receipts(client: redis.Redis, events: list[dict[str, Any]]) -> int:
 def return_receipts(client: redis.Redis, events: list[dict[str, Any]]) -> None:
     """Put back receipts taken by ``due_receipts`` that could not be tried (the database was
     down): due at once, their tries unchanged."""
-    client.zadd(keys.RECEIPTS_WAITING, {json.dumps(event): time.time() for event in events})
+    client.zadd(keys.RECEIPTS_WAITING, {_parked(event): time.time() for event in events})
 
 
 def due_receipts(client: redis.Redis, limit: int = 500) -> list[dict[str, Any]]:
     """Take the parked receipts whose time has come (each by one folder only)."""
     taken = client.eval(_TAKE_DUE, 1, keys.RECEIPTS_WAITING, time.time(), limit)
-    return [json.loads(raw) for raw in taken]
+    receipts = []
+    for raw in taken:
+        try:
+            receipts.append(signing.unseal(signing.SESSION_EVENT, raw))
+        except signing.BadSignature:
+            log.warning("dropped a parked receipt Kabar did not sign")
+    return receipts
+
+
+def _parked(event: dict[str, Any]) -> str:
+    return signing.seal(signing.SESSION_EVENT, event)
 
 
 def ack(client: redis.Redis, entry_ids: list[str]) -> None:

@@ -67,8 +67,6 @@ def test_an_admin_kept_under_attack_still_logs_in_from_their_own_browser(proxied
 
 
 def test_the_delay_grows_and_never_becomes_a_lock(app, redis_client):
-    from workers import keys
-
     waits = []
     with app.app_context():
         for _ in range(login_throttle.FREE_ATTEMPTS):
@@ -76,13 +74,13 @@ def test_the_delay_grows_and_never_becomes_a_lock(app, redis_client):
         for _ in range(8):
             waits.append(login_throttle.take("ops@example.com", "203.0.113.9"))
             # The wait is over (as if its time had passed): the next attempt is checked.
-            for subject in ("email:ops@example.com", "ip:203.0.113.9"):
-                redis_client.hset(keys.login_failures(subject), "next", 0)
+            for key in login_throttle.subject_keys("ops@example.com", "203.0.113.9"):
+                redis_client.hset(key, "next", 0)
             assert login_throttle.take("ops@example.com", "203.0.113.9") == 0
     expected = [30, 60, 120, 240, 480, 900, 900, 900]
     # Seconds left, counted on Redis' clock: a slow machine may have spent one of them already.
     assert all(want - 2 < got <= want for got, want in zip(waits, expected, strict=True)), waits
-    ttl = redis_client.pttl(keys.login_failures("email:ops@example.com"))
+    ttl = redis_client.pttl(login_throttle.subject_keys("ops@example.com", "203.0.113.9")[0])
     assert 0 < ttl <= (login_throttle.FORGET_S + login_throttle.CAP_S) * 1000
 
 
@@ -118,3 +116,42 @@ def test_metrics_behind_a_proxy_are_not_public(app, proxied_app):
     # A proxy Kabar was not told to trust: every visitor looks local, so forwarded means away.
     assert app.test_client().get("/metrics", headers=STRANGER).status_code == 403
     assert app.test_client().get("/metrics").status_code == 200
+
+
+def test_a_huge_or_random_email_costs_redis_only_a_short_key(app, client, redis_client):
+    token = CSRF.search(client.get("/admin/login").get_data(as_text=True)).group(1)
+    email = "x" * 1_000_000 + "@example.com"
+    r = client.post("/admin/login", data={"email": email, "password": "guess", "csrf_token": token})
+    assert r.status_code == 401
+    names = redis_client.keys("*")
+    assert names and max(len(name) for name in names) < 200, [len(name) for name in names]
+
+
+def test_hopping_addresses_inside_one_ipv6_64_buys_no_fresh_attempts(app):
+    with app.app_context():
+        for n in range(login_throttle.FREE_ATTEMPTS):
+            assert login_throttle.take(f"guess{n}@example.com", f"2001:db8:1:2::{n + 1:x}") == 0
+        assert login_throttle.take("guess@example.com", "2001:db8:1:2:ffff::9") > 0
+        assert login_throttle.take("guess@example.com", "2001:db8:1:3::1") == 0
+
+
+def test_a_login_while_redis_is_down_is_refused_with_a_page_not_a_500(app):
+    from tests.outage import through
+    from webapp import create_app
+
+    with app.app_context():
+        admins.create_admin("ops@example.com", PASSWORD)
+    proxy, redis_url = through(app.config["REDIS_URL"], 6379)
+    try:
+        client = create_app({"TESTING": True, "WTF_CSRF_ENABLED": True, "REDIS_URL": redis_url})
+        client = client.test_client()
+        token = CSRF.search(client.get("/admin/login").get_data(as_text=True)).group(1)
+        proxy.cut()
+        login = {"email": "ops@example.com", "password": PASSWORD, "csrf_token": token}
+        r = client.post("/admin/login", data=login)
+        assert r.status_code == 503
+        assert "Redis tidak terjangkau" in r.get_data(as_text=True)
+        proxy.restore()
+        assert client.post("/admin/login", data=login).status_code == 302
+    finally:
+        proxy.cut()

@@ -38,6 +38,7 @@ SENTENCE_NAMES = ("REASON", "OUTCOME_UNKNOWN", "LOST_RECORD")
 NOT_SHOWN = {
     "unknown kind X",  # settings: a Spec declared with a kind the code does not know
     "X X",  # templates: "name reason", matched by its reason (checked on its own)
+    "signed for another session or reply",  # rpc: only logged, with a dropped forged request
 }
 
 

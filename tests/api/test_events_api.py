@@ -141,6 +141,22 @@ def test_a_bad_number_fails_naming_the_field(app, client, auth):
     assert trigger(app, "invoice.created").failure_count == 2
 
 
+@pytest.mark.parametrize(
+    "email", ["budi@example.com, mallory@example.org", "budi@example.com\r\nBcc: x@y.example"]
+)
+def test_an_event_with_more_than_one_address_is_refused_naming_the_field(app, client, auth, email):
+    r = event(client, auth, data=INVOICE | {"email": email})
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["error"]["field"] == "data.email"
+    assert messages(app) == []
+
+
+def test_an_event_without_an_address_sends_without_one(app, client, auth):
+    r = event(client, auth, data=INVOICE | {"email": ""})
+    assert r.status_code == 202, r.get_json()
+    assert messages(app)[0].email is None
+
+
 def test_an_inactive_template_fails_the_trigger(app, client, auth):
     with app.app_context():
         db.session.execute(

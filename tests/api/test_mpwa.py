@@ -8,7 +8,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from webapp.api_compat.log_redaction import REDACTED, RedactApiKeys
+from webapp.api_compat.log_redaction import MASKED, REDACTED, RedactApiKeys, redact
 from webapp.extensions import db
 from webapp.models import ApiKey, WhatsAppMessage, WhatsAppSession
 
@@ -291,7 +291,31 @@ class TestLogRedaction:
         )
         assert logging.getLogger("werkzeug").filter(record)
         assert "kbr_SECRET-1" not in record.getMessage()
-        assert f"api_key={REDACTED}&number=1 HTTP/1.1" in record.getMessage()
+        assert f"sender={MASKED}&api_key={REDACTED}&number={MASKED} HTTP/1.1" in record.getMessage()
+
+    def test_a_percent_encoded_key_name_is_redacted_too(self):
+        for name in (
+            "%61pi_key",
+            "api%5Fkey",
+            "API%5fKEY",
+            "%2561pi_key",
+            "api+key".replace("+", "_"),
+        ):
+            text = redact(f"GET /send-message?{name}=kbr_SECRET-2&sender=any HTTP/1.1")
+            assert "kbr_SECRET-2" not in text and f"{name}={REDACTED}" in text
+
+    def test_the_number_and_text_of_a_get_send_message_are_not_kept(self):
+        url = phpnuxbill_url("kbr_SECRET-3", "0812-3456-7890", "Tagihan Anda Rp150.000 jatuh tempo")
+        text = redact(f"GET {url.split('kabar.local:5000')[1]} HTTP/1.1")
+        assert "kbr_SECRET-3" not in text and "3456" not in text and "Tagihan" not in text
+        assert text == (
+            f"GET /send-message?api_key={REDACTED}&sender={MASKED}&number={MASKED}"
+            f"&message={MASKED} HTTP/1.1"
+        )
+
+    def test_the_admin_pages_filters_stay_readable(self):
+        text = redact("GET /admin/messages?status=failed&page=2&number=0812345678 HTTP/1.1")
+        assert text == f"GET /admin/messages?status=failed&page=2&number={MASKED} HTTP/1.1"
 
     def test_gunicorn_access_record_with_atoms_loses_the_key(self):
         record = logging.LogRecord(

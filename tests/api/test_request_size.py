@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from webapp.services import bulk
+import pytest
+
+from webapp.services import bulk, templates
 
 HUGE = {"CONTENT_LENGTH": str(300 * 1024 * 1024)}
 
@@ -67,3 +69,29 @@ def test_the_largest_bulk_send_fits_under_the_default_limit(app):
     ]
     body = json.dumps({"template": "new_invoice", "recipients": recipients}).encode()
     assert len(body) < app.config["MAX_CONTENT_LENGTH"] / 2, len(body)
+
+
+def test_mpwa_refuses_a_large_body_without_a_key_before_decoding_it(client):
+    # 600 KB of JSON and no api_key anywhere: decoding it would cost a stranger nothing and the
+    # worker tens of MB; an MPWA call is a few fields and one message, far smaller.
+    body = b"[" + b"{}," * 200_000 + b"{}]"
+    r = client.post("/send-message", data=body, content_type="application/json")
+    assert r.status_code == 413, r.get_json()
+    assert r.get_json() == {
+        "status": False,
+        "field": "body",
+        "msg": "body: the request body is larger than 128 KB",
+    }
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_mpwa_takes_the_longest_message_a_billing_app_can_post(client, api_key, as_json):
+    text = "Tagihan 😀 " + "😀" * (templates.MAX_LENGTH - 10)  # escaped to 12 bytes each
+    fields = {"api_key": api_key, "number": "081234567890", "message": text}
+    r = (
+        client.post("/send-message", json=fields)
+        if as_json
+        else client.post("/send-message", data=fields)
+    )
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["status"] is True

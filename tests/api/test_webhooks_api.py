@@ -31,7 +31,7 @@ def test_a_created_webhook_shows_its_secret_once(client, auth):
         assert "secret" not in response.get_data(as_text=True)
 
 
-def test_both_events_are_the_default(client, auth):
+def test_both_events_are_the_default(client, auth, private_webhooks):
     created = create(client, auth, url="http://127.0.0.1:9000/hook")
     assert created.get_json()["webhook"]["events"] == ["message.status", "message.incoming"]
 

@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 from tests.polling import wait_for
 from webapp.services import admins
+from workers import broker
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -307,3 +308,33 @@ def test_a_numbers_raw_error_reads_in_indonesian_with_the_go_error_behind_detail
     card.locator("[data-field=lastErrorBox] summary").click()
     assert detail.inner_text() == "fatal error: concurrent map writes"
     shot(page, "session-error-detail")
+
+
+def test_a_planted_dashboard_cookie_runs_no_script(app, server, browser):
+    """dramatiq_dashboard 0.4.0 copies its CSRF cookie into the page unescaped: a cookie planted
+    for the admin origin (by a sibling subdomain, say) must not become script there."""
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{server}/admin/")
+    page.fill("#email", "ops@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{server}/admin/")
+    planted = '"><script>window.pwned=1,alert(document.domain)</script><b>'
+    # Set the way a page of the same site would (the browser's protocol refuses such a value).
+    page.evaluate("value => { document.cookie = '__dd_csrf=' + value + '; path=/'; }", planted)
+    assert planted in page.evaluate("document.cookie")
+
+    broker.enqueue("send_bulk", broker.BULK, 4242)  # a job: its forms carry the token
+    page.goto(f"{server}/admin/dramatiq/queues/bulk")
+    page.wait_for_selector("text=send_bulk")
+    assert page.evaluate("window.pwned") is None and dialogs == []
+    assert page.locator("script").count() == 0
+    # The dashboard made itself a sound cookie in place of the planted one, and its forms work.
+    (cookie,) = [c for c in context.cookies() if c["name"] == "__dd_csrf"]
+    assert len(cookie["value"]) == 64 and cookie["value"] != planted
+    context.close()

@@ -150,7 +150,8 @@ def test_gunicorn_access_log_of_the_procfile_hides_the_key(app, api_key, tmp_pat
     finally:
         procs.stop_all()
     assert api_key not in log and "kbr_wrong-key" not in log
-    assert "GET /send-message?api_key=[redacted]&sender=any&number=6281234567890" in log
+    assert "GET /send-message?api_key=[redacted]&sender=[masked]&number=[masked]" in log
+    assert "81234567890" not in log and "INV-2026-0042" not in log
 
 
 def test_dev_server_log_hides_the_key(app, api_key, tmp_path):
@@ -171,4 +172,5 @@ def test_dev_server_log_hides_the_key(app, api_key, tmp_path):
     finally:
         procs.stop_all()
     assert api_key not in log and "kbr_wrong-key" not in log
-    assert "GET /send-message?api_key=[redacted]&sender=any&number=6281234567890" in log
+    assert "GET /send-message?api_key=[redacted]&sender=[masked]&number=[masked]" in log
+    assert "81234567890" not in log and "INV-2026-0042" not in log

@@ -61,7 +61,9 @@ def send(client, auth, **body) -> int:
 # webhooks -----------------------------------------------------------------------------------
 
 
-def test_a_message_status_webhook_gets_every_step_signed(client, auth, kabar_processes):
+def test_a_message_status_webhook_gets_every_step_signed(
+    client, auth, kabar_processes, private_webhooks
+):
     with webhook_receiver() as receiver:
         created = client.post(
             "/api/whatsapp/webhooks",
@@ -103,7 +105,9 @@ def test_a_message_status_webhook_gets_every_step_signed(client, auth, kabar_pro
     assert shown["lastDelivery"]["ok"] is True and shown["lastDelivery"]["statusCode"] == 200
 
 
-def test_a_failing_receiver_gets_the_same_signed_delivery_again(client, auth, kabar_processes):
+def test_a_failing_receiver_gets_the_same_signed_delivery_again(
+    client, auth, kabar_processes, private_webhooks
+):
     with webhook_receiver(script=[500]) as receiver:
         created = client.post(
             "/api/whatsapp/webhooks",

@@ -116,6 +116,25 @@ class TestExpansion:
         assert [r.to_number for r in sent] == ["6281200000001", "6281200000006", "6281200000003"]
         assert sent[1].email == "f@example.com" and sent[0].email is None
 
+    def test_a_recipient_with_more_than_one_fallback_address_is_refused(self):
+        addresses = ["a@x.example, b@y.example", "b@x.example\nBcc: c@y.example",
+                     "Sari <sari@x.example>", ""]  # fmt: skip
+        job = submit([
+            {"whatsapp": phone(n + 1), "data": {"voucher_code": "V"}, "email": address}
+            for n, address in enumerate(addresses)
+        ])  # fmt: skip
+        assert bulk.expand(job.id) == 2
+        db.session.refresh(job)
+        by_index = {e["index"]: e for e in job.errors}
+        assert (
+            by_index[0]["field"] == "recipients.0.email" and "not a list" in by_index[0]["message"]
+        )
+        assert by_index[1]["field"] == "recipients.1.email"
+        assert [(r.to_number, r.email) for r in rows(job)] == [
+            ("6281200000003", "sari@x.example"),
+            ("6281200000004", None),
+        ]
+
     def test_a_rerun_goes_on_after_the_last_committed_batch(self):
         job = submit(recipients(130))
         # As if an earlier run died after its first batch: 50 rows written, expanded = 50.

@@ -106,6 +106,11 @@ def test_input_is_read_as_the_settings_type(ctx, name, raw, expected):
         ("quiet_hours", "25:00-07:00", "quiet hours"),
         ("quiet_categories", "promotion, spam", "'spam' is not one of"),
         ("smtp_from", "not an address", "e-mail address"),
+        ("smtp_from", "a@isp.example, b@isp.example", "one e-mail address, not a list"),
+        ("smtp_from", "noreply@isp.example\nBcc: all@isp.example", "control characters"),
+        ("smtp_from", "Kabar\r\n <noreply@isp.example>", "control characters"),
+        ("smtp_user", "ops\r\nRCPT TO:<x@y.example>", "control characters"),
+        ("smtp_host", "mx.example\r\nx", "control characters"),
         ("smtp_host", "smtp example.com", "host name"),
         ("smtp_host", " ", "host name"),
         ("smtp_host", "a b", "host name"),
@@ -179,6 +184,34 @@ def test_a_secret_sealed_under_another_key_falls_back_to_the_default(app, ctx, m
     settings.save({"smtp_password": PASSWORD})
     monkeypatch.setitem(app.config, "WA_ENCRYPTION_KEY", "a different key")
     assert settings.get("smtp_password") == "from-the-environment"
+
+
+def test_a_secret_saved_under_the_old_key_derivation_is_still_read(app, ctx, monkeypatch):
+    """Saved before passphrases were stretched: sealed under the HKDF key, naming no kdf."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from webapp.models import Setting
+    from workers.credentials import legacy_key
+
+    monkeypatch.setitem(app.config, "WA_ENCRYPTION_KEY", "kata sandi lama ISP kami")
+    nonce = os.urandom(12)
+    old_key = legacy_key("kata sandi lama ISP kami")
+    sealed = AESGCM(old_key).encrypt(nonce, PASSWORD.encode(), b"kabar-setting:smtp_password")
+    db.session.add(
+        Setting(
+            name="smtp_password",
+            value={"encrypted": base64.urlsafe_b64encode(nonce + sealed).decode()},
+        )
+    )
+    db.session.commit()
+    settings.forget()
+    assert settings.get("smtp_password") == PASSWORD
+    settings.save({"smtp_password": PASSWORD})  # saved again: under the stretched key
+    assert json.loads(raw_row("smtp_password"))["kdf"] == 2
+    assert settings.get("smtp_password") == PASSWORD
 
 
 # the SMTP password follows only the server it was given for ----------------------------------

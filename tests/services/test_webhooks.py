@@ -36,7 +36,7 @@ def webhook(webhook_id: int) -> Webhook:
 
 
 class TestTheList:
-    def test_a_webhook_gets_a_fresh_secret_and_both_events_by_default(self, ctx):
+    def test_a_webhook_gets_a_fresh_secret_and_both_events_by_default(self, ctx, private_webhooks):
         first, secret = webhooks.create_webhook("https://billing.example/hooks/kabar")
         second, other = webhooks.create_webhook("http://10.0.0.2:8080/x", ["message.incoming"])
         assert len(secret) == 64 and secret != other
@@ -64,21 +64,70 @@ class TestTheList:
         assert refused.value.field == "url" and "does not post to" in refused.value.message
 
     def test_loopback_and_lan_addresses_only_while_the_setting_allows(self, ctx):
-        webhooks.create_webhook("http://127.0.0.1:8069/kabar")  # billing app on this server
-        webhooks.create_webhook("http://192.168.88.10/kabar")  # ... or on the LAN
-        settings.save({"webhook_allow_private": False})
-        for url in ("http://127.0.0.1:8069/kabar", "http://localhost/x", "http://10.1.2.3/"):
+        lan = (
+            "http://127.0.0.1:8069/kabar",
+            "http://localhost/x",
+            "http://10.1.2.3/",
+            "http://192.168.88.10/kabar",
+            "http://[::1]/x",
+            "http://[fd12:3456::1]/x",
+        )
+        for url in lan:  # refused by default
             with pytest.raises(KabarError, match="private"):
                 webhooks.create_webhook(url)
+        settings.save({"webhook_allow_private": True})
+        webhooks.create_webhook("http://127.0.0.1:8069/kabar")  # billing app on this server
+        webhooks.create_webhook("http://192.168.88.10/kabar")  # ... or on the LAN
+
+    @pytest.mark.parametrize("url", [
+        "http://100.100.100.200/latest/meta-data/",  # Alibaba Cloud
+        "http://[fd00:ec2::254]/latest/meta-data/",  # AWS over IPv6
+        "http://168.63.129.16/machine?comp=goalstate",  # Azure WireServer
+        "http://192.0.0.192/",  # Oracle Cloud
+        "http://169.254.170.2/v2/credentials",  # AWS ECS task role
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://metadata.google.internal./computeMetadata/v1/",
+        "http://[::ffff:a9fe:a9fe]/",  # 169.254.169.254, IPv4-mapped in hex
+        "http://[64:ff9b::a9fe:a9fe]/",  # ... through NAT64
+        "http://[2002:a9fe:a9fe::1]/",  # ... as 6to4
+        "http://[2001:0:4136:e378:8000:63bf:5601:5601]/",  # ... as a Teredo client
+    ])  # fmt: skip
+    def test_cloud_metadata_addresses_are_refused_even_with_private_addresses_allowed(
+        self, ctx, url
+    ):
+        settings.save({"webhook_allow_private": True})
+        with pytest.raises(KabarError) as refused:
+            webhooks.create_webhook(url)
+        assert refused.value.field == "url" and "metadata" in refused.value.message
+
+    @pytest.mark.parametrize("url", [
+        "http://[::ffff:127.0.0.1]:8069/",  # IPv4-mapped
+        "http://[::ffff:10.0.0.1]/",
+        "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::c0a8:5801]/",  # ... of 192.168.88.1
+        "http://[2002:c0a8:5801::1]/",  # 6to4 of 192.168.88.1
+        "http://[2002:6440:101::]/",  # 6to4 of 100.64.1.1 (CGNAT)
+        "http://[::127.0.0.1]/",  # IPv4-compatible
+    ])  # fmt: skip
+    def test_private_ipv4_inside_ipv6_is_private(self, ctx, url):
+        with pytest.raises(KabarError, match="private"):
+            webhooks.create_webhook(url)
+        settings.save({"webhook_allow_private": True})
+        webhooks.create_webhook(url)
+
+    def test_a_public_ipv4_inside_ipv6_is_allowed(self, ctx):
+        for url in ("http://[::ffff:1.1.1.1]/", "http://[64:ff9b::101:101]/",
+                    "http://[2002:101:101::1]/"):  # fmt: skip
+            webhooks.create_webhook(url)
 
     @pytest.mark.parametrize("address", ["100.64.1.1", "100.127.255.254"])
     def test_carrier_grade_nat_addresses_count_as_private(self, ctx, address):
-        webhooks.create_webhook(f"http://{address}/kabar")  # a billing app inside the ISP
-        settings.save({"webhook_allow_private": False})
         with pytest.raises(KabarError) as refused:
             webhooks.create_webhook(f"http://{address}/kabar")
         assert refused.value.field == "url"
         assert f"({address}, a private address)" in refused.value.message
+        settings.save({"webhook_allow_private": True})
+        webhooks.create_webhook(f"http://{address}/kabar")  # a billing app inside the ISP
 
     def test_an_unknown_event_is_refused(self, ctx):
         with pytest.raises(KabarError) as refused:
@@ -148,6 +197,7 @@ class TestEvents:
         assert len(webhooks.subscribers("message.status")) == 1
 
 
+@pytest.mark.usefixtures("private_webhooks")
 class TestDelivery:
     BODY = json.dumps({"event": "message.incoming", "data": {"text": "Halo ✓"}})
 

@@ -8,12 +8,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from workers import settings
 from workers.credentials import (
+    SCRYPT_SALT,
     CredentialStore,
     CredentialsUnreadable,
     MissingEncryptionKey,
     check_key,
     derive_key,
     engine_for,
+    key_id,
+    legacy_key,
     session_credentials,
 )
 
@@ -116,3 +119,40 @@ def test_a_base64_key_is_used_as_is_and_an_empty_one_refused():
     assert derive_key("A" * 43 + "=") == b"\x00" * 32
     with pytest.raises(MissingEncryptionKey):
         derive_key("")
+
+
+def test_a_passphrase_is_stretched_with_scrypt():
+    import hashlib
+
+    expected = hashlib.scrypt(
+        b"a passphrase", salt=SCRYPT_SALT, n=2**15, r=8, p=1, dklen=32, maxmem=64 * 2**20
+    )
+    assert derive_key("a passphrase") == expected != legacy_key("a passphrase")
+
+
+def test_credentials_sealed_under_the_old_derivation_are_read_and_sealed_again(tmp_path):
+    """An installation upgraded with a passphrase key: its rows were sealed under the HKDF key;
+    the session host's start (check_key) reads every one and seals it under the scrypt key."""
+    passphrase = "kata sandi lama ISP kami"
+    CredentialStore(tmp_path, "session-1", legacy_key(passphrase)).save(b"linked before")
+    legacy_file(tmp_path, "session-2", legacy_key(passphrase), b"a file before")
+    old_id = stored_row("session-1").key_id
+    key = derive_key(passphrase)
+
+    assert check_key(tmp_path, key) == (["session-1", "session-2"], [])
+    assert {stored_row(s).key_id for s in ("session-1", "session-2")} == {key_id(key)} != {old_id}
+    # What is stored now opens with the stretched key alone (a client process knows only it).
+    assert (
+        AESGCM(key).decrypt(
+            bytes(stored_row("session-1").blob)[4:16],
+            bytes(stored_row("session-1").blob)[16:],
+            b"session-1",
+        )
+        == b"linked before"
+    )
+    assert CredentialStore(tmp_path, "session-2", key).load() == b"a file before"
+
+
+def test_a_generated_key_is_the_same_in_both_derivations():
+    generated = "A" * 43 + "="
+    assert derive_key(generated) == legacy_key(generated) == b"\x00" * 32

@@ -3,6 +3,7 @@ cannot be folded it sets that one aside and still applies the others."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from tests.folding import receipt, sent_message
@@ -74,3 +75,33 @@ def test_a_receipt_of_a_message_kabar_never_sent_is_dropped_after_its_last_try(r
     events = [{**receipt("WA-PHONE", "read"), "tries": len(session_events.RECEIPT_RETRY_S)}]
     assert session_events.park_receipts(redis_client, events) == 1
     assert redis_client.zcard(keys.RECEIPTS_WAITING) == 0
+
+
+def test_an_event_that_cannot_be_folded_is_not_written_to_the_log(
+    app, redis_client, caplog, monkeypatch
+):
+    """The event (a QR code here: whoever reads it can link the number) stays in the dead
+    letters for the operator; the log says which entry failed and why, not what it held."""
+    from workers import actors
+
+    # Alembic's logging set-up (a migration test ran first) disables the loggers it finds.
+    monkeypatch.setattr(logging.getLogger(actors.__name__), "disabled", False)
+    caplog.set_level(logging.INFO, logger=actors.__name__)
+    with app.app_context():
+        db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))
+        db.session.commit()
+    qr = "2@SECRET-QR-CODE-0123,abcdef="
+    # The code where its expiry belongs: the error that stops the fold quotes the value.
+    shifted = {"session_id": "s-1", "kind": "qr", "at": time.time(), "code": qr, "expires_at": qr}
+    # A phone number longer than its column: the database refuses the whole update.
+    too_long = {"session_id": "s-1", "kind": "qr", "at": time.time(), "code": qr,
+                "expires_at": time.time() + 60, "phone": "62" + "8" * 60}  # fmt: skip
+    session_events.publish_many(redis_client, [shifted, too_long])
+
+    actors.fold_session_events.fn()
+
+    dead = redis_client.xrange(keys.SESSION_EVENTS_DEAD)
+    assert len(dead) == 2 and all(qr.encode() in fields[b"data"] for _, fields in dead)
+    assert caplog.text.count("could not fold session event") == 2
+    assert "ValueError" in caplog.text and "StringDataRightTruncation" in caplog.text
+    assert qr not in caplog.text and "8" * 20 not in caplog.text

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from workers import keys
+from workers import keys, signing
 from workers.rpc import (
     HostGone,
     RpcError,
@@ -93,22 +93,66 @@ def test_a_caller_stops_waiting_when_its_host_dies_mid_call(redis_client):
     assert time.monotonic() - started < 5  # one heartbeat check after the host died, not 15 s
 
 
-def test_a_request_whose_caller_gave_up_is_dropped(redis_client):
+def _request(request_id, session_id="s3", deadline_in=30.0):
+    return {
+        "id": request_id,
+        "session": session_id,
+        "method": "echo",
+        "params": {},
+        "reply_to": keys.rpc_reply(request_id),
+        "at": time.time(),
+        "deadline": time.time() + deadline_in,
+    }
+
+
+def _serve(redis_client, *raw_requests):
+    """Calls the handler saw for ``raw_requests`` pushed straight onto s3's queue."""
     calls = []
     srv = RpcServer(redis_client, lambda *a: calls.append(a), lambda: ["s3"], poll_s=0.1)
-    redis_client.rpush(
-        keys.rpc_requests("s3"),
-        json.dumps(
-            {
-                "id": "1",
-                "method": "echo",
-                "params": {},
-                "reply_to": keys.rpc_reply("1"),
-                "deadline": time.time() - 1,
-            }
-        ),
-    )
-    assert srv.serve_once() is True
+    for raw in raw_requests:
+        redis_client.rpush(keys.rpc_requests("s3"), raw)
+        assert srv.serve_once() is True
     srv.close()
-    assert calls == []
+    return calls
+
+
+def test_a_request_whose_caller_gave_up_is_dropped(redis_client):
+    expired = signing.seal(signing.RPC_REQUEST, _request("1", deadline_in=-1))
+    assert _serve(redis_client, expired) == []
     assert redis_client.llen(keys.rpc_reply("1")) == 0
+
+
+def test_a_signed_request_is_served_once_however_often_it_is_pushed(redis_client):
+    signed = signing.seal(signing.RPC_REQUEST, _request("2"))
+    assert len(_serve(redis_client, signed, signed)) == 1
+    assert redis_client.llen(keys.rpc_reply("2")) == 1
+
+
+def test_unsigned_forged_or_misdirected_requests_are_dropped(redis_client):
+    body = json.dumps(_request("3"))
+    wrong_key = signing.channel_key("another secret")
+    requests = [
+        json.dumps(_request("3")),  # unsigned, as every request was before
+        json.dumps({"body": body, "sig": signing.sign(signing.RPC_REQUEST, body, wrong_key)}),
+        json.dumps({"body": body, "sig": signing.sign(signing.RPC_REPLY, body)}),  # a reply's
+        signing.seal(signing.RPC_REQUEST, _request("4", session_id="s1")),  # s1's, moved
+        signing.seal(signing.RPC_REQUEST, _request("5", deadline_in=86_400)),  # far ahead
+        b"not json",
+    ]
+    assert _serve(redis_client, *requests) == []
+    assert not redis_client.keys(keys.rpc_reply("*"))
+
+
+def test_a_reply_pushed_by_someone_else_is_ignored(server, redis_client):
+    client = SessionHostClient(redis_client, timeout=5)
+    real_push = redis_client.rpush
+
+    def forge_first(key, *values):
+        if key.startswith(keys.rpc_requests("")):
+            request_id = json.loads(json.loads(values[0])["body"])["id"]
+            forged = json.dumps({"body": json.dumps({"id": request_id, "result": "forged"})})
+            real_push(keys.rpc_reply(request_id), forged)
+        return real_push(key, *values)
+
+    redis_client.rpush = forge_first
+    assert client.call("s1", "echo", x=2) == {"session": "s1", "x": 2}

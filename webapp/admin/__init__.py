@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from functools import wraps
+
+import redis
 
 from flask import (
     Blueprint,
@@ -19,9 +23,11 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from webapp.admin import login_session
+from webapp.extensions import csrf
 from webapp.request_size import refused_page
 from webapp.services import admins, login_throttle
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
@@ -34,8 +40,18 @@ def load_admin():
 
 @bp.app_errorhandler(CSRFError)
 def form_expired(exc: CSRFError):
-    """A form whose token expired (or that came from another site): say so on a page."""
-    message = _("This form has expired; reload the page and send it again.")
+    """A form whose token expired (or that came from another site): say so on a page. Over HTTPS
+    the Referer must name the host the request reached; behind a proxy that does not pass Host
+    it never does, and reloading would not help, so that reason is named (and logged)."""
+    log.warning("admin form refused: %s", exc.description)
+    if "referrer" in (exc.description or ""):
+        message = _(
+            "This form was refused: the address it was sent from is not the one Kabar sees. "
+            "Behind a reverse proxy, have it pass the Host header (README: Behind a reverse "
+            "proxy)."
+        )
+    else:
+        message = _("This form has expired; reload the page and send it again.")
     if request.endpoint == "admin.login":
         return render_template("admin/login.html", error=message), 400
     return refused_page(message, 400)
@@ -65,8 +81,14 @@ def login():
         email = request.form.get("email", "")
         address = request.remote_addr or "?"  # the real client's (webapp/proxies)
         device = login_session.device(email)
-        wait = login_throttle.take(email, address, device)
-        if wait:
+        try:
+            wait = login_throttle.take(email, address, device)
+        except redis.RedisError:
+            wait = None  # guesses cannot be counted: no password is checked until Redis is back
+        if wait is None:
+            error = _("Redis is unreachable; try again in a moment.")
+            status = 503
+        elif wait:
             minutes = (wait + 59) // 60
             error = _("Too many attempts; try again in %(minutes)s min.", minutes=minutes)
             status = 429
@@ -74,7 +96,8 @@ def login():
             error = _("Wrong e-mail or password.")
             status = 401
         else:
-            login_throttle.succeeded(email, address, device)
+            with contextlib.suppress(redis.RedisError):  # the attempt stays counted, no more
+                login_throttle.succeeded(email, address, device)
             login_session.start(admin)
             target = request.args.get("next", "")
             page = target if target.startswith("/admin") else url_for("admin.dashboard")
@@ -85,7 +108,11 @@ def login():
 
 
 @bp.post("/logout")
+@csrf.exempt
 def logout():
+    """No form token needed: a logout clicked on a page left open past its token's life must
+    still end the login, and another site cannot use it (the cookie is SameSite=Lax, so a
+    cross-site POST arrives without it and ends nothing)."""
     login_session.end(g.admin)
     flash(_("You are logged out."))
     return redirect(url_for("admin.login"))

@@ -4,7 +4,9 @@ The cookie names the admin, the ``session_epoch`` it was issued under, when the 
 when it was last used. It stops working when
 - the admin logs out or gets a new password (the epoch in the database moves on, so a cookie
   copied before is refused everywhere, not only in the browser that logged out);
-- nothing was asked with it for ``ADMIN_IDLE_S`` (``KABAR_ADMIN_IDLE``, 30 minutes);
+- nothing was asked with it for ``ADMIN_IDLE_S`` (``KABAR_ADMIN_IDLE``, 30 minutes): what a
+  page's own script asks every few seconds (``POLLS``) does not count, or a tab left open on
+  the sessions page would never end;
 - it is older than ``ADMIN_SESSION_MAX_S`` (``KABAR_ADMIN_SESSION_MAX``, 12 hours).
 """
 
@@ -26,6 +28,8 @@ DEVICE_MAX_AGE_S = 180 * 24 * 3600
 # "Last used" is written at most this often, so a page that polls does not re-sign the cookie
 # on every answer; idle times are this much less exact.
 TOUCH_EVERY_S = 60
+# Asked by a page's script on its own every 2 s: they show a tab is open, not that anyone is there.
+POLLS = frozenset({"admin.sessions_status", "admin.bulk_status"})
 
 
 def start(admin: AdminUser) -> None:
@@ -56,7 +60,7 @@ def current() -> tuple[AdminUser | None, bool]:
     if not alive:
         i18n.clear_session()
         return None, True
-    if now - int(session["seen_at"]) >= TOUCH_EVERY_S:
+    if request.endpoint not in POLLS and now - int(session["seen_at"]) >= TOUCH_EVERY_S:
         session["seen_at"] = now
     return admin, False
 

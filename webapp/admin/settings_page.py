@@ -88,7 +88,8 @@ GROUPS = (
     )),
     Group("webhooks", lazy_gettext("Webhooks"), (
         Field("webhook_allow_private", lazy_gettext("Allow loopback and LAN addresses"),
-              lazy_gettext("link-local addresses such as 169.254.169.254 are never allowed")),
+              lazy_gettext("off by default; turn on for a billing app on this server or LAN. "
+                           "Cloud metadata addresses such as 169.254.169.254 are never allowed")),
     )),
     Group("retention", lazy_gettext("Retention"), (
         Field("retention_messages_days", lazy_gettext("Messages (days)"),

@@ -3,7 +3,9 @@
 
 The api_key is a Kabar API key with the ``send`` scope (these apps cannot send headers),
 rate-limited like the JSON API. A key in the query string (PHPNuxBill's GET URL) is checked
-before the body is read, so a stranger's request costs no parsing. Success is
+before the body is read, so a stranger's request costs no parsing; a key in the body can only be
+checked once the body is decoded, so a body is refused (413) past ``MAX_BODY_BYTES``, far more
+than one message of the longest text needs and little to decode. Success is
 ``{"status": true, "msg": ..., "data": {"id": <message id>, ...}}`` with HTTP 200; a refusal is
 ``{"status": false, "msg": "<field>: <reason>", "field": ...}`` with 400/401/403/404/413/422/429.
 """
@@ -22,10 +24,14 @@ from webapp.models import ApiKey
 from webapp.services import api_keys, mpwa, ratelimit
 
 FIELDS = ("api_key", "sender", "number", "message", "footer")
+# The longest text (4,096 characters) of emoji, escaped in JSON or percent-encoded, is 49 KB.
+MAX_BODY_BYTES = 128 * 1024
 
 
 @bp.route("/send-message", methods=["GET", "POST"])
 def send_message():
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    request.max_content_length = MAX_BODY_BYTES if limit is None else min(limit, MAX_BODY_BYTES)
     early = request.args.get("api_key", "").strip() or None
     if early is not None:
         _authenticate(early)

@@ -45,7 +45,7 @@ from webapp.models import (
     iso,
     preassign_ids,
 )
-from webapp.services import jobs, phone, reachability, routing, settings, templates
+from webapp.services import email_address, jobs, phone, reachability, routing, settings, templates
 from webapp.services.errors import (
     Conflict,
     InvalidPhoneNumber,
@@ -408,7 +408,7 @@ class _Plan:
                 f"the message has {len(rendered.text)} characters; WhatsApp allows {self.limit}",
                 field="data",
             )
-        email = recipient.get("email")
+        email = email_address.recipient_address(recipient.get("email"), "email")
         return WhatsAppMessage(
             to_number=number,
             template_id=self.template.id,
@@ -416,7 +416,7 @@ class _Plan:
             content=rendered.text,
             media_url=rendered.media_url,
             render_mode=rendered.render_mode,
-            email=email[:255] if isinstance(email, str) and "@" in email else None,
+            email=email,
             status="queued",
             priority=self.priority,
             band=broker.BULK,

@@ -14,6 +14,9 @@ against that device alone, not the e-mail or the address (OWASP's "device cookie
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+
 from webapp.redis_client import get_redis
 from workers import keys
 
@@ -59,13 +62,26 @@ return 0
 """
 
 
-def _subjects(email: str, address: str, device: str | None) -> list[str]:
+def subject_keys(email: str, address: str, device: str | None = None) -> list[str]:
+    """The Redis keys an attempt is counted against. The e-mail is whatever a stranger typed, of
+    any length: its digest names the key. An IPv6 client is its /64, which one subscriber gets
+    whole, so hopping addresses inside it buys no fresh attempts (nor fresh keys)."""
     if device:
         return [keys.login_failures(f"device:{device}")]
-    return [
-        keys.login_failures(f"email:{email.strip().lower()}"),
-        keys.login_failures(f"ip:{address}"),
-    ]
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return [keys.login_failures(f"email:{account}"), keys.login_failures(f"ip:{_client(address)}")]
+
+
+def _client(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def take(email: str, address: str, device: str | None = None) -> int:
@@ -74,7 +90,7 @@ def take(email: str, address: str, device: str | None = None) -> int:
     the admin ``email`` logged in from before."""
     client = get_redis()
     wait_ms = client.register_script(_TAKE)(
-        keys=_subjects(email, address, device),
+        keys=subject_keys(email, address, device),
         args=[FREE_ATTEMPTS, BASE_S * 1000, CAP_S * 1000, FORGET_S * 1000],
     )
     return (int(wait_ms) + 999) // 1000
@@ -83,5 +99,5 @@ def take(email: str, address: str, device: str | None = None) -> int:
 def succeeded(email: str, address: str, device: str | None = None) -> None:
     """The attempt ``take`` counted (with the same arguments) had the right password."""
     get_redis().register_script(_SUCCEEDED)(
-        keys=_subjects(email, address, device), args=[FREE_ATTEMPTS]
+        keys=subject_keys(email, address, device), args=[FREE_ATTEMPTS]
     )

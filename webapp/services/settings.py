@@ -24,22 +24,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
-from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
 from webapp.models import Setting
 
 # Modules, not names: quiet_hours reads its settings from here, so either may be imported first.
-from webapp.services import quiet_hours, templates
+from webapp.services import email_address, quiet_hours, templates
 from webapp.services.errors import KabarError
 from workers import settings as worker_settings
-from workers.credentials import derive_key
+from workers.credentials import KDF_VERSION, derive_key, legacy_key
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +129,8 @@ def _ascii_label(label: str) -> str:
 
 
 def _address(value: str) -> None:
-    """An e-mail address, bare or with a name: ``Kabar ISP <noreply@isp.example>``."""
-    try:
-        validate.Email()(parseaddr(value)[1])
-    except ValidationError:
-        raise ValueError("must be an e-mail address, such as noreply@isp.example") from None
+    """One e-mail address, bare or with a name: ``Kabar ISP <noreply@isp.example>``."""
+    email_address.one_address(value)
 
 
 def _quiet_hours(value: str) -> None:
@@ -181,8 +176,9 @@ declare(Spec("retention_sessions_days", "int", _config("RETENTION_SESSIONS_DAYS"
 declare(Spec("quiet_hours", "str", _config("QUIET_HOURS", ""), check=_quiet_hours))
 declare(Spec("quiet_categories", "words", _config_words("QUIET_CATEGORIES"), check=_categories))
 declare(Spec("opt_out_keywords", "words", _config_words("OPT_OUT_KEYWORDS")))
-# Webhooks may post to loopback and LAN addresses (never link-local ones; see webhooks).
-declare(Spec("webhook_allow_private", "bool", _const(True)))
+# Webhooks may post to loopback, LAN and CGNAT addresses (never to metadata or link-local ones;
+# see workers.outbound). Off unless KABAR_WEBHOOK_ALLOW_PRIVATE or the saved setting says so.
+declare(Spec("webhook_allow_private", "bool", _config("WEBHOOK_ALLOW_PRIVATE", False)))
 
 
 class _Cache:
@@ -239,12 +235,20 @@ def shown(name: str) -> Any:
 _NONCE_BYTES = 12
 
 
-def _aead() -> AESGCM:
-    """AES-GCM under the session credentials' key; SECRET_KEY where none is configured. Every
-    process reads the secret, so every process must be started with the same key."""
+def _secret() -> str:
+    """The session credentials' key; SECRET_KEY where none is configured. Every process reads
+    the secret, so every process must be started with the same key."""
     config = current_app.config
-    secret = config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY
-    return AESGCM(derive_key(secret or config["SECRET_KEY"]))
+    return (
+        config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY or config["SECRET_KEY"]
+    )
+
+
+def _aead(kdf: int = KDF_VERSION) -> AESGCM:
+    """AES-GCM under the key derived from ``_secret()`` the way version ``kdf`` derived it
+    (values saved before scrypt name none: version 1)."""
+    secret = _secret()
+    return AESGCM(derive_key(secret) if kdf == KDF_VERSION else legacy_key(secret))
 
 
 def _sealed_for(name: str) -> bytes:
@@ -255,7 +259,7 @@ def _sealed_for(name: str) -> bytes:
 def _seal(name: str, text: str) -> dict[str, str]:
     nonce = os.urandom(_NONCE_BYTES)
     sealed = _aead().encrypt(nonce, text.encode(), _sealed_for(name))
-    return {"encrypted": base64.urlsafe_b64encode(nonce + sealed).decode()}
+    return {"encrypted": base64.urlsafe_b64encode(nonce + sealed).decode(), "kdf": KDF_VERSION}
 
 
 def _unseal(name: str, stored: Any) -> str | None:
@@ -263,7 +267,8 @@ def _unseal(name: str, stored: Any) -> str | None:
     try:
         data = base64.urlsafe_b64decode(stored["encrypted"])
         nonce, sealed = data[:_NONCE_BYTES], data[_NONCE_BYTES:]
-        return _aead().decrypt(nonce, sealed, _sealed_for(name)).decode()
+        aead = _aead(stored.get("kdf", 1))
+        return aead.decrypt(nonce, sealed, _sealed_for(name)).decode()
     except (KeyError, TypeError, ValueError, InvalidTag):
         log.error(
             "setting %s cannot be decrypted (WA_ENCRYPTION_KEY or SECRET_KEY differs from the "
@@ -323,6 +328,9 @@ def _coerce(spec: Spec, raw: Any) -> Any:
         text = str(raw) if spec.secret else str(raw).strip()  # a password's spaces are its own
         if len(text) > 255:
             raise ValueError("must be at most 255 characters")
+        # Text settings end up in headers and protocol lines (From, the SMTP login, a host):
+        # a line break there would end the line and start one of the sender's choosing.
+        email_address.refuse_control_characters(text)
         return text
     if spec.kind == "words":
         items = raw if isinstance(raw, list) else str(raw).replace("\n", ",").split(",")

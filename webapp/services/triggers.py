@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Trigger, TriggerEvent, WhatsAppTemplate, row_id
-from webapp.services import bulk, messages
+from webapp.services import bulk, email_address, messages
 from webapp.services.errors import (
     Conflict,
     InvalidPhoneNumber,
@@ -145,7 +145,7 @@ def _send(trigger: Trigger, event: str, event_id: str, data: Mapping[str, Any], 
         )
     field = "data.customer_whatsapp" if data.get("customer_whatsapp") else "data.to"
     template = db.session.get(WhatsAppTemplate, trigger.template_id)
-    email = data.get("email")
+    email = email_address.recipient_address(data.get("email"), "data.email")
     try:
         accepted = messages.queue_message(
             str(to),
@@ -154,7 +154,7 @@ def _send(trigger: Trigger, event: str, event_id: str, data: Mapping[str, Any], 
             idempotency_key=_idempotency_key(event, event_id),
             priority=trigger.priority,
             band=broker.URGENT,
-            email=email[:255] if isinstance(email, str) and "@" in email else None,
+            email=email,
             before_commit=record,
         )
     except InvalidPhoneNumber as exc:

@@ -11,21 +11,17 @@ Each delivery POSTs the body, signed with the webhook's secret in ``X-Kabar-Sign
 sha256=<hex HMAC-SHA256 of the raw body>``. Network errors, 5xx, 408 and 429 are retried by
 Dramatiq with exponential back-off (the body, and so the signature, stay the same); any other
 answer is final. Each attempt's result is kept on the webhook row. The connection goes only to
-an address vetted as the name was resolved for it (see ``refused_address``); when there is none,
+an address vetted as the name was resolved for it (``workers.outbound``); when there is none,
 the delivery is refused for good.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import http.client
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 import urllib.error
@@ -42,7 +38,7 @@ from webapp.extensions import db
 from webapp.models import STATUS_RANK, Webhook, WhatsAppMessage, iso, row_id, utcnow
 from webapp.services import outbox, settings
 from webapp.services.errors import KabarError, NotFound
-from workers import broker
+from workers import broker, outbound
 
 log = logging.getLogger(__name__)
 
@@ -117,53 +113,11 @@ def _checked_url(url: str) -> str:
 
 
 def refused_address(host: str) -> str | None:
-    """Why Kabar will not post to ``host``, or None when it may.
-
-    Never to a link-local address (among them the cloud metadata service, 169.254.169.254), an
-    unspecified, multicast or reserved one: a webhook must not become a way into the server's
-    own surroundings. Loopback, private (LAN) and carrier-grade NAT addresses only while the
-    setting ``webhook_allow_private`` is on, as it is by default: billing apps often run on the
-    same server or LAN as Kabar. A name is resolved and every address it has is judged; each
-    delivery judges the addresses again as it connects (``_connect_vetted``), a name that does
-    not resolve now included.
-    """
-    try:
-        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return None
-    allow_private = settings.get("webhook_allow_private")
-    for *_, sockaddr in found:
-        if why := _refusal(host, str(sockaddr[0]), allow_private):
-            return why
-    return None
-
-
-def _refusal(host: str, ip: str, allow_private: bool) -> str | None:
-    """Why Kabar will not post to ``ip``, one address of ``host``, or None when it may."""
-    address = ipaddress.ip_address(ip.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    kind = _forbidden_kind(address, allow_private)
-    return f"{host} ({address}, a {kind} address)" if kind else None
-
-
-# Carrier-grade NAT (RFC 6598): the subscribers' side of an ISP, as private as a LAN, though
-# Python's is_private leaves it out.
-_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
-
-
-def _forbidden_kind(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address, private: bool
-) -> str | None:
-    if address.is_link_local:
-        return "link-local"
-    if address.is_unspecified or address.is_multicast or address.is_reserved:
-        return "reserved"
-    if not private and (
-        address.is_loopback or address.is_private or address in _SHARED_ADDRESS_SPACE
-    ):
-        return "private"
-    return None
+    """Why Kabar will not post to ``host``, or None when it may: the policy of
+    ``workers.outbound`` (never a cloud metadata, link-local or reserved address; loopback, LAN
+    and carrier-grade NAT only while the setting ``webhook_allow_private`` is on, off by
+    default). Each delivery judges the addresses again as it connects."""
+    return outbound.refused_host(host, settings.get("webhook_allow_private"))
 
 
 # subscriptions, cached per process ------------------------------------------------------------
@@ -255,96 +209,6 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a place to send the signed body on to."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-class AddressRefused(OSError):
-    """Every address of a webhook's host is one Kabar does not post to: nothing was connected."""
-
-
-def _connect_vetted(
-    address: tuple[str, int],
-    timeout: float | None,
-    source_address: tuple[str, int] | None = None,
-    *,
-    allow_private: bool,
-) -> socket.socket:
-    """``socket.create_connection`` for a webhook: the name is resolved once and only an
-    address ``_refusal`` allows is connected to, so a name cannot answer a public address to a
-    check and 169.254.169.254 to the connection (DNS rebinding). Allowed addresses are tried in
-    turn, as ``create_connection`` does; raises AddressRefused when none is allowed."""
-    host, port = address
-    refused: str | None = None
-    failure: OSError | None = None
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        if why := _refusal(host, str(sockaddr[0]), allow_private):
-            refused = refused or why
-            continue
-        try:
-            return socket.create_connection((sockaddr[0], port), timeout, source_address)
-        except OSError as exc:
-            failure = exc
-    raise failure or AddressRefused(refused)
-
-
-class _VettedConnection:
-    """Mixed into http.client's connections, whose ``connect`` opens its socket with
-    ``_create_connection``; HTTPS wraps TLS around that socket afterwards with the name, so SNI
-    and the certificate check are unchanged."""
-
-    def __init__(self, *args: Any, allow_private: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(_connect_vetted, allow_private=allow_private)
-
-
-class _VettedHTTPConnection(_VettedConnection, http.client.HTTPConnection):
-    pass
-
-
-class _VettedHTTPSConnection(_VettedConnection, http.client.HTTPSConnection):
-    pass
-
-
-class _VettedHandler:
-    """urllib's HTTP(S) handler opening its requests with a vetting ``connection``."""
-
-    connection: type[http.client.HTTPConnection]
-
-    def __init__(self, allow_private: bool) -> None:
-        super().__init__()
-        self.allow_private = allow_private
-
-    def _open_vetted(self, req: urllib.request.Request):
-        # Not named "<scheme>_open": urllib would register the handler for such a scheme.
-        vetting = functools.partial(self.connection, allow_private=self.allow_private)
-        return self.do_open(vetting, req)
-
-
-class _VettedHTTPHandler(_VettedHandler, urllib.request.HTTPHandler):
-    connection = _VettedHTTPConnection
-    http_open = _VettedHandler._open_vetted
-
-
-class _VettedHTTPSHandler(_VettedHandler, urllib.request.HTTPSHandler):
-    connection = _VettedHTTPSConnection
-    https_open = _VettedHandler._open_vetted
-
-
-def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
-    """urllib without redirects, connecting only to addresses the setting allows now."""
-    return urllib.request.build_opener(
-        _NoRedirect,
-        # No proxy from the environment: a proxy would resolve the name itself, unvetted.
-        urllib.request.ProxyHandler({}),
-        _VettedHTTPHandler(allow_private),
-        _VettedHTTPSHandler(allow_private),
-    )
-
-
 def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
     """POST one signed delivery and record the result on the webhook.
 
@@ -367,7 +231,7 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
             SIGNATURE_HEADER: sign(webhook.secret, raw),
         },
     )
-    opener = _opener(settings.get("webhook_allow_private"))
+    opener = outbound.opener(settings.get("webhook_allow_private"))
     db.session.rollback()  # hold no connection while the receiver takes its time
     status: int | None = None
     error: str | None = None
@@ -381,7 +245,7 @@ def deliver(webhook_id: int, event: str, delivery_id: str, body: str) -> str:
         return _refused(webhook_id, event, delivery_id, f"{url} cannot be used ({exc})")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
-        if isinstance(reason, AddressRefused):
+        if isinstance(reason, outbound.AddressRefused):
             return _refused(webhook_id, event, delivery_id, str(reason))
         error = f"{type(reason).__name__}: {reason}"[:500]
     ok = status is not None and 200 <= status < 300

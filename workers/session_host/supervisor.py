@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from workers import settings
 from workers.credentials import CredentialStore
+from workers.masking import mask_digits
 from workers.session_host.wire import Channel
 from workers.transports.base import (
     EventSink,
@@ -59,7 +60,6 @@ LAST_WORDS = 40
 # The environment every client starts with. NEONIZE_BOT_TAG is read by Go when the library
 # loads: without "off" every 1:1 message carries a bot tag and recipients see an AI label.
 CLIENT_ENV = {"NEONIZE_BOT_TAG": "off"}
-_DIGITS = re.compile(r"\d{8,}")
 _FATAL = re.compile(r"^(panic:|fatal error:|Fatal Python error:|\[signal )")
 
 
@@ -88,11 +88,6 @@ def _error_classes(base: type[TransportError]) -> dict[str, type[TransportError]
 
 
 _ERRORS = _error_classes(TransportError)
-
-
-def mask_digits(text: str) -> str:
-    """Phone numbers and JIDs in a client's output, masked for the host's log."""
-    return _DIGITS.sub(lambda m: m.group()[:4] + "*" * (len(m.group()) - 6) + m.group()[-2:], text)
 
 
 def redis_url_of(client: Any) -> str:

@@ -1,0 +1,44 @@
+"""What Dramatiq writes to the log about Kabar's jobs: actor and ids, never a customer's number
+or words (a webhook body carries both)."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from tests.polling import wait_for
+from webapp.services import webhooks
+from workers import broker, masking
+
+PHONE = "6281234567890"
+TEXT = "Tagihan saya salah"
+
+
+def test_a_job_that_fails_is_logged_with_its_arguments_masked(app, caplog):
+    import workers.actors  # noqa: F401 - the real actors, as a worker process loads them
+
+    with app.app_context():
+        hook_id = webhooks.create_webhook("https://billing.example/hook")[0].id
+    # A body that is not text makes the delivery fail with an unhandled error.
+    body = {"data": {"from": PHONE, "text": TEXT}}
+    broker.enqueue("deliver_webhook", broker.MAINTENANCE, hook_id, "message.incoming", "d-1", body)
+    caplog.set_level(logging.DEBUG, logger="dramatiq")
+    worker = dramatiq.Worker(broker.broker, queues={broker.MAINTENANCE}, worker_threads=1)
+    worker.start()
+    try:
+        wait_for(lambda: "Failed to process message" in caplog.text, timeout=20)
+    finally:
+        worker.stop()
+    assert f"deliver_webhook({hook_id}, 'message.incoming', 'd-1', '[masked dict]')" in caplog.text
+    assert PHONE not in caplog.text and TEXT not in caplog.text
+
+
+def test_ids_and_names_are_kept_and_texts_and_numbers_masked():
+    assert masking.masked_arg(42) == 42
+    assert masking.masked_arg([1, 2, 3]) == [1, 2, 3]
+    assert masking.masked_arg("message.status") == "message.status"
+    assert masking.masked_arg(PHONE) == "[masked, 13 chars]"
+    assert masking.masked_arg("+62 812-3456-7890") == "[masked, 17 chars]"
+    assert masking.masked_arg(TEXT) == "[masked, 18 chars]"
+    assert masking.masked_arg('{"text": "hi"}') == "[masked, 14 chars]"
