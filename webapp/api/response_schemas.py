@@ -10,10 +10,11 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.services import webhooks
+from webapp.services.routing import HOLDS
 from webapp.services.templates import CATEGORIES, TYPES
 from workers.transports.base import SESSION_STATES
 
-MESSAGE_STATES = ("queued", "paused", "sent", "delivered", "read", "failed", "cancelled")
+MESSAGE_STATES = ("queued", "paused", "sent", "delivered", "read", "failed", "cancelled", "skipped")
 BULK_STATES = (
     "scheduled",
     "pending",
@@ -61,6 +62,13 @@ class Warmup(Schema):
     sentToday = fields.Integer(**_REQ)
 
 
+class DailyLimit(Schema):
+    cap = fields.Integer(**_REQ, metadata={"description": "what the number may send today"})
+    sent = fields.Integer(**_REQ)
+    reached = fields.Boolean(**_REQ)
+    cause = fields.String(**_REQ, validate=validate.OneOf(["daily_cap", "warmup"]))
+
+
 class Session(Schema):
     id = fields.String(**_REQ, metadata={"example": "session-1"})
     deviceId = fields.String(**_REQ)
@@ -79,6 +87,10 @@ class Session(Schema):
     banExpiresAt = _time()
     warmupStartedAt = _time()
     warmup = fields.Nested(Warmup, **_NULL)
+    warmupOnLink = fields.Boolean(
+        **_REQ, metadata={"description": "the warm-up starts when a number is first linked"}
+    )
+    dailyLimit = fields.Nested(DailyLimit, **_NULL)
 
 
 class OneSession(Schema):
@@ -150,6 +162,12 @@ class MessageStatus(Schema):
     retryCount = fields.Integer(**_NULL)
     priority = fields.Integer(**_NULL)
     band = fields.String(**_NULL)
+    heldReason = fields.String(
+        **_NULL,
+        validate=validate.OneOf(HOLDS),
+        metadata={"description": "why a queued message may not go out yet"},
+    )
+    heldUntil = _time(metadata={"description": "the earliest time it may"})
 
 
 class Template(Schema):
@@ -237,8 +255,24 @@ class BulkSend(Schema):
     routing = fields.String(allow_none=True, validate=validate.OneOf(["failover", "spread"]))
 
 
+class Forecast(Schema):
+    today = fields.Integer(**_REQ, metadata={"description": "go out today"})
+    waiting = fields.Integer(**_REQ, metadata={"description": "wait for a limit"})
+    heldReason = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(HOLDS)), values=fields.Integer(), **_REQ
+    )
+    heldUntil = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(HOLDS)),
+        values=fields.DateTime(allow_none=True),
+        **_REQ,
+    )
+
+
 class BulkAccepted(Schema):
     jobId = fields.String(**_REQ)
+    forecast = fields.Nested(
+        Forecast, allow_none=True, metadata={"description": "null for a send scheduled later"}
+    )
     queued = fields.Integer(**_REQ)
     status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATES))
     scheduleAt = _time()
