@@ -12,7 +12,7 @@ from tests.limits import JAKARTA, connected, ctx, next_midnight  # noqa: F401 - 
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
-from webapp.services import jobs, messages, routing, sending, settings, templates
+from webapp.services import forecast, jobs, messages, routing, sending, settings, templates
 from workers import keys
 
 pytestmark = pytest.mark.usefixtures("ctx")
@@ -130,6 +130,19 @@ class TestReserve:
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [5]
         settings.save({"bulk_reserve_percent": 50})
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [2]
+
+    @pytest.mark.parametrize(("cap", "bulk_share"), [(1, 1), (2, 1), (3, 2), (10, 9)])
+    def test_the_reserve_never_takes_a_whole_small_day_so_a_bulk_is_never_held_for_ever(
+        self, cap, bulk_share
+    ):
+        connected("session-1", daily_cap=cap)
+        assert [r.left_today for r in routing.routes("spread", band="bulk")] == [bulk_share]
+        assert forecast.bulk(cap).today == bulk_share  # the bulk card says the same
+
+    def test_the_largest_reserve_still_leaves_bulk_one_send_of_a_small_day(self):
+        settings.save({"bulk_reserve_percent": 90})
+        connected("session-1", daily_cap=5)
+        assert [r.left_today for r in routing.routes("spread", band="bulk")] == [1]
 
     def test_a_number_without_a_cap_keeps_no_reserve(self):
         connected("session-1")

@@ -169,10 +169,11 @@ def effective_cap(own_cap: int | None, warmup_started_at: datetime | None) -> in
 
 def band_cap(cap: int | None, band: str | None) -> int | None:
     """What messages of ``band`` may use of a day's ``cap``: bulk leaves the reserve (the
-    ``bulk_reserve_percent`` setting, rounded up) to transactional messages."""
+    ``bulk_reserve_percent`` setting, rounded up) to transactional messages, but never the
+    whole day: a bulk on a number of a small cap (1, or 5 at 90 %) would wait for ever."""
     if cap is None or band != BULK:
         return cap
-    return cap - math.ceil(cap * settings.get("bulk_reserve_percent") / 100)
+    return max(cap - math.ceil(cap * settings.get("bulk_reserve_percent") / 100), min(cap, 1))
 
 
 def limit_cause(own_cap: int | None, warmup_started_at: datetime | None) -> str:
