@@ -171,3 +171,17 @@ def test_a_night_held_by_a_cap_does_not_count_against_a_later_outage(app, redis_
     outcome = sending.deliver_batch([message_id])
     assert outcome.later == [message_id] and outcome.unsent == []
     assert row(message_id).held_reason == "no_number" and row(message_id).waiting_since
+
+
+def test_a_message_resent_after_an_outage_waits_out_the_next_one_from_the_resend(app):
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    failed = row(message_id)
+    failed.waiting_since = datetime.now(UTC) - timedelta(hours=2)  # failed after an outage
+    failed.status = "failed"
+    db.session.commit()
+
+    jobs.resend(row(message_id))
+    outcome = sending.deliver_batch([message_id])  # still no number: it waits, not fails
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason == "no_number"
