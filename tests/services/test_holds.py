@@ -185,3 +185,22 @@ def test_a_message_resent_after_an_outage_waits_out_the_next_one_from_the_resend
 
     assert outcome.later == [message_id] and outcome.unsent == []
     assert row(message_id).held_reason == "no_number"
+
+
+def test_a_number_at_its_cap_keeps_the_wait_unlimited_while_another_rests(app, redis_client):
+    """One number spent its day, the other rests after errors for hours: the message waits for
+    whichever can send first and never fails for the outage limit, since the first will send
+    it when its day turns."""
+    connected("session-1", daily_cap=1)
+    routing.record_success("session-1")
+    connected("session-2", priority=2)
+    redis_client.set(keys.error_backoff("session-2"), 1, px=30_000)
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    waiting = row(message_id)
+    waiting.waiting_since = datetime.now(UTC) - timedelta(hours=2)
+    db.session.commit()
+
+    outcome = sending.deliver_batch([message_id])
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).status == "queued" and row(message_id).waiting_since is None
