@@ -204,3 +204,22 @@ def test_a_number_at_its_cap_keeps_the_wait_unlimited_while_another_rests(app, r
 
     assert outcome.later == [message_id] and outcome.unsent == []
     assert row(message_id).status == "queued" and row(message_id).waiting_since is None
+
+
+def test_a_night_of_quiet_hours_does_not_count_against_an_outage_after_it():
+    now = datetime.now(JAKARTA)
+    start = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+    settings.save({"quiet_hours": f"{start:%H:%M}-{now + timedelta(hours=2):%H:%M}"})
+    templates.create_template(name="promo_night", content="Promo {{name}}", category="promotion")
+    message = messages.queue_message("081234567801", template="promo_night", data={"name": "A"})
+    message_id = message.message.id
+    waiting = row(message_id)  # it began to wait for a number just before the night
+    waiting.waiting_since = datetime.now(UTC) - timedelta(hours=10)
+    db.session.commit()
+    assert sending.deliver_batch([message_id]).later == [message_id]  # the night
+
+    settings.save({"quiet_hours": ""})  # morning: no number is connected yet
+    outcome = sending.deliver_batch([message_id])
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason == "no_number"

@@ -318,13 +318,13 @@ def _hold(
     outage: bool = False,
 ) -> None:
     """Record on the still-queued rows why they wait (a code of ``routing.HOLDS``) and the
-    earliest time they may go. An ``outage`` starts their WAIT_FOR_NUMBER_S (once); a limit
-    stops it, so a night held by a cap never counts against a later outage."""
+    earliest time they may go. An ``outage`` starts their WAIT_FOR_NUMBER_S (once); a limit or
+    quiet hours stop it, so a night held by either never counts against a later outage."""
     M = WhatsAppMessage
-    values: dict = {"held_reason": code, "held_until": until}
+    since = sa.func.coalesce(M.waiting_since, sa.func.now()) if outage else None
+    values: dict = {"held_reason": code, "held_until": until, "waiting_since": since}
     if detail is not None:
-        since = sa.func.coalesce(M.waiting_since, sa.func.now()) if outage else None
-        values |= {"error_message": detail, "waiting_since": since}
+        values["error_message"] = detail
     db.session.execute(sa.update(M).where(M.id.in_(ids), M.status == "queued").values(**values))
     db.session.commit()
 
