@@ -9,12 +9,24 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from flask import Flask, jsonify, redirect, url_for
+from werkzeug.routing import IntegerConverter
 
 from webapp import i18n, proxies, request_size
 from webapp.config import Config
 from webapp.extensions import csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in Kabar's paths is a row id: past what PostgreSQL's ``integer`` holds it
+    matches no route (404), instead of asking the database for a row it cannot have."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+        from webapp.models import MAX_ROW_ID
+
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -27,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "webapp" / "static"),
         instance_path=str(settings.INSTANCE_DIR),
     )
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     app.config.from_object(Config)
     if config:
         app.config.from_mapping(config)

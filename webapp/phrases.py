@@ -198,6 +198,22 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("%(value)s is not a valid phone number"),
     N_("%(value)s is not a personal WhatsApp address (@%(server)s)"),
     ("%(value)s is not a phone number: %(detail)s", N_("%(value)s is not a phone number")),
+    # why a number is refused (webapp.services.phone.REASONS)
+    N_("the number contains letters"),
+    N_(
+        "the number may hold only the digits 0-9, spaces, dashes, dots, parentheses "
+        "and a leading +"
+    ),
+    N_(
+        "the number would not be sent to exactly as typed (digits dropped or added); "
+        "check its digits"
+    ),
+    N_("this is not a phone number"),
+    N_("the number is too short"),
+    N_("the number is too long"),
+    N_("the country code is unknown"),
+    N_("this is not a valid phone number"),
+    N_("this is not a personal WhatsApp address (…@s.whatsapp.net); groups are not sent to"),
     N_("%(email)s is not an e-mail address"),
     N_("the password needs at least %(count)s characters"),
     N_("an admin %(email)s exists already"),
@@ -262,6 +278,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("content has %(length)s characters; WhatsApp allows %(limit)s"),
     N_("no active template named %(name)s"),
     N_("no template with id %(id)s"),
+    N_("no active template with id %(id)s"),
     N_("no template named %(name)s"),
     N_("unknown field %(name)s"),
     N_("name is 1-100 letters, digits, '_', '.' or '-' (e.g. new_invoice)"),
@@ -311,6 +328,9 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("a ban lasts more than 0 seconds"),
     N_("a message without media needs a text"),
     N_("give templateId or name"),
+    N_("give a template's name or its numeric id"),
+    N_("a template's name has 1 to 100 characters"),
+    N_("give template or templateId, not both"),
     N_("the event id is text or a whole number"),
     N_("the event id has 1 to 200 characters"),
     N_("the body is not valid JSON"),

@@ -252,7 +252,6 @@ def test_any_filter_of_the_message_log_is_answered_without_a_500(logged_in, quer
         "/admin/bulk/%00/resend-failed",
         "/admin/bulk/%00/pause",
         "/admin/sessions/%00/warmup",
-        "/admin/messages/99999999999999999999/resend",
     ],
 )
 def test_a_value_the_database_cannot_store_is_refused_on_a_page(logged_in, path):

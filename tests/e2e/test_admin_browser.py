@@ -96,6 +96,42 @@ def test_an_operator_links_a_number_and_sees_a_message_delivered(
     assert refused.status == 400
 
 
+def test_an_operator_uploads_an_xls_then_the_xlsx_the_page_asks_for(
+    app, server, browser, tmp_path
+):
+    import openpyxl
+
+    with app.app_context():
+        admins.create_admin("ops@example.com", "correct horse battery")
+    old = tmp_path / "pelanggan.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+    book = openpyxl.Workbook()
+    book.active.append(["No WA", "Nama", "voucher_code"])
+    book.active.append(["0812-0000-0001", "Dedi “Jum’at”", "HS-1"])
+    new = tmp_path / "pelanggan.xlsx"
+    book.save(new)
+    page = browser.new_page()
+    page.goto(f"{server}/admin/bulk")
+    page.fill("#email", "ops@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{server}/admin/bulk")
+
+    page.set_input_files("input[name=csv]", str(old))
+    page.click("form[action$='/bulk/upload'] button[type=submit]")
+    error = page.locator("#upload-error")
+    error.wait_for()
+    assert "(.xls)" in error.inner_text()
+    assert "Simpan sebagai CSV UTF-8 atau .xlsx" in error.inner_text()
+    shot(page, "bulk-upload-refused")
+
+    page.set_input_files("input[name=csv]", str(new))
+    page.click("form[action$='/bulk/upload'] button[type=submit]")
+    page.wait_for_url("**/admin/bulk/new/**")
+    assert "pelanggan.xlsx" in page.content() and "Dedi “Jum’at”" in page.content()
+    shot(page, "bulk-upload-xlsx")
+
+
 def test_an_operator_changes_a_setting_and_reads_the_console_in_english(app, server, browser):
     with app.app_context():
         admins.create_admin("ops@example.com", "correct horse battery")

@@ -1,16 +1,16 @@
-"""Admin page "Kirim massal": bulk sends from a CSV file, and the progress of every bulk job.
+"""Admin page "Kirim massal": bulk sends from a CSV or .xlsx file, and the progress of every
+bulk job.
 
-A new send takes three steps: upload a CSV (its rows are kept in Redis for ``UPLOAD_TTL_S``
-under a random token, since the web has several processes), map its columns to the number, the
-e-mail and the template's variables while the first rows are previewed, then send. Sending calls
+A new send takes three steps: upload a file (read by ``bulk_file``; its rows are kept in Redis
+for ``UPLOAD_TTL_S`` under a random token, since the web has several processes), map its
+columns to the number, the e-mail and the template's variables while the first rows are
+previewed, then send. Sending calls
 the same ``bulk.submit`` as ``POST /api/whatsapp/send-bulk``. The list polls
 ``/admin/bulk/status.json`` every 2 s to move the progress bars.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import secrets
@@ -34,7 +34,16 @@ from webapp import labels, phrases
 from webapp.admin import bp, holds, login_required
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
-from webapp.services import bulk, forecast, local_time, optout, phone, reports, templates
+from webapp.services import (
+    bulk,
+    bulk_file,
+    forecast,
+    local_time,
+    optout,
+    phone,
+    reports,
+    templates,
+)
 from webapp.services.errors import KabarError
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
@@ -58,46 +67,6 @@ EMAIL_COLUMNS = ("email", "e_mail", "surel")
 STATUS_LABELS = labels.BULK
 
 
-class UploadError(Exception):
-    pass
-
-
-# the CSV ---------------------------------------------------------------------------------------
-
-
-def read_csv(raw: bytes) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of a CSV export (comma, semicolon or tab; UTF-8, with or without BOM,
-    or Latin-1 as older spreadsheets write it)."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    if not text.strip():
-        raise UploadError(_("The CSV file is empty."))
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header = next(reader, [])
-    columns = [name.strip() or f"kolom_{n + 1}" for n, name in enumerate(header)]
-    if len(set(columns)) != len(columns):
-        raise UploadError(_("Column names must be distinct."))
-    rows = [row for row in reader if any(cell.strip() for cell in row)]
-    if not rows:
-        raise UploadError(_("The CSV has no data rows."))
-    if len(rows) > bulk.MAX_RECIPIENTS:
-        raise UploadError(
-            _(
-                "At most %(limit)s recipients per bulk send; this file has %(rows)s.",
-                limit=f"{bulk.MAX_RECIPIENTS:,}",
-                rows=f"{len(rows):,}",
-            )
-        )
-    width = len(columns)
-    return columns, [(row + [""] * width)[:width] for row in rows]
-
-
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -112,7 +81,7 @@ def _upload(token: str) -> dict[str, Any]:
         abort(404)
     stored = get_redis().get(UPLOAD_KEY.format(token=token))
     if stored is None:
-        flash(_("The upload expired; upload the CSV again."), "error")
+        flash(_("The upload expired; upload the file again."), "error")
         abort(redirect(url_for("admin.bulk_page")))
     return json.loads(stored)
 
@@ -262,7 +231,7 @@ def _cards() -> list[dict[str, Any]]:
 
 @bp.get("/bulk")
 @login_required
-def bulk_page():
+def bulk_page(upload_error: str | None = None):
     catalogue = templates.list_templates()
     return render_template(
         "admin/bulk.html",
@@ -270,7 +239,8 @@ def bulk_page():
         segments=SEGMENTS,
         templates=[t for t in catalogue if t.is_active],
         status_labels=STATUS_LABELS,
-    )
+        upload_error=upload_error,
+    ), (422 if upload_error else 200)
 
 
 @bp.get("/bulk/status.json")
@@ -287,18 +257,17 @@ def bulk_status():
 @login_required
 def bulk_upload():
     upload = request.files.get("csv")
+    if upload is None or not upload.filename:
+        return bulk_page(_("Choose a CSV or .xlsx file."))
+    raw = upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(raw) > MAX_UPLOAD_BYTES:
+        return bulk_page(_("The file is over 10 MB."))
     try:
-        if upload is None or not upload.filename:
-            raise UploadError(_("Choose a CSV file."))
-        raw = upload.read(MAX_UPLOAD_BYTES + 1)
-        if len(raw) > MAX_UPLOAD_BYTES:
-            raise UploadError(_("The file is over 10 MB."))
-        columns, rows = read_csv(raw)
-    except UploadError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("admin.bulk_page"))
+        table = bulk_file.read(raw)
+    except bulk_file.UnreadableFile as exc:
+        return bulk_page(exc.message)
     token = secrets.token_urlsafe(16)
-    stored = {"filename": upload.filename, "columns": columns, "rows": rows}
+    stored = {"filename": upload.filename, "columns": table.columns, "rows": table.rows}
     get_redis().set(UPLOAD_KEY.format(token=token), json.dumps(stored), ex=UPLOAD_TTL_S)
     return redirect(
         url_for("admin.bulk_new", token=token, template=request.form.get("template", ""))

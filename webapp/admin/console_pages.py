@@ -14,7 +14,7 @@ from flask_babel import ngettext
 from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
-from webapp.models import MESSAGE_STATUSES, WhatsAppMessage
+from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, row_id
 from webapp.phrases import N_
 from webapp.services import (
     bulk,
@@ -86,8 +86,6 @@ def overview():
 # A character PostgreSQL cannot store: refused with its field, never a 500.
 NUL = "\x00"
 NUL_REFUSED = N_("must not contain a NUL character")
-# The largest id a row may have (PostgreSQL's integer).
-MAX_ID = 2**31 - 1
 # The send form's fields and the service's names for them (its errors name the latter).
 SEND_FIELDS = {"to": "to", "text": "text", "template": "send_template", "data": "send_data",
                "sessionId": "sender"}  # fmt: skip
@@ -118,10 +116,7 @@ def _messages_page(send_error: KabarError | None = None):
             bulk_job = bulk.get_job(job_id)
         except KabarError:
             errors.append(_("bulk: no bulk send %(job)s", job=job_id))
-    template_id = request.args.get("template", type=int)
-    if template_id is not None and not 0 < template_id <= MAX_ID:
-        errors.append(_("template: no template %(id)s", id=template_id))
-        template_id = None
+    template_id = row_id(request.args.get("template", ""))
     session_id = request.args.get("session") or None
     if session_id and NUL in session_id:
         errors.append(_("session: %(reason)s", reason=_(NUL_REFUSED)))

@@ -22,9 +22,8 @@ def send_bulk():
         raise ValidationError({"body": ["the body must be a JSON object"]})
     parsed = bulk.parse_request(raw)
     # Read before the send's messages are queued, so they do not count as ahead of it.
-    expected = forecast.bulk(
-        len(parsed.recipients), templates.get_by_name(parsed.template).category
-    )
+    template = templates.find_active(parsed.template, parsed.template_field)
+    expected = forecast.bulk(len(parsed.recipients), template.category)
     job = bulk.submit(parsed)
     return (
         jsonify(

@@ -36,7 +36,8 @@ def send():
     body = load_json(SendSchema())
     accepted = messages.queue_message(
         body["to"],
-        template=body.get("template"),
+        template=body.get("template", body.get("templateId")),
+        template_field="templateId" if "templateId" in body else "template",
         data=body.get("data"),
         text=body.get("text"),
         idempotency_key=body.get("idempotencyKey"),

@@ -327,9 +327,15 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
 
 
 def _event_id(converter, field_obj, **_) -> dict:
-    """The event id is text or a whole number (``schemas._EventId``)."""
+    """The event id is text or a whole number (``schemas._EventId``), and so is a template
+    reference (``schemas.TemplateReference``: a name or an id)."""
     if isinstance(field_obj, body._EventId):
         return {"type": ["string", "integer"], "description": "1 to 200 characters"}
+    if isinstance(field_obj, body.TemplateReference):
+        return {
+            "type": ["string", "integer"],
+            "description": "a template's name (1 to 100 characters) or its numeric id",
+        }
     return {}
 
 

@@ -107,9 +107,22 @@ class IncomingSchema(_Base):
             raise ValidationError("a message without media needs a text", "text")
 
 
+class TemplateReference(fields.Field):
+    """A template named by its name or by its numeric id (``"payment_reminder"``, ``3``), kept
+    as given: ``templates.lookup`` resolves it, and an id no row can have is "not found"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValidationError("give a template's name or its numeric id")
+        if isinstance(value, str) and not 1 <= len(value.strip()) <= 100:
+            raise ValidationError("a template's name has 1 to 100 characters")
+        return value
+
+
 class SendSchema(_Base):
     to = fields.String(required=True, validate=validate.Length(min=3, max=64))
-    template = fields.String(validate=validate.Length(min=1, max=100))
+    template = TemplateReference()
+    templateId = TemplateReference()  # the same: a name or an id
     data = fields.Dict(keys=fields.String(), load_default=dict)
     text = fields.String()
     idempotencyKey = fields.String(validate=validate.Length(min=1, max=200))
@@ -122,7 +135,9 @@ class SendSchema(_Base):
 
     @validates_schema
     def one_body(self, values, **_):
-        if ("template" in values) == ("text" in values):
+        if "template" in values and "templateId" in values:
+            raise ValidationError("give template or templateId, not both", "templateId")
+        if ("template" in values or "templateId" in values) == ("text" in values):
             raise ValidationError("give either template (with data) or text", "template")
 
 
@@ -203,7 +218,7 @@ class TemplateSchema(_Base):
 
 
 class PreviewSchema(_Base):
-    templateId = fields.Integer(attribute="template_id")
+    templateId = TemplateReference(attribute="template_id")
     name = fields.String(validate=validate.Length(min=1, max=100))
     data = fields.Dict(keys=fields.String(), load_default=dict)
 

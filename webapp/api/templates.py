@@ -85,7 +85,7 @@ def delete_template(template_id: str):
     template = templates.get_template(template_id)
     name = template.name
     templates.delete_template(template.id)
-    return jsonify(id=int(template_id), name=name, deleted=True)
+    return jsonify(id=template.id, name=name, deleted=True)
 
 
 @bp.post("/whatsapp/templates/preview")

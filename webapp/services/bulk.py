@@ -46,7 +46,13 @@ from webapp.models import (
     preassign_ids,
 )
 from webapp.services import email_address, jobs, phone, reachability, routing, settings, templates
-from webapp.services.errors import Conflict, KabarError, MessageTooLong, NotFound
+from webapp.services.errors import (
+    Conflict,
+    InvalidPhoneNumber,
+    KabarError,
+    MessageTooLong,
+    NotFound,
+)
 from webapp.services.messages import MAX_ATTEMPTS
 from workers import broker
 
@@ -69,11 +75,12 @@ WAITING = ("queued", "paused")
 @dataclass(frozen=True)
 class BulkRequest:
     recipients: list[dict[str, Any]]
-    template: str
+    template: str | int  # an active template's name or id
     template_data: dict[str, Any]
     priority: int = 1
     schedule_at: datetime | None = None
     routing: str | None = None
+    template_field: str = "template"  # where the request named it
 
 
 def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
@@ -98,8 +105,11 @@ def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
     for n, recipient in enumerate(recipients):
         if not isinstance(recipient, dict):
             raise refuse(f"recipients.{n}", "each recipient is an object {whatsapp, data, email?}")
-    template = raw.get("template")
-    if not isinstance(template, str) or not template.strip():
+    template_field = "templateId" if "template" not in raw and "templateId" in raw else "template"
+    template = raw.get(template_field)
+    if isinstance(template, str):
+        template = template.strip()
+    if isinstance(template, bool) or not isinstance(template, str | int | float) or template == "":
         raise refuse("template", "template (a template name) is required")
     template_data = raw.get("templateData")
     if template_data is None:
@@ -117,11 +127,12 @@ def parse_request(raw: Mapping[str, Any], prefix: str = "") -> BulkRequest:
         schedule_at = _parse_time(schedule_at, refuse)
     return BulkRequest(
         recipients=recipients,
-        template=template.strip(),
+        template=template,
         template_data=template_data,
         priority=priority,
         schedule_at=schedule_at,
         routing=policy,
+        template_field=prefix + template_field,
     )
 
 
@@ -144,7 +155,7 @@ def submit(request: BulkRequest, before_commit: Callable[[BulkJob], None] | None
     ``before_commit`` is called with the job once it has its id, in the same transaction.
     Raises TemplateNotFound for an unknown or inactive template.
     """
-    template = templates.get_by_name(request.template)
+    template = templates.find_active(request.template, request.template_field)
     now = datetime.now(UTC)
     scheduled = request.schedule_at is not None and request.schedule_at > now
     job = BulkJob(
@@ -324,7 +335,7 @@ class _Plan:
         for recipient in batch:
             raw = recipient.get("whatsapp") if isinstance(recipient, dict) else None
             try:
-                numbers.append(phone.normalize(str(raw), self.region, field="whatsapp").phone)
+                numbers.append(phone.normalize(raw, self.region, field="whatsapp").phone)
             except KabarError:
                 continue  # rows() reports it
         self.asked = reachability.check(numbers)
@@ -385,7 +396,7 @@ class _Plan:
             raise KabarError("a recipient is an object {whatsapp, data, email?}")
         if raw is None or raw == "":
             raise KabarError("whatsapp (the recipient's number) is required", field="whatsapp")
-        number = phone.normalize(str(raw), self.region, field="whatsapp").phone
+        number = phone.normalize(raw, self.region, field="whatsapp").phone
         if number in seen:
             raise _Duplicate(f"{number} is already in this bulk send; sent once")
         data = recipient.get("data") or {}
@@ -430,6 +441,7 @@ def _refused(index: int, raw: Any, exc: KabarError) -> dict[str, Any]:
         "code": exc.code,
         "field": f"recipients.{index}" + (f".{exc.field}" if exc.field else ""),
         "message": exc.message,
+        **({"reason": exc.reason} if isinstance(exc, InvalidPhoneNumber) else {}),
     }
 
 

@@ -18,8 +18,15 @@ class KabarError(Exception):
 
 
 class InvalidPhoneNumber(KabarError):
+    """A number Kabar will not send to; ``reason`` says why in a word (``letters``,
+    ``characters``, ``changed``, ``too_short``, ...) for callers that keep it."""
+
     status = 422
     code = "invalid_phone_number"
+
+    def __init__(self, message: str, *, field: str | None = None, reason: str = "invalid"):
+        super().__init__(message, field=field)
+        self.reason = reason
 
 
 class TemplateNotFound(KabarError):

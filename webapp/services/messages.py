@@ -33,7 +33,7 @@ class Accepted:
 def queue_message(
     to: str,
     *,
-    template: str | None = None,
+    template: str | int | None = None,
     data: Mapping[str, Any] | None = None,
     text: str | None = None,
     idempotency_key: str | None = None,
@@ -43,10 +43,12 @@ def queue_message(
     session_id: str | None = None,
     email: str | None = None,
     before_commit: Callable[[WhatsAppMessage], None] | None = None,
+    template_field: str = "template",
 ) -> Accepted:
     """Validate and store one outgoing message, then queue it for sending.
 
-    Exactly one of ``template`` (with ``data``) and ``text`` is given. A repeated
+    Exactly one of ``template`` (an active template's name or id, with ``data``; refused as
+    ``template_field``) and ``text`` is given. A repeated
     ``idempotency_key`` returns the first message instead of creating a second. ``band`` picks
     the queue (urgent, normal, bulk), ``priority`` (1 highest .. 10) orders messages waiting for
     the same number, ``routing`` overrides the band's policy and ``session_id`` pins a number.
@@ -70,7 +72,7 @@ def queue_message(
     template_row = None
     rendered = None
     if template is not None:
-        template_row = templates.get_by_name(template)
+        template_row = templates.find_active(template, template_field)
         rendered = templates.render_message(template_row, data or {})
         content, field = rendered.text, "template"
     elif text is not None:

@@ -543,14 +543,43 @@ def get_template(template_id: int | str) -> WhatsAppTemplate:
     return template
 
 
-def find_template(template_id: int | str | None = None, name: str | None = None):
-    """A template by id or by name, active or not (previews and the admin look at drafts)."""
-    if template_id is not None:
-        return get_template(template_id)
-    template = db.session.scalar(db.select(WhatsAppTemplate).where(WhatsAppTemplate.name == name))
+def lookup(reference: Any) -> WhatsAppTemplate | None:
+    """The template a request names by its name or by its id ("payment_reminder", 3 or "3");
+    a name wins over an id written the same way. None when there is none."""
+    if isinstance(reference, str):
+        reference = reference.strip()
+        template = db.session.scalar(
+            db.select(WhatsAppTemplate).where(WhatsAppTemplate.name == reference)
+        )
+        if template is not None:
+            return template
+    number = row_id(reference)
+    return db.session.get(WhatsAppTemplate, number) if number is not None else None
+
+
+def find_template(template_id: Any = None, name: str | None = None) -> WhatsAppTemplate:
+    """A template by ``templateId`` (its id or its name) or by ``name``, active or not
+    (previews and the admin look at drafts)."""
+    reference, field = (template_id, "templateId") if template_id is not None else (name, "name")
+    template = lookup(reference)
     if template is None:
-        raise NotFound(f"no template named {name!r}", field="name")
+        raise NotFound(_not_found("no template", reference), field=field)
     return template
+
+
+def find_active(reference: Any, field: str = "template") -> WhatsAppTemplate:
+    """The active template named by its name or id, to send; TemplateNotFound otherwise."""
+    template = lookup(reference)
+    if template is None or not template.is_active:
+        raise TemplateNotFound(_not_found("no active template", reference), field=field)
+    return template
+
+
+def _not_found(what: str, reference: Any) -> str:
+    """"no template named 'x'" for a name, "no template with id 7" for a number."""
+    if isinstance(reference, str):
+        return f"{what} named {reference!r}"
+    return f"{what} with id {reference}"
 
 
 def triggers_using(template_id: int) -> list[str]:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import Trigger, TriggerEvent, WhatsAppTemplate
+from webapp.models import Trigger, TriggerEvent, WhatsAppTemplate, row_id
 from webapp.services import bulk, email_address, messages
 from webapp.services.errors import (
     Conflict,
@@ -158,7 +158,7 @@ def _send(trigger: Trigger, event: str, event_id: str, data: Mapping[str, Any], 
             before_commit=record,
         )
     except InvalidPhoneNumber as exc:
-        raise InvalidPhoneNumber(exc.message, field=field) from exc
+        raise InvalidPhoneNumber(exc.message, field=field, reason=exc.reason) from exc
     if not accepted.created and recorded(event, event_id) is None:
         # The message exists (its idempotency key) but its record does not: write it now.
         record(accepted.message)
@@ -253,7 +253,8 @@ def list_triggers() -> list[Trigger]:
 
 
 def get_trigger(trigger_id: int | str) -> Trigger:
-    trigger = db.session.get(Trigger, int(trigger_id)) if str(trigger_id).isdigit() else None
+    number = row_id(trigger_id)
+    trigger = db.session.get(Trigger, number) if number is not None else None
     if trigger is None:
         raise NotFound(f"no trigger with id {trigger_id}", field="id")
     return trigger
