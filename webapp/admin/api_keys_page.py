@@ -75,7 +75,7 @@ def drop_admin_scope(key_id: int):
         key = api_keys.set_scopes(key_id, remaining)
         flash(_("Key %(name)s no longer has the admin scope.", name=key.name))
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(url_for("admin.api_keys_page"))
 
 

@@ -366,7 +366,7 @@ def bulk_resend_failed(job_id: str):
     try:
         resent, busy = bulk.resend_failed(job_id)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     else:
         flash(ngettext("Bulk send %(job)s: %(num)s failed message queued again.",
                        "Bulk send %(job)s: %(num)s failed messages queued again.",
