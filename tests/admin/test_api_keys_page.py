@@ -111,3 +111,9 @@ def test_a_refused_scope_change_is_said_in_indonesian(app, logged_in):
         follow_redirects=True,
     )
     assert "beri kunci ini setidaknya satu cakupan" in r.get_data(as_text=True)
+
+
+def test_an_unknown_scope_is_a_form_error_in_indonesian(logged_in):
+    form = {"name": "x", "scope": "everything", "csrf_token": logged_in.csrf}
+    r = logged_in.post("/admin/api-keys", data=form)
+    assert r.status_code == 400 and "tidak dikenal; pilih dari" in r.get_data(as_text=True)

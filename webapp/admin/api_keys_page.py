@@ -61,7 +61,7 @@ def create_api_key():
     try:
         _key, raw = api_keys.create_api_key(name, scopes)
     except KabarError as exc:
-        return api_keys_page(error=exc.message, status=400)
+        return api_keys_page(error=phrases.say(exc.message), status=400)
     return api_keys_page(new_key=raw, status=201)
 
 
