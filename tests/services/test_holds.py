@@ -223,3 +223,21 @@ def test_a_night_of_quiet_hours_does_not_count_against_an_outage_after_it():
 
     assert outcome.later == [message_id] and outcome.unsent == []
     assert row(message_id).held_reason == "no_number"
+
+
+def test_a_message_the_day_let_go_that_waits_for_a_slot_no_longer_says_it_waits_for_the_quota(
+    redis_client,
+):
+    from workers.pacer import Pacer, ticket_score
+
+    connected("session-1", daily_cap=100, interval_ms=120_000)
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    held = row(message_id)  # held overnight; the day has turned and the cap is free again
+    held.held_reason, held.held_until = "daily_cap", datetime.now(UTC) - timedelta(minutes=5)
+    db.session.commit()
+    Pacer(redis_client).acquire("session-1", "earlier", ticket_score("bulk", 1, 0), 120_000)
+
+    outcome = sending.deliver_batch([message_id])  # its slot is two minutes away: given back
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason is None and row(message_id).held_until is None

@@ -213,8 +213,18 @@ def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
         except _Waited as exc:
             rest = [m.id for later in list(groups.values())[i + 1 :] for m in later]
             outcome.give_back([*exc.pending, *rest], exc.delay_ms)
+            _unhold(exc.pending)  # a number may send them: they wait for its slot, not a limit
             break
     return outcome
+
+
+def _unhold(ids: list[int]) -> None:
+    """These no longer wait for a limit or a number (one may send them, its slot is ahead)."""
+    M = WhatsAppMessage
+    db.session.execute(
+        sa.update(M).where(M.id.in_(ids), M.held_reason.is_not(None)).values(**NOT_HELD)
+    )
+    db.session.commit()
 
 
 class _Waited(GiveBack):
