@@ -239,6 +239,11 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("must be an e-mail address, such as noreply@isp.example"),
     N_("must be one e-mail address, not a list"),
     N_("must be one line without control characters"),
+    N_("must not contain a NUL character"),
+    N_(
+        "a value of this request cannot be stored: a NUL character, a number out of range or "
+        "text the database cannot encode"
+    ),
     N_("SMTP %(smtp_code)s"),
     ("SMTP %(smtp_code)s %(detail)s", N_("SMTP %(smtp_code)s")),
     ("recipient refused (%(detail)s)", N_("the SMTP server refused the recipient")),

@@ -99,3 +99,21 @@ def test_an_admin_key_used_from_mpwa_is_flagged_and_loses_admin_in_one_click(
         client.post("/api/whatsapp/sessions", headers=auth, json={"deviceId": "X"}).status_code
         == 403
     )
+
+
+def test_a_refused_scope_change_is_said_in_indonesian(app, logged_in):
+    with app.app_context():
+        key, _ = api_keys.create_api_key("admin-only", scopes={"admin"})
+        key_id = key.id
+    r = logged_in.post(
+        f"/admin/api-keys/{key_id}/drop-admin",
+        data={"csrf_token": logged_in.csrf},
+        follow_redirects=True,
+    )
+    assert "beri kunci ini setidaknya satu cakupan" in r.get_data(as_text=True)
+
+
+def test_an_unknown_scope_is_a_form_error_in_indonesian(logged_in):
+    form = {"name": "x", "scope": "everything", "csrf_token": logged_in.csrf}
+    r = logged_in.post("/admin/api-keys", data=form)
+    assert r.status_code == 400 and "tidak dikenal; pilih dari" in r.get_data(as_text=True)

@@ -388,3 +388,26 @@ def test_a_bad_csv_is_refused_with_a_reason(logged_in, text, reason):
 def test_an_expired_upload_sends_back_to_the_list(logged_in):
     r = logged_in.get("/admin/bulk/new/abcdefghijklmnop")
     assert r.status_code == 302 and r.headers["Location"].endswith("/admin/bulk")
+
+
+def mapped_preview(client) -> str:
+    """The confirmation page of CSV (three rows, the second with a wrong number), every
+    variable given."""
+    r = upload(client)
+    form = {
+        "csrf_token": token(client, "/admin/bulk"),
+        "template": "voucher_activated",
+        "phone_column": "No WA",
+        "var.voucher_code": "voucher_code",
+        "fixed.duration": "30 hari",
+        "fixed.expiry_time": "31-12-2026",
+        "action": "preview",
+    }
+    return client.post(r.headers["Location"].split("?")[0], data=form).get_data(as_text=True)
+
+
+def test_the_forecast_counts_the_rows_that_will_be_sent_as_the_send_button_does(logged_in):
+    page = mapped_preview(logged_in)  # no number connected
+    assert "Kirim ke 2 penerima" in page
+    forecast = page.split('data-field="forecast">', 1)[1].split("</p>", 1)[0]
+    assert forecast == "0 akan terkirim hari ini; 2 menunggu nomor yang bisa mengirim"

@@ -142,7 +142,7 @@ def test_every_failed_row_is_resent_once(app, logged_in, job):
         )
         assert ledger.job_data == {"message_ids": failed_ids}  # one batch, in the bulk band
     r = logged_in.post(url, data={"csrf_token": logged_in.csrf}, follow_redirects=True)
-    assert "has no failed message" in r.get_data(as_text=True)
+    assert "tidak punya pesan yang gagal" in r.get_data(as_text=True)  # a second click
     assert "Kirim ulang semua yang gagal" not in card(logged_in, job["job_id"])
 
 

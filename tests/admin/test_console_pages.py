@@ -219,3 +219,42 @@ def test_the_zone_label_is_the_one_operators_say(app, monkeypatch, zone, label):
         assert local_time.zone_label() == label
         shown = local_time.format_time(datetime(2026, 12, 10, 3, 0, tzinfo=UTC))
         assert shown.endswith(f" {label}") and shown.startswith("10-12-2026 ")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"to": "081234567890", "text": "Halo\x00Budi"},
+        {"to": "081234567890", "text": "Halo", "sender": "session\x00"},
+        {"to": "081234567890", "send_template": "invoice\x00"},
+    ],
+)
+def test_a_nul_character_is_refused_on_the_form_keeping_the_text(logged_in, fields):
+    r = send(logged_in, **fields)
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "karakter NUL" in page and 'value="081234567890"' in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page=99999999999999999999", "template=99999999999999999999", "session=%00", "bulk=%00"],
+)
+def test_any_filter_of_the_message_log_is_answered_without_a_500(logged_in, query):
+    r = logged_in.get(f"/admin/messages?{query}")
+    assert r.status_code in (200, 400)
+    assert "Pesan" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/bulk/%00/resend-failed",
+        "/admin/bulk/%00/pause",
+        "/admin/sessions/%00/warmup",
+    ],
+)
+def test_a_value_the_database_cannot_store_is_refused_on_a_page(logged_in, path):
+    r = logged_in.post(path, data={"csrf_token": logged_in.csrf, "warmup": "1"})
+    assert r.status_code == 400
+    assert "tidak dapat disimpan" in r.get_data(as_text=True)

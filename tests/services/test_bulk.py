@@ -8,7 +8,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import BulkJob, WhatsAppMessage, WhatsAppQueueJob
-from webapp.services import bulk
+from webapp.services import bulk, sending
 from webapp.services.errors import Conflict, KabarError, TemplateNotFound
 
 BULK_QUEUE = "dramatiq:bulk.msgs"
@@ -206,6 +206,19 @@ class TestControl:
         assert job.status == "running"
         assert [r.status for r in rows(job)].count("queued") == 59
         assert redis_client.hlen(BULK_QUEUE) == 2  # fresh jobs: batches of 50 and 9 rows
+
+    def test_rows_resumed_after_an_outage_wait_out_the_next_one_from_the_resume(self):
+        job = submit(recipients(2))
+        bulk.expand(job.id)
+        for waiting in rows(job):  # they waited two hours for a number, then were paused
+            waiting.waiting_since = datetime.now(UTC) - timedelta(hours=2)
+        db.session.commit()
+        bulk.pause(job.job_id)
+        bulk.resume(job.job_id)
+
+        outcome = sending.deliver_batch([r.id for r in rows(job)])  # still no number
+
+        assert outcome.unsent == [] and sorted(outcome.later) == [r.id for r in rows(job)]
 
     def test_a_paused_expansion_stops_and_goes_on_when_resumed(self, redis_client):
         job = submit(recipients(120))

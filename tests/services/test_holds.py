@@ -12,7 +12,7 @@ from tests.limits import JAKARTA, connected, ctx, next_midnight  # noqa: F401 - 
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
-from webapp.services import jobs, messages, routing, sending, settings, templates
+from webapp.services import forecast, jobs, messages, routing, sending, settings, templates
 from workers import keys
 
 pytestmark = pytest.mark.usefixtures("ctx")
@@ -131,6 +131,19 @@ class TestReserve:
         settings.save({"bulk_reserve_percent": 50})
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [2]
 
+    @pytest.mark.parametrize(("cap", "bulk_share"), [(1, 1), (2, 1), (3, 2), (10, 9)])
+    def test_the_reserve_never_takes_a_whole_small_day_so_a_bulk_is_never_held_for_ever(
+        self, cap, bulk_share
+    ):
+        connected("session-1", daily_cap=cap)
+        assert [r.left_today for r in routing.routes("spread", band="bulk")] == [bulk_share]
+        assert forecast.bulk(cap).today == bulk_share  # the bulk card says the same
+
+    def test_the_largest_reserve_still_leaves_bulk_one_send_of_a_small_day(self):
+        settings.save({"bulk_reserve_percent": 90})
+        connected("session-1", daily_cap=5)
+        assert [r.left_today for r in routing.routes("spread", band="bulk")] == [1]
+
     def test_a_number_without_a_cap_keeps_no_reserve(self):
         connected("session-1")
         assert [r.left_today for r in routing.routes("spread", band="bulk")] == [None]
@@ -158,3 +171,73 @@ def test_a_night_held_by_a_cap_does_not_count_against_a_later_outage(app, redis_
     outcome = sending.deliver_batch([message_id])
     assert outcome.later == [message_id] and outcome.unsent == []
     assert row(message_id).held_reason == "no_number" and row(message_id).waiting_since
+
+
+def test_a_message_resent_after_an_outage_waits_out_the_next_one_from_the_resend(app):
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    failed = row(message_id)
+    failed.waiting_since = datetime.now(UTC) - timedelta(hours=2)  # failed after an outage
+    failed.status = "failed"
+    db.session.commit()
+
+    jobs.resend(row(message_id))
+    outcome = sending.deliver_batch([message_id])  # still no number: it waits, not fails
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason == "no_number"
+
+
+def test_a_number_at_its_cap_keeps_the_wait_unlimited_while_another_rests(app, redis_client):
+    """One number spent its day, the other rests after errors for hours: the message waits for
+    whichever can send first and never fails for the outage limit, since the first will send
+    it when its day turns."""
+    connected("session-1", daily_cap=1)
+    routing.record_success("session-1")
+    connected("session-2", priority=2)
+    redis_client.set(keys.error_backoff("session-2"), 1, px=30_000)
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    waiting = row(message_id)
+    waiting.waiting_since = datetime.now(UTC) - timedelta(hours=2)
+    db.session.commit()
+
+    outcome = sending.deliver_batch([message_id])
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).status == "queued" and row(message_id).waiting_since is None
+
+
+def test_a_night_of_quiet_hours_does_not_count_against_an_outage_after_it():
+    now = datetime.now(JAKARTA)
+    start = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+    settings.save({"quiet_hours": f"{start:%H:%M}-{now + timedelta(hours=2):%H:%M}"})
+    templates.create_template(name="promo_night", content="Promo {{name}}", category="promotion")
+    message = messages.queue_message("081234567801", template="promo_night", data={"name": "A"})
+    message_id = message.message.id
+    waiting = row(message_id)  # it began to wait for a number just before the night
+    waiting.waiting_since = datetime.now(UTC) - timedelta(hours=10)
+    db.session.commit()
+    assert sending.deliver_batch([message_id]).later == [message_id]  # the night
+
+    settings.save({"quiet_hours": ""})  # morning: no number is connected yet
+    outcome = sending.deliver_batch([message_id])
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason == "no_number"
+
+
+def test_a_message_the_day_let_go_that_waits_for_a_slot_no_longer_says_it_waits_for_the_quota(
+    redis_client,
+):
+    from workers.pacer import Pacer, ticket_score
+
+    connected("session-1", daily_cap=100, interval_ms=120_000)
+    (message_id,) = messages.queue_texts([("081234567801", "Info")])
+    held = row(message_id)  # held overnight; the day has turned and the cap is free again
+    held.held_reason, held.held_until = "daily_cap", datetime.now(UTC) - timedelta(minutes=5)
+    db.session.commit()
+    Pacer(redis_client).acquire("session-1", "earlier", ticket_score("bulk", 1, 0), 120_000)
+
+    outcome = sending.deliver_batch([message_id])  # its slot is two minutes away: given back
+
+    assert outcome.later == [message_id] and outcome.unsent == []
+    assert row(message_id).held_reason is None and row(message_id).held_until is None

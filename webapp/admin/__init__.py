@@ -8,6 +8,7 @@ import logging
 from functools import wraps
 
 import redis
+import sqlalchemy as sa
 
 from flask import (
     Blueprint,
@@ -22,10 +23,11 @@ from flask import (
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from webapp import phrases
 from webapp.admin import login_session
-from webapp.extensions import csrf
+from webapp.extensions import csrf, db
 from webapp.request_size import refused_page
-from webapp.services import admins, login_throttle
+from webapp.services import admins, database, login_throttle
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -55,6 +57,15 @@ def form_expired(exc: CSRFError):
     if request.endpoint == "admin.login":
         return render_template("admin/login.html", error=message), 400
     return refused_page(message, 400)
+
+
+@bp.errorhandler(sa.exc.DataError)
+def unstorable(exc: sa.exc.DataError):
+    """A value PostgreSQL refuses to store or compare (a NUL character in a path or field, a
+    number out of range): the request's fault, said on a page, never a 500."""
+    db.session.rollback()
+    log.info("admin request refused by the database: %s", exc.orig.__class__.__name__)
+    return refused_page(phrases.say(database.UNSTORABLE), 400)
 
 
 @bp.app_context_processor

@@ -61,7 +61,7 @@ def create_api_key():
     try:
         _key, raw = api_keys.create_api_key(name, scopes)
     except KabarError as exc:
-        return api_keys_page(error=exc.message, status=400)
+        return api_keys_page(error=phrases.say(exc.message), status=400)
     return api_keys_page(new_key=raw, status=201)
 
 
@@ -75,7 +75,7 @@ def drop_admin_scope(key_id: int):
         key = api_keys.set_scopes(key_id, remaining)
         flash(_("Key %(name)s no longer has the admin scope.", name=key.name))
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     return redirect(url_for("admin.api_keys_page"))
 
 

@@ -283,6 +283,7 @@ def _render_new(token: str, form, error: str | None = None, status: int = 200):
     wanted = form.get("template") or request.args.get("template")
     template = next((t for t in active if t.name == wanted), active[0])
     mapping = _mapping(upload, template, form)
+    count = sendable(upload, template, mapping)  # the forecast is about these rows, no others
     return render_template(
         "admin/bulk_new.html",
         token=token,
@@ -291,12 +292,12 @@ def _render_new(token: str, form, error: str | None = None, status: int = 200):
         template=template,
         mapping=mapping,
         previews=_previews(upload, template, mapping),
-        sendable=sendable(upload, template, mapping),
+        sendable=count,
         zone_label=local_time.zone_label(),
         first_rows=upload["rows"][:PREVIEW_ROWS],
         form=form,
         error=error,
-        forecast=holds.forecast_text(forecast.bulk(len(upload["rows"]), template.category)),
+        forecast=holds.forecast_text(forecast.bulk(count, template.category)),
     ), status
 
 
@@ -340,11 +341,21 @@ def bulk_send(token: str):
         )
     get_redis().delete(UPLOAD_KEY.format(token=token))
     if job.status == "scheduled":
-        flash(_("Bulk send %(job)s: %(num)s recipients accepted (scheduled).", job=job.job_id,
-                num=f"{job.total:,}"))
+        flash(
+            _(
+                "Bulk send %(job)s: %(num)s recipients accepted (scheduled).",
+                job=job.job_id,
+                num=f"{job.total:,}",
+            )
+        )
     else:
-        flash(_("Bulk send %(job)s: %(num)s recipients accepted.", job=job.job_id,
-                num=f"{job.total:,}"))
+        flash(
+            _(
+                "Bulk send %(job)s: %(num)s recipients accepted.",
+                job=job.job_id,
+                num=f"{job.total:,}",
+            )
+        )
     return redirect(url_for("admin.bulk_page"))
 
 
@@ -355,7 +366,7 @@ def bulk_resend_failed(job_id: str):
     try:
         resent, busy = bulk.resend_failed(job_id)
     except KabarError as exc:
-        flash(exc.message, "error")
+        flash(phrases.say(exc.message), "error")
     else:
         flash(ngettext("Bulk send %(job)s: %(num)s failed message queued again.",
                        "Bulk send %(job)s: %(num)s failed messages queued again.",

@@ -15,6 +15,7 @@ from webapp import phrases
 from webapp.admin import bp, login_required
 from webapp.extensions import db
 from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, row_id
+from webapp.phrases import N_
 from webapp.services import (
     bulk,
     jobs,
@@ -82,6 +83,9 @@ def overview():
     )
 
 
+# A character PostgreSQL cannot store: refused with its field, never a 500.
+NUL = "\x00"
+NUL_REFUSED = N_("must not contain a NUL character")
 # The send form's fields and the service's names for them (its errors name the latter).
 SEND_FIELDS = {"to": "to", "text": "text", "template": "send_template", "data": "send_data",
                "sessionId": "sender"}  # fmt: skip
@@ -105,16 +109,22 @@ def _messages_page(send_error: KabarError | None = None):
         errors.append(_("status: '%(value)s' is unknown", value=status))
         status = None
     bulk_job = None
-    if job_id := request.args.get("bulk", "").strip():
+    if (job_id := request.args.get("bulk", "").strip()) and NUL in job_id:
+        errors.append(_("bulk: %(reason)s", reason=_(NUL_REFUSED)))
+    elif job_id:
         try:
             bulk_job = bulk.get_job(job_id)
         except KabarError:
             errors.append(_("bulk: no bulk send %(job)s", job=job_id))
     template_id = row_id(request.args.get("template", ""))
+    session_id = request.args.get("session") or None
+    if session_id and NUL in session_id:
+        errors.append(_("session: %(reason)s", reason=_(NUL_REFUSED)))
+        session_id = None
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     flt = reports.MessageFilter(
         status=status,
-        session_id=request.args.get("session") or None,
+        session_id=session_id,
         number=_number(request.args.get("number", "")),
         template_id=template_id,
         day_from=day_from,
@@ -157,6 +167,9 @@ def message_send():
     form = request.form
     template = form.get("send_template", "").strip() or None
     try:
+        for name, form_name in SEND_FIELDS.items():  # PostgreSQL stores no NUL character
+            if NUL in form.get(form_name, ""):
+                raise KabarError(NUL_REFUSED, field=name)
         data = _send_data(form.get("send_data", "")) if template else None
         accepted = messages.queue_message(
             form.get("to", ""),

@@ -598,6 +598,7 @@ def _requeue_paused(bulk_id: int, batch: int = 500) -> int:
             return requeued
         for row in rows:
             row.status = "queued"
+            row.waiting_since = None  # a wait for a number counts from the resume
         queued = jobs.new_jobs(rows, MAX_ATTEMPTS)
         db.session.commit()
         for queued_job in queued:

@@ -256,6 +256,7 @@ def resend_failed(rows: list[WhatsAppMessage]) -> list[WhatsAppMessage]:
         message.status = "queued"
         message.retry_count = 0
         message.error_message = None
+        message.waiting_since = None  # a new outage's wait counts from now, not the last one's
         # The operator decided it did not go out: it is no longer handed over.
         message.handed_at = message.handed_redis = None
     queued = new_jobs(ready, max_attempts=3)

@@ -132,11 +132,12 @@ def search_messages(f: MessageFilter, page: int) -> tuple[list[WhatsAppMessage],
         query = query.where(M.created_at < day_bounds(f.day_to)[1])
     if f.bulk_id:
         query = query.where(M.bulk_job_id == f.bulk_id)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    page = min(page, max(-(-total // PAGE_SIZE), 1))  # past the end: the last page
     rows = db.session.scalars(
         query.order_by(M.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
-    return list(rows), total or 0
+    return list(rows), total
 
 
 def template_names() -> dict[int, str]:

@@ -169,10 +169,11 @@ def effective_cap(own_cap: int | None, warmup_started_at: datetime | None) -> in
 
 def band_cap(cap: int | None, band: str | None) -> int | None:
     """What messages of ``band`` may use of a day's ``cap``: bulk leaves the reserve (the
-    ``bulk_reserve_percent`` setting, rounded up) to transactional messages."""
+    ``bulk_reserve_percent`` setting, rounded up) to transactional messages, but never the
+    whole day: a bulk on a number of a small cap (1, or 5 at 90 %) would wait for ever."""
     if cap is None or band != BULK:
         return cap
-    return cap - math.ceil(cap * settings.get("bulk_reserve_percent") / 100)
+    return max(cap - math.ceil(cap * settings.get("bulk_reserve_percent") / 100), min(cap, 1))
 
 
 def limit_cause(own_cap: int | None, warmup_started_at: datetime | None) -> str:
@@ -310,11 +311,13 @@ class Hold:
     reason: str
     wait_ms: int
     until: datetime | None = None
+    capped: bool = False  # a number at its limit sends it once its day turns
 
     @property
     def limited(self) -> bool:
-        """Only limits stop it (daily caps, warm-up): it waits however long that takes."""
-        return self.code in LIMITS
+        """Only limits stop it (daily caps, warm-up), or a number at its limit will send it
+        however long the others rest: it waits however long that takes."""
+        return self.code in LIMITS or self.capped
 
 
 def hold(policy: str, pinned_session_id: str | None = None, band: str | None = None) -> Hold:
@@ -345,7 +348,7 @@ def hold(policy: str, pinned_session_id: str | None = None, band: str | None = N
         wait_ms = min(resting) if resting and not unreachable else 2_000
         # Resting numbers alone: the first one's back-off end; an unreachable one: unknown.
         until = None if unreachable else datetime.now(UTC) + timedelta(milliseconds=wait_ms)
-        return Hold(NO_NUMBER, reason, wait_ms, until)
+        return Hold(NO_NUMBER, reason, wait_ms, until, capped=bool(causes))
     until = next_day()
     left_ms = (until - datetime.now(UTC)).total_seconds() * 1000
     poll_ms = current_app.config["HOLD_POLL_S"] * 1000

@@ -213,8 +213,18 @@ def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
         except _Waited as exc:
             rest = [m.id for later in list(groups.values())[i + 1 :] for m in later]
             outcome.give_back([*exc.pending, *rest], exc.delay_ms)
+            _unhold(exc.pending)  # a number may send them: they wait for its slot, not a limit
             break
     return outcome
+
+
+def _unhold(ids: list[int]) -> None:
+    """These no longer wait for a limit or a number (one may send them, its slot is ahead)."""
+    M = WhatsAppMessage
+    db.session.execute(
+        sa.update(M).where(M.id.in_(ids), M.held_reason.is_not(None)).values(**NOT_HELD)
+    )
+    db.session.commit()
 
 
 class _Waited(GiveBack):
@@ -318,13 +328,13 @@ def _hold(
     outage: bool = False,
 ) -> None:
     """Record on the still-queued rows why they wait (a code of ``routing.HOLDS``) and the
-    earliest time they may go. An ``outage`` starts their WAIT_FOR_NUMBER_S (once); a limit
-    stops it, so a night held by a cap never counts against a later outage."""
+    earliest time they may go. An ``outage`` starts their WAIT_FOR_NUMBER_S (once); a limit or
+    quiet hours stop it, so a night held by either never counts against a later outage."""
     M = WhatsAppMessage
-    values: dict = {"held_reason": code, "held_until": until}
+    since = sa.func.coalesce(M.waiting_since, sa.func.now()) if outage else None
+    values: dict = {"held_reason": code, "held_until": until, "waiting_since": since}
     if detail is not None:
-        since = sa.func.coalesce(M.waiting_since, sa.func.now()) if outage else None
-        values |= {"error_message": detail, "waiting_since": since}
+        values["error_message"] = detail
     db.session.execute(sa.update(M).where(M.id.in_(ids), M.status == "queued").values(**values))
     db.session.commit()
 
