@@ -31,8 +31,10 @@ from workers import signing
 log = logging.getLogger(__name__)
 
 OPTION = "kabar_sig"
-# Set on a delayed job that failed the check: it is not signed when the worker queues it again.
+KEY_ID = "kabar_kid"
+# Why a delayed job failed the check: it is not signed when the worker queues it again.
 REFUSED = "kabar_refused"
+UNSIGNED = "Kabar did not sign it"
 
 
 def _payload(message) -> str:
@@ -40,14 +42,21 @@ def _payload(message) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-def _signed(message) -> bool:
-    if message.options.get(REFUSED):
-        return False
+def _refusal(message) -> str | None:
+    """Why ``message`` must not run (None: Kabar signed it with this process's key)."""
+    if refused := message.options.get(REFUSED):
+        # Only ever set to one of two texts here; nothing else a forger wrote reaches the log.
+        return signing.OTHER_KEY if refused == signing.OTHER_KEY else UNSIGNED
+    options = message.options
     try:
-        signing.verify(signing.QUEUED_JOB, _payload(message), message.options.get(OPTION))
+        signing.verify(
+            signing.QUEUED_JOB, _payload(message), options.get(OPTION), kid=options.get(KEY_ID)
+        )
+    except signing.OtherKey as exc:
+        return str(exc)
     except (signing.BadSignature, TypeError, ValueError):
-        return False
-    return True
+        return UNSIGNED
+    return None
 
 
 class SignedJobs(Middleware):
@@ -56,20 +65,22 @@ class SignedJobs(Middleware):
             message.options.pop(OPTION, None)
         else:
             message.options[OPTION] = signing.sign(signing.QUEUED_JOB, _payload(message))
+            message.options[KEY_ID] = signing.key_id()
 
     def before_delay_message(self, broker, message):
         # The worker queues a due delayed job again itself (``before_enqueue`` signs it), and
         # never passes it through ``before_process_message`` on the way: check it here.
-        if not _signed(message):
-            message.options[REFUSED] = True
+        if why := _refusal(message):
+            message.options[REFUSED] = why
 
     def before_process_message(self, broker, message):
-        if not _signed(message):
+        if why := _refusal(message):
             log.warning(
-                "skipped job %s (%s) that Kabar did not sign: moved to the dead letters of %s",
+                "skipped job %s (%s), moved to the dead letters of %s: %s",
                 message.message_id,
                 message.actor_name,
                 message.queue_name,
+                why,
             )
             message.fail()
             raise SkipMessage("not signed by Kabar")

@@ -85,3 +85,20 @@ def test_a_signed_delayed_job_runs_when_due(app, worker, private_webhooks):
         worker.start()
         (delivered,) = wait_for(receiver.received, timeout=20)
     assert delivered.json()["data"]["text"] == "Halo"
+
+
+def test_a_job_signed_with_another_secret_says_so(app, worker, caplog, redis_client):
+    """A web process started with another KABAR_RPC_SECRET: the worker's log names the setting."""
+    from workers import job_signatures, signing
+
+    caplog.set_level(logging.INFO)
+    other = signing.channel_key("another secret")
+    job = broker.message("fold_session_events", broker.MAINTENANCE)
+    job.options[job_signatures.OPTION] = signing.sign(
+        signing.QUEUED_JOB, job_signatures._payload(job), other
+    )
+    job.options[job_signatures.KEY_ID] = signing.key_id(other)
+    _forger().enqueue(job)
+    worker.start()
+    wait_for(lambda: _dead(redis_client) == 1, timeout=20)
+    assert "signed with another key: KABAR_RPC_SECRET" in caplog.text
