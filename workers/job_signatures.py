@@ -14,8 +14,8 @@ one that fails the check leaves unsigned, so it goes to the dead letters instead
 
 Jobs queued by a version before this one carry no signature: they land in the dead letters.
 Let the queues drain (stop the web process and the scheduler, wait for the workers to go idle)
-before upgrading: a requeue from the dashboard does not sign them (nothing does but Kabar
-queueing a job itself).
+before upgrading: the admin's Dramatiq page refuses to requeue them, as a requeue through
+Kabar's broker would sign them.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _payload(message) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-def _refusal(message) -> str | None:
+def refusal(message) -> str | None:
     """Why ``message`` must not run (None: Kabar signed it with this process's key)."""
     if refused := message.options.get(REFUSED):
         # Only ever set to one of two texts here; nothing else a forger wrote reaches the log.
@@ -70,11 +70,11 @@ class SignedJobs(Middleware):
     def before_delay_message(self, broker, message):
         # The worker queues a due delayed job again itself (``before_enqueue`` signs it), and
         # never passes it through ``before_process_message`` on the way: check it here.
-        if why := _refusal(message):
+        if why := refusal(message):
             message.options[REFUSED] = why
 
     def before_process_message(self, broker, message):
-        if why := _refusal(message):
+        if why := refusal(message):
             log.warning(
                 "skipped job %s (%s), moved to the dead letters of %s: %s",
                 message.message_id,
