@@ -64,8 +64,9 @@ class SmtpInbox:
 
 
 @contextmanager
-def smtp_inbox() -> Iterator[SmtpInbox]:
-    """A real SMTP server on 127.0.0.1 (plain, AUTH allowed without TLS) that keeps every mail."""
+def smtp_inbox(smtputf8: bool = True) -> Iterator[SmtpInbox]:
+    """A real SMTP server on 127.0.0.1 (plain, AUTH allowed without TLS) that keeps every mail;
+    ``smtputf8=False``: one that takes ASCII addresses only, as many servers do."""
     inbox = SmtpInbox(free_port())
     controller = Controller(
         inbox,
@@ -73,6 +74,7 @@ def smtp_inbox() -> Iterator[SmtpInbox]:
         port=inbox.port,
         authenticator=inbox.authenticate,
         auth_require_tls=False,
+        enable_SMTPUTF8=smtputf8,
     )
     controller.start()
     try:

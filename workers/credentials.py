@@ -173,9 +173,11 @@ class CredentialStore:
 
     def save(self, blob: bytes) -> None:
         """Encrypt ``blob`` and store it, replacing what was stored, in one transaction."""
+        self._put(self._seal(blob))
+
+    def _seal(self, blob: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = _MAGIC + nonce + self._aead.encrypt(nonce, blob, self.session_id.encode())
-        self._put(sealed)
+        return _MAGIC + nonce + self._aead.encrypt(nonce, blob, self.session_id.encode())
 
     def delete(self) -> None:
         with self.engine.begin() as conn:
@@ -193,9 +195,24 @@ class CredentialStore:
 
     def _upgrade(self, data: bytes) -> bytes:
         """Open a blob an older version sealed under the HKDF key of this passphrase, and seal
-        it again under the scrypt key."""
+        it again under the scrypt key, in place of that very blob only: when another host
+        sealed it again first (and its number may have saved newer credentials since), what is
+        stored now is read instead of being overwritten."""
+        assert self._legacy is not None
         blob = self._open(data, self._legacy[1])
-        self.save(blob)
+        sealed = self._seal(blob)
+        with self.engine.begin() as conn:
+            replaced = conn.execute(
+                session_credentials.update()
+                .where(
+                    session_credentials.c.session_id == self.session_id,
+                    session_credentials.c.key_id == self._legacy[0],
+                    session_credentials.c.blob == data,
+                )
+                .values(blob=sealed, key_id=self.key_id, updated_at=datetime.now(UTC))
+            ).rowcount
+        if not replaced:
+            return self.load()
         log.info(
             "sealed the credentials of session %s again with the stretched key", self.session_id
         )

@@ -10,8 +10,9 @@ policy judges every address such a connection would go to (``refusal``):
 - loopback, private (LAN, IPv6 unique-local), carrier-grade NAT (100.64.0.0/10) and other
   non-global addresses only when the caller allows private targets (off by default);
 - an IPv4 address carried inside an IPv6 one (IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible
-  ``::a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``, Teredo ``2001::/32``) is judged as
-  the IPv4 address it reaches.
+  ``::a.b.c.d``, NAT64 ``64:ff9b::/96`` and a site's own ``64:ff9b:1::/48``, 6to4
+  ``2002::/16``, Teredo ``2001::/32``) is judged as the IPv4 address it reaches;
+- an address literal is judged as written, its zone too (``[fe80::1%25eth0]``).
 
 ``opener(allow_private)`` is urllib with that policy applied at connect time: the name is
 resolved once, and only an allowed address is connected to, so a name cannot answer a public
@@ -27,6 +28,7 @@ import ipaddress
 import socket
 import urllib.request
 from typing import Any
+from urllib.parse import unquote
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -66,6 +68,10 @@ def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
     if address.ipv4_mapped:
         found.append(address.ipv4_mapped)
     if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address in _NAT64_LOCAL:
+        # A site's own translator (RFC 8215), used as /96 prefixes: the IPv4 address it
+        # reaches is the last 32 bits, as with the well-known prefix.
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     if address.sixtofour:
         found.append(address.sixtofour)
@@ -113,6 +119,14 @@ def refused_host(host: str, allow_private: bool = False) -> str | None:
     name = host.strip("[]").rstrip(".").lower()
     if name in METADATA_NAMES:
         return f"{host} (a cloud metadata name)"
+    literal = unquote(name)  # a zone in a URL: [fe80::1%25eth0]
+    try:
+        ipaddress.ip_address(literal.split("%")[0])
+    except ValueError:
+        pass
+    else:  # an address: judged as written, whether or not this host knows its zone
+        if why := refusal(literal, allow_private):
+            return f"{host} ({why})"
     try:
         found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):

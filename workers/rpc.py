@@ -15,6 +15,7 @@ drops anything else with a warning that shows none of the request.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -58,6 +59,30 @@ class HostGone(RpcError):
         )
 
 
+class ChannelKeyMismatch(RpcError):
+    """The session host signs with another key than the caller: their secrets differ. Nothing
+    was done, and nothing will be until every process has the same secret."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            "channel_key_mismatch",
+            f"the session host running {session_id} refused the call: it was " + signing.OTHER_KEY,
+        )
+
+
+# What a host answers, unsigned, to a request signed with another key. Unsigned because the
+# caller could not check the host's signature anyway; forging one only fails a call at once,
+# which anyone who can write to Redis can do by deleting the request.
+OTHER_KEY_NOTICE = "other_key"
+
+
+def _other_key_notice(raw: bytes | str) -> bool:
+    try:
+        return json.loads(raw).get(OTHER_KEY_NOTICE) is True
+    except (ValueError, AttributeError):
+        return False
+
+
 class RpcTimeout(RpcError):
     """The session host did not answer in time. The call may or may not have taken effect."""
 
@@ -70,9 +95,15 @@ class RpcTimeout(RpcError):
 class SessionHostClient:
     """Caller side: ``call(session_id, method, **params)`` returns the result or raises."""
 
-    def __init__(self, client: redis.Redis, timeout: float = settings.RPC_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        timeout: float = settings.RPC_TIMEOUT_S,
+        key: bytes | None = None,
+    ) -> None:
         self.redis = client
         self.timeout = timeout
+        self.key = key  # None: the key of this process's environment
 
     def call(
         self, session_id: str, method: str, timeout: float | None = None, **params: Any
@@ -93,7 +124,8 @@ class SessionHostClient:
             "at": time.time(),
             "deadline": time.time() + timeout,
         }
-        self.redis.rpush(keys.rpc_requests(session_id), signing.seal(signing.RPC_REQUEST, request))
+        sealed = signing.seal(signing.RPC_REQUEST, request, self.key)
+        self.redis.rpush(keys.rpc_requests(session_id), sealed)
         reply = self._wait(request_id, holder.decode(), session_id, method, timeout)
         if "error" in reply:
             raise RpcError(reply["error"]["code"], reply["error"]["message"])
@@ -108,8 +140,12 @@ class SessionHostClient:
         while (left := deadline - time.monotonic()) > 0:
             answer = self.redis.blpop([reply_key], timeout=min(left, HOST_CHECK_S))
             if answer is not None:
+                if _other_key_notice(answer[1]):
+                    raise ChannelKeyMismatch(session_id)
                 try:
-                    reply = signing.unseal(signing.RPC_REPLY, answer[1])
+                    reply = signing.unseal(signing.RPC_REPLY, answer[1], self.key)
+                except signing.OtherKey:
+                    raise ChannelKeyMismatch(session_id) from None
                 except signing.BadSignature as exc:
                     log.warning("dropped a reply to %s for %s: %s", method, session_id, exc)
                     continue
@@ -170,6 +206,10 @@ class RpcServer:
             reply_to, deadline = request["reply_to"], float(request["deadline"])
             if request["session"] != session_id or reply_to != keys.rpc_reply(request["id"]):
                 raise signing.BadSignature("signed for another session or reply")
+        except signing.OtherKey as exc:
+            log.error("refused an RPC request for %s: %s", session_id, exc)
+            self._tell_other_key(raw)
+            return
         except signing.BadSignature as exc:
             log.warning(
                 "dropped an RPC request for %s that Kabar did not sign: %s", session_id, exc
@@ -201,6 +241,21 @@ class RpcServer:
         reply["id"] = request["id"]
         pipe = self.redis.pipeline()
         pipe.rpush(reply_to, signing.seal(signing.RPC_REPLY, reply))
+        pipe.expire(reply_to, 60)
+        pipe.execute()
+
+    def _tell_other_key(self, raw: bytes) -> None:
+        """Answer a request signed with another key at once, so its caller reports the
+        mismatch instead of a time-out (only to a reply key Kabar's callers use)."""
+        try:
+            request = json.loads(json.loads(raw)["body"])
+            reply_to = request["reply_to"]
+            if reply_to != keys.rpc_reply(request["id"]):
+                return
+        except (ValueError, KeyError, TypeError):
+            return
+        pipe = self.redis.pipeline()
+        pipe.rpush(reply_to, json.dumps({OTHER_KEY_NOTICE: True}))
         pipe.expire(reply_to, 60)
         pipe.execute()
 

@@ -78,25 +78,32 @@ def read_batch(client: redis.Redis, consumer: str, count: int = 200) -> list[tup
             count=count - len(entries),
         ):
             entries.extend(batch)
-    events, forged = [], []
+    events, forged, other_key = [], [], []
     for entry_id, fields in entries:
         if not fields:  # a trimmed entry comes back empty
             continue
         try:
-            signing.verify(signing.SESSION_EVENT, fields[b"data"], fields.get(b"sig"))
+            signing.verify(
+                signing.SESSION_EVENT, fields[b"data"], fields.get(b"sig"), kid=fields.get(b"kid")
+            )
+        except signing.OtherKey:
+            other_key.append(_text(entry_id))
+            continue
         except (signing.BadSignature, KeyError):
             forged.append(_text(entry_id))
             continue
         events.append((_text(entry_id), json.loads(fields[b"data"])))
     if forged:
         log.warning("dropped %d session events Kabar did not sign: %s", len(forged), forged[:5])
-        ack(client, forged)
+    if other_key:
+        log.error("dropped %d session events %s", len(other_key), signing.OTHER_KEY)
+    ack(client, forged + other_key)
     return events
 
 
 def _signed(event: dict[str, Any]) -> dict[str, str]:
     data = json.dumps(event)
-    return {"data": data, "sig": signing.sign(signing.SESSION_EVENT, data)}
+    return {"data": data, "sig": signing.sign(signing.SESSION_EVENT, data), "kid": signing.key_id()}
 
 
 def dead_letter(

@@ -31,6 +31,20 @@ class BadSignature(Exception):
     """A message on Redis is unsigned, or signed with another key: it was not written by Kabar."""
 
 
+class OtherKey(BadSignature):
+    """A message signed by a Kabar process whose secret is not this process's: a configuration
+    error to report as such, not a forgery to drop quietly."""
+
+    def __init__(self) -> None:
+        super().__init__(OTHER_KEY)
+
+
+OTHER_KEY = (
+    "signed with another key: KABAR_RPC_SECRET (or SECRET_KEY, when it is unset) differs "
+    "between Kabar's processes; give every process the same value and restart them"
+)
+
+
 class MissingChannelSecret(Exception):
     """None of KABAR_RPC_SECRET, SECRET_KEY, WA_ENCRYPTION_KEY is set."""
 
@@ -52,6 +66,13 @@ def _key() -> bytes:
     return channel_key(settings.CHANNEL_SECRET)
 
 
+def key_id(key: bytes | None = None) -> str:
+    """A short name of the signing key, sent along with what it signs: a process that gets a
+    message signed with another key says the secrets differ, instead of taking it for a
+    forgery. It tells nothing about the key (an HMAC of a fixed text)."""
+    return hmac.new(key or _key(), b"kabar-key-id", hashlib.sha256).hexdigest()[:16]
+
+
 def sign(purpose: bytes, payload: str | bytes, key: bytes | None = None) -> str:
     """The hex signature of ``payload`` for ``purpose``."""
     data = payload.encode() if isinstance(payload, str) else payload
@@ -59,22 +80,31 @@ def sign(purpose: bytes, payload: str | bytes, key: bytes | None = None) -> str:
 
 
 def verify(
-    purpose: bytes, payload: str | bytes, signature: str | bytes | None, key: bytes | None = None
+    purpose: bytes,
+    payload: str | bytes,
+    signature: str | bytes | None,
+    key: bytes | None = None,
+    kid: str | bytes | None = None,
 ) -> None:
-    """Raise ``BadSignature`` unless ``signature`` is ``payload``'s for ``purpose``."""
+    """Raise ``BadSignature`` unless ``signature`` is ``payload``'s for ``purpose``;
+    ``OtherKey`` when it is not and ``kid`` (the signer's ``key_id``) names another key."""
     if isinstance(signature, bytes):
         signature = signature.decode("ascii", "replace")
     if not signature or not hmac.compare_digest(sign(purpose, payload, key), signature):
+        if isinstance(kid, bytes):
+            kid = kid.decode("ascii", "replace")
+        if isinstance(kid, str) and kid and not hmac.compare_digest(kid, key_id(key)):
+            raise OtherKey()
         raise BadSignature("missing or wrong signature")
 
 
-def seal(purpose: bytes, message: dict[str, Any]) -> str:
-    """``message`` as it travels: its JSON body and that body's signature."""
+def seal(purpose: bytes, message: dict[str, Any], key: bytes | None = None) -> str:
+    """``message`` as it travels: its JSON body, that body's signature and the key's id."""
     body = json.dumps(message)
-    return json.dumps({"body": body, "sig": sign(purpose, body)})
+    return json.dumps({"body": body, "sig": sign(purpose, body, key), "kid": key_id(key)})
 
 
-def unseal(purpose: bytes, raw: bytes | str) -> dict[str, Any]:
+def unseal(purpose: bytes, raw: bytes | str, key: bytes | None = None) -> dict[str, Any]:
     """The message ``seal`` made; ``BadSignature`` for anything Kabar did not sign."""
     try:
         envelope = json.loads(raw)
@@ -83,5 +113,5 @@ def unseal(purpose: bytes, raw: bytes | str) -> dict[str, Any]:
         raise BadSignature("not a signed message") from exc
     if not isinstance(body, str) or not isinstance(signature, str):
         raise BadSignature("not a signed message")
-    verify(purpose, body, signature)
+    verify(purpose, body, signature, key, envelope.get("kid"))
     return json.loads(body)

@@ -95,3 +95,33 @@ def test_without_the_package_the_page_says_how_to_install_it(app, client, monkey
     r = client.get("/admin/dramatiq/")
     assert r.status_code == 200
     assert "pip install --no-deps" in r.get_data(as_text=True)
+
+
+def test_a_job_kabar_did_not_sign_is_not_signed_by_a_requeue(app, client, redis_client):
+    """A forged job written into the dead letters: requeued from the page it would be queued
+    through Kabar's broker, which signs what it queues. The page refuses it instead."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    login(app, client)
+    forger = RedisBroker(url=app.config["REDIS_URL"], middleware=[])
+    forged = forger.enqueue(
+        broker.message("deliver_webhook", broker.MAINTENANCE, 3, "message.incoming", "f-1", BODY)
+    )
+    redis_id = forged.options["redis_message_id"]
+    # Moved to the dead letters, as a worker does with a job Kabar did not sign.
+    raw = redis_client.hget("dramatiq:maintenance.msgs", redis_id)
+    redis_client.hdel("dramatiq:maintenance.msgs", redis_id)
+    redis_client.lrem("dramatiq:maintenance", 0, redis_id)
+    redis_client.hset("dramatiq:maintenance.XQ.msgs", redis_id, raw)
+    redis_client.zadd("dramatiq:maintenance.XQ", {redis_id: 0})
+    page = client.get(f"/admin/dramatiq/queues/maintenance/failed/{redis_id}")
+    token = re.search(r'name="__dd_csrf" value="([0-9a-f]{64})"', page.get_data(as_text=True))
+    r = client.post(
+        "/admin/dramatiq/requeue-message",
+        data={"__dd_csrf": token.group(1), "queue": "maintenance.XQ", "id": redis_id},
+    )
+    assert r.status_code == 409
+    # The operator reads Indonesian.
+    assert "tidak diantrekan oleh Kabar" in r.get_data(as_text=True)
+    assert redis_client.hlen("dramatiq:maintenance.msgs") == 0
+    assert redis_client.hexists("dramatiq:maintenance.XQ.msgs", redis_id)

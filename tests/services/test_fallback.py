@@ -183,3 +183,17 @@ def test_the_subject_is_the_first_line_without_its_emoji(app):
     with app.test_request_context("/admin/"):
         assert fallback.subject_of("🎉🎉") == "Isi pesan"
     assert len(fallback.subject_of("x" * 200)) == 78
+
+
+def test_an_address_at_an_international_domain_is_mailed(app, inbox, monkeypatch):
+    """``budi@bücher.example`` passes the address check; it goes out as DNS spells the domain,
+    which every SMTP server takes (a non-ASCII address needs SMTPUTF8, which many lack)."""
+    monkeypatch.setitem(app.config, "SMTP_FROM", "Kabar ISP <noreply@bücher.example>")
+    message_id = failed_message(email="budi@bücher.example")
+    with smtp_inbox(smtputf8=False) as ascii_only:
+        monkeypatch.setitem(app.config, "SMTP_PORT", ascii_only.port)
+        assert fallback.send_fallback(message_id) == "sent"
+    (mail,) = ascii_only.mails
+    assert mail.recipients == ["budi@xn--bcher-kva.example"]
+    assert mail.sender == "noreply@xn--bcher-kva.example"
+    assert mail.message["From"] == "Kabar ISP <noreply@xn--bcher-kva.example>"

@@ -91,6 +91,8 @@ class TestTheList:
         "http://[64:ff9b::a9fe:a9fe]/",  # ... through NAT64
         "http://[2002:a9fe:a9fe::1]/",  # ... as 6to4
         "http://[2001:0:4136:e378:8000:63bf:5601:5601]/",  # ... as a Teredo client
+        "http://[64:ff9b:1::a9fe:a9fe]/",  # ... through a site's own NAT64 (RFC 8215)
+        "http://[fe80::1%25eth0]/",  # link-local with a zone, as a URL writes it
     ])  # fmt: skip
     def test_cloud_metadata_addresses_are_refused_even_with_private_addresses_allowed(
         self, ctx, url

@@ -156,3 +156,20 @@ def test_credentials_sealed_under_the_old_derivation_are_read_and_sealed_again(t
 def test_a_generated_key_is_the_same_in_both_derivations():
     generated = "A" * 43 + "="
     assert derive_key(generated) == legacy_key(generated) == b"\x00" * 32
+
+
+def test_an_upgrade_that_lost_a_race_keeps_what_was_saved_meanwhile(tmp_path):
+    """Two hosts start on the upgraded version at once: one seals the old row again, its number
+    runs and saves newer credentials; the other, which read the old row a moment before, must
+    not put the old credentials back over them."""
+    passphrase = "kata sandi lama ISP kami"
+    CredentialStore(tmp_path, "session-1", legacy_key(passphrase)).save(b"linked before")
+    read_by_the_second_host = bytes(stored_row("session-1").blob)
+    key = derive_key(passphrase)
+    first = CredentialStore(tmp_path, "session-1", key)
+    assert first.load() == b"linked before"
+    first.save(b"updated since")
+
+    second = CredentialStore(tmp_path, "session-1", key)
+    assert second._upgrade(read_by_the_second_host) == b"updated since"
+    assert CredentialStore(tmp_path, "session-1", key).load() == b"updated since"

@@ -156,3 +156,37 @@ def test_a_reply_pushed_by_someone_else_is_ignored(server, redis_client):
 
     redis_client.rpush = forge_first
     assert client.call("s1", "echo", x=2) == {"session": "s1", "x": 2}
+
+
+def test_a_caller_with_another_secret_is_told_so_at_once(server, redis_client, caplog):
+    """Processes started with different KABAR_RPC_SECRETs: the call fails with an error naming
+    the setting, not with a time-out, and the host logs the same."""
+    other = SessionHostClient(redis_client, timeout=10, key=signing.channel_key("another secret"))
+    started = time.monotonic()
+    with pytest.raises(RpcError) as caught:
+        other.call("s1", "echo", x=1)
+    assert caught.value.code == "channel_key_mismatch"
+    assert "KABAR_RPC_SECRET" in caught.value.message
+    assert time.monotonic() - started < 5
+    assert "refused an RPC request for s1: signed with another key" in caplog.text
+
+
+def test_a_forged_request_with_a_made_up_key_id_is_still_only_dropped(server, redis_client):
+    """Claiming another key gets a forger nothing: the request is not served."""
+    body = json.dumps({"id": "f1", "session": "s1", "method": "echo", "params": {},
+                       "reply_to": keys.rpc_reply("f1"), "deadline": time.time() + 5})  # fmt: skip
+    redis_client.rpush(
+        keys.rpc_requests("s1"), json.dumps({"body": body, "sig": "0" * 64, "kid": "x" * 16})
+    )
+    _, raw = redis_client.blpop([keys.rpc_reply("f1")], timeout=5)
+    assert json.loads(raw) == {"other_key": True}
+    assert not redis_client.exists(keys.rpc_seen("f1"))
+
+
+def test_a_job_or_event_signed_with_another_key_names_the_setting():
+    key = signing.channel_key("another secret")
+    with pytest.raises(signing.OtherKey, match="KABAR_RPC_SECRET"):
+        signing.unseal(signing.SESSION_EVENT, signing.seal(signing.SESSION_EVENT, {"k": 1}, key))
+    with pytest.raises(signing.BadSignature) as caught:
+        signing.unseal(signing.SESSION_EVENT, json.dumps({"body": "{}", "sig": "0" * 64}))
+    assert not isinstance(caught.value, signing.OtherKey)

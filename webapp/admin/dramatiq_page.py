@@ -7,8 +7,9 @@ its pages unescaped, so the view makes it safe three ways: the dashboard sees no
 well-formed ``__dd_csrf`` (64 hex digits; anything else is dropped and it makes a new one), its
 answers carry a Content-Security-Policy that runs no script at all (the dashboard has none), and
 they may not be framed. Job arguments and tracebacks are shown masked (``workers.masking``):
-texts, bodies and numbers of customers stay out of the page. Without the package the page says
-how to install it.
+texts, bodies and numbers of customers stay out of the page. A job Kabar did not sign is not
+requeued from the page (a requeue would sign it). Without the package the page says how to
+install it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from webapp.admin import bp, login_required
 from webapp.extensions import csrf
-from workers import masking
+from workers import job_signatures, masking, signing
 
 PREFIX = "/admin/dramatiq"
 CSRF_COOKIE = "__dd_csrf"
@@ -81,6 +82,16 @@ def _masked_option(value, name: str):
     )
 
 
+def _unrequeuable(dashboard) -> str | None:
+    """Why the job a requeue form names must stay where it is: the dashboard queues it again
+    through Kabar's broker, which signs what it queues, so a job Kabar did not sign (forged,
+    or queued before jobs were signed) would come out of a requeue signed and run."""
+    job = dashboard.iface.get_job(request.form.get("queue", ""), request.form.get("id", ""))
+    if not job:
+        return None  # the dashboard answers that it is gone
+    return job_signatures.refusal(job.message)
+
+
 def _safe_cookie(header: str) -> str:
     """Only the dashboard's own cookie, and only when it is a token the dashboard could have
     made; the admin session and anything planted stay out of its reach."""
@@ -104,6 +115,9 @@ def dramatiq_dashboard(rest: str):
         dashboard = dashboard_app()
     except DashboardMissing:
         return render_template("admin/dramatiq_missing.html")
+    if rest == "requeue-message" and request.method == "POST" and (why := _unrequeuable(dashboard)):
+        other_key = why == signing.OTHER_KEY
+        return render_template("admin/dramatiq_refused.html", other_key=other_key), 409
     environ = dict(request.environ)
     environ["PATH_INFO"] = "/" + rest
     environ["SCRIPT_NAME"] = PREFIX

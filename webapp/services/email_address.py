@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from email import policy
 from email.errors import HeaderParseError
+from email.headerregistry import Address
 
 from marshmallow import ValidationError, validate
 
@@ -51,6 +52,21 @@ def one_address(value: str) -> str:
     except ValidationError:
         raise ValueError("must be an e-mail address, such as noreply@isp.example") from None
     return bare
+
+
+def mailable(value: str) -> str:
+    """``value`` (one address, with or without a name) with its domain as DNS spells it
+    (IDNA: ``bücher.example`` is ``xn--bcher-kva.example``), so any SMTP server takes it; a
+    non-ASCII domain needs SMTPUTF8, which many servers do not offer. A value that is not one
+    address, or a domain IDNA cannot spell, is returned as it is."""
+    try:
+        (address,) = policy.default.header_factory("To", value).addresses
+        domain = address.domain.encode("idna").decode("ascii")
+    except (HeaderParseError, IndexError, ValueError):  # UnicodeError is a ValueError
+        return value
+    if domain == address.domain:
+        return value
+    return str(Address(address.display_name, address.username, domain))
 
 
 def recipient_address(value: object, field: str) -> str | None:

@@ -29,7 +29,7 @@ from marshmallow import ValidationError, validate
 
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
-from webapp.services import outbox, settings
+from webapp.services import email_address, outbox, settings
 from webapp.services.errors import KabarError
 from workers import broker
 
@@ -101,8 +101,8 @@ def build_email(
     with force_locale(language or settings.get("email_language")):
         email = EmailMessage()
         email["Subject"] = _("[WhatsApp Backup] %(subject)s", subject=subject_of(content))
-        email["From"] = sender
-        email["To"] = to
+        email["From"] = email_address.mailable(sender)
+        email["To"] = email_address.mailable(to)
         email["Message-ID"] = make_msgid(idstring=idstring)
         email.set_content(content)
         email.add_alternative(html_body(content), subtype="html")

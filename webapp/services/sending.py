@@ -456,6 +456,7 @@ NOTHING_WENT_OUT = (
     SEND_LATER,
     UNREACHABLE,
     "not_connected",
+    "channel_key_mismatch",
     "send_failed",
     "transport_error",
     *RECIPIENT_REFUSALS,

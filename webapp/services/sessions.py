@@ -161,7 +161,15 @@ def _desire(session: WhatsAppSession) -> None:
 
 
 # What the session host answers when a number cannot be reached now (not a refusal by WhatsApp).
-UNAVAILABLE = ("not_hosted", "timeout", "host_gone", "not_connected", "client_crashed")
+# channel_key_mismatch: the host refused the call unread, its secret is another (see README).
+UNAVAILABLE = (
+    "not_hosted",
+    "timeout",
+    "host_gone",
+    "not_connected",
+    "client_crashed",
+    "channel_key_mismatch",
+)
 
 
 def host_call(session_id: str, method: str, timeout: float | None = None, **params: Any) -> Any:
