@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 # How often a caller waiting for an answer checks that its session host is alive.
 HOST_CHECK_S = 1.0
+# How much longer than its deadline a served request is remembered: room for a host whose clock
+# lags the one that served it.
+SEEN_MARGIN_MS = 60_000
 
 
 class RpcError(Exception):
@@ -225,10 +228,11 @@ class RpcServer:
         if deadline > now + settings.RPC_MAX_TIMEOUT_S:
             log.warning("dropped an RPC request for %s with a deadline too far ahead", session_id)
             return
-        # One-time ids: a request copied back onto the queue is not served twice.
-        if not self.redis.set(
-            keys.rpc_seen(request["id"]), 1, nx=True, pxat=int(deadline * 1000) + 1
-        ):
+        # One-time ids: a request copied back onto the queue is not served twice. The record
+        # lasts until the deadline by this host's clock (the one the check above uses, not
+        # Redis'), plus a minute for another host whose clock lags this one's.
+        seen_ms = int((deadline - now) * 1000) + SEEN_MARGIN_MS
+        if not self.redis.set(keys.rpc_seen(request["id"]), 1, nx=True, px=seen_ms):
             log.warning("dropped a replayed RPC request for %s", session_id)
             return
         try:

@@ -128,6 +128,20 @@ def test_a_signed_request_is_served_once_however_often_it_is_pushed(redis_client
     assert redis_client.llen(keys.rpc_reply("2")) == 1
 
 
+def test_a_request_is_served_once_even_when_the_hosts_clock_lags_redis(redis_client, monkeypatch):
+    """The host judges the deadline by its own clock: the record that the request was served
+    must last as long by that clock, not by Redis' (a host 2 minutes behind Redis)."""
+    from workers import rpc
+
+    behind = time.time() - 120
+    monkeypatch.setattr(rpc.time, "time", lambda: behind)
+    signed = signing.seal(
+        signing.RPC_REQUEST,
+        {**_request("7"), "at": behind, "deadline": behind + 30},
+    )
+    assert len(_serve(redis_client, signed, signed)) == 1
+
+
 def test_unsigned_forged_or_misdirected_requests_are_dropped(redis_client):
     body = json.dumps(_request("3"))
     wrong_key = signing.channel_key("another secret")
