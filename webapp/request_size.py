@@ -63,6 +63,10 @@ def refusal():
 
 def refused_page(message: str, status: int):
     """An admin form refused before it was read: the reason, and a link back to its page."""
+    return render_template("admin/request_refused.html", message=message, back=form_page()), status
+
+
+def form_page() -> str | None:
+    """The page of this site the form being answered was sent from, if the browser says."""
     referrer = urlsplit(request.referrer or "")
-    back = i18n.local_path(referrer.path) if referrer.netloc == request.host else None
-    return render_template("admin/request_refused.html", message=message, back=back), status
+    return i18n.local_path(referrer.path) if referrer.netloc == request.host else None

@@ -33,8 +33,16 @@ log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+# Blueprints whose pages know who is logged in; the API, /healthz, /metrics and static files
+# answer without asking the database (and so still answer their own way while it is down).
+CONSOLE = ("admin", "i18n")
+
+
 @bp.before_app_request
 def load_admin():
+    g.admin = None
+    if request.blueprint not in CONSOLE:
+        return
     g.admin, ended = login_session.current()
     if ended:
         flash(_("Your login has ended; log in again."))
@@ -145,3 +153,4 @@ from webapp.admin import webhooks_page  # noqa: E402,F401  (webhooks)
 from webapp.admin import bulk_page, templates_page, triggers_page  # noqa: E402,F401  (templates, triggers, bulk sends)
 from webapp.admin import settings_page  # noqa: E402,F401  (settings)
 from webapp.admin import holds  # noqa: E402,F401  (the "held" filter: why a message waits)
+from webapp.admin import outage  # noqa: E402,F401  (the page while PostgreSQL or Redis is down)
