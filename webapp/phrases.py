@@ -216,6 +216,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("this is not a personal WhatsApp address (…@s.whatsapp.net); groups are not sent to"),
     N_("%(email)s is not an e-mail address"),
     N_("the password needs at least %(count)s characters"),
+    N_("the current password is wrong"),
     N_("an admin %(email)s exists already"),
     N_("no API key %(id)s"),
     N_("API key %(name)s is revoked already"),

@@ -166,3 +166,20 @@ def test_every_admin_page_answers_without_a_500_while_redis_is_down(outage):
         if r.status_code == 503:
             assert "Redis tidak terjangkau" in r.text and REFRESH.search(r.text), url
     assert answers["/admin/queue"] == 503, answers
+
+
+def test_a_password_change_while_redis_is_down_checks_nothing_and_says_so(outage):
+    """Without Redis a wrong guess cannot be counted, so no current password is checked."""
+    _, client, _, rd = outage
+    rd.cut()
+    form = {
+        "current_password": PASSWORD,
+        "new_password": "a brand new password",
+        "new_password_again": "a brand new password",
+        "csrf_token": client.csrf,
+    }
+    r = client.post("/admin/password", data=form)
+    assert r.status_code == 503 and "Redis tidak terjangkau" in r.text
+    assert "tidak tersimpan" in r.text
+    rd.restore()
+    assert client.post("/admin/password", data=form).status_code == 302

@@ -164,7 +164,10 @@ def test_an_operator_changes_a_setting_and_reads_the_console_in_english(app, ser
 def log_in(app, server, browser):
     with app.app_context():
         admins.create_admin("ops@example.com", "correct horse battery")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    return submit_login(browser.new_page(viewport={"width": 1280, "height": 900}), server)
+
+
+def submit_login(page, server):
     page.goto(f"{server}/admin/")
     page.fill("#email", "ops@example.com")
     page.fill("#password", "correct horse battery")
@@ -338,3 +341,24 @@ def test_a_planted_dashboard_cookie_runs_no_script(app, server, browser):
     (cookie,) = [c for c in context.cookies() if c["name"] == "__dd_csrf"]
     assert len(cookie["value"]) == 64 and cookie["value"] != planted
     context.close()
+
+
+def test_an_admin_changes_their_password_and_their_other_browser_is_logged_out(
+    app, server, browser
+):
+    page = log_in(app, server, browser)
+    other = submit_login(browser.new_context().new_page(), server)  # a second browser
+
+    page.click("header a[href='/admin/password']")
+    page.fill("#current_password", "correct horse battery")
+    page.fill("#new_password", "a brand new password")
+    page.fill("#new_password_again", "a brand new password")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("main .flash")
+    assert "browser ini tetap masuk" in page.locator("main .flash").inner_text()
+    shot(page, "password-changed")
+    page.click("nav a[href='/admin/messages']")
+    assert page.url == f"{server}/admin/messages"  # still logged in here
+
+    other.reload()
+    assert "/admin/login" in other.url  # the other browser's login has ended

@@ -3,7 +3,8 @@
 The cookie names the admin, the ``session_epoch`` it was issued under, when the login began and
 when it was last used. It stops working when
 - the admin logs out or gets a new password (the epoch in the database moves on, so a cookie
-  copied before is refused everywhere, not only in the browser that logged out);
+  copied before is refused everywhere, not only in the browser that logged out; the browser
+  the admin changed their own password in stays logged in);
 - nothing was asked with it for ``ADMIN_IDLE_S`` (``KABAR_ADMIN_IDLE``, 30 minutes): what a
   page's own script asks every few seconds (``POLLS``) does not count, or a tab left open on
   the sessions page would never end;
@@ -63,6 +64,12 @@ def current() -> tuple[AdminUser | None, bool]:
     if request.endpoint not in POLLS and now - int(session["seen_at"]) >= TOUCH_EVERY_S:
         session["seen_at"] = now
     return admin, False
+
+
+def keep(admin: AdminUser) -> None:
+    """This cookie goes on working after the admin's epoch moved on (their new password), when
+    every other one stops."""
+    session["admin_epoch"] = admin.session_epoch
 
 
 def end(admin: AdminUser | None) -> None:

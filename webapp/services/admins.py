@@ -17,13 +17,14 @@ from webapp.services.errors import Conflict, KabarError, NotFound
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
+WRONG_PASSWORD = "the current password is wrong"
 
 
 def create_admin(email: str, password: str) -> AdminUser:
     email = email.strip().lower()
     if "@" not in email:
         raise KabarError(f"{email!r} is not an e-mail address", field="email")
-    _check_length(password)
+    check_length(password)
     if db.session.scalar(db.select(AdminUser.id).where(AdminUser.email == email)):
         raise Conflict(f"an admin {email} exists already", field="email")
     admin = AdminUser(email=email, password_hash=_hasher.hash(password))
@@ -58,16 +59,25 @@ def verify(email: str, password: str) -> AdminUser | None:
 
 def set_password(email: str, password: str) -> AdminUser:
     """Give the admin ``email`` a new password and end every login made with the old one."""
-    _check_length(password)
+    check_length(password)
     admin = db.session.scalar(
         db.select(AdminUser).where(AdminUser.email == (email or "").strip().lower())
     )
     if admin is None:
         raise NotFound(f"no admin {email}", field="email")
-    admin.password_hash = _hasher.hash(password)
-    _next_epoch(admin)
-    db.session.commit()
+    _replace_password(admin, password)
     return admin
+
+
+def change_password(admin: AdminUser, current: str, new: str) -> None:
+    """An admin's own change: ``current`` must be their password now. Every login of theirs
+    ends, as with ``set_password``; the caller keeps its own going (the new ``session_epoch``)."""
+    check_length(new)
+    try:
+        _hasher.verify(admin.password_hash, current or "")
+    except VerificationError:
+        raise KabarError(WRONG_PASSWORD, field="current_password") from None
+    _replace_password(admin, new)
 
 
 def end_sessions(admin_id: int) -> None:
@@ -78,12 +88,19 @@ def end_sessions(admin_id: int) -> None:
         db.session.commit()
 
 
+def _replace_password(admin: AdminUser, password: str) -> None:
+    admin.password_hash = _hasher.hash(password)
+    _next_epoch(admin)
+    db.session.commit()
+
+
 def _next_epoch(admin: AdminUser) -> None:
     # In SQL, so two logouts at once both count and neither cookie survives.
     admin.session_epoch = AdminUser.session_epoch + 1
 
 
-def _check_length(password: str) -> None:
+def check_length(password: str) -> None:
+    """A new password's rule (forms check it before anything else is asked of them)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise KabarError(
             f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
