@@ -362,3 +362,29 @@ def test_an_admin_changes_their_password_and_their_other_browser_is_logged_out(
 
     other.reload()
     assert "/admin/login" in other.url  # the other browser's login has ended
+
+
+def test_a_page_open_while_the_database_is_down_comes_back_by_itself(app, browser):
+    """The 503 page reloads itself: once PostgreSQL answers again, the page is there."""
+    from tests.outage import through
+    from webapp import create_app
+    from webapp.extensions import db
+
+    pg, pg_url = through(app.config["SQLALCHEMY_DATABASE_URI"], 5432)
+    proxied = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": pg_url})
+    http = make_server("127.0.0.1", 0, proxied, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        page = log_in(app, f"http://127.0.0.1:{http.server_port}", browser)
+        pg.cut()
+        page.click("nav a[href='/admin/messages']")
+        page.wait_for_selector("[data-down=database]")
+        assert "tidak ada yang hilang" in page.locator("main").inner_text()
+        shot(page, "database-down")
+        pg.restore()
+        page.wait_for_selector("nav a[aria-current=page][href='/admin/messages']", timeout=25_000)
+    finally:
+        http.shutdown()
+        pg.cut()
+        with proxied.app_context():
+            db.engine.dispose()

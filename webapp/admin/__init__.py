@@ -33,15 +33,12 @@ log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-# Blueprints whose pages know who is logged in; the API, /healthz, /metrics and static files
-# answer without asking the database (and so still answer their own way while it is down).
-CONSOLE = ("admin", "i18n")
-
-
 @bp.before_app_request
 def load_admin():
+    """Who is logged in, asked of the database for the console's pages only: the API, /healthz,
+    /metrics, static files and the language switch answer while it is down."""
     g.admin = None
-    if request.blueprint not in CONSOLE:
+    if request.blueprint != bp.name:
         return
     g.admin, ended = login_session.current()
     if ended:
