@@ -128,32 +128,75 @@ def test_the_page_is_in_english_when_the_admin_switched(outage):
     assert "nothing is lost" in r.text
 
 
-def test_a_database_that_does_not_answer_in_time_is_named_as_such(app, outage):
+@pytest.fixture
+def direct(app, outage):
+    """``direct(engine_options)``: an app on the test database (no proxy) with these engine
+    options, and a client carrying the cookie the admin logged in with."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    made = []
+
+    def build(engine_options: dict):
+        built = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            }
+        )
+        made.append(built)
+        client = built.test_client()
+        client.set_cookie("session", outage[1].get_cookie("session").value)
+        return built, client
+
+    yield build
+    for built in made:
+        with built.app_context():
+            db.engine.dispose()
+
+
+def test_a_database_that_does_not_answer_in_time_is_named_as_such(app, direct):
     """A statement cancelled by statement_timeout (here: waiting on a lock another connection
     holds) is a 503 that says the database was too slow, not that it is gone."""
-    from webapp import create_app
-
-    proxied, client, _, _ = outage
-    slow = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c statement_timeout=300"}},
-        }
-    )
-    client = slow.test_client()
-    client.set_cookie("session", outage[1].get_cookie("session").value)
+    _, client = direct({"connect_args": {"options": "-c statement_timeout=300"}})
     url = app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(url) as locker:
         locker.execute("LOCK TABLE whatsapp_messages IN ACCESS EXCLUSIVE MODE")
         r = client.get("/admin/messages")
         assert r.status_code == 503, r.text[:500]
-        assert "tidak menjawab tepat waktu" in r.text
+        assert "sebuah kueri melewati batas waktunya" in r.text
     assert client.get("/admin/messages").status_code == 200
-    with slow.app_context():
-        from webapp.extensions import db
 
-        db.engine.dispose()
+
+def test_a_database_whose_connections_are_all_busy_is_named_as_such(direct):
+    from webapp.extensions import db
+
+    busy, client = direct({"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    with busy.app_context(), db.engine.connect():  # the pool's only connection, held
+        r = client.get("/admin/")
+        assert r.status_code == 503, r.text[:500]
+        assert "semua koneksi ke sana sedang sibuk" in r.text
+    assert client.get("/admin/").status_code == 200
+
+
+def test_every_api_route_answers_database_unavailable_in_its_shape(outage):
+    proxied, client, pg, _ = outage
+    pg.cut()
+    walked = 0
+    for rule in proxied.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or "GET" not in rule.methods:
+            continue
+        walked += 1
+        url = re.sub(r"<(?:\w+:)?\w+>", "1", rule.rule)
+        r = client.get(url, headers={"Authorization": "Bearer some-key"})
+        if rule.endpoint.startswith("api_docs."):
+            assert r.status_code in (200, 404), url  # the document needs no database
+            continue
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", (url, r.text[:300])
+        error = r.get_json()["error"]
+        assert error["code"] == "database_unavailable" and error["message"], url
+    assert walked > 10
 
 
 def test_every_admin_page_answers_without_a_500_while_redis_is_down(outage):
