@@ -224,6 +224,6 @@ def test_a_password_change_while_redis_is_down_checks_nothing_and_says_so(outage
     }
     r = client.post("/admin/password", data=form)
     assert r.status_code == 503 and "Redis tidak terjangkau" in r.text
-    assert "tidak tersimpan" in r.text
+    assert "mungkin belum dijalankan" in r.text
     rd.restore()
     assert client.post("/admin/password", data=form).status_code == 302

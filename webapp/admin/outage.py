@@ -3,7 +3,9 @@
 The page says which part is down and why (unreachable, or too slow: a statement ran past its
 time limit), what goes on meanwhile (queued messages wait, nothing is lost), and, for a page
 that was only being read, loads itself again every ``REFRESH_S`` seconds until it answers. A
-form sent meanwhile is not reloaded (that would send it again): the page says it was not saved.
+form sent meanwhile is not reloaded (that would send it again): the page says it was not saved
+(the database's transaction was rolled back) or, with Redis down, that it may not have been
+carried out (what was committed before Redis was asked stays).
 
 These handlers are app-wide but come after the blueprints' own: the JSON API and MPWA's dialect
 answer an outage in their own shapes (``webapp/api``, ``webapp/api_compat``), so what reaches
