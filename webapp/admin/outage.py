@@ -19,7 +19,7 @@ import logging
 
 import redis
 import sqlalchemy as sa
-from flask import current_app, g, render_template, request, url_for
+from flask import g, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.admin import bp
@@ -65,18 +65,14 @@ def redis_down(exc: redis.RedisError):
 
 def _page(headline: str, why: str, part: str):
     refresh = REFRESH_S if request.method in ("GET", "HEAD") else None
-    response = current_app.make_response(
-        (
-            render_template(
-                "admin/unavailable.html",
-                headline=headline,
-                why=why,
-                part=part,
-                refresh=refresh,
-                back=form_page() or url_for("admin.dashboard"),
-            ),
-            503,
-        )
+    page = render_template(
+        "admin/unavailable.html",
+        headline=headline,
+        why=why,
+        part=part,
+        refresh=refresh,
+        back=form_page() or url_for("admin.dashboard"),
     )
+    response = make_response(page, 503)
     response.headers["Retry-After"] = str(REFRESH_S)
     return response
