@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.api.test_mpwa import URGENT_QUEUE, nothing_queued  # noqa: F401 - a fixture
+from webapp.api_compat.log_redaction import MASKED, REDACTED, redact
 from webapp.extensions import db
 from webapp.models import ApiKey, WhatsAppMessage
 from webapp.services import api_keys
@@ -193,3 +194,12 @@ class TestRefused:
             "field": "body",
             "reason": "body: the request body is larger than 128 KB",
         }
+
+
+def test_a_get_send_keeps_the_token_number_and_text_out_of_request_logs(api_key):
+    line = (
+        f'"GET /send?token={api_key}&target=081234567890|Budi&message=Tagihan+Rp+150.000 HTTP/1.1"'
+    )
+    logged = redact(line)
+    assert api_key not in logged and "081234567890" not in logged and "Budi" not in logged
+    assert logged.startswith(f'"GET /send?token={REDACTED}&target={MASKED}&message={MASKED}')
