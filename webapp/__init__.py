@@ -63,7 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp.api import bp as api_bp
     from webapp.api.openapi import bp as api_docs_bp
     from webapp.api_compat import bp as api_compat_bp
-    from webapp.api_compat import log_redaction
+    from webapp.api_compat import fonnte_bp, log_redaction
     from webapp.cli import register_cli
     from webapp.prometheus import register_metrics
 
@@ -71,6 +71,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_compat_bp)
     app.register_blueprint(api_compat_bp)
+    csrf.exempt(fonnte_bp)
+    app.register_blueprint(fonnte_bp)
     app.register_blueprint(api_docs_bp)  # /api/openapi.json and /api/docs, no key needed
     log_redaction.install()  # billing apps put API keys in URLs; request logs must not show them
     app.register_blueprint(admin_bp)

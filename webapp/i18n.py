@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 FALLBACK = "id"
 API_LANGUAGE = "en"  # of the JSON API's messages, unless Accept-Language asks for another
-# Paths of programs, not of the console: the JSON API and the billing apps' dialects.
-_API_PATHS = ("/api/", "/send")
+# Paths of programs, not of the console: the JSON API and the billing apps' dialects (MPWA,
+# Fonnte's /send).
+_API_PATHS = ("/api/", "/send", "/check-number", "/info-devices")
 SESSION_KEY = "language"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 # A path on this site: one slash, then no second slash or backslash (which browsers read as

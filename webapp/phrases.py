@@ -361,14 +361,28 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("Special numeric values (nan or infinity) are not permitted."),
     # the billing apps' dialects (webapp.api_compat)
     N_("missing; this field is required"),
-    N_("missing; give a Kabar API key as api_key"),
+    N_("missing; give a Kabar API key as %(field)s"),
     N_("the API key is wrong or revoked"),
     N_("too many requests for this API key; retry in %(seconds)s s"),
     ("not valid JSON: %(detail)s", N_("not valid JSON")),
     N_("a JSON body must be an object of fields"),
     N_("must be text, not %(type)s"),
     N_("use GET or POST for /send-message, not %(method)s"),
-    N_("media messages are not supported by Kabar yet; use /send-message"),
+    N_("must be an http:// or https:// address of the file"),
+    N_("no linked WhatsApp number matches"),
+    N_("at most %(count)s recipients per request; use a bulk send for more"),
+    N_("sender %(phone)s is %(status)s; it cannot check numbers now"),
+    N_("no linked WhatsApp number is connected to check numbers with"),
+    N_("the number could not be checked now; the session host did not answer; retry later"),
+    N_("the digits of a country calling code, e.g. 62 (0: numbers as written)"),
+    N_("missing; give a message, a url, or both"),
+    N_("seconds, e.g. 2, or a range such as 1-10"),
+    N_("a unix timestamp in seconds, or 0 for now"),
+    N_(
+        "Kabar sends single messages at once and does not schedule them; send at the time, or "
+        "use a bulk send with scheduleAt"
+    ),
+    N_("not supported by Kabar; send text, or a file by url"),
     N_("this key lacks the %(scope)s scope"),
     N_("nested far too deeply"),
     # admins, keys, bulk resends, amounts

@@ -17,7 +17,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp import i18n
 
-COMPAT_PATHS = ("/send-message", "/send-media")
+MPWA_PATHS = ("/send-message", "/send-media", "/check-number", "/info-devices")
+FONNTE_PATHS = ("/send",)
 
 
 def install(app: Flask) -> None:
@@ -44,8 +45,8 @@ def _check():
 
 
 def refusal():
-    """413 in the shape the caller reads: JSON for the API, MPWA's shape for billing apps, a
-    page for the admin console."""
+    """413 in the shape the caller reads: JSON for the API, a billing dialect's own shape and
+    status (MPWA's, Fonnte's), a page for the admin console."""
     limit = request.max_content_length or 0
     megabytes = limit // (1024 * 1024)
     size = f"{megabytes} MB" if megabytes else f"{limit // 1024} KB"
@@ -53,8 +54,10 @@ def refusal():
     if request.path.startswith("/api/"):
         error = {"code": "payload_too_large", "field": "body", "message": message}
         return jsonify(error=error), 413
-    if request.path in COMPAT_PATHS:
-        return jsonify(status=False, msg=f"body: {message}", field="body"), 413
+    if request.path in MPWA_PATHS:  # MPWA refuses everything with a 400, Fonnte with a 200
+        return jsonify(status=False, msg=f"body: {message}", field="body"), 400
+    if request.path in FONNTE_PATHS:
+        return jsonify(status=False, reason=f"body: {message}", field="body"), 200
     text = _(
         "The form sent is larger than %(megabytes)s MB; send a smaller file.", megabytes=megabytes
     )

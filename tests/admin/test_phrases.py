@@ -238,7 +238,7 @@ def test_api_validation_errors_follow_accept_language_too(client, auth):
 
 def test_the_billing_apps_dialect_answers_in_english_unless_asked_for_indonesian(client):
     r = client.get("/send-message?number=0812&message=x")
-    assert r.status_code == 401
+    assert r.status_code == 400
     assert r.get_json()["msg"] == "api_key: missing; give a Kabar API key as api_key"
     r = client.get("/send-message?number=0812&message=x", headers={"Accept-Language": "id"})
     assert r.get_json() == {

@@ -14,6 +14,7 @@ from webapp.models import ApiKey, WhatsAppMessage, WhatsAppSession
 
 URGENT_QUEUE = "dramatiq:urgent.msgs"
 SENDER = "6281111111111"
+PNG_URL = "https://isp.example/a.png"
 
 
 def php_urlencode(text: str) -> str:
@@ -43,8 +44,9 @@ def _ok(response) -> dict:
     return body["data"]
 
 
-def _refused(response, status: int, field: str | None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
+def _refused(response, field: str | None) -> dict:
+    """MPWA's refusal: HTTP 400 whatever the reason, the field named in the body."""
+    assert response.status_code == 400, response.get_data(as_text=True)
     body = response.get_json()
     assert body["status"] is False, body
     assert body.get("field") == field, body
@@ -126,7 +128,8 @@ class TestAccepted:
             },
         )
         data = _ok(r)
-        assert _stored(app, data["id"]).content == "Tagihan Anda\nSent via Kabar"
+        # As MPWA renders it: a blank line, then the footer quoted in italics.
+        assert _stored(app, data["id"]).content == "Tagihan Anda\n\n> _Sent via Kabar_"
 
     def test_json_body_sent_without_a_json_content_type(self, app, client, api_key):
         body = '{"api_key": "%s", "sender": "any", "number": "081234567890", "message": "Hi"}'
@@ -144,7 +147,7 @@ class TestAccepted:
         monkeypatch.setitem(app.config, "MPWA_ANY_SENDER", "semua")
         _ok(client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender="SEMUA")))
         # "any" is now a sender name like another, and not a phone number.
-        _refused(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")), 422, "sender")
+        _refused(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")), "sender")
 
     def test_a_disconnected_sender_is_queued_and_said_so(self, app, client, api_key):
         with app.app_context():
@@ -160,6 +163,41 @@ class TestAccepted:
         body = client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender=SENDER))
         assert "disconnected" in body.get_json()["msg"]
         assert _ok(body)["session_id"] == "session-9"
+
+    def test_recipients_joined_by_a_bar_get_one_row_each_and_one_answer(
+        self, app, client, api_key, redis_client
+    ):
+        # MikroTik scripts and MPWA's own clients join recipients with |; the same number
+        # typed twice (0... and 62...) is sent once.
+        numbers = "081234567890|6281234567891|081234567890|+62 812-3456-7892"
+        data = _ok(client.get(phpnuxbill_url(api_key, numbers, "Gangguan jaringan")))
+        sent = data["messages"]
+        assert [m["to"] for m in sent] == ["6281234567890", "6281234567891", "6281234567892"]
+        assert data["id"] == sent[0]["id"] and len({m["id"] for m in sent}) == 3
+        for m in sent:
+            stored = _stored(app, m["id"])
+            assert stored.content == "Gangguan jaringan" and stored.to_number == m["to"]
+            assert m["status_url"] == f"/api/whatsapp/message/{m['id']}/status"
+        assert redis_client.hlen(URGENT_QUEUE) == 3
+
+    def test_mikbill_names_its_fields_in_indonesian(self, app, client, api_key, sender_session):
+        r = client.post(
+            "/send-message",
+            json={
+                "api_key": api_key,
+                "nomor_pengirim": SENDER,
+                "nomor_penerima": "081234567890",
+                "pesan": "Tagihan bulan ini Rp 150.000",
+            },
+        )
+        data = _ok(r)
+        assert data["session_id"] == sender_session and data["to"] == "6281234567890"
+        assert _stored(app, data["id"]).content == "Tagihan bulan ini Rp 150.000"
+
+    def test_the_mpwa_name_wins_over_mikbills(self, app, client, api_key):
+        fields = {"api_key": api_key, "number": "081234567890", "nomor_penerima": "081234567891"}
+        data = _ok(client.post("/send-message", data={**fields, "message": "a", "pesan": "b"}))
+        assert data["to"] == "6281234567890" and _stored(app, data["id"]).content == "a"
 
     def test_the_key_is_recorded_as_used_via_mpwa_and_bearer_as_api(
         self, app, client, api_key, auth
@@ -193,82 +231,113 @@ def nothing_queued(app, redis_client):
 class TestRefused:
     def test_wrong_key(self, client, api_key):
         r = client.get(phpnuxbill_url("kbr_not-a-key", "081234567890", "Halo"))
-        assert "wrong or revoked" in _refused(r, 401, "api_key")["msg"]
+        assert "wrong or revoked" in _refused(r, "api_key")["msg"]
 
     def test_missing_key(self, client):
         r = client.post("/send-message", data={"number": "081234567890", "message": "Halo"})
-        _refused(r, 401, "api_key")
+        _refused(r, "api_key")
 
     def test_revoked_key(self, app, client, api_key):
         with app.app_context():
             db.session.execute(db.update(ApiKey).values(revoked_at=db.func.now()))
             db.session.commit()
-        _refused(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")), 401, "api_key")
+        _refused(client.get(phpnuxbill_url(api_key, "081234567890", "Halo")), "api_key")
 
     def test_unknown_sender(self, client, api_key, sender_session):
         r = client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender="6281299999999"))
-        body = _refused(r, 404, "sender")
+        body = _refused(r, "sender")
         assert "6281299999999" in body["msg"] and "sender=any" in body["msg"]
 
     def test_sender_that_is_not_a_number(self, client, api_key):
         r = client.get(phpnuxbill_url(api_key, "081234567890", "Halo", sender="device-1"))
-        _refused(r, 422, "sender")
+        _refused(r, "sender")
 
-    @pytest.mark.parametrize("number", ["12", "0812", "hello", "62@g.us", "0812345678|0812345679"])
+    @pytest.mark.parametrize("number", ["12", "0812", "hello", "62@g.us", "|"])
     def test_bad_number(self, client, api_key, number):
-        _refused(client.get(phpnuxbill_url(api_key, number, "Halo")), 422, "number")
+        _refused(client.get(phpnuxbill_url(api_key, number, "Halo")), "number")
+
+    def test_one_bad_recipient_of_several_refuses_them_all_naming_it(self, client, api_key):
+        r = client.get(phpnuxbill_url(api_key, "081234567890|0812|081234567891", "Halo"))
+        _refused(r, "number.1")
+
+    def test_more_recipients_than_a_request_takes(self, client, api_key):
+        many = "|".join(f"0812345{n:05d}" for n in range(101))
+        r = client.post("/send-message", data={"api_key": api_key, "number": many, "message": "x"})
+        assert "at most 100" in _refused(r, "number")["msg"]
 
     def test_missing_number(self, client, api_key):
         r = client.post("/send-message", json={"api_key": api_key, "message": "Halo"})
-        _refused(r, 400, "number")
+        _refused(r, "number")
 
     def test_missing_message(self, client, api_key):
         r = client.post("/send-message", json={"api_key": api_key, "number": "081234567890"})
-        _refused(r, 400, "message")
+        _refused(r, "message")
 
     def test_blank_message_with_a_footer(self, client, api_key):
         r = client.post(
             "/send-message",
             json={"api_key": api_key, "number": "081234567890", "message": "  ", "footer": "Kabar"},
         )
-        _refused(r, 400, "message")
+        _refused(r, "message")
 
     def test_message_too_long(self, client, api_key):
         r = client.post(
             "/send-message",
             json={"api_key": api_key, "number": "081234567890", "message": "a" * 4097},
         )
-        assert "4097" in _refused(r, 422, "message")["msg"]
+        assert "4097" in _refused(r, "message")["msg"]
 
     def test_field_of_the_wrong_type(self, client, api_key):
         r = client.post(
             "/send-message",
             json={"api_key": api_key, "number": ["081234567890"], "message": "Halo"},
         )
-        _refused(r, 400, "number")
+        _refused(r, "number")
 
     def test_malformed_json(self, client, api_key):
         r = client.post("/send-message", data='{"api_key": "x",', content_type="application/json")
-        _refused(r, 400, "body")
+        _refused(r, "body")
 
     def test_json_that_is_not_an_object(self, client):
-        _refused(client.post("/send-message", json=["a", "b"]), 400, "body")
+        _refused(client.post("/send-message", json=["a", "b"]), "body")
 
     def test_spent_budget_is_429_with_retry_after(self, app, client, api_key, monkeypatch):
         monkeypatch.setitem(app.config, "API_RATE_PER_S", 0.01)
         monkeypatch.setitem(app.config, "API_RATE_BURST", 1)
         url = phpnuxbill_url(api_key, "12", "Halo")  # refused after auth: nothing queued
-        _refused(client.get(url), 422, "number")
+        _refused(client.get(url), "number")
         r = client.get(url)
-        _refused(r, 429, "api_key")
+        _refused(r, "api_key")
         assert int(r.headers["Retry-After"]) >= 1
 
-    def test_media_is_refused_in_the_same_shape(self, client, api_key):
-        r = client.get(f"/send-media?api_key={api_key}&number=081234567890&media_type=image")
-        _refused(r, 422, "media_type")
+    @pytest.mark.parametrize(
+        ("fields", "field"),
+        [
+            ({"media_type": "image"}, "url"),
+            ({"url": "https://isp.example/qris.png"}, "media_type"),
+            ({"media_type": "sticker", "url": "https://isp.example/a.webp"}, "media_type"),
+            ({"media_type": "image", "url": "file:///etc/passwd"}, "url"),
+            ({"media_type": "document", "url": "invoice.pdf"}, "url"),
+            ({"media_type": "image", "url": PNG_URL, "number": "0812"}, "number"),
+            ({"media_type": "image", "url": PNG_URL, "caption": "a" * 4097}, "caption"),
+        ],
+    )  # fmt: skip
+    def test_media_that_cannot_be_sent_is_refused_naming_the_field(
+        self, client, api_key, fields, field
+    ):
+        r = client.post(
+            "/send-media", data={"api_key": api_key, "number": "081234567890", **fields}
+        )
+        _refused(r, field)
+
+    def test_media_needs_a_key_with_the_send_scope(self, client):
+        r = client.get(
+            "/send-media?number=081234567890&media_type=image&url=https://x.example/a.png"
+        )
+        _refused(r, "api_key")
 
     def test_other_methods_are_refused_in_the_same_shape(self, client):
-        _refused(client.put("/send-message"), 405, None)
+        _refused(client.put("/send-message"), None)
 
 
 class TestLogRedaction:

@@ -8,7 +8,7 @@ from openapi_spec_validator import validate
 
 from webapp.api import openapi
 
-API_BLUEPRINTS = ("api.", "api_compat.")
+API_BLUEPRINTS = ("api.", "api_compat.", "api_fonnte.")
 
 
 def _document(client) -> dict:
@@ -55,6 +55,13 @@ def test_refusals_have_the_error_shape(client):
     mpwa = document["paths"]["/send-message"]["get"]
     assert {"mpwaApiKey": []} in mpwa["security"]
     assert {p["name"] for p in mpwa["parameters"]} >= {"number", "message", "sender"}
+    assert set(mpwa["responses"]) == {"200", "400", "414", "503"}
+    fonnte = document["paths"]["/send"]["post"]
+    assert {"fonnteToken": []} in fonnte["security"]
+    assert set(fonnte["responses"]) == {"200", "414", "503"}  # Fonnte refuses with a 200
+    assert fonnte["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/FonnteReply"
+    }
 
 
 def test_each_operation_names_the_scope_it_needs(app):

@@ -109,7 +109,7 @@ def test_mpwa_needs_the_send_scope(client, key_with):
 
     reader = key_with("read", "admin")["Authorization"].split()[1]
     r = client.get(phpnuxbill_url(reader, "081234567890", "Halo"))
-    assert r.status_code == 403
+    assert r.status_code == 400  # MPWA answers every refusal 400
     assert r.get_json() == {
         "status": False,
         "msg": "api_key: this key lacks the send scope",
@@ -117,6 +117,30 @@ def test_mpwa_needs_the_send_scope(client, key_with):
     }
     billing = key_with("send")["Authorization"].split()[1]
     assert client.get(phpnuxbill_url(billing, "081234567890", "Halo")).get_json()["status"] is True
+
+
+def test_every_dialect_route_has_its_scope_chosen_on_purpose(app):
+    dialects = {
+        r.endpoint
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith(("api_compat.", "api_fonnte."))
+    }
+    assert dialects == set(scopes.DIALECTS)
+    assert {scopes.required(e) for e in dialects} <= {"send", "read"}
+
+
+def test_fonnte_needs_the_send_scope(client, key_with):
+    reader = key_with("read", "admin")["Authorization"].split()[1]
+    fields = {"target": "081234567890", "message": "Halo"}
+    r = client.post("/send", headers={"Authorization": reader}, data=fields)
+    assert r.get_json() == {
+        "status": False,
+        "reason": "token: this key lacks the send scope",
+        "field": "token",
+    }
+    billing = key_with("send")["Authorization"].split()[1]
+    r = client.post("/send", headers={"Authorization": billing}, data=fields)
+    assert r.get_json()["status"] is True
 
 
 def test_unknown_and_empty_scopes_are_refused(app):

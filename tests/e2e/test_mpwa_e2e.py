@@ -89,7 +89,7 @@ def test_a_named_sender_sends_from_that_number(client, auth, api_key, kabar_proc
     sent = wait_for(lambda: (s := _status(client, auth, message_id))["sentAt"] and s)
     assert sent["sessionId"] == second["id"]
     (received,) = wait_for(lambda: _inbox(client, auth, "6281234567891"))
-    assert received["text"] == "Pembayaran diterima\n— ISP Kita"
+    assert received["text"] == "Pembayaran diterima\n\n> _— ISP Kita_"
     assert received["sessionId"] == second["id"]
 
 
@@ -120,7 +120,7 @@ def _send_and_read_log(procs: Processes, name: str, port: int, api_key: str) -> 
     )
     assert status == 200 and body["status"] is True, body
     status, body = _get(f"{base}/send-message?api_key=kbr_wrong-key&number=0812&message=x")
-    assert status == 401 and body["field"] == "api_key", body
+    assert status == 400 and body["field"] == "api_key", body
     log_file = procs.log_dir / f"{name}.log"
     return wait_for(
         lambda: (text := log_file.read_text(errors="replace")).count("/send-message?") >= 2 and text

@@ -125,7 +125,7 @@ def test_a_300_mb_body_is_refused_before_it_is_read(web):
     before = _peak_rss_mb(group)
     for path in ("/send-message", "/api/whatsapp/send-bulk", "/admin/login"):
         status, body, sent = _stream(port, path, chunked=False)
-        assert status == 413, (path, body)
+        assert status == (400 if path == "/send-message" else 413), (path, body)  # MPWA: 400
         assert sent <= 16 * MB, f"{path}: {sent // MB} MB were sent before the answer"
         if path == "/send-message":
             assert body["status"] is False and body["field"] == "body"
@@ -145,7 +145,7 @@ def test_a_300_mb_body_without_a_length_is_cut_off_at_the_limit(web, api_key):
     before = _peak_rss_mb(group)
     for path, key in (("/send-message", None), ("/api/whatsapp/send-bulk", api_key)):
         status, body, sent = _stream(port, path, chunked=True, key=key)
-        assert status == 413, (path, sent // MB, body)
+        assert status == (400 if path == "/send-message" else 413), (path, sent // MB, body)
         assert sent <= 64 * MB, f"{path}: {sent // MB} MB were sent before the answer"
         if key:
             assert body["error"]["code"] == "payload_too_large"

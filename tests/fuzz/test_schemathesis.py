@@ -85,6 +85,8 @@ def test_no_server_error_and_every_answer_matches_the_document(web, api_key, tmp
         f'bearer = "{api_key}"\n'
         "[auth.openapi.mpwaApiKey]\n"
         f'api_key = "{api_key}"\n'
+        "[auth.openapi.fonnteToken]\n"
+        f'api_key = "{api_key}"\n'
     )
     command = [
         str(BIN / "st"), "--config-file", str(config), "run", f"{url}/api/openapi.json",

@@ -30,6 +30,7 @@ SCOPE_LABELS = {
 VIA_LABELS = {
     "api": "JSON API (Bearer)",
     "mpwa": lazy_gettext("MPWA /send-message (api_key in the URL)"),
+    "fonnte": lazy_gettext("Fonnte /send (token)"),
 }
 
 

@@ -275,24 +275,50 @@ OPERATIONS: dict[str, Operation] = {
     ),
     # the MPWA dialect
     "api_compat.send_message": Operation(
-        "MPWA: send a text message",
+        "MPWA: send a text message to one or more numbers",
         {200: out.MpwaReply},
         out.MpwaSend,
-        refusals=(404, 409, 422),
         description="MPWA's `/send-message` as billing apps call it: GET or POST, the fields "
-        "in the query string, a form or JSON (the body wins). Every answer, refusals "
-        "included, is `{status, msg}`.",
+        "in the query string, a form or JSON (the body wins); `number` may join several "
+        "recipients with `|` (one message each). MIKBILL's `nomor_pengirim`, `nomor_penerima` "
+        "and `pesan` are taken too. Every refusal is a 400 `{status: false, msg, field}`.",
     ),
     "api_compat.send_media": Operation(
-        "MPWA: send media (not supported yet: always 422)",
-        {},
+        "MPWA: send a file (image, video, audio, document) with a caption",
+        {200: out.MpwaReply},
         out.MpwaMedia,
-        refusals=(422,),
+        description="Kabar sends images and documents; a video or an audio file is sent as a "
+        "document, its file and name kept.",
+    ),
+    "api_compat.check_number": Operation(
+        "MPWA: is a number on WhatsApp?",
+        {200: out.MpwaChecked},
+        out.MpwaCheck,
+        description="Asked of `sender` (or any connected number) through its session host; "
+        "refused when no connected number can ask.",
+    ),
+    "api_compat.info_devices": Operation(
+        "MPWA: the linked numbers and their states (needs the read scope)",
+        {200: out.MpwaDevices},
+        out.MpwaDevicesQuery,
+    ),
+    # the Fonnte dialect
+    "api_fonnte.send": Operation(
+        "Fonnte: send a message (or a file by url) to one or more targets",
+        {200: out.FonnteReply},
+        out.FonnteSend,
+        description="Fonnte's `/send`: the token in `Authorization` (or as `token`), "
+        "`target` comma-separated with `number|name|var1` variables. Refusals are HTTP 200 "
+        "`{status: false, reason}`, as Fonnte answers them.",
     ),
 }
 
 _COMMON_BEARER = (401, 403, 413, 429, 503)
-_COMMON_MPWA = (400, 401, 413, 429, 503)
+# MPWA refuses everything with a 400, Fonnte with a 200 (its reply schema covers refusals).
+_COMMON_DIALECT = {"mpwa": (400, 503), "fonnte": (503,)}
+_DIALECTS = {"api_compat.": "mpwa", "api_fonnte.": "fonnte"}
+_ERROR_SCHEMA = {"mpwa": "MpwaReply", "fonnte": "FonnteReply", None: "Error"}
+_SECURITY = {"mpwa": "mpwaApiKey", "fonnte": "fonnteToken"}
 _SUCCESS = {200: "OK", 201: "Created", 202: "Accepted: queued, sent later"}
 _REASONS = {
     400: "Malformed request: the body or a field is not what the operation takes",
@@ -349,7 +375,8 @@ def build(app: Flask) -> dict[str, Any]:
         plugins=[plugin],
         info={
             "description": "Kabar's JSON API (every call with `Authorization: Bearer <key>`) "
-            "and the MPWA-compatible `/send-message` billing apps call with `api_key`. "
+            "and the dialects billing apps speak: MPWA's (`/send-message`, `/send-media`, "
+            "`/check-number`, `/info-devices`, with `api_key`) and Fonnte's (`/send`). "
             'Every JSON API refusal is `{"error": {"code", "field", "message"}}`.'
         },
     )
@@ -376,8 +403,19 @@ def build(app: Flask) -> dict[str, Any]:
             "string or the body (form or JSON).",
         },
     )
+    spec.components.security_scheme(
+        "fonnteToken",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "The Fonnte dialect: a Kabar API key as the bare `Authorization` "
+            "header (or as `token` in the query string or the body).",
+        },
+    )
     spec.components.schema("Error", schema=out.Error)
     spec.components.schema("MpwaReply", schema=out.MpwaReply)
+    spec.components.schema("FonnteReply", schema=out.FonnteReply)
     spec.components.schema("SettingsChange", _settings_body())
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint in OPERATIONS:
@@ -388,7 +426,7 @@ def build(app: Flask) -> dict[str, Any]:
 def _add_rule(spec: APISpec, app: Flask, rule) -> None:
     endpoint = rule.endpoint
     operation = OPERATIONS[endpoint]
-    mpwa = endpoint.startswith("api_compat.")
+    dialect = _dialect(endpoint)
     methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
     path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
     parameters = [
@@ -397,26 +435,35 @@ def _add_rule(spec: APISpec, app: Flask, rule) -> None:
     ]
     operations = {}
     for method in methods:
-        described = _operation(app, endpoint, operation, method, mpwa)
+        described = _operation(app, endpoint, operation, method, dialect)
         described["parameters"] = [*parameters, *described.get("parameters", [])]
         operations[method.lower()] = described
     spec.path(path=path, operations=operations)
 
 
-def _operation(app: Flask, endpoint: str, operation: Operation, method: str, mpwa: bool):
+def _dialect(endpoint: str) -> str | None:
+    """The billing dialect an endpoint speaks ("mpwa", "fonnte"), or None for the JSON API."""
+    return next((d for prefix, d in _DIALECTS.items() if endpoint.startswith(prefix)), None)
+
+
+def _operation(app: Flask, endpoint: str, operation: Operation, method: str, dialect: str | None):
     name = endpoint.split(".", 1)[1]
     described: dict[str, Any] = {
-        # The MPWA routes take GET and POST alike: one operation id per method.
-        "operationId": f"mpwa_{name}_{method.lower()}" if mpwa else name,
+        # The dialects' routes take GET and POST alike: one operation id per method.
+        "operationId": f"{dialect}_{name}_{method.lower()}" if dialect else name,
         "summary": operation.summary,
         "tags": [_tag(endpoint)],
     }
     if operation.description:
         described["description"] = operation.description
-    error = "MpwaReply" if mpwa else "Error"
-    refusals = sorted({*(_COMMON_MPWA if mpwa else _COMMON_BEARER), *operation.refusals})
-    # Every operation: a value PostgreSQL cannot store or compare (a NUL in the path) is a 400.
-    refusals = sorted({*refusals, 400})
+    error = _ERROR_SCHEMA[dialect]
+    if dialect:
+        refusals = sorted({*_COMMON_DIALECT[dialect], *operation.refusals})
+    else:
+        refusals = sorted({*_COMMON_BEARER, *operation.refusals})
+        # Every operation: a value PostgreSQL cannot store or compare (a NUL in the path) is
+        # a 400.
+        refusals = sorted({*refusals, 400})
     responses: dict[Any, Any] = {}
     for status, schema in operation.ok.items():
         responses[status] = {
@@ -438,11 +485,11 @@ def _operation(app: Flask, endpoint: str, operation: Operation, method: str, mpw
     # message sent by GET to /send-message meets it first.
     responses[414] = {"description": "URI too long: the request line is over 4,094 bytes"}
     described["responses"] = responses
-    if mpwa:
-        described["security"] = [{"mpwaApiKey": []}, {}]
-        described["parameters"] = _mpwa_query(operation.body)
+    if dialect:
+        described["security"] = [{_SECURITY[dialect]: []}, {}]
+        described["parameters"] = _dialect_query(operation.body)
         if method == "POST" and operation.body is not None:
-            described["requestBody"] = _mpwa_body(operation.body)
+            described["requestBody"] = _dialect_body(operation.body)
         return described
     described["security"] = [{"bearerAuth": required_scopes(app, endpoint)}]
     if operation.query is not None:
@@ -460,15 +507,15 @@ def _json_body(schema) -> dict:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _mpwa_query(schema) -> list[dict]:
-    """MPWA's fields may all come in the query string (GET) as well as the body."""
+def _dialect_query(schema) -> list[dict]:
+    """A dialect's fields may all come in the query string (GET) as well as the body."""
     if schema is None:
         return []
-    names = [f.data_key or n for n, f in schema().fields.items() if n != "api_key"]
+    names = [f.data_key or n for n, f in schema().fields.items() if n not in ("api_key", "token")]
     return [{"in": "query", "name": n, "schema": {"type": "string"}} for n in names]
 
 
-def _mpwa_body(schema) -> dict:
+def _dialect_body(schema) -> dict:
     return {
         "content": {
             "application/json": {"schema": schema},
@@ -486,6 +533,8 @@ def _path_schema(name: str) -> dict:
 def _tag(endpoint: str) -> str:
     if endpoint.startswith("api_compat."):
         return "MPWA dialect"
+    if endpoint.startswith("api_fonnte."):
+        return "Fonnte dialect"
     name = endpoint.split(".", 1)[1]
     for word, tag in (
         ("simulator", "Simulator"),
@@ -509,6 +558,7 @@ TAGS = (
     "Billing events",
     "Bulk sends",
     "MPWA dialect",
+    "Fonnte dialect",
     "Sessions",
     "Webhooks",
     "Settings",

@@ -394,29 +394,62 @@ class MpwaSend(Schema):
         metadata={"description": "the linked number to send from; 'any' or empty: Kabar chooses"}
     )
     number = fields.String(
-        **_REQ, metadata={"description": "the recipient (numbers are also taken as JSON numbers)"}
+        **_REQ,
+        metadata={
+            "description": "the recipient, or several joined by | (numbers are also taken as "
+            "JSON numbers)"
+        },
     )
     message = fields.String(**_REQ)
-    footer = fields.String()
+    footer = fields.String(metadata={"description": "sent after a blank line as > _footer_"})
+    nomor_pengirim = fields.String(metadata={"description": "MIKBILL's name for sender"})
+    nomor_penerima = fields.String(metadata={"description": "MIKBILL's name for number"})
+    pesan = fields.String(metadata={"description": "MIKBILL's name for message"})
 
 
 class MpwaMedia(Schema):
     api_key = fields.String()
     sender = fields.String()
-    number = fields.String()
-    media_type = fields.String(validate=validate.OneOf(["image", "video", "audio", "document"]))
-    url = fields.String()
+    number = fields.String(**_REQ, metadata={"description": "the recipient, or several by |"})
+    media_type = fields.String(
+        **_REQ,
+        validate=validate.OneOf(["image", "video", "audio", "document"]),
+        metadata={"description": "video and audio are sent as a document (the file and its name)"},
+    )
+    url = fields.String(**_REQ, metadata={"description": "http(s) address of the file"})
     caption = fields.String()
+    footer = fields.String()
+
+
+class MpwaCheck(Schema):
+    api_key = fields.String()
+    sender = fields.String(metadata={"description": "the connected number to ask with"})
+    number = fields.String(**_REQ)
+
+
+class MpwaDevicesQuery(Schema):
+    api_key = fields.String()
+    number = fields.String(metadata={"description": "only the sessions of this linked number"})
+
+
+class MpwaQueuedMessage(Schema):
+    id = fields.Integer(**_REQ)
+    to = fields.String(**_REQ)
+    status = fields.String(**_REQ)
+    status_url = fields.String(**_REQ)
 
 
 class MpwaQueued(Schema):
-    id = fields.Integer(**_REQ)
+    id = fields.Integer(**_REQ, metadata={"description": "the first recipient's message"})
     message_id = fields.Integer(**_REQ)
     status = fields.String(**_REQ)
     to = fields.String(**_REQ)
     sender = fields.String(**_NULL)
     session_id = fields.String(**_NULL)
     status_url = fields.String(**_REQ)
+    messages = fields.List(
+        fields.Nested(MpwaQueuedMessage), **_REQ, metadata={"description": "one per recipient"}
+    )
 
 
 class MpwaReply(Schema):
@@ -427,3 +460,56 @@ class MpwaReply(Schema):
     msg = fields.String(**_REQ)
     field = fields.String(metadata={"description": "on refusals: the field at fault"})
     data = fields.Nested(MpwaQueued, metadata={"description": "on success"})
+
+
+class MpwaChecked(Schema):
+    status = fields.Boolean(**_REQ)
+    msg = fields.Boolean(**_REQ, metadata={"description": "whether the number is on WhatsApp"})
+
+
+class MpwaDevice(Schema):
+    id = fields.Integer(**_REQ)
+    body = fields.String(**_NULL, metadata={"description": "the linked phone number"})
+    status = fields.String(**_REQ, validate=validate.OneOf(["Connected", "Disconnected"]))
+    message_sent = fields.Integer(**_REQ)
+    session_id = fields.String(**_REQ)
+    state = fields.String(**_REQ, validate=validate.OneOf(SESSION_STATES))
+    is_primary = fields.Boolean(**_REQ)
+    created_at = fields.String(**_NULL)
+    updated_at = fields.String(**_NULL)
+
+
+class MpwaDevices(Schema):
+    status = fields.Boolean(**_REQ)
+    info = fields.List(fields.Nested(MpwaDevice), **_REQ)
+
+
+# The Fonnte dialect -------------------------------------------------------------------------
+
+
+class FonnteSend(Schema):
+    """Fonnte's fields, in a form, JSON or the query string."""
+
+    token = fields.String(metadata={"description": "a Kabar API key, if not in Authorization"})
+    target = fields.String(
+        **_REQ, metadata={"description": "numbers, comma-separated; each number|name|var1|..."}
+    )
+    message = fields.String(metadata={"description": "may hold {name}, {var1}, ..."})
+    url = fields.String(metadata={"description": "a file to send, the message its caption"})
+    filename = fields.String()
+    countryCode = fields.String(metadata={"description": "replaces a leading 0; default 62"})
+    delay = fields.String(metadata={"description": "checked; each number's own interval applies"})
+    schedule = fields.String(metadata={"description": "0 or now; a future time is refused"})
+
+
+class FonnteReply(Schema):
+    """Every Fonnte answer: ``{"status": true, "detail", "id", "process", "target"}`` or
+    ``{"status": false, "reason", "field"}``, both with HTTP 200."""
+
+    status = fields.Boolean(**_REQ)
+    detail = fields.String()
+    id = fields.List(fields.String(), metadata={"description": "one message id per target"})
+    process = fields.String()
+    target = fields.List(fields.String())
+    reason = fields.String(metadata={"description": "on refusals"})
+    field = fields.String(metadata={"description": "on refusals: the field at fault"})

@@ -54,8 +54,23 @@ ADMIN = {
 }
 
 
+# The billing apps' dialects (webapp.api_compat), whose keys come as a parameter or Fonnte's
+# header: sending and checking a number is a billing key's work; listing the linked numbers
+# reads what only a read key may.
+DIALECTS = {
+    "api_compat.send_message": "send",
+    "api_compat.send_message_wrong_method": "send",
+    "api_compat.send_media": "send",
+    "api_compat.check_number": "send",
+    "api_compat.info_devices": "read",
+    "api_fonnte.send": "send",
+}
+
+
 def required(endpoint: str | None) -> str:
     """The scope a call of ``endpoint`` needs."""
+    if endpoint in DIALECTS:
+        return DIALECTS[endpoint]
     if endpoint in SEND:
         return "send"
     if endpoint in READ:

@@ -1,73 +1,76 @@
-"""MPWA's /send-message, as billing apps call it: GET or POST, query, form or JSON, with
-``api_key``, ``sender``, ``number``, ``message`` and an optional ``footer``.
+"""MPWA's endpoints, as billing apps and MikroTik scripts call them: GET or POST, query, form or
+JSON, with ``api_key`` and ``sender``.
 
-The api_key is a Kabar API key with the ``send`` scope (these apps cannot send headers),
-rate-limited like the JSON API. A key in the query string (PHPNuxBill's GET URL) is checked
-before the body is read, so a stranger's request costs no parsing; a key in the body can only be
-checked once the body is decoded, so a body is refused (413) past ``MAX_BODY_BYTES``, far more
-than one message of the longest text needs and little to decode. Success is
-``{"status": true, "msg": ..., "data": {"id": <message id>, ...}}`` with HTTP 200; a refusal is
-``{"status": false, "msg": "<field>: <reason>", "field": ...}`` with 400/401/403/404/413/422/429.
+- /send-message: ``number`` (one, or several joined by ``|``), ``message``, ``footer``;
+  MIKBILL's variant names them ``nomor_pengirim``, ``nomor_penerima`` and ``pesan``.
+- /send-media: ``media_type`` (image, video, audio, document), ``url``, ``caption``, ``footer``.
+- /check-number: ``number``; answers ``{"status": true, "msg": <on WhatsApp?>}``.
+- /info-devices: the linked numbers (or those of ``number``) and their states, as ``info``.
+
+The api_key is a Kabar API key with the scope ``scopes.DIALECTS`` names (these apps cannot send
+headers), rate-limited like the JSON API. A key in the query string (PHPNuxBill's GET URL) is
+checked before the body is read, so a stranger's request costs no parsing; a key in the body can
+only be checked once the body is decoded, so a body is refused past ``MAX_BODY_BYTES``.
+
+Answers are MPWA's: HTTP 200 ``{"status": true, "msg": ...}``, and every refusal HTTP 400
+``{"status": false, "msg": "<field>: <reason>", "field": ...}`` (5xx only when PostgreSQL or Redis
+is down, with Retry-After), whatever Kabar's own API would answer: MPWA's clients read ``msg``.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import parse_qsl
+from flask import jsonify, request, url_for
 
-from flask import current_app, request, url_for
+from webapp.api_compat import (
+    CompatError,
+    authenticate,
+    bp,
+    cap_body,
+    install_refusals,
+    params,
+    required,
+)
+from webapp.models import WhatsAppMessage, WhatsAppSession
+from webapp.services import mpwa
 
-from webapp import request_size
-from webapp.api_compat import CompatError, bp, reply
-from webapp.models import ApiKey
-from webapp.services import api_keys, mpwa, ratelimit
+SEND_FIELDS = ("api_key", "sender", "number", "message", "footer")
+# MIKBILL's names for sender, number and message.
+MIKBILL = {"nomor_pengirim": "sender", "nomor_penerima": "number", "pesan": "message"}
+MEDIA_FIELDS = ("api_key", "sender", "number", "media_type", "url", "caption", "footer")
+MEDIA_TYPES = ("image", "video", "audio", "document")
+# Kabar sends images and documents (no ffmpeg to transcode): a video or a recording goes as a
+# document, its file and name kept, which every WhatsApp client opens.
+KABAR_MEDIA = {"image": "image", "video": "document", "audio": "document", "document": "document"}
+# MPWA's connection states.
+DEVICE_STATUS = {"connected": "Connected"}
 
-FIELDS = ("api_key", "sender", "number", "message", "footer")
-# The longest text (4,096 characters) of emoji, escaped in JSON or percent-encoded, is 49 KB.
-MAX_BODY_BYTES = 128 * 1024
+
+def reply(ok: bool, msg, status: int = 200, *, field: str | None = None, **extra):
+    """``{"status": ok, "msg": msg}``, with ``field`` on refusals and ``extra`` keys."""
+    body: dict = {"status": ok, "msg": msg}
+    if field:
+        body["field"] = field
+    body.update(extra)
+    return jsonify(body), status
+
+
+def _refuse(status: int, field: str | None, message: str):
+    """MPWA answers every refusal 400; a service of Kabar being down stays a 5xx."""
+    text = f"{field}: {message}" if field else message
+    return reply(False, text, status if status >= 500 else 400, field=field)
+
+
+install_refusals(bp, _refuse)
 
 
 @bp.route("/send-message", methods=["GET", "POST"])
 def send_message():
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    request.max_content_length = MAX_BODY_BYTES if limit is None else min(limit, MAX_BODY_BYTES)
-    early = request.args.get("api_key", "").strip() or None
-    if early is not None:
-        _authenticate(early)
-    params = _params()
-    final = (params.get("api_key") or "").strip()
-    if early is None or final != early:  # a key in the body wins, as every field there does
-        _authenticate(final)
-    for name in ("number", "message"):
-        if not params.get(name, "").strip():
-            raise CompatError(400, name, "missing; this field is required")
+    found = _authenticated(SEND_FIELDS, MIKBILL)
+    required(found, "number", "message")
     queued = mpwa.queue(
-        params["number"],
-        params["message"],
-        footer=params.get("footer"),
-        sender=params.get("sender"),
+        found["number"], found["message"], footer=found.get("footer"), sender=found.get("sender")
     )
-    message, session = queued.message, queued.session
-    note = ""
-    if session is not None and session.status != "connected":
-        note = (
-            f"; sender {session.phone_number} is {session.status} now: the message is sent "
-            "when it reconnects, or fails after its retries"
-        )
-    return reply(
-        True,
-        f"Message queued (id {message.id}); Kabar tracks it to delivered{note}",
-        data={
-            "id": message.id,
-            "message_id": message.id,
-            "status": message.status,
-            "to": message.to_number,
-            "sender": session.phone_number if session else None,
-            "session_id": session.session_id if session else None,
-            "status_url": url_for("api.message_status", message_id=message.id),
-        },
-    )
+    return _queued(queued)
 
 
 @bp.route("/send-message", methods=["PUT", "PATCH", "DELETE"])
@@ -77,64 +80,96 @@ def send_message_wrong_method():
 
 @bp.route("/send-media", methods=["GET", "POST"])
 def send_media():
-    """Media is not sent by Kabar yet: say so in the shape the app parses, not with a 404 page."""
-    raise CompatError(
-        422, "media_type", "media messages are not supported by Kabar yet; use /send-message"
+    found = _authenticated(MEDIA_FIELDS)
+    required(found, "number", "media_type", "url")
+    media_type = found["media_type"].strip().lower()
+    if media_type not in MEDIA_TYPES:
+        raise CompatError(400, "media_type", f"must be one of {', '.join(MEDIA_TYPES)}")
+    media = mpwa.attachment(found["url"], KABAR_MEDIA[media_type])
+    queued = mpwa.queue(
+        found["number"],
+        found.get("caption", ""),
+        footer=found.get("footer"),
+        sender=found.get("sender"),
+        media=media,
+    )
+    return _queued(queued)
+
+
+@bp.route("/check-number", methods=["GET", "POST"])
+def check_number():
+    found = _authenticated(("api_key", "sender", "number"))
+    required(found, "number")
+    return reply(True, mpwa.check_number(found["number"], found.get("sender")))
+
+
+@bp.route("/info-devices", methods=["GET", "POST"])
+def info_devices():
+    found = _authenticated(("api_key", "number"))
+    linked = mpwa.devices(found.get("number"))
+    if not linked:
+        raise CompatError(404, "number", "no linked WhatsApp number matches")
+    return jsonify(status=True, info=[_device(session) for session in linked]), 200
+
+
+def _authenticated(fields: tuple[str, ...], aliases: dict[str, str] | None = None):
+    """The request's fields, once its api_key (the query's first, then the body's) is good."""
+    cap_body()
+    early = request.args.get("api_key", "").strip() or None
+    if early is not None:
+        authenticate(early, "api_key", "mpwa")
+    found = params(fields, aliases)
+    final = (found.get("api_key") or "").strip()
+    if early is None or final != early:  # a key in the body wins, as every field there does
+        authenticate(final, "api_key", "mpwa")
+    return found
+
+
+def _queued(queued: mpwa.Queued):
+    """MPWA's success, with Kabar's ids: ``data`` describes the first message (what a single
+    recipient's client reads) and ``data.messages`` every one."""
+    first, session = queued.messages[0], queued.session
+    note = ""
+    if session is not None and session.status != "connected":
+        note = (
+            f"; sender {session.phone_number} is {session.status} now: the message is sent "
+            "when it reconnects, or fails after its retries"
+        )
+    ids = ", ".join(str(message.id) for message in queued.messages)
+    return reply(
+        True,
+        f"Message queued (id {ids}); Kabar tracks it to delivered{note}",
+        data={
+            "id": first.id,
+            "message_id": first.id,
+            "status": first.status,
+            "to": first.to_number,
+            "sender": session.phone_number if session else None,
+            "session_id": session.session_id if session else None,
+            "status_url": _status_url(first),
+            "messages": [
+                {"id": m.id, "to": m.to_number, "status": m.status, "status_url": _status_url(m)}
+                for m in queued.messages
+            ],
+        },
     )
 
 
-def _authenticate(raw: str | None) -> ApiKey:
-    """The Kabar API key given as api_key, recorded as used "mpwa"; one request of its budget.
-    A key without the send scope (a read-only or admin-only key) is refused."""
-    raw = (raw or "").strip()
-    if not raw:
-        raise CompatError(401, "api_key", "missing; give a Kabar API key as api_key")
-    key = api_keys.authenticate(raw, via="mpwa")
-    if key is None:
-        raise CompatError(401, "api_key", "the API key is wrong or revoked")
-    if "send" not in key.scope_set:
-        raise CompatError(403, "api_key", "this key lacks the send scope")
-    config = current_app.config
-    wait = ratelimit.take(key.id, config["API_RATE_PER_S"], config["API_RATE_BURST"])
-    if wait > 0:
-        raise CompatError(
-            429, "api_key", f"too many requests for this API key; retry in {wait:.1f} s", wait
-        )
-    return key
+def _status_url(message: WhatsAppMessage) -> str:
+    return url_for("api.message_status", message_id=message.id)
 
 
-def _params() -> dict[str, str]:
-    """The MPWA fields from the query, then the body (form or JSON), the body winning.
-
-    PHP clients are loose about Content-Type: a JSON body is read as JSON whatever the header
-    says, and a form body under a JSON header as a form.
-    """
-    raw = request_size.body()
-    if raw.lstrip()[:1] in (b"{", b"["):
-        try:
-            loaded = json.loads(raw)
-        except RecursionError:
-            raise CompatError(400, "body", "nested far too deeply") from None
-        except ValueError as exc:
-            raise CompatError(400, "body", f"not valid JSON: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise CompatError(400, "body", "a JSON body must be an object of fields")
-        body: dict[str, Any] = loaded
-    elif request.mimetype == "application/json":
-        body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    else:
-        body = request.form.to_dict()
-    params: dict[str, str] = {}
-    for source in (request.args.to_dict(), body):
-        for name in FIELDS:
-            if name in source and source[name] is not None:
-                params[name] = _text(name, source[name])
-    return params
-
-
-def _text(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)  # JSON clients send numbers as numbers
-    raise CompatError(400, name, f"must be text, not {type(value).__name__}")
+def _device(session: WhatsAppSession) -> dict:
+    """One linked number as MPWA lists a device (``body`` is its number), with Kabar's own
+    session id and state beside MPWA's Connected/Disconnected."""
+    return {
+        "id": session.id,
+        "body": session.phone_number,
+        "status": DEVICE_STATUS.get(session.status, "Disconnected"),
+        "message_sent": session.message_count,
+        "session_id": session.session_id,
+        "state": session.status,
+        "is_primary": session.is_primary,
+        "created_at": session.created_at.isoformat() if session.created_at else None,
+        "updated_at": session.updated_at.isoformat() if session.updated_at else None,
+    }

@@ -31,11 +31,12 @@ class Reachability(NamedTuple):
     unknown: set[str]
 
 
-def check(phones: Iterable[str]) -> Reachability:
-    """Sort ``phones`` (E.164 digits) into on WhatsApp, not on WhatsApp and unknown."""
+def check(phones: Iterable[str], session_ids: list[str] | None = None) -> Reachability:
+    """Sort ``phones`` (E.164 digits) into on WhatsApp, not on WhatsApp and unknown; what is
+    not kept is asked of ``session_ids`` (by default every connected session)."""
     asked = list(dict.fromkeys(phones))
     found = cached(asked)
-    answers = _ask([phone for phone in asked if phone in found.unknown])
+    answers = _ask([phone for phone in asked if phone in found.unknown], session_ids)
     _remember(answers)
     for phone, on in answers.items():
         found.unknown.discard(phone)
@@ -62,12 +63,15 @@ def cached(phones: Iterable[str]) -> Reachability:
     return found
 
 
-def _ask(phones: list[str]) -> dict[str, bool]:
-    """Ask connected sessions, CHUNK numbers per call; a session that cannot answer is not
-    asked again in this call, and what none could answer is left out."""
+def _ask(phones: list[str], session_ids: list[str] | None) -> dict[str, bool]:
+    """Ask the sessions, CHUNK numbers per call; a session that cannot answer is not asked
+    again in this call, and what none could answer is left out."""
     if not phones:
         return {}  # all answered from the cache: not even the sessions are read
-    askable = [session.session_id for session in routing.connected_sessions()]
+    if session_ids is None:
+        askable = [session.session_id for session in routing.connected_sessions()]
+    else:
+        askable = list(session_ids)
     answers: dict[str, bool] = {}
     for start in range(0, len(phones), CHUNK):
         chunk = phones[start : start + CHUNK]
