@@ -180,6 +180,20 @@ def test_a_database_whose_connections_are_all_busy_is_named_as_such(direct):
     assert client.get("/admin/").status_code == 200
 
 
+def test_the_api_and_mpwa_answer_503_while_every_connection_is_busy(direct):
+    """What the outage page promises: a billing app is told to retry, not that Kabar broke."""
+    from webapp.extensions import db
+
+    busy, client = direct({"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    with busy.app_context(), db.engine.connect():
+        r = client.get("/api/whatsapp/sessions", headers={"Authorization": "Bearer some-key"})
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text[:300]
+        assert r.get_json()["error"]["code"] == "database_unavailable"
+        r = client.get("/send-message?api_key=k&sender=1&number=0812&message=hi")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text[:300]
+        assert r.get_json() == {"status": False, "msg": "the database is unreachable; retry later"}
+
+
 def test_every_api_route_answers_database_unavailable_in_its_shape(outage):
     proxied, client, pg, _ = outage
     pg.cut()

@@ -37,7 +37,7 @@ _QUERY_CANCELED = "57014"
 @bp.app_errorhandler(sa.exc.DBAPIError)
 @bp.app_errorhandler(sa.exc.TimeoutError)  # every pooled connection is taken and none came back
 def database_down(exc: sa.exc.SQLAlchemyError):
-    if isinstance(exc, sa.exc.DBAPIError) and not database.is_outage(exc):
+    if not database.is_outage(exc):
         raise exc  # a bug, not an outage: the usual 500, logged with its traceback
     log.error(
         "database unavailable on %s %s: %s",

@@ -81,7 +81,8 @@ def _redis_down(exc: redis.RedisError):
 
 
 @bp.errorhandler(sa.exc.DBAPIError)
-def _database_error(exc: sa.exc.DBAPIError):
+@bp.errorhandler(sa.exc.TimeoutError)
+def _database_error(exc: sa.exc.SQLAlchemyError):
     if isinstance(exc, sa.exc.DataError):
         return error_response(400, "invalid_value", database.UNSTORABLE)
     if not database.is_outage(exc):

@@ -83,7 +83,8 @@ def install_refusals(blueprint: Blueprint, refuse: Refuse) -> None:
         return unavailable("the queue (Redis) is unreachable; retry later")
 
     @blueprint.errorhandler(sa.exc.DBAPIError)
-    def _database_error(exc: sa.exc.DBAPIError):
+    @blueprint.errorhandler(sa.exc.TimeoutError)
+    def _database_error(exc: sa.exc.SQLAlchemyError):
         if isinstance(exc, sa.exc.DataError):
             return refusal(400, None, database.UNSTORABLE)
         if not database.is_outage(exc):

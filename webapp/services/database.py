@@ -1,9 +1,11 @@
 """Telling a database outage from a bad row, so work waits out the first and reports the second.
 
 A restart of PostgreSQL shows as ``OperationalError``/``InterfaceError`` (connection refused,
-closed, terminated); a row that breaks a constraint is an ``IntegrityError`` or ``DataError``
-with the database up. Callers that would otherwise give something up for good (a session event
-set aside, an error answered for a saved row) ask ``is_up`` first.
+closed, terminated), a database too slow to give its connections back as the pool's
+``TimeoutError`` (every pooled connection busy past ``pool_timeout``); a row that breaks a
+constraint is an ``IntegrityError`` or ``DataError`` with the database up. Callers that would
+otherwise give something up for good (a session event set aside, an error answered for a saved
+row) ask ``is_up`` first.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 
-OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
+OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
 
 class DatabaseDown(Exception):
