@@ -341,7 +341,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("mediaType must be one of %(choices)s"),
     N_("%(transport)s cannot send images or documents"),
     N_("the file is empty"),
-    N_("the file has %(size)s bytes; WhatsApp takes a %(type)s of at most %(mb)s MB"),
+    N_("the file has %(size)s bytes, more than the %(mb)s MB WhatsApp takes"),
     N_("the file is an HTML page, not a document"),
     N_("the file is not a PDF (it is %(mimetype)s)"),
     N_("the file is not a JPEG, PNG or WebP image (it is %(mimetype)s)"),

@@ -17,7 +17,7 @@ from PIL import Image
 from tests.e2e.helpers import inboxes, link_numbers, phone
 from tests.polling import settled, wait_for
 from webapp.extensions import db
-from webapp.models import MediaFile, WhatsAppSession
+from webapp.models import IncomingMessage, MediaFile, WhatsAppSession
 from webapp.services import routing, settings
 
 
@@ -251,3 +251,22 @@ def test_what_cannot_be_fetched_fails_that_message_and_nothing_is_sent(
     wait_for(lambda: _status(client, auth, text_id)["status"] in ("sent", "delivered", "read"))
     (entry,) = wait_for(lambda: _inbox(client, auth, phone(9)))
     assert "media" not in entry
+
+
+def test_a_customers_payment_screenshot_is_stored_with_its_type_and_caption(
+    app, client, auth, kabar_processes
+):
+    (sid,) = link_numbers(client, auth, 1, interval_ms=100)
+    r = client.post(
+        f"/api/whatsapp/sessions/{sid}/simulator/incoming",
+        headers=auth,
+        json={"from": phone(42), "text": "Sudah transfer ya", "mediaType": "image"},
+    )
+    assert r.status_code == 200, r.get_json()
+
+    def stored():
+        with app.app_context():
+            row = db.session.scalar(db.select(IncomingMessage).filter_by(from_phone=phone(42)))
+            return row and (row.media_type, row.text, row.session_id)
+
+    assert wait_for(stored) == ("image", "Sudah transfer ya", sid)

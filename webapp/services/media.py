@@ -80,7 +80,11 @@ def accept(spec: Any) -> Attachment:
     file_name = _optional_text(spec, "fileName", MAX_FILE_NAME)
     mimetype = _optional_text(spec, "mimetype", 100)
     if mimetype is not None and not MIMETYPE.fullmatch(mimetype):
-        raise MediaInvalid("mimetype is a MIME type such as application/pdf", "media.mimetype")
+        raise MediaInvalid(
+            "mimetype is a MIME type such as application/pdf", field="media.mimetype"
+        )
+    if type_ == "image":
+        mimetype = None  # an image's type is read from its bytes
     url, data = spec.get("url"), spec.get("base64")
     if (url is None) == (data is None):
         raise MediaInvalid("give either url or base64", field="media.url")

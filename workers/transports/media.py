@@ -59,8 +59,8 @@ def sniff(data: bytes, type_: str, mimetype: str | None = None) -> str:
         raise MediaRefused("the file is empty")
     if len(data) > WHATSAPP_LIMITS[type_]:
         raise MediaRefused(
-            f"the file has {len(data)} bytes; WhatsApp takes a {type_} of at most "
-            f"{WHATSAPP_LIMITS[type_] // (1024 * 1024)} MB"
+            f"the file has {len(data)} bytes, more than the "
+            f"{WHATSAPP_LIMITS[type_] // (1024 * 1024)} MB WhatsApp takes"
         )
     detected = _libmagic_type(data)
     if type_ == "image":
