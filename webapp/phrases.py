@@ -361,6 +361,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the body must be a JSON object"),
     N_("Missing data for required field."),
     N_("Not a valid integer."),
+    N_("Invalid type."),
     N_("Not a valid number."),
     N_("Not a valid string."),
     N_("Not a valid boolean."),
