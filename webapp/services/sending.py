@@ -31,16 +31,8 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate, as_utc
 from webapp.redis_client import get_redis
-from webapp.services import (
-    fallback,
-    media,
-    optout,
-    quiet_hours,
-    routing,
-    sessions,
-    settings,
-    webhooks,
-)
+from webapp.services import fallback, optout, quiet_hours, routing, sessions, settings, webhooks
+from webapp.services import media as attachments
 from webapp.services.errors import KabarError, NoSessionAvailable, SessionUnavailable
 from webapp.services.phone import Recipient
 from workers import keys
@@ -264,7 +256,7 @@ def _with_media_ready(messages: list[Outgoing], outcome: Outcome) -> list[Outgoi
     host); one that cannot be fetched fails now, before any number is spent on it."""
     if not any(m.media for m in messages):
         return messages
-    ready, failed = media.prepare(messages)
+    ready, failed = attachments.prepare(messages)
     for message_id, reason in failed.items():
         log.info("message %s not sent: its attachment is not ready (%s)", message_id, reason)
         outcome.failed += _fail_now(message_id, reason)
@@ -467,7 +459,7 @@ def _send_chunk(
     later = by_code.pop(SEND_LATER, [])
     if missing := by_code.pop(MEDIA_MISSING, []):
         # Redis lost the attachments' bytes before the client read them: nothing went out.
-        media.restage({m.media["sha256"] for m in missing if m.media})
+        attachments.restage({m.media["sha256"] for m in missing if m.media})
         later += missing
     later += _about_the_message(chunk, results, by_code, outcome)
     if busy := by_code.pop(SEND_IN_PROGRESS, []):
