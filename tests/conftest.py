@@ -88,6 +88,7 @@ def app():
 MUTABLE_TABLES = (
     "trigger_events",
     "whatsapp_messages",
+    "media_files",
     "bulk_jobs",
     "whatsapp_queue_jobs",
     "whatsapp_sessions",

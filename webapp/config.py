@@ -115,6 +115,17 @@ class Config:
         "yes",
         "on",
     )
+    # Media given by URL is fetched by Kabar: from loopback, LAN and CGNAT addresses only when
+    # allowed (an invoice PDF from a billing app on the LAN), at most MEDIA_MAX_MB a file, in
+    # MEDIA_FETCH_TIMEOUT_S; the settings of the same names win once saved.
+    MEDIA_ALLOW_PRIVATE = os.environ.get("KABAR_MEDIA_ALLOW_PRIVATE", "0").lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    )
+    MEDIA_MAX_MB = int(os.environ.get("KABAR_MEDIA_MAX_MB", 16))
+    MEDIA_FETCH_TIMEOUT_S = float(os.environ.get("KABAR_MEDIA_FETCH_TIMEOUT", 20))
     # Opt-out: an incoming message that is exactly one of these words (any case) opts the
     # sender out of bulk and promotion messages.
     OPT_OUT_KEYWORDS = tuple(

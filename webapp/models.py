@@ -161,8 +161,19 @@ class WhatsAppMessage(db.Model):
     )
     email: Mapped[str | None] = mapped_column(sa.String(255))
     media_url: Mapped[str | None] = mapped_column(sa.Text)
-    # How a button/list message went out: "interactive", or "text" when it degraded to text.
+    # "media" when the message goes out as an image or a document (``content`` is its
+    # caption); "text" when a button or list template went out as text.
     render_mode: Mapped[str | None] = mapped_column(sa.String(20))
+    # The attachment: image | document, its bytes (a MediaFile, once given or fetched from
+    # ``media_url``), and the file name and type the sender gave.
+    media_type: Mapped[str | None] = mapped_column(sa.String(20))
+    media_sha256: Mapped[str | None] = mapped_column(
+        sa.String(64),
+        sa.ForeignKey("media_files.sha256", name="fk_whatsapp_messages_media_sha256"),
+        index=True,
+    )
+    media_file_name: Mapped[str | None] = mapped_column(sa.String(255))
+    media_mimetype: Mapped[str | None] = mapped_column(sa.String(100))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     # The queue job that sends the row now (a bulk job sends a batch of rows): the reconciler
     # asks Redis whether it is still alive.
@@ -185,6 +196,21 @@ class WhatsAppMessage(db.Model):
     fallback_method: Mapped[str | None] = mapped_column(sa.String(20))
     fallback_result: Mapped[str | None] = mapped_column(sa.Text)
     fallback_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class MediaFile(db.Model):
+    """The bytes of an image or document messages carry, stored once however many messages
+    refer to them; kept in PostgreSQL so a queued attachment survives a Redis crash."""
+
+    __tablename__ = "media_files"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    mimetype: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int] = mapped_column()
+    # When a message last came to refer to it: retention only deletes files unused for a while,
+    # so a message being written meanwhile never loses its file.
+    used_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
 class Trigger(db.Model):

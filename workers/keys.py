@@ -112,3 +112,9 @@ def dramatiq_messages(namespace: str, queue: str) -> str:
 def dramatiq_taken_pattern(namespace: str) -> str:
     """Sets of Redis message ids each worker has fetched and not yet acknowledged."""
     return f"{namespace}:__acks__.*"
+
+
+def media_blob(sha256: str) -> str:
+    """The bytes of a media file on their way to a session host's client (kept in PostgreSQL;
+    here only for a while, see ``workers.media``)."""
+    return f"{PREFIX}:media:{sha256}"

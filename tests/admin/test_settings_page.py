@@ -249,7 +249,7 @@ def whole_form(client) -> dict[str, list[str]]:
 def test_the_page_is_one_form_with_a_save_button_per_section(logged_in):
     page = logged_in.get("/admin/settings").get_data(as_text=True)
     assert page.count('<form method="post" action="/admin/settings"') == 1
-    assert page.count('name="group" value=') == 9
+    assert page.count('name="group" value=') == 10
 
 
 def test_saving_one_section_keeps_the_edits_made_in_the_others(logged_in, ctx):

@@ -176,7 +176,7 @@ def test_preview_needs_a_template(client, auth):
     assert r.status_code == 404
 
 
-def test_each_type_is_sent_as_text_and_recorded(app, client, auth):
+def test_media_goes_out_as_media_and_buttons_and_lists_as_text(app, client, auth):
     bodies = {
         "kirim_gambar": {
             "type": "media",
@@ -206,11 +206,13 @@ def test_each_type_is_sent_as_text_and_recorded(app, client, auth):
     with app.app_context():
         rows = {name: db.session.get(WhatsAppMessage, i) for name, i in sent.items()}
         media = rows["kirim_gambar"]
-        assert media.content == "Struk 7\n\nhttps://cdn.example/7.jpg"
+        # A media template goes out as an image with its content as the caption.
+        assert media.content == "Struk 7"
         assert media.media_url == "https://cdn.example/7.jpg" and media.message_type == "media"
+        assert (media.media_type, media.render_mode) == ("image", "media")
         assert rows["kirim_tombol"].content == "Perpanjang?\n\n1. Ya\n2. Tidak"
         assert rows["kirim_daftar"].content == "Paket:\n\nPilih:\n*Rumah*\n1. 10 Mbps\n\nKabar Net"
-        assert {row.render_mode for row in rows.values()} == {"text"}
+        assert {rows[n].render_mode for n in ("kirim_tombol", "kirim_daftar")} == {"text"}
 
 
 def test_a_filter_that_cannot_read_its_value_refuses_the_send(client, auth):

@@ -182,12 +182,27 @@ def test_emoji_count_as_their_code_points():
 # types ------------------------------------------------------------------------------------------
 
 
-def test_media_sends_the_caption_with_the_url_and_keeps_the_url():
+def test_media_renders_the_caption_and_a_per_recipient_attachment():
     media = template("Invoice {{n}}", "media", media_url="https://cdn.example/{{n}}.png")
     rendered = render_message(media, {"n": "INV-9"})
-    assert rendered.text == "Invoice INV-9\n\nhttps://cdn.example/INV-9.png"
+    assert rendered.text == "Invoice INV-9"
     assert rendered.media_url == "https://cdn.example/INV-9.png"
-    assert rendered.render_mode == "text"
+    assert rendered.render_mode == "media"
+    assert (rendered.media.type, rendered.media.url) == ("image", "https://cdn.example/INV-9.png")
+
+
+def test_a_document_template_names_its_file_per_recipient():
+    pdf = template(
+        "Tagihan {{n}}",
+        "media",
+        media_url="https://billing.lan/{{n}}.pdf",
+        media_type="document",
+        file_name="tagihan-{{n}}.pdf",
+    )
+    rendered = render_message(pdf, {"n": "INV-9"})
+    assert rendered.media.type == "document"
+    assert rendered.media.file_name == "tagihan-INV-9.pdf"
+    assert rendered.media.url == "https://billing.lan/INV-9.pdf"
 
 
 def test_buttons_degrade_to_numbered_options():

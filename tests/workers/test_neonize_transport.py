@@ -8,6 +8,8 @@ tests that need a live connection drive the stand-in's handlers with real neoniz
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -15,8 +17,10 @@ import stat
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from neonize.client import NewClient
 from neonize.events import (
     ConnectedEv,
     ConnectFailureEv,
@@ -41,6 +45,7 @@ from neonize.proto.Neonize_pb2 import (
     Receipt,
     SendResponse,
     TemporaryBan,
+    UploadResponse,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     DocumentMessage,
@@ -50,8 +55,9 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     VideoMessage,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
-from neonize.utils.enum import ClientName, ClientType
+from neonize.utils.enum import ClientName, ClientType, MediaType
 from neonize.utils.jid import build_jid
+from PIL import Image
 
 from workers.credentials import CredentialStore
 from workers.transports.base import (
@@ -64,6 +70,7 @@ from workers.transports.base import (
     SendUncertain,
     TransportError,
 )
+from workers.transports.media import Media
 from workers.transports.neonize import (
     PASSKEY_REASON,
     ConnectionLoss,
@@ -424,6 +431,7 @@ class FakeClient:
         self.crashes: list[str] = []
         self.stops = 0
         self.send_calls = 0
+        self.uploads: list[tuple[str, Any]] = []
         self._in_handler = 0
 
     def connect(self) -> None:
@@ -476,6 +484,24 @@ class FakeClient:
                 self.crashes.append("FetchMe on a stopped client")
             else:
                 self.me = "device"
+
+    # neonize's own builders of media messages; only the upload (a call into Go) is stood in.
+    build_image_message = NewClient.build_image_message
+    build_document_message = NewClient.build_document_message
+    _parse_mention = NewClient._parse_mention
+    _parse_group_mention = NewClient._parse_group_mention
+
+    def upload(self, binary: bytes, media_type=None) -> UploadResponse:
+        self.uploads.append((hashlib.sha256(binary).hexdigest(), media_type))
+        digest = hashlib.sha256(binary).digest()
+        return UploadResponse(
+            url="https://mmg.whatsapp.net/x",
+            DirectPath="/v/x",
+            MediaKey=b"k" * 32,
+            FileEncSHA256=digest,
+            FileSHA256=digest,
+            FileLength=len(binary),
+        )
 
     def send_message(self, to, message):
         self.send_calls += 1
@@ -785,6 +811,71 @@ def test_connected_session_sends_and_reports_receipts_and_replies(make):
     assert [d["text"] for k, d in recorder.events if k == "message"] == ["ok"]
 
 
+def _connected(make) -> tuple[NeonizeTransport, FakeClient, Recorder]:
+    """A transport whose stand-in client is connected."""
+    clients: list[FakeClient] = []
+    recorder = Recorder()
+    transport = make(recorder, clients)
+    transport.start()
+    connecting(clients)
+    clients[0].fire(ConnectedEv(status=True))
+    recorder.wait_status("connected")
+    return transport, clients[0], recorder
+
+
+def test_an_image_goes_out_as_an_image_message_uploaded_from_its_bytes(make):
+    transport, client, _ = _connected(make)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "blue").save(buffer, "PNG")
+    png = buffer.getvalue()
+    sha = hashlib.sha256(png).hexdigest()
+    caption = "QRIS @6281234567890 Rp150.000"
+    image = Media("image", png, "image/png", sha)
+
+    result = transport.send_media(f"{THEIR_PHONE}@s.whatsapp.net", caption, image, "ignored")
+
+    assert result == SendResult(wa_message_id="3EB0SENT", sent_at=1_700_000_789.0)
+    ((to, message),) = client.sent
+    assert to == build_jid(THEIR_PHONE)
+    assert message.HasField("imageMessage") and not message.HasField("documentMessage")
+    part = message.imageMessage
+    assert isinstance(part, ImageMessage)
+    assert part.caption == caption
+    assert part.mimetype == "image/png"
+    assert part.fileSHA256 == bytes.fromhex(sha) and part.fileLength == len(png)
+    assert part.JPEGThumbnail.startswith(b"\xff\xd8")  # neonize made the thumbnail
+    assert list(part.contextInfo.mentionedJID) == []  # the caption is no mention
+    assert client.uploads == [(sha, None)]
+
+
+def test_a_document_goes_out_as_a_document_message_with_its_name_and_type(make):
+    transport, client, _ = _connected(make)
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    sha = hashlib.sha256(pdf).hexdigest()
+    document = Media("document", pdf, "application/pdf", sha, file_name="tagihan-INV-9.pdf")
+
+    transport.send_media(THEIR_PHONE, "Tagihan INV-9", document, "ignored")
+
+    ((_, message),) = client.sent
+    assert message.HasField("documentMessage") and not message.HasField("imageMessage")
+    part = message.documentMessage
+    assert isinstance(part, DocumentMessage)
+    assert (part.caption, part.fileName, part.title) == (
+        "Tagihan INV-9",
+        "tagihan-INV-9.pdf",
+        "tagihan-INV-9.pdf",
+    )
+    assert part.mimetype == "application/pdf"
+    assert part.fileSHA256 == bytes.fromhex(sha) and part.fileLength == len(pdf)
+    assert client.uploads == [(sha, MediaType.MediaDocument)]
+
+
+def test_sending_media_needs_a_connection(make):
+    transport = make(Recorder())
+    with pytest.raises(NotConnected):
+        transport.send_media(THEIR_PHONE, "", Media("image", b"x", "image/png", "0" * 64), "k")
+
+
 def test_send_errors_become_transport_errors_and_no_lid_is_never_resent(make):
     clients: list[FakeClient] = []
     transport = make(Recorder(), clients)
@@ -964,17 +1055,11 @@ def test_stream_replaced_stops_without_reconnect_storm(make):
 
 def test_logout_unlinks_the_device_and_forgets_credentials(make, store, workdir):
     store.save(device_store(workdir.parent / "paired.sqlite"))
-    clients: list[FakeClient] = []
-    recorder = Recorder()
-    transport = make(recorder, clients)
-    transport.start()
-    connecting(clients)
-    clients[0].fire(ConnectedEv(status=True))
-    recorder.wait_status("connected")
+    transport, client, recorder = _connected(make)
 
     transport.logout()
 
-    assert clients[0].logged_out
+    assert client.logged_out
     assert not store.exists()
     assert plaintext_files(workdir) == []
     assert not run_thread(transport).is_alive()

@@ -3,10 +3,13 @@ and every fault an operator or a test can inject."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
 import time
 
 import pytest
+from PIL import Image
 
 from workers.credentials import CredentialStore, derive_key
 from workers.transports.base import (
@@ -19,7 +22,8 @@ from workers.transports.base import (
     SendUncertain,
     TransportError,
 )
-from workers.transports.simulator import SimulatedNetwork, SimulatorTransport
+from workers.transports.media import WHATSAPP_LIMITS, Media, MediaRejected
+from workers.transports.simulator import SimulatedNetwork, SimulatorTransport, phone_of
 
 KEY = derive_key("simulator test key")
 JID = "6281234567890@s.whatsapp.net"
@@ -433,3 +437,46 @@ def test_an_incoming_message_is_emitted(make):
         "Halo",
         "Budi",
     )
+
+
+# media -----------------------------------------------------------------------------------------
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (10, 10), "green").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_an_image_arrives_described_by_its_bytes_with_its_caption(make, redis_client):
+    transport, _ = linked(make)
+    png = _png()
+    sha = hashlib.sha256(png).hexdigest()
+
+    transport.send_media(JID, "Struk pembayaran", Media("image", png, "image/png", sha), "IMG1")
+
+    (entry,) = SimulatedNetwork(redis_client).inbox(phone_of(JID))
+    assert entry["messageId"] == "IMG1" and entry["text"] == "Struk pembayaran"
+    assert entry["media"] == {"type": "image", "mimetype": "image/png", "size": len(png),
+                              "sha256": sha, "fileName": None, "caption": "Struk pembayaran"}
+
+
+@pytest.mark.parametrize(
+    ("media", "words"),
+    [
+        (Media("image", b"<html>login</html>", "image/png", "0" * 64), "not a JPEG, PNG or WebP"),
+        (Media("image", b"\xff\xd8" + b"0" * WHATSAPP_LIMITS["image"], "image/jpeg", "0" * 64),
+         "more than the 16 MB WhatsApp takes"),
+        (Media("document", b"%PDF-" + b"0" * WHATSAPP_LIMITS["document"], "application/pdf",
+               "0" * 64), "more than the 100 MB WhatsApp takes"),
+    ],
+    ids=["html-as-image", "image-over-16MB", "document-over-100MB"],
+)
+def test_whatsapp_refuses_what_it_would_refuse_and_nothing_arrives(
+    make, redis_client, media, words
+):
+    transport, _ = linked(make)
+    with pytest.raises(MediaRejected) as refused:
+        transport.send_media(JID, "x", media, "BAD1")
+    assert words in str(refused.value) and refused.value.code == "media_rejected"
+    assert SimulatedNetwork(redis_client).inbox(phone_of(JID)) == []

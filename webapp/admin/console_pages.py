@@ -3,6 +3,7 @@ and the queue page. Views parse the query or form, call a service, render."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date
 
@@ -88,7 +89,7 @@ NUL = "\x00"
 NUL_REFUSED = N_("must not contain a NUL character")
 # The send form's fields and the service's names for them (its errors name the latter).
 SEND_FIELDS = {"to": "to", "text": "text", "template": "send_template", "data": "send_data",
-               "sessionId": "sender"}  # fmt: skip
+               "sessionId": "sender", "media": "attachment"}  # fmt: skip
 
 
 @bp.get("/messages")
@@ -163,7 +164,8 @@ def _messages_page(send_error: KabarError | None = None):
 @login_required
 def message_send():
     """Send one message from the page, as the API's single send does (urgent): a text, or a
-    template with its data (a JSON object), from the chosen number or by routing."""
+    template with its data (a JSON object), from the chosen number or by routing; with an
+    attached image or document, the text is its caption."""
     form = request.form
     template = form.get("send_template", "").strip() or None
     try:
@@ -177,11 +179,26 @@ def message_send():
             data=data,
             text=None if template else form.get("text", ""),
             session_id=form.get("sender", "").strip() or None,
+            media=_attachment(request.files.get("attachment")),
         )
     except KabarError as exc:
         return _messages_page(send_error=exc)
     flash(_("Message #%(id)s queued.", id=accepted.message.id))
     return redirect(url_for("admin.message_detail", message_id=accepted.message.id))
+
+
+def _attachment(upload) -> dict | None:
+    """The uploaded file as the send's media: an image when the browser says it is one (the
+    bytes are checked all the same), else a document under its own name."""
+    if upload is None or not upload.filename:
+        return None
+    kind = "image" if (upload.mimetype or "").startswith("image/") else "document"
+    media = {"type": kind, "base64": base64.b64encode(upload.read()).decode()}
+    if kind == "document":
+        media["fileName"] = upload.filename[:255]
+        if upload.mimetype and upload.mimetype != "application/octet-stream":
+            media["mimetype"] = upload.mimetype
+    return media
 
 
 def _send_data(raw: str) -> dict:

@@ -91,6 +91,14 @@ GROUPS = (
               lazy_gettext("off by default; turn on for a billing app on this server or LAN. "
                            "Cloud metadata addresses such as 169.254.169.254 are never allowed")),
     )),
+    Group("media", lazy_gettext("Images and documents"), (
+        Field("media_allow_private", lazy_gettext("Fetch from loopback and LAN addresses"),
+              lazy_gettext("off by default; turn on when a billing app on this server or LAN "
+                           "serves the invoice PDFs or QRIS images. Cloud metadata addresses "
+                           "such as 169.254.169.254 are never allowed")),
+        Field("media_max_mb", lazy_gettext("Largest file (MB)"),
+              lazy_gettext("an image or document bigger than this is not sent")),
+    )),
     Group("retention", lazy_gettext("Retention"), (
         Field("retention_messages_days", lazy_gettext("Messages (days)"),
               lazy_gettext("0 = keep for ever")),

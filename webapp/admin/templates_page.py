@@ -58,6 +58,8 @@ def form_body(form) -> dict[str, Any]:
     }
     if body["type"] == "media":
         body["mediaUrl"] = form.get("media_url", "").strip() or None
+        body["mediaType"] = form.get("media_type") or "image"
+        body["fileName"] = form.get("file_name", "").strip() or None
     if body["type"] == "button":
         body["buttons"] = _lines(form.get("buttons", ""))
     if body["type"] == "list":
@@ -109,6 +111,8 @@ def form_values(template: WhatsAppTemplate | None) -> dict[str, Any]:
         "language": template.language,
         "content": template.content,
         "media_url": extra.get("media_url", ""),
+        "media_type": extra.get("media_type", "image"),
+        "file_name": extra.get("file_name", ""),
         "buttons": "\n".join(b["text"] for b in extra.get("buttons", [])),
         "footer": extra.get("footer", ""),
         "button_text": extra.get("button_text", ""),
@@ -245,6 +249,8 @@ def template_preview():
     problem = None
     parts = {
         "media_url": body.get("mediaUrl"),
+        "media_type": body.get("mediaType"),
+        "file_name": body.get("fileName"),
         "buttons": body.get("buttons"),
         "footer": body.get("footer"),
         "button_text": body.get("buttonText"),

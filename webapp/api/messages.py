@@ -28,6 +28,17 @@ def status_json(message: WhatsAppMessage) -> dict:
         # and the earliest time it may.
         "heldReason": message.held_reason,
         "heldUntil": iso(message.held_until),
+        "renderMode": message.render_mode,
+        "media": (
+            {
+                "type": message.media_type,
+                "url": message.media_url,
+                "sha256": message.media_sha256,
+                "fileName": message.media_file_name,
+            }
+            if message.media_type
+            else None
+        ),
     }
 
 
@@ -46,6 +57,7 @@ def send():
         routing=body.get("routing"),
         session_id=body.get("sessionId"),
         email=body.get("email"),
+        media=body.get("media"),
     )
     message = accepted.message
     return (

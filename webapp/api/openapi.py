@@ -181,7 +181,14 @@ OPERATIONS: dict[str, Operation] = {
         refusals=(404, 409, 422),
         links=_MESSAGE_LINKS,
         description="202 when queued; 200 with `duplicate: true` when the idempotencyKey "
-        "was seen before (nothing queued again). Without `priority` the message is urgent.",
+        "was seen before (nothing queued again). Without `priority` the message is urgent. "
+        "With `media` ({url or base64, type: image or document, fileName, mimetype}) the "
+        "message is an image or a document and the text (or template) its caption, which may "
+        "be empty; a URL is fetched by Kabar just before sending, and one that cannot be "
+        "fetched (refused address, an HTTP error, too large, not what `type` says) fails that "
+        "message with the reason, before any number is spent. A template of type `media` "
+        "brings its own attachment (its `mediaUrl` may hold variables). The message's "
+        "`renderMode` is `media` then.",
     ),
     "api.message_status": Operation(
         "A message's status, to delivered and read", {200: out.MessageStatus}, refusals=(404,)

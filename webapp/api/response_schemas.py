@@ -150,6 +150,15 @@ class SendAccepted(Schema):
     statusUrl = fields.String(**_REQ)
 
 
+class MessageMedia(Schema):
+    type = fields.String(**_REQ, validate=validate.OneOf(["image", "document"]))
+    url = fields.String(**_NULL, metadata={"description": "where Kabar fetches it, if by URL"})
+    sha256 = fields.String(
+        **_NULL, metadata={"description": "of the bytes sent; null until a URL is fetched"}
+    )
+    fileName = fields.String(**_NULL)
+
+
 class MessageStatus(Schema):
     id = fields.Integer(**_REQ)
     status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATES))
@@ -168,6 +177,15 @@ class MessageStatus(Schema):
         metadata={"description": "why a queued message may not go out yet"},
     )
     heldUntil = _time(metadata={"description": "the earliest time it may"})
+    renderMode = fields.String(
+        **_NULL,
+        validate=validate.OneOf(["media", "text"]),
+        metadata={
+            "description": "media: sent as an image or document, the text its caption; text: "
+            "a button or list template sent as text; null: a plain text"
+        },
+    )
+    media = fields.Nested(MessageMedia, **_NULL)
 
 
 class Template(Schema):
@@ -181,6 +199,15 @@ class Template(Schema):
     isActive = fields.Boolean(**_REQ)
     builtIn = fields.Boolean(**_REQ)
     mediaUrl = fields.String(allow_none=True, metadata={"description": "media templates"})
+    mediaType = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(["image", "document"]),
+        metadata={"description": "media templates: sent as an image or a document"},
+    )
+    fileName = fields.String(
+        allow_none=True,
+        metadata={"description": "media templates of documents; may hold variables"},
+    )
     buttons = fields.List(fields.Raw(), metadata={"description": "button templates"})
     buttonText = fields.String(allow_none=True, metadata={"description": "list templates"})
     sections = fields.List(fields.Raw(), metadata={"description": "list templates"})
@@ -216,7 +243,15 @@ class Preview(Schema):
     length = fields.Integer(**_REQ)
     maxLength = fields.Integer(**_REQ)
     mediaUrl = fields.String(**_NULL)
-    renderMode = fields.String(**_NULL)
+    mediaType = fields.String(**_NULL)
+    fileName = fields.String(**_NULL)
+    renderMode = fields.String(
+        **_NULL,
+        metadata={
+            "description": "media: sent as an image or document with the message as caption; "
+            "text: a button or list template sent as text"
+        },
+    )
     variables = fields.List(fields.String(), **_REQ)
     missing = fields.List(fields.String(), **_REQ)
     unused = fields.List(fields.String(), **_REQ)

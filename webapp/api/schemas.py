@@ -119,6 +119,27 @@ class TemplateReference(fields.Field):
         return value
 
 
+class MediaSchema(_Base):
+    """An image or a document to send: by ``url`` (Kabar fetches it) or as ``base64``."""
+
+    url = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "http(s); fetched by Kabar before sending"},
+    )
+    base64 = fields.String(
+        validate=validate.Length(min=1),
+        metadata={"description": "the file's bytes (a data: URL is taken too)"},
+    )
+    type = fields.String(required=True, validate=validate.OneOf(["image", "document"]))
+    fileName = fields.String(
+        validate=validate.Length(min=1, max=255), metadata={"description": "shown for documents"}
+    )
+    mimetype = fields.String(
+        validate=validate.Length(min=3, max=100),
+        metadata={"description": "e.g. application/pdf; read from the bytes when absent"},
+    )
+
+
 class SendSchema(_Base):
     to = fields.String(required=True, validate=validate.Length(min=3, max=64))
     template = TemplateReference()
@@ -132,12 +153,17 @@ class SendSchema(_Base):
     sessionId = fields.String(validate=validate.Length(min=1, max=100))
     # Where the e-mail fallback sends the message if WhatsApp cannot deliver it.
     email = fields.Email(validate=validate.Length(max=255))
+    # The text or template is the caption; the media service checks the file itself.
+    media = fields.Nested(MediaSchema)
 
     @validates_schema
     def one_body(self, values, **_):
         if "template" in values and "templateId" in values:
             raise ValidationError("give template or templateId, not both", "templateId")
-        if ("template" in values or "templateId" in values) == ("text" in values):
+        templated = "template" in values or "templateId" in values
+        if templated and "text" in values:
+            raise ValidationError("give either template (with data) or text", "template")
+        if not templated and "text" not in values and "media" not in values:
             raise ValidationError("give either template (with data) or text", "template")
 
 
@@ -192,8 +218,9 @@ def load_json(schema: Schema) -> dict:
 
 class TemplateSchema(_Base):
     """A template as the API takes it (``PUT`` loads it with ``partial=True``). Type-specific
-    parts: ``mediaUrl`` (media), ``buttons`` (button), ``buttonText`` and ``sections`` (list),
-    ``footer`` (button, list). ``variables`` is not taken: it is read from the content."""
+    parts: ``mediaUrl``, ``mediaType`` and ``fileName`` (media), ``buttons`` (button),
+    ``buttonText`` and ``sections`` (list), ``footer`` (button, list). ``variables`` is not
+    taken: it is read from the content."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     category = fields.String(validate=validate.OneOf(TEMPLATE_CATEGORIES))
@@ -204,6 +231,8 @@ class TemplateSchema(_Base):
     # The seed's spelling, taken too; isActive wins when both are given.
     is_active = fields.Boolean(attribute="is_active_seed")
     mediaUrl = fields.String(attribute="media_url", allow_none=True)
+    mediaType = fields.String(attribute="media_type", allow_none=True)
+    fileName = fields.String(attribute="file_name", allow_none=True)
     buttons = fields.List(fields.Raw(), allow_none=True)
     footer = fields.String(allow_none=True, validate=validate.Length(max=1024))
     buttonText = fields.String(attribute="button_text", allow_none=True)

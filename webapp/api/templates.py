@@ -28,6 +28,8 @@ def template_json(template: WhatsAppTemplate, events: list[str] | None = None) -
     }
     if template.type == "media":
         body["mediaUrl"] = extra.get("media_url")
+        body["mediaType"] = extra.get("media_type", "image")
+        body["fileName"] = extra.get("file_name")
     if template.type == "button":
         body["buttons"] = extra.get("buttons", [])
     if template.type == "list":
@@ -108,6 +110,8 @@ def preview_json(preview: templates.Preview) -> dict[str, Any]:
         "length": len(rendered.text),
         "maxLength": templates.MAX_LENGTH,
         "mediaUrl": rendered.media_url,
+        "mediaType": rendered.media.type if rendered.media else None,
+        "fileName": rendered.media.file_name if rendered.media else None,
         "renderMode": rendered.render_mode,
         "variables": preview.variables,
         "missing": preview.missing,

@@ -414,8 +414,11 @@ class _Plan:
             template_id=self.template.id,
             message_type=self.template.type,
             content=rendered.text,
-            media_url=rendered.media_url,
-            render_mode=rendered.render_mode,
+            **(
+                rendered.media.columns()
+                if rendered.media
+                else {"media_url": rendered.media_url, "render_mode": rendered.render_mode}
+            ),
             email=email,
             status="queued",
             priority=self.priority,

@@ -93,3 +93,11 @@ class UnknownEvent(KabarError):
 
     status = 422
     code = "unknown_event"
+
+
+class MediaInvalid(KabarError):
+    """An attachment that cannot be sent: no type, not an http(s) URL, base64 that is not, a file
+    that is not what its type says or is too large. ``field`` is ``media.<key>``."""
+
+    status = 422
+    code = "invalid_media"

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession, preassign_ids, row_id
 from webapp.services import jobs, phone, templates
+from webapp.services import media as attachments
 from webapp.services.errors import KabarError, MessageTooLong, NotFound
 from workers import broker
 
@@ -44,6 +45,7 @@ def queue_message(
     email: str | None = None,
     before_commit: Callable[[WhatsAppMessage], None] | None = None,
     template_field: str = "template",
+    media: Mapping[str, Any] | None = None,
 ) -> Accepted:
     """Validate and store one outgoing message, then queue it for sending.
 
@@ -56,6 +58,11 @@ def queue_message(
     render mode go on the row). ``email`` is kept on the row for the e-mail fallback.
     ``before_commit`` is called with the new row once it has its id, in the same transaction,
     so a caller can record what the message came from atomically with it.
+
+    ``media`` (``{url | base64, type: image|document, fileName?, mimetype?}``) sends an image
+    or a document with the text or template as its caption (which may then be empty); it is
+    checked here (MediaInvalid naming ``media.<key>``) and fetched before sending. A template
+    of type ``media`` brings its own attachment.
     """
     if idempotency_key:
         earlier = db.session.scalar(
@@ -75,12 +82,15 @@ def queue_message(
         template_row = templates.find_active(template, template_field)
         rendered = templates.render_message(template_row, data or {})
         content, field = rendered.text, "template"
-    elif text is not None:
-        content, field = text, "text"
+    elif text is not None or media is not None:
+        content, field = text or "", "text"
     else:
         raise KabarError("give either template (with data) or text", field="text")
+    attachment = attachments.accept(media) if media is not None else None
+    if attachment is None and rendered is not None and rendered.media is not None:
+        attachment = rendered.media
     limit = current_app.config["MAX_MESSAGE_LENGTH"]
-    if not content.strip():
+    if not content.strip() and attachment is None:
         raise KabarError("the message is empty", field=field)
     if len(content) > limit:
         raise MessageTooLong(
@@ -90,7 +100,7 @@ def queue_message(
     message = WhatsAppMessage(
         to_number=recipient.phone,
         template_id=template_row.id if template_row else None,
-        message_type=template_row.type if template_row else "text",
+        message_type=template_row.type if template_row else "media" if attachment else "text",
         content=content,
         status="queued",
         priority=priority,
@@ -99,8 +109,11 @@ def queue_message(
         pinned_session_id=session_id,
         idempotency_key=idempotency_key,
         email=email,
-        media_url=rendered.media_url if rendered else None,
-        render_mode=rendered.render_mode if rendered else None,
+        **(
+            attachment.columns()
+            if attachment
+            else {"render_mode": rendered.render_mode if rendered else None}
+        ),
     )
     db.session.add(message)
     try:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession
+from webapp.models import MediaFile, WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession
 from webapp.redis_client import get_redis
 from webapp.services import settings
 from workers import keys
@@ -33,6 +33,7 @@ class Purged:
     queue_jobs: int
     sessions: int
     session_ids: tuple[str, ...]
+    media_files: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "session_ids": list(self.session_ids)}
@@ -70,15 +71,32 @@ def purge(now: datetime | None = None) -> Purged:
         if session_ids:
             _forget_sessions(session_ids)
 
-    purged = Purged(messages, jobs, len(session_ids), tuple(session_ids))
+    media_files = _delete_unused_media(now, batch)
+    purged = Purged(messages, jobs, len(session_ids), tuple(session_ids), media_files)
     log.info(
-        "retention: deleted %d message(s), %d queue job(s), %d session(s)%s",
+        "retention: deleted %d message(s), %d queue job(s), %d session(s)%s, %d media file(s)",
         messages,
         jobs,
         len(session_ids),
         f" ({', '.join(session_ids)})" if session_ids else "",
+        media_files,
     )
     return purged
+
+
+# A media file no message refers to is kept this long after its last use: a message being
+# written at that moment refers to it once its transaction commits.
+MEDIA_GRACE = timedelta(hours=1)
+
+
+def _delete_unused_media(now: datetime, batch: int) -> int:
+    """Media files no message refers to any more (their messages were deleted)."""
+    F, M = MediaFile, WhatsAppMessage
+    unused = sa.and_(
+        F.used_at < now - MEDIA_GRACE,
+        ~sa.exists().where(M.media_sha256 == F.sha256),
+    )
+    return _delete_in_batches(F, F.sha256, unused, batch)
 
 
 def _delete_in_batches(model: type, id_column: Any, condition: Any, batch: int) -> int:

@@ -32,6 +32,7 @@ from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate, as_utc
 from webapp.redis_client import get_redis
 from webapp.services import fallback, optout, quiet_hours, routing, sessions, settings, webhooks
+from webapp.services import media as attachments
 from webapp.services.errors import KabarError, NoSessionAvailable, SessionUnavailable
 from webapp.services.phone import Recipient
 from workers import keys
@@ -58,6 +59,9 @@ OUTCOME_UNKNOWN = (
 # Transport errors about the recipient (workers.transports.base): another number, or resting
 # this one, would not help. Refusals fail the message, a reach-out limit holds it a while.
 RECIPIENT_REFUSALS = ("not_on_whatsapp", "reach_out_refused")
+# The attachment was refused (the number goes on), or its bytes were not in Redis (sent again).
+MEDIA_REJECTED = "media_rejected"
+MEDIA_MISSING = "media_missing"
 REACH_OUT_LIMITED = "reach_out_limited"
 REACH_OUT_HOLD_MS = 3_600_000
 # WhatsApp never confirmed the send: it may have gone out, so it is never sent again by itself.
@@ -83,6 +87,8 @@ class Outgoing:
     phone: str = ""
     category: str | None = None  # of the template, for opt-out and quiet hours
     waiting_since_ms: int | None = None  # since when it waits for a number able to send
+    # The attachment (``media.prepare`` makes it the wire form's descriptor); None for text.
+    media: dict | None = None
 
 
 @dataclass
@@ -122,6 +128,11 @@ def load(message_ids: list[int], job_id: str | None = None) -> list[Outgoing]:
     M, T = WhatsAppMessage, WhatsAppTemplate
     rows = db.session.execute(
         sa.select(
+            M.media_type,
+            M.media_url,
+            M.media_sha256,
+            M.media_file_name,
+            M.media_mimetype,
             M.id,
             M.to_number,
             M.content,
@@ -157,9 +168,31 @@ def load(message_ids: list[int], job_id: str | None = None) -> list[Outgoing]:
             ),
             phone=row.to_number,
             category=row.category,
+            media=_attachment(row),
         )
         for row in rows
     ]
+
+
+def _attachment(row: sa.Row) -> dict | None:
+    if not row.media_type:
+        return None
+    return {
+        "type": row.media_type,
+        "url": row.media_url,
+        "sha256": row.media_sha256,
+        "fileName": row.media_file_name,
+        "mimetype": row.media_mimetype,
+    }
+
+
+def wire_message(message: Outgoing) -> dict:
+    """What the session host is given to send ``message``: small, as paced sends wait in
+    Redis queues (an attachment is described; its bytes wait in Redis apart)."""
+    wire = {"message_id": message.id, "jid": message.jid, "text": message.text}
+    if message.media is not None:
+        wire["media"] = message.media
+    return wire
 
 
 def deliver(message_id: int) -> str:
@@ -188,7 +221,7 @@ def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
     given); see ``Outcome``."""
     outcome = Outcome()
     waiting = []
-    messages = load(message_ids, job_id)
+    messages = _with_media_ready(load(message_ids, job_id), outcome)
     covered = [m.phone for m in messages if optout.applies(m.band, m.category)]
     opted_out = optout.opted_out_among(covered) if covered else set()
     quiet: dict[int, list[int]] = {}
@@ -216,6 +249,18 @@ def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
             _unhold(exc.pending)  # a number may send them: they wait for its slot, not a limit
             break
     return outcome
+
+
+def _with_media_ready(messages: list[Outgoing], outcome: Outcome) -> list[Outgoing]:
+    """The messages whose attachments are ready to send (fetched, stored, staged for the session
+    host); one that cannot be fetched fails now, before any number is spent on it."""
+    if not any(m.media for m in messages):
+        return messages
+    ready, failed = attachments.prepare(messages)
+    for message_id, reason in failed.items():
+        log.info("message %s not sent: its attachment is not ready (%s)", message_id, reason)
+        outcome.failed += _fail_now(message_id, reason)
+    return ready
 
 
 def _unhold(ids: list[int]) -> None:
@@ -382,7 +427,7 @@ def _send_chunk(
         answer = sessions.host_call(
             route.session_id,
             "send_batch",
-            messages=[{"message_id": m.id, "jid": m.jid, "text": m.text} for m in chunk],
+            messages=[wire_message(m) for m in chunk],
             min_gap_ms=gap_ms,
             typing_ms=typing_ms,
             budget_s=timeout / 2,
@@ -412,6 +457,10 @@ def _send_chunk(
         else:
             by_code.setdefault(result.get("code"), []).append(message)
     later = by_code.pop(SEND_LATER, [])
+    if missing := by_code.pop(MEDIA_MISSING, []):
+        # Redis lost the attachments' bytes before the client read them: nothing went out.
+        attachments.restage({m.media["sha256"] for m in missing if m.media})
+        later += missing
     later += _about_the_message(chunk, results, by_code, outcome)
     if busy := by_code.pop(SEND_IN_PROGRESS, []):
         # Another call is sending these (or its session host stopped mid-send): no number may
@@ -461,6 +510,8 @@ NOTHING_WENT_OUT = (
     "transport_error",
     *RECIPIENT_REFUSALS,
     REACH_OUT_LIMITED,
+    MEDIA_REJECTED,
+    MEDIA_MISSING,
 )
 CLIENT_CRASHED = "client_crashed"
 CLIENT_CRASHED_REASON = (
@@ -556,7 +607,13 @@ def _about_the_message(
         return []
     result = results[failing]
     code = result.get("code")
-    if code not in (*RECIPIENT_REFUSALS, REACH_OUT_LIMITED, SEND_UNCERTAIN, CLIENT_CRASHED):
+    if code not in (
+        *RECIPIENT_REFUSALS,
+        MEDIA_REJECTED,
+        REACH_OUT_LIMITED,
+        SEND_UNCERTAIN,
+        CLIENT_CRASHED,
+    ):
         return []
     message, untried = chunk[failing], chunk[failing + 1 :]
     for group in list(by_code.values()):

@@ -179,6 +179,10 @@ declare(Spec("opt_out_keywords", "words", _config_words("OPT_OUT_KEYWORDS")))
 # Webhooks may post to loopback, LAN and CGNAT addresses (never to metadata or link-local ones;
 # see workers.outbound). Off unless KABAR_WEBHOOK_ALLOW_PRIVATE or the saved setting says so.
 declare(Spec("webhook_allow_private", "bool", _config("WEBHOOK_ALLOW_PRIVATE", False)))
+# Media by URL: Kabar fetches it itself, under the same address policy; a billing app on the
+# operator's LAN serving invoice PDFs needs media_allow_private. At most media_max_mb per file.
+declare(Spec("media_allow_private", "bool", _config("MEDIA_ALLOW_PRIVATE", False)))
+declare(Spec("media_max_mb", "int", _config("MEDIA_MAX_MB", 16), 1, 100))
 
 
 class _Cache:

@@ -13,19 +13,22 @@ Filters (``FILTERS``), for what billing systems send raw:
   (date-times with a time zone are read in ``KABAR_TIMEZONE`` first).
 - ``upper``: ``hs-7781`` -> ``HS-7781``.
 
-Types. The transports send text only today, so every type goes out as text:
+Types:
 
 - ``text``: the content.
-- ``media``: an image by URL (``extra.media_url``, may hold variables); the content is its
-  caption, sent with the URL appended. The URL is also stored on the message row.
+- ``media``: an image or a document by URL (``extra.media_url``, may hold variables: one
+  invoice PDF per customer), ``extra.media_type`` ``image`` (the default) or ``document``, and
+  for documents an optional ``extra.file_name`` (may hold variables); the content is the
+  caption. It goes out as a real image or document (``render_mode = "media"``): Kabar fetches
+  the URL before sending (``webapp.services.media``).
 - ``button``: ``extra.buttons`` (1-3) and an optional ``extra.footer``; sent as the content
   followed by the numbered options.
 - ``list``: ``extra.button_text``, ``extra.sections`` ([{title, rows: [{title, description}]}],
   at most 10 rows in all) and an optional ``extra.footer``; sent as numbered options under each
   section title.
 
-Media, button and list messages record ``render_mode = "text"`` on their row, so they can be
-found and re-sent as interactive messages once a transport can.
+Button and list messages go out as text (interactive messages do not render for ordinary
+WhatsApp accounts) and record ``render_mode = "text"`` on their row.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ from webapp.services.errors import (
     TemplateVariableInvalid,
     TemplateVariableMissing,
 )
+from webapp.services.media import MAX_FILE_NAME, Attachment
+from webapp.services.media import TYPES as MEDIA_TYPES
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)(?:\|(\w+))?\}\}")
 # Something that looks like a placeholder but is not one ("{{ name }}", "{{a|b|c}}"): sent as is.
@@ -265,7 +270,9 @@ class Rendered:
 
     text: str
     media_url: str | None = None
-    render_mode: str | None = None  # "text" when a media/button/list template went out as text
+    # "media" for a media template (sent as an image or document), "text" for button and list
+    render_mode: str | None = None
+    media: Attachment | None = None
 
 
 @dataclass(frozen=True)
@@ -325,9 +332,11 @@ def _fill_extra(extra: Mapping | None, fill: Callable[[str], str]) -> dict[str, 
 
 def _compose(type_: str, body: str, extra: Mapping[str, Any]) -> Rendered:
     if type_ == "media":
-        url = extra.get("media_url") or ""
-        text = f"{body}\n\n{url}" if body.strip() else url
-        return Rendered(text, media_url=url or None, render_mode="text")
+        url = (extra.get("media_url") or "").strip()
+        attachment = Attachment(
+            extra.get("media_type") or "image", url=url, file_name=extra.get("file_name") or None
+        )
+        return Rendered(body, media_url=url or None, render_mode="media", media=attachment)
     if type_ == "button":
         options = [button["text"] for button in extra.get("buttons") or []]
         blocks = [body, _numbered(options, 1)]
@@ -364,6 +373,8 @@ def _strings(extra: Mapping | None) -> Iterator[tuple[str, str]]:
     extra = extra or {}
     if extra.get("media_url"):
         yield "mediaUrl", extra["media_url"]
+    if extra.get("file_name"):
+        yield "fileName", extra["file_name"]
     for n, button in enumerate(extra.get("buttons") or []):
         yield f"buttons.{n}", button["text"]
     if extra.get("button_text"):
@@ -400,7 +411,7 @@ def warnings_for(content: str, extra: Mapping | None = None) -> list[dict[str, s
                     "WhatsApp may take the message for spam",
                 }
             )
-        if part != "mediaUrl" and (m := URL.search(text)):
+        if part not in ("mediaUrl", "fileName") and (m := URL.search(text)):
             found.append(
                 {
                     "code": "url",
@@ -433,7 +444,21 @@ def normalize_extra(type_: str, parts: Mapping[str, Any]) -> dict[str, Any] | No
         target = urlsplit(PLACEHOLDER.sub("x", url))
         if target.scheme not in ("http", "https") or not target.netloc:
             raise TemplateInvalid("mediaUrl must be an http(s) URL of the image", field="mediaUrl")
-        return {"media_url": url}
+        media_type = parts.get("media_type") or "image"
+        if media_type not in MEDIA_TYPES:
+            raise TemplateInvalid(
+                f"mediaType must be one of {', '.join(MEDIA_TYPES)}", field="mediaType"
+            )
+        file_name = _text(parts.get("file_name"), "fileName", required=False)
+        if file_name and len(file_name) > MAX_FILE_NAME:
+            raise TemplateInvalid(
+                f"fileName has at most {MAX_FILE_NAME} characters", field="fileName"
+            )
+        return {
+            "media_url": url,
+            "media_type": media_type,
+            **({"file_name": file_name} if file_name and media_type == "document" else {}),
+        }
     if type_ == "button":
         buttons = parts.get("buttons")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= MAX_BUTTONS:
@@ -594,7 +619,15 @@ def triggers_using(template_id: int) -> list[str]:
 
 
 FIELDS = ("name", "content", "category", "type", "language", "is_active")
-EXTRA_PARTS = ("media_url", "buttons", "footer", "button_text", "sections")
+EXTRA_PARTS = (
+    "media_url",
+    "media_type",
+    "file_name",
+    "buttons",
+    "footer",
+    "button_text",
+    "sections",
+)
 
 
 def create_template(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import faulthandler
+import functools
 import logging
 import os
 import socket
@@ -24,7 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workers import settings
+import redis
+
+from workers import media, settings
 from workers.credentials import CredentialStore
 from workers.session_host.wire import Channel
 from workers.transports import Transport, transport_class
@@ -37,6 +40,7 @@ METHODS = {
     "start",
     "stop",
     "send_text",
+    "send_media",
     "ping",
     "pair_phone",
     "send_presence",
@@ -104,10 +108,18 @@ class Client:
                 with self._lock:
                     self.stopping.discard(transport)
             return None
+        if method == "send_media":
+            # The call carries the attachment's descriptor; its bytes wait in Redis.
+            args = {**args, "media": media.load(self.redis, args["media"])}
         result = getattr(transport, method)(**args)
         if isinstance(result, SendResult):
             return {"wa_message_id": result.wa_message_id, "sent_at": result.sent_at}
         return result
+
+    @functools.cached_property
+    def redis(self) -> redis.Redis:
+        """Where the attachments of sends wait (opened at the first one)."""
+        return redis.Redis.from_url(settings.REDIS_URL)
 
     def _start(self, session_id: str, args: dict[str, Any]) -> None:
         with self._lock:

@@ -546,9 +546,12 @@ class SessionHost:
                 ready = max(ready, time.monotonic() + typing)
             self._stopping.wait(max(ready - time.monotonic(), 0))
             try:
-                return transport.send_text(
-                    params["jid"], params["text"], wa_message_id(str(params["message_id"]))
-                )
+                wa_id = wa_message_id(str(params["message_id"]))
+                if params.get("media"):
+                    return transport.send_media(
+                        params["jid"], params["text"], params["media"], wa_id
+                    )
+                return transport.send_text(params["jid"], params["text"], wa_id)
             except Exception:
                 if typing > 0:  # no message will end the "typing...": end it
                     self._show_presence(session_id, transport, params["jid"], typing=False)
@@ -565,6 +568,8 @@ class SessionHost:
     def _send(self, session_id: str, transport: Transport, params: dict[str, Any]) -> dict:
         """Send once per Kabar message id, however often the call is repeated."""
         item = {"message_id": params["message_id"], "jid": params["jid"], "text": params["text"]}
+        if params.get("media"):
+            item["media"] = params["media"]
         result = self._send_batch(session_id, transport, {**params, "messages": [item]})
         outcome = result["results"][0]
         if outcome["state"] == "error":

@@ -477,6 +477,15 @@ class IsolatedTransport(Transport):
         result = self._call("send_text", jid=jid, text=text, wa_message_id=wa_message_id)
         return SendResult(result["wa_message_id"], result["sent_at"])
 
+    def send_media(
+        self, jid: str, caption: str, media: Mapping[str, Any], wa_message_id: str
+    ) -> SendResult:
+        """``media`` is the wire form's descriptor: the client reads the bytes from Redis."""
+        result = self._call(
+            "send_media", jid=jid, caption=caption, media=dict(media), wa_message_id=wa_message_id
+        )
+        return SendResult(result["wa_message_id"], result["sent_at"])
+
     def ping(self) -> None:
         self._call("ping")
 

@@ -26,9 +26,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workers.credentials import CredentialStore
+
+if TYPE_CHECKING:
+    from workers.transports.media import Media
 
 SESSION_STATES = (
     "disconnected",
@@ -160,6 +163,11 @@ class Transport(ABC):
     def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
         """Send ``text`` to ``jid``. ``wa_message_id`` is the id Kabar derived for the message;
         transports that can choose their id use it, others return the id WhatsApp gave."""
+
+    def send_media(self, jid: str, caption: str, media: Media, wa_message_id: str) -> SendResult:
+        """Send ``media`` (an image or a document, bytes in hand: a transport never fetches a
+        URL) with ``caption`` to ``jid``; ``wa_message_id`` as for ``send_text``."""
+        raise Unsupported(f"{self.name} cannot send images or documents")
 
     def logout(self) -> None:
         """Unlink the device and forget the credentials."""

@@ -92,6 +92,7 @@ from workers.transports.base import (
     Transport,
     TransportError,
 )
+from workers.transports.media import Media
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +335,23 @@ def map_send_error(error: Exception) -> TransportError:
     if "not connected" in message.lower():
         return NotConnected(message)
     return SendFailed(message)
+
+
+def build_media_message(client: Any, caption: str, media: Media) -> WAMessage:
+    """The ImageMessage or DocumentMessage of ``media``, uploaded by ``client`` (neonize's
+    builders), with ``caption``."""
+    if media.type == "image":
+        message = client.build_image_message(media.data)
+        part = message.imageMessage
+    else:
+        name = media.file_name or "document"
+        message = client.build_document_message(
+            media.data, title=name, filename=name, mimetype=media.mimetype
+        )
+        part = message.documentMessage
+    if caption:
+        part.caption = caption
+    return message
 
 
 def to_jid(address: str) -> JID:
@@ -643,7 +661,20 @@ class NeonizeTransport(Transport):
         text into mentions and look up "@...@g.us" groups over the network.
         """
         to = to_jid(jid)
-        return self._started_run().send(to, text)
+        return self._started_run().send(to, lambda _client: WAMessage(conversation=text))
+
+    def send_media(self, jid: str, caption: str, media: Media, wa_message_id: str) -> SendResult:
+        """Upload ``media`` and send it as an ImageMessage or a DocumentMessage with ``caption``.
+
+        neonize is handed bytes only: given a string it fetches a URL without a time-out or
+        opens a local path. Its builders get no caption (they would turn "@digits" into
+        mentions and look "@...@g.us" groups up over the network); it is set on the built
+        message instead. ``wa_message_id`` is ignored, as for ``send_text``.
+        """
+        to = to_jid(jid)
+        return self._started_run().send(
+            to, lambda client: build_media_message(client, caption, media)
+        )
 
     def send_presence(self, jid: str, typing: bool) -> None:
         """Show "typing..." (composing) in the chat with ``jid``, or stop showing it."""
@@ -1014,15 +1045,16 @@ class _Run:
             except Exception as exc:
                 log.warning("session %s: WhatsApp logout failed: %s", self.t.session_id, exc)
 
-    def send(self, to: JID, text: str) -> SendResult:
-        """Send once, as a plain text; whatsmeow's errors become what they mean (see
-        ``map_send_error``). There is no resend to a LID: whatsmeow already looked the number's
-        LID up in its store and on the server before answering "no LID found"."""
+    def send(self, to: JID, build: Callable[[Any], WAMessage]) -> SendResult:
+        """Send once the message ``build(client)`` makes (an upload, for media); whatsmeow's
+        errors become what they mean (see ``map_send_error``). There is no resend to a LID:
+        whatsmeow already looked the number's LID up in its store and on the server before
+        answering "no LID found"."""
         with self.client_lock:
             if not self.connected or self.stopping:
                 raise NotConnected(f"neonize session {self.t.session_id} is not connected")
             try:
-                response = self.client.send_message(to, WAMessage(conversation=text))
+                response = self.client.send_message(to, build(self.client))
             except Exception as exc:
                 raise map_send_error(exc) from exc
         self.seal_soon()  # the send advanced the Signal session: keep it over a crash
