@@ -154,6 +154,16 @@ def auth(api_key) -> dict[str, str]:
 
 
 @pytest.fixture
+def private_media(app):
+    """Media may be fetched from loopback and LAN addresses, as the file servers of these tests
+    listen on localhost (the setting is off by default)."""
+    from webapp.services import settings
+
+    with app.app_context():
+        settings.save({"media_allow_private": True})
+
+
+@pytest.fixture
 def private_webhooks(app):
     """Webhooks may post to loopback and LAN addresses, as the receivers of these tests listen
     on localhost (the setting is off by default)."""

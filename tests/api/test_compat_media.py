@@ -8,8 +8,6 @@ import pytest
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
 
-pytestmark = pytest.mark.skip(reason="needs media support in queue_message")
-
 
 def _stored(app, message_id) -> WhatsAppMessage:
     with app.app_context():

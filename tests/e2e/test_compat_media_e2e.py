@@ -15,8 +15,6 @@ import pytest
 from tests.e2e.helpers import inboxes, link_numbers, phone
 from tests.polling import wait_for
 
-pytestmark = pytest.mark.skip(reason="needs media support in queue_message")
-
 
 def _png() -> bytes:
     """A valid 1x1 PNG."""
@@ -36,7 +34,7 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 
 
 @pytest.fixture
-def files(tmp_path, private_webhooks):
+def files(tmp_path, private_media):
     """An HTTP server on localhost serving qris.png and invoice.pdf; yields (base, sha256s)."""
     (tmp_path / "qris.png").write_bytes(_png())
     (tmp_path / "invoice.pdf").write_bytes(PDF)
