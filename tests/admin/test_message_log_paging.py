@@ -137,3 +137,35 @@ def test_the_dashboard_counts_the_days_messages_by_hour_status_and_number(app, l
     assert re.search(r"<title>09:00 [^<]+ 3</title>", page), page
     assert re.search(r"<title>09:00 [^<]+ 1</title>", page)
     assert "100% (3)" in page  # the share per number: all three went out unassigned ("—")
+
+
+def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
+    """The newcomer's database has none of PostgreSQL's indexes or functions: the same pages
+    answer from plain SQL."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.services import admins
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'kabar.db'}",
+                      "TESTING": True, "WTF_CSRF_ENABLED": False})  # fmt: skip
+    with app.app_context():
+        upgrade()
+        admins.create_admin("ops@example.com", "correct horse battery")
+        start, _ = reports.day_bounds(reports.today())
+        at_nine = start + timedelta(hours=9, minutes=30)
+        delivered = at_nine + timedelta(seconds=2)
+        for number in ("6281234567890", "6285700007890", "6281234567891"):
+            db.session.add(
+                WhatsAppMessage(to_number=number, content="x", status="delivered",
+                                created_at=at_nine, sent_at=at_nine, delivered_at=delivered)
+            )  # fmt: skip
+        db.session.commit()
+    client = app.test_client()
+    client.post("/admin/login", data={"email": "ops@example.com",
+                                      "password": "correct horse battery"})  # fmt: skip
+    page = client.get("/admin/messages?number=7890").get_data(as_text=True)
+    assert set(re.findall(r"<td>(628\d+)</td>", page)) == {"6281234567890", "6285700007890"}
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    assert re.search(r"<title>09:00 [^<]+ 3</title>", dashboard), dashboard
+    assert "2.0 s" in dashboard
