@@ -132,8 +132,31 @@ STATUS_RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2, "read": 3, 
 
 class WhatsAppMessage(db.Model):
     __tablename__ = "whatsapp_messages"
-    # The reconciler's scan of rows stuck in a status.
-    __table_args__ = (sa.Index("ix_whatsapp_messages_status_created", "status", "created_at"),)
+    __table_args__ = (
+        # The reconciler's scan of rows stuck in a status.
+        sa.Index("ix_whatsapp_messages_status_created", "status", "created_at"),
+        # A day's messages (the dashboard, /metrics' last 24 hours), and the ids the log's
+        # dates bound.
+        sa.Index("ix_whatsapp_messages_created_at", "created_at", "id"),
+        # A bulk send's messages in log order, and its progress, from the index alone.
+        sa.Index("ix_whatsapp_messages_bulk", "bulk_job_id", "id", postgresql_include=["status"]),
+        # PostgreSQL only (migration 0017): see ``services.metrics.changed_since`` and
+        # ``services.reports.number_matches``.
+        sa.Index(
+            "ix_whatsapp_messages_last_step",
+            sa.func.greatest(
+                sa.column("created_at"),
+                sa.column("sent_at"),
+                sa.column("delivered_at"),
+                sa.column("read_at"),
+            ),
+        ).ddl_if(dialect="postgresql"),
+        sa.Index(
+            "ix_whatsapp_messages_number_reversed",
+            sa.func.reverse(sa.column("to_number")),
+            postgresql_ops={"reverse": "text_pattern_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str | None] = mapped_column(
@@ -157,7 +180,7 @@ class WhatsAppMessage(db.Model):
     routing: Mapped[str | None] = mapped_column(sa.String(10))
     pinned_session_id: Mapped[str | None] = mapped_column(sa.String(100))
     bulk_job_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("bulk_jobs.id", ondelete="SET NULL"), index=True
+        sa.ForeignKey("bulk_jobs.id", ondelete="SET NULL")
     )
     email: Mapped[str | None] = mapped_column(sa.String(255))
     media_url: Mapped[str | None] = mapped_column(sa.Text)
@@ -248,8 +271,9 @@ class TriggerEvent(db.Model):
     )
     status: Mapped[str] = mapped_column(sa.String(20))  # queued | skipped | failed
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # Indexed: deleting a message looks up its event to set this to NULL.
     message_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("whatsapp_messages.id", ondelete="SET NULL")
+        sa.ForeignKey("whatsapp_messages.id", ondelete="SET NULL"), index=True
     )
     bulk_job_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("bulk_jobs.id", ondelete="SET NULL")

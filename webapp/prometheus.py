@@ -48,7 +48,7 @@ from webapp import proxies
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.redis_client import get_redis
-from webapp.services.metrics import seconds_between
+from webapp.services.metrics import changed_since, seconds_between
 from workers import broker
 from workers.transports.base import SESSION_STATES
 
@@ -137,6 +137,7 @@ class KabarCollector(Collector):
         rows = db.session.execute(
             sa.select(M.band, sa.func.count(), sa.func.coalesce(sa.func.sum(latency), 0), *columns)
             .where(
+                changed_since(now - LATENCY_WINDOW),
                 M.sent_at >= now - LATENCY_WINDOW,
                 # created_at bounds the scan (index on status, created_at); a message queued
                 # for over a day before it went is left out.

@@ -6,14 +6,14 @@ customers (a bulk with one shared image) is stored once; retention deletes the f
 refers to any more.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

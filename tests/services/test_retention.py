@@ -126,3 +126,54 @@ def test_a_horizon_of_zero_keeps_for_ever(app, ctx, monkeypatch):
     db.session.commit()
     assert retention.purge(now=NOW).messages == 0
     assert ids(WhatsAppMessage) == {old}
+
+
+def test_rows_whose_ids_and_creation_disagree_go_by_their_creation(app, ctx, monkeypatch):
+    """Ids mostly follow creation, but not always (a row written with an older time): the id
+    bound retention reads along never leaves an old row behind, nor takes a recent one."""
+    monkeypatch.setitem(app.config, "RETENTION_BATCH", 2)
+    pattern = [16, 1, 20, 30, 2, 17, 0.5, 18]  # days ago, in id order
+    made = [add_message(days) for days in pattern]
+    db.session.commit()
+    assert retention.purge(now=NOW).messages == 5
+    assert ids(WhatsAppMessage) == {i for i, days in zip(made, pattern, strict=True) if days < 15}
+
+
+def test_the_billing_event_of_a_deleted_message_stays_without_it(app, ctx):
+    from webapp.models import TriggerEvent
+
+    old, kept = add_message(20), add_message(1)
+    for n, message_id in enumerate((old, kept)):
+        db.session.add(TriggerEvent(event="invoice.created", event_id=f"inv-{n}",
+                                    status="queued", message_id=message_id))  # fmt: skip
+    db.session.commit()
+    assert retention.purge(now=NOW).messages == 1
+    db.session.expire_all()
+    query = db.select(TriggerEvent.event_id, TriggerEvent.message_id)
+    events = dict(db.session.execute(query).all())
+    assert events == {"inv-0": None, "inv-1": kept}
+
+
+def test_a_batch_starts_after_the_last_id_of_the_one_before(app, ctx, monkeypatch):
+    """No batch reads again from the start of the table, through the rows already deleted."""
+    monkeypatch.setitem(app.config, "RETENTION_BATCH", 3)
+    made = [add_message(20) for _ in range(7)]
+    db.session.commit()
+    selected = []
+
+    @db.event.listens_for(db.engine, "before_cursor_execute")
+    def selects(conn, cursor, statement, parameters, *args):
+        if statement.lstrip().upper().startswith("SELECT WHATSAPP_MESSAGES.ID"):
+            selected.append(_values(parameters))
+
+    try:
+        assert retention.purge(now=NOW).messages == 7
+    finally:
+        db.event.remove(db.engine, "before_cursor_execute", selects)
+    # Three batches (3 + 3 + 1), each reading after the last id of the one before; its
+    # parameters: the horizon, the newest old id, the id it reads after, the batch size.
+    assert [parameters[2] for parameters in selected] == [0, made[2], made[5]]
+
+
+def _values(parameters) -> list:
+    return list(parameters.values()) if isinstance(parameters, dict) else list(parameters)

@@ -70,16 +70,16 @@ def _number(raw: str) -> str | None:
 def overview():
     day, error = _day("date")
     day = day or reports.today()
-    hourly = reports.hourly(day)
-    peak = max([sum(v[h] for v in hourly.values()) for h in range(24)] + [1])
+    shown = reports.overview(day)
+    peak = max([sum(v[h] for v in shown.hourly.values()) for h in range(24)] + [1])
     return render_template(
         "admin/overview.html",
         day=day,
         error=error,
-        figures=reports.day_figures(day),
-        hourly=hourly,
+        figures=shown.figures,
+        hourly=shown.hourly,
         peak=peak,
-        share=reports.share_by_session(day),
+        share=shown.share,
         sessions=sessions.list_sessions(),
     )
 
@@ -123,6 +123,7 @@ def _messages_page(send_error: KabarError | None = None):
         errors.append(_("session: %(reason)s", reason=_(NUL_REFUSED)))
         session_id = None
     page = max(request.args.get("page", 1, type=int) or 1, 1)
+    before, after = row_id(request.args.get("before", "")), row_id(request.args.get("after", ""))
     flt = reports.MessageFilter(
         status=status,
         session_id=session_id,
@@ -132,8 +133,7 @@ def _messages_page(send_error: KabarError | None = None):
         day_to=day_to,
         bulk_id=bulk_job.id if bulk_job else None,
     )
-    rows, total = reports.search_messages(flt, page)
-    pages = max((total + reports.PAGE_SIZE - 1) // reports.PAGE_SIZE, 1)
+    found = reports.search_messages(flt, page, before=before, after=after)
     send_errors = {}
     if send_error is not None:
         field = SEND_FIELDS.get((send_error.field or "").split(".")[0], "text")
@@ -141,10 +141,9 @@ def _messages_page(send_error: KabarError | None = None):
     active = [t for t in templates.list_templates() if t.is_active]
     return render_template(
         "admin/messages.html",
-        rows=rows,
-        total=total,
-        page=min(page, pages),
-        pages=pages,
+        found=found,
+        # The pages' links carry the neighbouring id (``before``/``after``) and the page number.
+        link_args={k: v for k, v in request.args.items() if k not in ("before", "after", "page")},
         errors=errors,
         statuses=(*MESSAGE_STATUSES, "cancelled", "paused", "skipped"),
         sessions=sessions.list_sessions(),

@@ -453,21 +453,37 @@ def _refused(index: int, raw: Any, exc: KabarError) -> dict[str, Any]:
 
 def counts(bulk_ids: list[int]) -> dict[int, dict[str, int]]:
     """Message rows by status for each job. A row paused or cancelled while its send was
-    already under way went out all the same: it counts as sent."""
+    already under way went out all the same: it counts as sent.
+
+    The counts by status come from the index on (bulk_job_id, status) alone; only the few
+    paused or cancelled rows are read to see whether they went out.
+    """
     M = WhatsAppMessage
-    effective = sa.case(
-        (sa.and_(M.status.in_(("paused", "cancelled")), M.sent_at.is_not(None)), "sent"),
-        else_=M.status,
-    )
     found: dict[int, dict[str, int]] = {bulk_id: {} for bulk_id in bulk_ids}
-    if bulk_ids:
-        rows = db.session.execute(
-            sa.select(M.bulk_job_id, effective, sa.func.count())
-            .where(M.bulk_job_id.in_(bulk_ids))
-            .group_by(M.bulk_job_id, effective)
+    if not bulk_ids:
+        return found
+    rows = db.session.execute(
+        sa.select(M.bulk_job_id, M.status, sa.func.count())
+        .where(M.bulk_job_id.in_(bulk_ids))
+        .group_by(M.bulk_job_id, M.status)
+    )
+    for bulk_id, status, count in rows:
+        found[bulk_id][status] = count
+    went = db.session.execute(
+        sa.select(M.bulk_job_id, M.status, sa.func.count())
+        .where(
+            M.bulk_job_id.in_(bulk_ids),
+            M.status.in_(("paused", "cancelled")),
+            M.sent_at.is_not(None),
         )
-        for bulk_id, status, count in rows:
-            found[bulk_id][status] = count
+        .group_by(M.bulk_job_id, M.status)
+    )
+    for bulk_id, status, count in went:
+        by_status = found[bulk_id]
+        by_status[status] -= count
+        by_status["sent"] = by_status.get("sent", 0) + count
+        if not by_status[status]:
+            del by_status[status]
     return found
 
 

@@ -6,8 +6,12 @@ in UTC.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -16,6 +20,7 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate
 from webapp.redis_client import get_redis
+from webapp.services.metrics import changed_since, seconds_between
 from workers import broker
 from workers.pacer import Pacer
 
@@ -47,61 +52,65 @@ class DayFigures:
     active_sessions: int
 
 
-def day_figures(day: date) -> DayFigures:
+@dataclass(frozen=True)
+class DayOverview:
+    figures: DayFigures
+    hourly: dict[str, list[int]]  # messages created per hour by status: sent, delivered, ...
+    share: list[tuple[str, int]]  # messages sent per session, most first
+
+
+def overview(day: date) -> DayOverview:
+    """The dashboard of ``day`` (messages created that day), from one pass over its rows:
+    a day holds some 130,000 of them, which must not travel to Python one by one."""
     start, end = day_bounds(day)
-    counts = dict(
-        db.session.execute(
-            sa.select(M.status, sa.func.count())
-            .where(M.created_at >= start, M.created_at < end)
-            .group_by(M.status)
-        ).all()
-    )
-    delivered_rows = db.session.execute(
-        sa.select(M.sent_at, M.delivered_at).where(
-            M.created_at >= start, M.created_at < end, M.delivered_at.is_not(None),
-            M.sent_at.is_not(None),
-        )
-    ).all()
-    delays = [(d - s).total_seconds() for s, d in delivered_rows]
+    delay = sa.case(
+        (sa.and_(M.sent_at.is_not(None), M.delivered_at.is_not(None)),
+         seconds_between(M.sent_at, M.delivered_at)),
+    )  # fmt: skip
+    (hour, local_hour), went = _local_hour(start), M.sent_at.is_not(None)
+    groups = db.session.execute(
+        sa.select(hour, M.status, M.session_id, went, sa.func.count(), sa.func.sum(delay),
+                  sa.func.count(delay))
+        .where(M.created_at >= start, M.created_at < end)
+        .group_by(hour, M.status, M.session_id, went)
+    ).all()  # fmt: skip
+    counts: Counter[str] = Counter()
+    series = {k: [0] * 24 for k in ("sent", "delivered", "read", "failed")}
+    shares: Counter[str] = Counter()
+    delay_sum, delays = 0.0, 0
+    for index, status, session_id, sent, n, total_delay, timed in groups:
+        counts[status] += n
+        if status in series:
+            series[status][local_hour(index)] += n
+        if sent:
+            shares[session_id or "—"] += n
+        delay_sum, delays = delay_sum + float(total_delay or 0), delays + timed
     active = db.session.scalar(
         sa.select(sa.func.count()).where(WhatsAppSession.status == "connected")
     )
-    return DayFigures(
-        # Everything that went out today, whatever receipt came back since.
-        sent=sum(counts.get(s, 0) for s in ("sent", "delivered", "read")),
-        delivered=counts.get("delivered", 0) + counts.get("read", 0),
-        read=counts.get("read", 0),
-        failed=counts.get("failed", 0),
-        queued=counts.get("queued", 0),
-        average_delivery_s=sum(delays) / len(delays) if delays else None,
+    figures = DayFigures(
+        # Everything that went out that day, whatever receipt came back since.
+        sent=sum(counts[s] for s in ("sent", "delivered", "read")),
+        delivered=counts["delivered"] + counts["read"],
+        read=counts["read"],
+        failed=counts["failed"],
+        queued=counts["queued"],
+        average_delivery_s=delay_sum / delays if delays else None,
         active_sessions=active or 0,
     )
+    return DayOverview(figures, series, shares.most_common())
 
 
-def hourly(day: date) -> dict[str, list[int]]:
-    """Messages created per hour of ``day`` by status group: sent, delivered, read, failed."""
-    start, end = day_bounds(day)
-    series = {k: [0] * 24 for k in ("sent", "delivered", "read", "failed")}
-    for created_at, status in db.session.execute(
-        sa.select(M.created_at, M.status).where(M.created_at >= start, M.created_at < end)
-    ):
-        hour = created_at.replace(tzinfo=created_at.tzinfo or UTC).astimezone(zone()).hour
-        if status in series:
-            series[status][hour] += 1
-    return series
-
-
-def share_by_session(day: date) -> list[tuple[str, int]]:
-    start, end = day_bounds(day)
-    return [
-        (sid or "—", n)
-        for sid, n in db.session.execute(
-            sa.select(M.session_id, sa.func.count())
-            .where(M.created_at >= start, M.created_at < end, M.sent_at.is_not(None))
-            .group_by(M.session_id)
-            .order_by(sa.func.count().desc())
-        )
-    ]
+def _local_hour(start: datetime) -> tuple[Any, Callable[[Any], int]]:
+    """SQL that groups the rows of the day beginning at ``start`` by the operator's hour, and
+    what turns a group's value into that hour (0-23)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        zone_name = current_app.config["TIMEZONE"]
+        return sa.func.date_part("hour", sa.func.timezone(zone_name, M.created_at)), int
+    # SQLite knows no time zones: whole hours since the day's start, each one's local hour
+    # (the same number, except on a day whose clocks change).
+    hours = sa.cast((sa.func.julianday(M.created_at) - sa.func.julianday(start)) * 24, sa.Integer)
+    return hours, lambda index: (start + timedelta(hours=int(index))).astimezone(zone()).hour
 
 
 @dataclass(frozen=True)
@@ -115,29 +124,127 @@ class MessageFilter:
     bulk_id: int | None = None
 
 
-def search_messages(f: MessageFilter, page: int) -> tuple[list[WhatsAppMessage], int]:
-    """One page of the message log, newest first, and the number of matching messages."""
+# A filter matching more messages than this is counted by the planner's estimate ("about"):
+# an exact count would read every one of them.
+COUNT_EXACTLY = 10_000
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    rows: list[WhatsAppMessage]
+    total: int
+    exact: bool  # False: ``total`` is the planner's estimate
+    page: int
+    pages: int
+    has_next: bool
+
+
+def search_messages(
+    f: MessageFilter, page: int = 1, before: int | None = None, after: int | None = None
+) -> MessagePage:
+    """One page of the message log, newest first, and how many messages match.
+
+    ``before`` (the last id of the page above) and ``after`` (the first id of the page below)
+    find a page by its neighbour's id through the primary key, however deep it is; without
+    them ``page`` is counted from the newest (the links of older versions).
+    """
+    query = _matching(f)
+    total, exact = count_matching(query)
+    pages = max(-(-total // PAGE_SIZE), 1)
+    # A set counted exactly is small: read through its filter's index and sorted, where the
+    # planner, taking matches for evenly spread, might walk the primary key for them.
+    key = M.id + 0 if exact else M.id
+    if before is not None or after is not None:
+        newer_first = after is None
+        keyset = M.id < before if newer_first else M.id > after
+        order = key.desc() if newer_first else key.asc()
+        ids = list(db.session.scalars(
+            query.with_only_columns(M.id).where(keyset).order_by(order).limit(PAGE_SIZE + 1)
+        ))  # fmt: skip
+        more = len(ids) > PAGE_SIZE
+        ids = ids[:PAGE_SIZE]
+        has_next = more if newer_first else True
+        if not newer_first and not more:
+            page = 1  # nothing newer: the first page
+    else:
+        page = min(page, pages) if exact else page  # past the end: the last page
+        ids = list(db.session.scalars(
+            query.with_only_columns(M.id).order_by(key.desc())
+            .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
+        ))  # fmt: skip
+        has_next = len(ids) > PAGE_SIZE
+        ids = ids[:PAGE_SIZE]
+    # Ids first, then their rows: an offset skips index entries, not whole rows.
+    found = {m.id: m for m in db.session.scalars(sa.select(M).where(M.id.in_(ids)))} if ids else {}
+    rows = sorted(found.values(), key=lambda m: -m.id)
+    return MessagePage(rows, total, exact, page, max(pages, page), has_next)
+
+
+def _matching(f: MessageFilter) -> sa.Select:
     query = sa.select(M)
     if f.status:
         query = query.where(M.status == f.status)
     if f.session_id:
         query = query.where(M.session_id == f.session_id)
     if f.number:
-        query = query.where(M.to_number.contains(f.number))
+        query = query.where(number_matches(f.number))
     if f.template_id:
         query = query.where(M.template_id == f.template_id)
     if f.day_from:
         query = query.where(M.created_at >= day_bounds(f.day_from)[0])
     if f.day_to:
-        query = query.where(M.created_at < day_bounds(f.day_to)[1])
+        created = sa.and_(
+            M.created_at >= day_bounds(f.day_from)[0] if f.day_from else sa.true(),
+            M.created_at < day_bounds(f.day_to)[1],
+        )
+        # Days that end in the past: their ids, read from the index on (created_at, id), let
+        # the log walk the primary key from the days' newest message, not from the newest of
+        # all (``id + 0``: min(id) alone the planner would look for along the primary key).
+        low, high = db.session.execute(
+            sa.select(sa.func.min(M.id + 0), sa.func.max(M.id + 0)).where(created)
+        ).one()
+        query = query.where(created, M.id.between(low or 0, high or 0))
     if f.bulk_id:
         query = query.where(M.bulk_job_id == f.bulk_id)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    page = min(page, max(-(-total // PAGE_SIZE), 1))  # past the end: the last page
-    rows = db.session.scalars(
-        query.order_by(M.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return list(rows), total
+    return query
+
+
+def number_matches(digits: str) -> Any:
+    """SQL: the message's number ends with ``digits`` (a whole number ends with itself).
+
+    Numbers share their first digits (62, then the operator's 8xx): what tells them apart is
+    their end, which is what an operator reads out. On PostgreSQL the search is a prefix search
+    of the reversed number, which its index (migration 0017) answers without reading the table.
+    """
+    digits = "".join(ch for ch in digits if ch.isdigit())
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.func.reverse(M.to_number).like(digits[::-1] + "%")
+    return M.to_number.like("%" + digits)
+
+
+def count_matching(query: sa.Select) -> tuple[int, bool]:
+    """How many rows ``query`` matches, and whether exactly: counted up to
+    ``COUNT_EXACTLY``, past that (on PostgreSQL) the planner's estimate."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())), True
+    capped = query.with_only_columns(M.id).limit(COUNT_EXACTLY + 1).subquery()
+    counted = db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
+    if counted <= COUNT_EXACTLY:
+        return counted, True
+    return max(_estimate(query), counted), False
+
+
+def _estimate(query: sa.Select) -> int:
+    """The planner's estimate of the rows ``query`` returns (from the table's statistics)."""
+    compiled = query.compile(bind=db.session.get_bind())
+    plan = (
+        db.session.connection()
+        .exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
+        .scalar_one()
+    )
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def template_names() -> dict[int, str]:
@@ -193,7 +300,7 @@ def session_pace() -> list[SessionPace]:
     recent = dict(
         db.session.execute(
             sa.select(M.session_id, sa.func.count())
-            .where(M.sent_at >= since)
+            .where(changed_since(since), M.sent_at >= since)
             .group_by(M.session_id)
         ).all()
     )

@@ -47,7 +47,13 @@ def purge(now: datetime | None = None) -> Purged:
     messages = 0
     if days := settings.get("retention_messages_days"):
         M = WhatsAppMessage
-        messages = _delete_in_batches(M, M.id, M.created_at < now - timedelta(days=days), batch)
+        old = M.created_at < now - timedelta(days=days)
+        # Ids follow creation, so the old rows lie below the newest old id: the batches never
+        # read past it into the rows that stay. (``id + 0``: read from the index on
+        # (created_at, id); max(id) alone the planner looks for along the primary key, through
+        # every row that stays.)
+        last = db.session.scalar(sa.select(sa.func.max(M.id + 0)).where(old))
+        messages = _delete_in_batches(M, M.id, sa.and_(old, M.id <= (last or 0)), batch)
 
     jobs = 0
     if days := settings.get("retention_jobs_days"):
@@ -100,13 +106,22 @@ def _delete_unused_media(now: datetime, batch: int) -> int:
 
 
 def _delete_in_batches(model: type, id_column: Any, condition: Any, batch: int) -> int:
-    deleted = 0
+    """Delete the rows matching ``condition``, ``batch`` ids at a time in id order, each batch
+    its own transaction. Each batch starts after the last id of the one before, so no batch
+    reads again through what the earlier ones deleted (dead until VACUUM)."""
+    deleted, after = 0, 0
     while ids := list(
-        db.session.scalars(sa.select(id_column).where(condition).order_by(id_column).limit(batch))
+        db.session.scalars(
+            sa.select(id_column)
+            .where(condition, id_column > after)
+            .order_by(id_column)
+            .limit(batch)
+        )
     ):
         db.session.execute(sa.delete(model).where(id_column.in_(ids)))
         db.session.commit()
         deleted += len(ids)
+        after = ids[-1]
         if len(ids) < batch:
             break
     return deleted
