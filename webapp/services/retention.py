@@ -102,14 +102,17 @@ def _delete_unused_media(now: datetime, batch: int) -> int:
         F.used_at < now - MEDIA_GRACE,
         ~sa.exists().where(M.media_sha256 == F.sha256),
     )
-    return _delete_in_batches(F, F.sha256, unused, batch)
+    return _delete_in_batches(F, F.sha256, unused, batch, first="")
 
 
-def _delete_in_batches(model: type, id_column: Any, condition: Any, batch: int) -> int:
+def _delete_in_batches(
+    model: type, id_column: Any, condition: Any, batch: int, first: Any = 0
+) -> int:
     """Delete the rows matching ``condition``, ``batch`` ids at a time in id order, each batch
-    its own transaction. Each batch starts after the last id of the one before, so no batch
-    reads again through what the earlier ones deleted (dead until VACUUM)."""
-    deleted, after = 0, 0
+    its own transaction. Each batch starts after the last id of the one before (the first one
+    after ``first``, below every id), so no batch reads again through what the earlier ones
+    deleted (dead until VACUUM)."""
+    deleted, after = 0, first
     while ids := list(
         db.session.scalars(
             sa.select(id_column)
