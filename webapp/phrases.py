@@ -367,6 +367,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     ("not valid JSON: %(detail)s", N_("not valid JSON")),
     N_("a JSON body must be an object of fields"),
     N_("must be text, not %(type)s"),
+    N_("must be text in UTF-8, without lone surrogates"),
     N_("use GET or POST for /send-message, not %(method)s"),
     N_("must be an http:// or https:// address of the file"),
     N_("no linked WhatsApp number matches"),

@@ -180,6 +180,19 @@ class TestRefused:
         r = client.post("/send", headers={"Accept-Language": "id"}, data={"target": "0812"})
         assert r.get_json()["reason"] == "token: tidak ada; isi kunci API Kabar sebagai token"
 
+    @pytest.mark.parametrize("escaped", ["\\u0000", "\\ud800"])
+    def test_a_later_target_whose_variable_cannot_be_stored_queues_none_of_them(
+        self, client, api_key, escaped
+    ):
+        body = (
+            f'{{"target": "081234567890|Budi,081234567891|Sa{escaped}ri", '
+            '"message": "Halo {name}"}'
+        )
+        r = client.post(
+            "/send", headers=_token(api_key), data=body, content_type="application/json"
+        )
+        _refused(r, "target")
+
     def test_malformed_json(self, client, api_key):
         r = client.post(
             "/send", headers=_token(api_key), data='{"target": ', content_type="application/json"

@@ -298,6 +298,15 @@ class TestRefused:
         r = client.post("/send-message", data='{"api_key": "x",', content_type="application/json")
         _refused(r, "body")
 
+    @pytest.mark.parametrize("escaped", ["\\u0000", "\\ud800"])
+    def test_text_no_database_column_holds_is_refused_naming_the_field(
+        self, client, api_key, escaped
+    ):
+        body = f'{{"api_key": "{api_key}", "number": "081234567890", "message": "Halo {escaped}"}}'
+        _refused(
+            client.post("/send-message", data=body, content_type="application/json"), "message"
+        )
+
     def test_json_that_is_not_an_object(self, client):
         _refused(client.post("/send-message", json=["a", "b"]), "body")
 
