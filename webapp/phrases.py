@@ -368,7 +368,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("a JSON body must be an object of fields"),
     N_("must be text, not %(type)s"),
     N_("must be text in UTF-8, without lone surrogates"),
-    N_("use GET or POST for /send-message, not %(method)s"),
+    N_("use GET or POST for %(path)s, not %(method)s"),
     N_("must be an http:// or https:// address of the file"),
     N_("no linked WhatsApp number matches"),
     N_("at most %(count)s recipients per request; use a bulk send for more"),

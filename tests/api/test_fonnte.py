@@ -193,6 +193,13 @@ class TestRefused:
         )
         _refused(r, "target")
 
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+    def test_other_methods_are_refused_in_fonntes_shape(self, client, method):
+        body = _refused(
+            client.open("/send", method=method, headers={"Accept-Language": "id"}), None
+        )
+        assert body["reason"] == f"pakai GET atau POST untuk /send, bukan {method}"
+
     def test_malformed_json(self, client, api_key):
         r = client.post(
             "/send", headers=_token(api_key), data='{"target": ', content_type="application/json"

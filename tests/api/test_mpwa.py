@@ -345,8 +345,13 @@ class TestRefused:
         )
         _refused(r, "api_key")
 
-    def test_other_methods_are_refused_in_the_same_shape(self, client):
-        _refused(client.put("/send-message"), None)
+    @pytest.mark.parametrize(
+        "path", ["/send-message", "/send-media", "/check-number", "/info-devices"]
+    )
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+    def test_other_methods_are_refused_in_the_same_shape(self, client, path, method):
+        body = _refused(client.open(path, method=method), None)
+        assert body["msg"] == f"use GET or POST for {path}, not {method}"
 
 
 class TestLogRedaction:
