@@ -377,6 +377,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the number could not be checked now; the session host did not answer; retry later"),
     N_("the digits of a country calling code, e.g. 62 (0: numbers as written)"),
     N_("missing; give a message, a url, or both"),
+    N_("the message is empty once this target's variables are filled in"),
     N_("seconds, e.g. 2, or a range such as 1-10"),
     N_("a unix timestamp in seconds, or 0 for now"),
     N_(

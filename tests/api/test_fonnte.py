@@ -156,6 +156,16 @@ class TestRefused:
     def test_what_cannot_be_sent_is_refused_naming_the_field(self, client, api_key, fields, field):
         _refused(client.post("/send", headers=_token(api_key), data=fields), field)
 
+    def test_a_target_whose_variables_leave_the_message_empty_queues_none_of_them(
+        self, client, api_key
+    ):
+        r = client.post(
+            "/send",
+            headers=_token(api_key),
+            data={"target": "081234567890|Budi,081234567891|", "message": "{name}"},
+        )
+        assert "empty" in _refused(r, "target.1")["reason"]
+
     def test_a_schedule_in_the_future_is_refused_not_sent_early(self, client, api_key):
         later = str(int(time.time()) + 3600)
         r = client.post(
