@@ -392,7 +392,8 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     ("not valid JSON: %(detail)s", N_("not valid JSON")),
     N_("a JSON body must be an object of fields"),
     N_("must be text, not %(type)s"),
-    N_("use GET or POST for /send-message, not %(method)s"),
+    N_("must be text in UTF-8, without lone surrogates"),
+    N_("use GET or POST for %(path)s, not %(method)s"),
     N_("must be an http:// or https:// address of the file"),
     N_("no linked WhatsApp number matches"),
     N_("at most %(count)s recipients per request; use a bulk send for more"),
@@ -401,6 +402,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the number could not be checked now; the session host did not answer; retry later"),
     N_("the digits of a country calling code, e.g. 62 (0: numbers as written)"),
     N_("missing; give a message, a url, or both"),
+    N_("the message is empty once this target's variables are filled in"),
     N_("seconds, e.g. 2, or a range such as 1-10"),
     N_("a unix timestamp in seconds, or 0 for now"),
     N_(

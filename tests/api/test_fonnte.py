@@ -156,6 +156,16 @@ class TestRefused:
     def test_what_cannot_be_sent_is_refused_naming_the_field(self, client, api_key, fields, field):
         _refused(client.post("/send", headers=_token(api_key), data=fields), field)
 
+    def test_a_target_whose_variables_leave_the_message_empty_queues_none_of_them(
+        self, client, api_key
+    ):
+        r = client.post(
+            "/send",
+            headers=_token(api_key),
+            data={"target": "081234567890|Budi,081234567891|", "message": "{name}"},
+        )
+        assert "empty" in _refused(r, "target.1")["reason"]
+
     def test_a_schedule_in_the_future_is_refused_not_sent_early(self, client, api_key):
         later = str(int(time.time()) + 3600)
         r = client.post(
@@ -179,6 +189,26 @@ class TestRefused:
     def test_refusals_follow_accept_language(self, client):
         r = client.post("/send", headers={"Accept-Language": "id"}, data={"target": "0812"})
         assert r.get_json()["reason"] == "token: tidak ada; isi kunci API Kabar sebagai token"
+
+    @pytest.mark.parametrize("escaped", ["\\u0000", "\\ud800"])
+    def test_a_later_target_whose_variable_cannot_be_stored_queues_none_of_them(
+        self, client, api_key, escaped
+    ):
+        body = (
+            f'{{"target": "081234567890|Budi,081234567891|Sa{escaped}ri", '
+            '"message": "Halo {name}"}'
+        )
+        r = client.post(
+            "/send", headers=_token(api_key), data=body, content_type="application/json"
+        )
+        _refused(r, "target")
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+    def test_other_methods_are_refused_in_fonntes_shape(self, client, method):
+        body = _refused(
+            client.open("/send", method=method, headers={"Accept-Language": "id"}), None
+        )
+        assert body["reason"] == f"pakai GET atau POST untuk /send, bukan {method}"
 
     def test_malformed_json(self, client, api_key):
         r = client.post(

@@ -298,6 +298,15 @@ class TestRefused:
         r = client.post("/send-message", data='{"api_key": "x",', content_type="application/json")
         _refused(r, "body")
 
+    @pytest.mark.parametrize("escaped", ["\\u0000", "\\ud800"])
+    def test_text_no_database_column_holds_is_refused_naming_the_field(
+        self, client, api_key, escaped
+    ):
+        body = f'{{"api_key": "{api_key}", "number": "081234567890", "message": "Halo {escaped}"}}'
+        _refused(
+            client.post("/send-message", data=body, content_type="application/json"), "message"
+        )
+
     def test_json_that_is_not_an_object(self, client):
         _refused(client.post("/send-message", json=["a", "b"]), "body")
 
@@ -336,8 +345,13 @@ class TestRefused:
         )
         _refused(r, "api_key")
 
-    def test_other_methods_are_refused_in_the_same_shape(self, client):
-        _refused(client.put("/send-message"), None)
+    @pytest.mark.parametrize(
+        "path", ["/send-message", "/send-media", "/check-number", "/info-devices"]
+    )
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+    def test_other_methods_are_refused_in_the_same_shape(self, client, path, method):
+        body = _refused(client.open(path, method=method), None)
+        assert body["msg"] == f"use GET or POST for {path}, not {method}"
 
 
 class TestLogRedaction:

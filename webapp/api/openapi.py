@@ -40,8 +40,9 @@ bp = Blueprint(
 
 # Endpoints that are routes but not operations an integrator calls.
 UNDOCUMENTED = {
-    # Only answers 405 in MPWA's shape to PUT/PATCH/DELETE /send-message.
-    "api_compat.send_message_wrong_method": "a 405 for the wrong methods of /send-message",
+    # Only answer PUT/PATCH/DELETE in the dialect's shape.
+    "api_compat.wrong_method": "a refusal of the wrong methods of MPWA's paths",
+    "api_fonnte.wrong_method": "a refusal of the wrong methods of Fonnte's /send",
 }
 
 

@@ -59,11 +59,12 @@ ADMIN = {
 # reads what only a read key may.
 DIALECTS = {
     "api_compat.send_message": "send",
-    "api_compat.send_message_wrong_method": "send",
+    "api_compat.wrong_method": "send",
     "api_compat.send_media": "send",
     "api_compat.check_number": "send",
     "api_compat.info_devices": "read",
     "api_fonnte.send": "send",
+    "api_fonnte.wrong_method": "send",
 }
 
 

@@ -163,11 +163,20 @@ def params(fields: tuple[str, ...], aliases: Mapping[str, str] | None = None) ->
 
 
 def _text(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
+    """``value`` as text no database column refuses: a NUL or a lone surrogate (JSON's
+    ``\\ud800``) is refused here, naming the field, before any of the request's rows is
+    written (a later row refused by the database would leave the earlier ones sent)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # JSON clients send numbers as numbers
-    raise CompatError(400, name, f"must be text, not {type(value).__name__}")
+    if not isinstance(value, str):
+        raise CompatError(400, name, f"must be text, not {type(value).__name__}")
+    if "\x00" in value:
+        raise CompatError(400, name, "must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CompatError(400, name, "must be text in UTF-8, without lone surrogates") from None
+    return value
 
 
 def required(found: Mapping[str, str], *names: str) -> None:

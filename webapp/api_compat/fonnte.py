@@ -83,6 +83,12 @@ def send():
     )
 
 
+@fonnte_bp.route("/send", methods=["PUT", "PATCH", "DELETE"])
+def wrong_method():
+    """Another method is answered in Fonnte's shape, not with the site's 405 page."""
+    raise CompatError(405, None, f"use GET or POST for {request.path}, not {request.method}")
+
+
 def _header_token() -> str | None:
     """Fonnte's header holds the bare token; ``Bearer <token>`` is taken too."""
     value = request.headers.get("Authorization", "").strip()

@@ -73,11 +73,6 @@ def send_message():
     return _queued(queued)
 
 
-@bp.route("/send-message", methods=["PUT", "PATCH", "DELETE"])
-def send_message_wrong_method():
-    raise CompatError(405, None, f"use GET or POST for /send-message, not {request.method}")
-
-
 @bp.route("/send-media", methods=["GET", "POST"])
 def send_media():
     found = _authenticated(MEDIA_FIELDS)
@@ -173,3 +168,12 @@ def _device(session: WhatsAppSession) -> dict:
         "created_at": session.created_at.isoformat() if session.created_at else None,
         "updated_at": session.updated_at.isoformat() if session.updated_at else None,
     }
+
+
+@bp.route("/send-message", methods=["PUT", "PATCH", "DELETE"])
+@bp.route("/send-media", methods=["PUT", "PATCH", "DELETE"])
+@bp.route("/check-number", methods=["PUT", "PATCH", "DELETE"])
+@bp.route("/info-devices", methods=["PUT", "PATCH", "DELETE"])
+def wrong_method():
+    """Another method is answered in MPWA's shape, not with the site's 405 page."""
+    raise CompatError(405, None, f"use GET or POST for {request.path}, not {request.method}")

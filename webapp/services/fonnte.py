@@ -39,6 +39,7 @@ _FIELDS = {"to": "target", "text": "message"}
 class Target:
     phone: str  # E.164 digits
     variables: dict[str, str]  # name, var1, var2, ... as given after the number
+    field: str  # what a refusal of this target names: target, or target.<index>
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def targets(raw: str, country_code: str = "62") -> list[Target]:
         field = "target" if len(entries) == 1 else f"target.{n}"
         digits = phone.normalize(number, region, field=field).phone
         variables = {f"var{i}" if i else "name": value for i, value in enumerate(values)}
-        found.setdefault(digits, Target(digits, variables))
+        found.setdefault(digits, Target(digits, variables, field))
     return list(found.values())
 
 
@@ -125,7 +126,12 @@ def queue(request: Request) -> list[WhatsAppMessage]:
         if attachment is None and not request.message.strip():
             raise KabarError("missing; give a message, a url, or both", field="message")
         texts = [render(request.message, target) for target in found]
-        for text in texts:
+        for target, text in zip(found, texts, strict=True):
+            if attachment is None and not text.strip():
+                raise KabarError(
+                    "the message is empty once this target's variables are filled in",
+                    field=target.field,
+                )
             mpwa.check_length(text, "message")
         extra: Mapping[str, Any] = {} if attachment is None else {"media": attachment}
         return [
