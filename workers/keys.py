@@ -72,6 +72,27 @@ def pace_next(session_id: str) -> str:
     return f"{PREFIX}:pace:{session_id}:next"
 
 
+def ready_queue(session_id: str) -> str:
+    """Sorted set of the paced messages the session's host sends next, most urgent first."""
+    return f"{PREFIX}:ready:{session_id}:queue"
+
+
+def ready_entries(session_id: str) -> str:
+    """Hash message id -> signed wire form of each message in the session's ready queue."""
+    return f"{PREFIX}:ready:{session_id}:entries"
+
+
+def ready_line(band: str) -> str:
+    """When the line of the band's messages waiting for room in ready queues ends (ms)."""
+    return f"{PREFIX}:ready:line:{band}"
+
+
+# Hash message id -> session id of the ready queue it waits in (see workers.ready).
+READY_WHERE = f"{PREFIX}:ready:where"
+# Pub/sub channel: messages were added to these sessions' ready queues (signed JSON).
+READY_WAKE = f"{PREFIX}:ready:wake"
+
+
 def error_backoff(session_id: str) -> str:
     """Present while the session rests after a send error; expires when it may send again."""
     return f"{PREFIX}:backoff:{session_id}"
