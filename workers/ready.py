@@ -256,6 +256,15 @@ def depths(client: redis.Redis, session_ids: list[str]) -> dict[str, int]:
     return dict(zip(session_ids, (int(n) for n in pipe.execute()), strict=True))
 
 
+def unheld(client: redis.Redis, session_ids: list[str]) -> set[str]:
+    """The numbers among ``session_ids`` no session host holds (no lease)."""
+    pipe = client.pipeline(transaction=False)
+    for session_id in session_ids:
+        pipe.exists(keys.lease(session_id))
+    held = pipe.execute()
+    return {sid for sid, found in zip(session_ids, held, strict=True) if not found}
+
+
 def whereabouts(client: redis.Redis, message_ids: list[int]) -> dict[int, str]:
     """For each message waiting in a ready queue of a number some host holds: that number.
     A message listed under a number nobody holds, or missing from its queue, is not there."""

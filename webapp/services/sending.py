@@ -192,6 +192,8 @@ def deliver(message_id: int) -> str:
         return "skipped"
     if outcome.duplicate:
         return "duplicate"
+    if outcome.handed:
+        return "handed"  # to a paced number's ready queue: its session host sends it
     return "sent" if outcome.sent else "not queued"
 
 
@@ -279,6 +281,13 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         gap_ms, size = pace(route, typing_ms)
         if current_app.config["PACE_ON_HOST"] and (gap_ms or route.jitter_ms):
             candidates = usable if policy == "spread" else usable[:1]
+            # A number no session host holds would keep its queue unsent: it is passed over
+            # and rested, as when a call to it finds no host.
+            if unheld := ready.unheld(get_redis(), [r.session_id for r in candidates]):
+                for session_id in unheld:
+                    _blame(session_id, len(pending), "the session is not held by any host", outcome)
+                failed |= unheld
+                continue
             _queue_paced(candidates, pending, outcome, typing_ms)
             return
         chunk, first = pending[:size], pending[0]
@@ -559,17 +568,22 @@ def settle(
         outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
     if refused:
         reason = next(r["error"] for i, r in zip(ids, results, strict=True) if i in failed)
-        backoff = routing.record_failure(session_id)
-        log.warning(
-            "session %s could not send %d message(s) (%s); resting it %d ms",
-            session_id,
-            len(refused),
-            reason,
-            backoff,
-        )
-        outcome.errors.append(f"{session_id}: {reason}")
-        _count_error(session_id)
+        _blame(session_id, len(refused), reason, outcome)
     return refused, later
+
+
+def _blame(session_id: str, count: int, reason: str, outcome: Outcome) -> None:
+    """The number could not send ``count`` messages: it rests (``routing.record_failure``)."""
+    backoff = routing.record_failure(session_id)
+    log.warning(
+        "session %s could not send %d message(s) (%s); resting it %d ms",
+        session_id,
+        count,
+        reason,
+        backoff,
+    )
+    outcome.errors.append(f"{session_id}: {reason}")
+    _count_error(session_id)
 
 
 def settle_results(events: list[dict]) -> None:
