@@ -45,9 +45,10 @@ class Config:
     # host works through at each slot (workers.ready), instead of a worker thread waiting for
     # every slot; off: the worker waits for each slot and calls the host per message.
     PACE_ON_HOST = os.environ.get("KABAR_PACE_ON_HOST", "1") not in ("0", "false", "no")
-    # How far ahead of a paced number's slots a bulk job fills its ready queue: what does not
-    # fit goes back to the queue until room opens, so urgent work never waits behind it long.
-    PACE_LOOKAHEAD_S = float(os.environ.get("KABAR_PACE_LOOKAHEAD", 15))
+    # How many of a paced number's slots ahead a bulk job fills its ready queue (10 at one
+    # message a second: ten seconds): what does not fit goes back to the queue until room
+    # opens, so a number that drops or comes back changes the share of a bulk within seconds.
+    PACE_LOOKAHEAD_SLOTS = int(os.environ.get("KABAR_PACE_LOOKAHEAD", 10))
     # How long a message may wait for a number that can send (all resting after errors, none
     # hosted, none connected, all at their daily cap) before that wait counts as a failed
     # attempt; until then waiting costs none.

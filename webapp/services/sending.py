@@ -330,14 +330,15 @@ def _queue_paced(
     """Hand paced messages to their numbers' ready queues (``workers.ready``), where the
     session host sends them one per slot; the outcome of each comes back as a ``send_result``
     event (``settle_results``). A bulk batch is spread over ``usable`` by their load, the
-    soonest free position first, but never further ahead of a number's slots than
-    PACE_LOOKAHEAD_S: the rest goes back to the queue for about when room opens. Urgent and
+    soonest free position first, but never more than PACE_LOOKAHEAD_SLOTS of a number's slots
+    ahead: the rest goes back to the queue for about when room opens. Urgent and
     normal messages always go in (ahead of any bulk, by their score)."""
     client = get_redis()
-    lookahead_ms = current_app.config["PACE_LOOKAHEAD_S"] * 1000
+    slots = current_app.config["PACE_LOOKAHEAD_SLOTS"]
     load = Pacer(client).load([r.session_id for r in usable])
     by_id = {r.session_id: r for r in usable}
     gaps = {r.session_id: max(r.interval_ms, typing_ms) + r.jitter_ms / 2 for r in usable}
+    lookahead = {sid: slots * gap for sid, gap in gaps.items()}
     # (when the number's next free position comes, in ms from now; its place in the order)
     at_of = {sid: wait + depth * gaps[sid] for sid, (wait, depth) in load.items()}
     free = [(at_of[r.session_id], i, r.session_id) for i, r in enumerate(usable)]
@@ -348,7 +349,8 @@ def _queue_paced(
     for message in pending:
         while free:
             at, order, session_id = free[0]
-            if room[session_id] == 0 or (message.band == routing.BULK and at > lookahead_ms):
+            full = message.band == routing.BULK and at >= lookahead[session_id]
+            if room[session_id] == 0 or full:
                 heapq.heappop(free)
                 continue
             break
@@ -395,12 +397,12 @@ def _queue_paced(
         # others waiting for it too, once the messages ahead in the line have gone (they come
         # back half a look-ahead early, so the numbers never run dry).
         opens = min(
-            (at - lookahead_ms + gaps[sid] for sid, at in at_of.items() if room[sid] != 0),
-            default=lookahead_ms,
+            (at - lookahead[sid] + gaps[sid] for sid, at in at_of.items() if room[sid] != 0),
+            default=max(gaps.values()),
         )
         per_message_ms = 1 / sum(1 / gaps[r.session_id] for r in usable)
         line_ms = ready.reserve(client, pending[0].band, len(rest) * per_message_ms)
-        delay = max(opens, line_ms - lookahead_ms / 2)
+        delay = max(opens, line_ms - min(lookahead.values()) / 2)
         outcome.give_back([m.id for m in rest], int(min(max(delay, 500), 600_000)))
 
 
