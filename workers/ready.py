@@ -26,11 +26,11 @@ from workers import keys, signing
 
 log = logging.getLogger(__name__)
 
-# Take the head of a number's queue when its slot is open. KEYS: queue, entries, pace_next,
-# where. ARGV[1]: a random fraction for the jitter. Answers {1, entry, left, ms to the next
-# slot} when an entry was taken (pace_next moved past its interval and jitter), {0, ms to
-# wait} before the slot, {0, -1} for an empty queue, {2} for an id whose entry was removed
-# meanwhile (take again).
+# Take the head of a number's queue when its slot is open, keeping it in flight until its
+# outcome is folded. KEYS: queue, entries, pace_next, where, flight. ARGV[1]: a random
+# fraction for the jitter. Answers {1, entry, left, ms to the next slot} when an entry was
+# taken (pace_next moved past its interval and jitter), {0, ms to wait} before the slot,
+# {0, -1} for an empty queue, {2} for an id whose entry was removed meanwhile (take again).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -41,8 +41,11 @@ local head = redis.call('zpopmin', KEYS[1])
 local id = head[1]
 local entry = redis.call('hget', KEYS[2], id)
 redis.call('hdel', KEYS[2], id)
-redis.call('hdel', KEYS[4], id)
-if not entry then return {2} end
+if not entry then
+  redis.call('hdel', KEYS[4], id)
+  return {2}
+end
+redis.call('hset', KEYS[5], id, entry)
 local ok, fields = pcall(cjson.decode, entry)
 local gap, jitter = 0, 0
 if ok and type(fields) == 'table' then
@@ -70,10 +73,36 @@ for _, id in ipairs(ARGV) do
     redis.call('hdel', KEYS[1], id)
     removed = removed + redis.call('zrem', ARGV_PREFIX .. sid .. ':queue', id)
     redis.call('hdel', ARGV_PREFIX .. sid .. ':entries', id)
+    redis.call('hdel', ARGV_PREFIX .. sid .. ':flight', id)
   end
 end
 return removed
-""".replace("ARGV_PREFIX", f"'{keys.PREFIX}:ready:'")
+"""
+
+# Put back at the head of their queue the messages a number's previous host took and never
+# saw folded (it died mid-send): KEYS queue, entries, flight; how many.
+_RECOVER = """
+local flight = redis.call('hgetall', KEYS[3])
+for i = 1, #flight, 2 do
+  local ok, fields = pcall(cjson.decode, flight[i + 1])
+  local score = (ok and type(fields) == 'table' and tonumber(fields.score)) or 0
+  redis.call('zadd', KEYS[1], score, flight[i])
+  redis.call('hset', KEYS[2], flight[i], flight[i + 1])
+end
+redis.call('del', KEYS[3])
+return #flight / 2
+"""
+
+# Outcomes folded: KEYS[1] where; ARGV pairs of session id and message id.
+_LANDED = """
+for i = 1, #ARGV, 2 do
+  redis.call('hdel', ARGV_PREFIX .. ARGV[i] .. ':flight', ARGV[i + 1])
+  if redis.call('hget', KEYS[1], ARGV[i + 1]) == ARGV[i] then
+    redis.call('hdel', KEYS[1], ARGV[i + 1])
+  end
+end
+return 1
+"""
 
 # Reserve a place in the line of bulk work waiting for room in ready queues: KEYS[1] when the
 # line ends (ms, Redis clock); ARGV[1] ms of the numbers' time the reserved messages take.
@@ -86,6 +115,9 @@ redis.call('set', KEYS[1], ends, 'PX', math.floor(ends - now) + 60000)
 return math.floor(ends - now)
 """
 
+_REMOVE, _LANDED = (
+    script.replace("ARGV_PREFIX", f"'{keys.PREFIX}:ready:'") for script in (_REMOVE, _LANDED)
+)
 _scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -94,7 +126,14 @@ def _script(client: redis.Redis, name: str):
     registered = _scripts.setdefault(client, {})
     if name not in registered:
         registered[name] = client.register_script(
-            {"take": _TAKE, "drain": _DRAIN, "remove": _REMOVE, "reserve": _RESERVE}[name]
+            {
+                "take": _TAKE,
+                "drain": _DRAIN,
+                "remove": _REMOVE,
+                "reserve": _RESERVE,
+                "recover": _RECOVER,
+                "landed": _LANDED,
+            }[name]
         )
     return registered[name]
 
@@ -194,6 +233,7 @@ def take(client: redis.Redis, session_id: str) -> Taken:
         keys.ready_entries(session_id),
         keys.pace_next(session_id),
         keys.READY_WHERE,
+        keys.ready_flight(session_id),
     ]
     while True:
         answer = _script(client, "take")(keys=ready_keys, args=[repr(random.random())])
@@ -223,6 +263,27 @@ def drain(client: redis.Redis, session_id: str) -> list[Entry]:
         except signing.BadSignature as exc:
             log.warning("dropped a ready-queue entry of %s: %s", session_id, exc)
     return entries
+
+
+def recover(client: redis.Redis, session_id: str) -> int:
+    """Queue again what the number's previous host took and never saw settled (sent twice
+    never: the sent records answer a message that did go out as a duplicate)."""
+    return int(
+        _script(client, "recover")(
+            keys=[
+                keys.ready_queue(session_id),
+                keys.ready_entries(session_id),
+                keys.ready_flight(session_id),
+            ]
+        )
+    )
+
+
+def landed(client: redis.Redis, sent: list[tuple[str, int]]) -> None:
+    """These (number, message id) outcomes are folded: the messages are in flight no more."""
+    if sent:
+        args = [str(part) for pair in sent for part in pair]
+        _script(client, "landed")(keys=[keys.READY_WHERE], args=args)
 
 
 def remove(client: redis.Redis, message_ids: list[int]) -> int:
@@ -266,8 +327,9 @@ def unheld(client: redis.Redis, session_ids: list[str]) -> set[str]:
 
 
 def whereabouts(client: redis.Redis, message_ids: list[int]) -> dict[int, str]:
-    """For each message waiting in a ready queue of a number some host holds: that number.
-    A message listed under a number nobody holds, or missing from its queue, is not there."""
+    """For each message waiting in a ready queue of a number some host holds, or in flight
+    there: that number. A message listed under a number nobody holds, or in neither, is not
+    there."""
     if not message_ids:
         return {}
     listed = client.hmget(keys.READY_WHERE, [str(i) for i in message_ids])
@@ -279,10 +341,11 @@ def whereabouts(client: redis.Redis, message_ids: list[int]) -> dict[int, str]:
     pipe = client.pipeline(transaction=False)
     for mid, sid in candidates:
         pipe.zscore(keys.ready_queue(sid), str(mid))
+        pipe.hexists(keys.ready_flight(sid), str(mid))
         pipe.exists(keys.lease(sid))
     answers = pipe.execute()
     return {
         mid: sid
         for i, (mid, sid) in enumerate(candidates)
-        if answers[2 * i] is not None and answers[2 * i + 1]
+        if (answers[3 * i] is not None or answers[3 * i + 1]) and answers[3 * i + 2]
     }

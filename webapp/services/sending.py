@@ -598,6 +598,10 @@ def settle_results(events: list[dict]) -> None:
     outcome = Outcome()
     again: list[int] = []
     sent: dict[tuple[str, bool], list[dict]] = {}
+    ready.landed(
+        get_redis(),
+        [(e["session_id"], int(i["message_id"])) for e in events for i in e.get("results") or []],
+    )
     for event in events:
         items = event.get("results") or []
         if all(item["result"]["state"] == "sent" for item in items):

@@ -260,6 +260,8 @@ class SessionHost:
             )
             with self._lock:
                 self.sessions[session_id] = transport
+            # What its previous host took and never saw settled goes first (sent once).
+            ready.recover(self.redis, session_id)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
             self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})

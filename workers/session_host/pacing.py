@@ -156,9 +156,13 @@ class ReadyScheduler:
             result = self.host._send_batch(session_id, transport, params)["results"][0]
             self._publish(session_id, [(entry, result)])
         except Exception:
-            # Claiming failed (Redis): the message is in no queue and has no record, so the
-            # reconciler queues its row again.
+            # Claiming failed (Redis): the message goes back to its queue (or, Redis still
+            # failing, the number's next host puts it back); sent once either way.
             log.exception("message %s: the send from the ready queue failed", entry.message_id)
+            try:
+                ready.recover(self.redis, session_id)
+            except redis.RedisError:
+                log.warning("session %s: its message in flight waits for Redis", session_id)
         finally:
             with self._cond:
                 self._sending.discard(session_id)
