@@ -45,7 +45,7 @@ if not entry then
   redis.call('hdel', KEYS[4], id)
   return {2}
 end
-redis.call('hset', KEYS[5], id, entry)
+redis.call('hset', KEYS[5], id, now .. '|' .. entry)
 local ok, fields = pcall(cjson.decode, entry)
 local gap, jitter = 0, 0
 if ok and type(fields) == 'table' then
@@ -79,18 +79,28 @@ end
 return removed
 """
 
-# Put back at the head of their queue the messages a number's previous host took and never
-# saw folded (it died mid-send): KEYS queue, entries, flight; how many.
+# Put back in their queue, by their score, the messages taken ARGV[1] ms ago or longer whose
+# outcome was never folded (their host died mid-send, or Redis lost the event): KEYS queue,
+# entries, flight; how many.
 _RECOVER = """
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
 local flight = redis.call('hgetall', KEYS[3])
+local back = 0
 for i = 1, #flight, 2 do
-  local ok, fields = pcall(cjson.decode, flight[i + 1])
-  local score = (ok and type(fields) == 'table' and tonumber(fields.score)) or 0
-  redis.call('zadd', KEYS[1], score, flight[i])
-  redis.call('hset', KEYS[2], flight[i], flight[i + 1])
+  local bar = string.find(flight[i + 1], '|', 1, true)
+  local taken = tonumber(string.sub(flight[i + 1], 1, bar - 1)) or 0
+  if taken <= cutoff then
+    local entry = string.sub(flight[i + 1], bar + 1)
+    local ok, fields = pcall(cjson.decode, entry)
+    local score = (ok and type(fields) == 'table' and tonumber(fields.score)) or 0
+    redis.call('zadd', KEYS[1], score, flight[i])
+    redis.call('hset', KEYS[2], flight[i], entry)
+    redis.call('hdel', KEYS[3], flight[i])
+    back = back + 1
+  end
 end
-redis.call('del', KEYS[3])
-return #flight / 2
+return back
 """
 
 # Outcomes folded: KEYS[1] where; ARGV pairs of session id and message id.
@@ -265,16 +275,18 @@ def drain(client: redis.Redis, session_id: str) -> list[Entry]:
     return entries
 
 
-def recover(client: redis.Redis, session_id: str) -> int:
-    """Queue again what the number's previous host took and never saw settled (sent twice
-    never: the sent records answer a message that did go out as a duplicate)."""
+def recover(client: redis.Redis, session_id: str, older_than_ms: int = 0) -> int:
+    """Queue again what was taken from the number's queue ``older_than_ms`` ago or longer and
+    never settled: its host died mid-send, or Redis lost the outcome's event (sent twice never:
+    the sent records answer a message that did go out as a duplicate). How many."""
     return int(
         _script(client, "recover")(
             keys=[
                 keys.ready_queue(session_id),
                 keys.ready_entries(session_id),
                 keys.ready_flight(session_id),
-            ]
+            ],
+            args=[older_than_ms],
         )
     )
 

@@ -36,6 +36,8 @@ SEND_RESULT = "send_result"
 SENDERS = 32
 # How long to wait before looking at a number again after Redis failed.
 RETRY_S = 1.0
+# A message taken this long ago whose outcome was never folded is queued again.
+FLIGHT_STALE_MS = 30_000
 
 
 class ReadyScheduler:
@@ -76,10 +78,15 @@ class ReadyScheduler:
         """Wake the numbers among ``session_ids`` with messages waiting that no wake-up
         reached (a host that just took the number, a wake-up lost with a connection)."""
         with self._cond:
-            idle = [s for s in session_ids if s not in self._due and s not in self._sending]
+            idle = [s for s in session_ids if s not in self._sending]
+        # A message taken long ago and never settled (its event lost with Redis' data, its
+        # send cut off by a Redis outage) goes back to its queue.
+        stale = [sid for sid in idle if ready.recover(self.redis, sid, FLIGHT_STALE_MS)]
+        with self._cond:
+            idle = [s for s in idle if s not in self._due and s not in self._sending]
         if idle:
             depths = ready.depths(self.redis, idle)
-            self.wake([sid for sid, depth in depths.items() if depth])
+            self.wake([sid for sid, depth in depths.items() if depth] + stale)
 
     def _at(self, session_id: str, when: float) -> None:
         """Under the condition: look at the number at ``when`` unless it is due sooner."""
