@@ -112,6 +112,7 @@ def fold_later(client: redis.Redis, consumer: str, delay_ms: int = FOLD_RETRY_MS
     """The database is down: what ``consumer`` read and could not fold is released at once to
     the next folder (not after RECLAIM_IDLE_MS), and a folder runs again after ``delay_ms``,
     even when no new event wakes one (the outcomes of sends wait in these events)."""
+    ensure_group(client)
     pending = client.xpending_range(
         keys.SESSION_EVENTS, keys.SESSION_EVENTS_GROUP, "-", "+", 10_000, consumername=consumer
     )
