@@ -285,7 +285,12 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
             # and rested, as when a call to it finds no host.
             if unheld := ready.unheld(get_redis(), [r.session_id for r in candidates]):
                 for session_id in unheld:
-                    _blame(session_id, len(pending), "the session is not held by any host", outcome)
+                    _blame(
+                        session_id,
+                        len(pending),
+                        f"session {session_id} is not held by any session host",
+                        outcome,
+                    )
                 failed |= unheld
                 continue
             _queue_paced(candidates, pending, outcome, typing_ms)

@@ -136,10 +136,14 @@ class ReadyScheduler:
                 return
         if transport is None:
             if not self.redis.exists(keys.lease(session_id)):
-                self._give_back(session_id, "not_hosted", "the session is not held by any host")
+                self._give_back(
+                    session_id,
+                    "not_hosted",
+                    f"session {session_id} is not held by any session host",
+                )
             return  # held by another host, which sends its queue
         if status != "connected":
-            self._give_back(session_id, "not_connected", f"session {session_id} is not connected")
+            self._give_back(session_id, "not_connected", f"{session_id} is not connected")
             return
         taken = ready.take(self.redis, session_id)
         if taken.entry is None:
