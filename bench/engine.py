@@ -178,8 +178,9 @@ class Kabar:
                 sessions.create_session(f"WA-{n}", n, "simulator").session_id
                 for n in range(1, count + 1)
             ]
+            # Hundreds of numbers boot their clients for a while: the later ones wait longer.
             for sid in ids:
-                wait(lambda sid=sid: _try(lambda: sessions.simulator_scan(sid)), 30)
+                wait(lambda sid=sid: _try(lambda: sessions.simulator_scan(sid)), 30 + count / 2)
             db.session.execute(
                 db.update(WhatsAppSession).values(interval_ms=interval_ms, jitter_ms=jitter_ms)
             )
