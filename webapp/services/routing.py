@@ -238,11 +238,18 @@ def warmup_today(session: WhatsAppSession) -> dict[str, Any] | None:
 def record_success(session_id: str, sent: int = 1) -> None:
     """Count ``sent`` sends against the daily cap (0 when ``take_sends`` counted them) and end
     any error back-off."""
+    record_successes({session_id: sent})
+
+
+def record_successes(sent: dict[str, int]) -> None:
+    """``record_success`` for several sessions, in one round trip."""
     pipe = get_redis().pipeline()
-    daily = keys.daily_count(session_id, _today())
-    pipe.incrby(daily, sent)
-    pipe.expire(daily, 3 * 86400)
-    pipe.delete(keys.error_streak(session_id))
+    today = _today()
+    for session_id, count in sent.items():
+        daily = keys.daily_count(session_id, today)
+        pipe.incrby(daily, count)
+        pipe.expire(daily, 3 * 86400)
+        pipe.delete(keys.error_streak(session_id))
     pipe.execute()
 
 

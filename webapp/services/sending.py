@@ -569,14 +569,24 @@ def settle(
         )
         routing.untake_sends(session_id, surely_not)
     if sent:
-        routing.record_success(session_id, 0 if capped else len(sent))
-        _mark_sent(session_id, sent)
-        outcome.sent += len(sent)
-        outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
+        _settle_sent({(session_id, capped): sent}, outcome)
     if refused:
         reason = next(r["error"] for i, r in zip(ids, results, strict=True) if i in failed)
         _blame(session_id, len(refused), reason, outcome)
     return refused, later
+
+
+def _settle_sent(sent: dict[tuple[str, bool], list[tuple[int, dict]]], outcome: Outcome) -> None:
+    """Sends that went out, by (number, counted by ``take_sends`` already): the numbers' day
+    counted, their rows marked sent, in one round trip and one statement however many."""
+    counts: dict[str, int] = {}
+    for (session_id, capped), group in sent.items():
+        counts[session_id] = counts.get(session_id, 0) + (0 if capped else len(group))
+    routing.record_successes(counts)
+    rows = [(i, {"session_id": sid, **r}) for (sid, _), group in sent.items() for i, r in group]
+    _mark_sent(rows)
+    outcome.sent += len(rows)
+    outcome.duplicate += sum(1 for _, r in rows if r.get("duplicate"))
 
 
 def _blame(session_id: str, count: int, reason: str, outcome: Outcome) -> None:
@@ -619,8 +629,14 @@ def settle_results(events: list[dict]) -> None:
             if group:
                 refused, later = _settle_items(event["session_id"], capped, group, outcome)
                 again += refused + later
-    for (session_id, capped), items in sent.items():
-        _settle_items(session_id, capped, items, outcome)
+    if sent:
+        _settle_sent(
+            {
+                key: [(int(item["message_id"]), item["result"]) for item in items]
+                for key, items in sent.items()
+            },
+            outcome,
+        )
     if again:
         jobs.give_back(again, 100)
     if outcome.later:
@@ -804,14 +820,15 @@ def _count_error(session_id: str) -> None:
     db.session.commit()
 
 
-def _mark_sent(session_id: str, sent: list[tuple[int, dict]]) -> None:
-    """Mark rows sent (one statement for the chunk) and count them on their session."""
+def _mark_sent(sent: list[tuple[int, dict]]) -> None:
+    """Mark rows sent (one statement for them all) and count them on their sessions (one
+    statement per number); each result names the session that sent it."""
     M, S = WhatsAppMessage, WhatsAppSession
     table = M.__table__
     values = [
         {
             "row_id": message_id,
-            "sender": result.get("session_id", session_id),
+            "sender": result["session_id"],
             "wa_id": result["wa_message_id"],
             "at": datetime.fromtimestamp(float(result["sent_at"]), UTC),
         }
@@ -834,15 +851,15 @@ def _mark_sent(session_id: str, sent: list[tuple[int, dict]]) -> None:
     )
     for message_id, _ in sent:
         webhooks.message_status(message_id, "sent")
-    new = [v for v, (_, result) in zip(values, sent, strict=True) if not result.get("duplicate")]
-    if new:
+    new: dict[str, list[datetime]] = {}
+    for value, (_, result) in zip(values, sent, strict=True):
+        if not result.get("duplicate"):
+            new.setdefault(value["sender"], []).append(value["at"])
+    for sender, times in sorted(new.items()):  # one order: parallel folders never deadlock
         db.session.execute(
             sa.update(S)
-            .where(S.session_id == new[0]["sender"])
-            .values(
-                message_count=S.message_count + len(new),
-                last_activity=max(v["at"] for v in new),
-            )
+            .where(S.session_id == sender)
+            .values(message_count=S.message_count + len(times), last_activity=max(times))
         )
     db.session.commit()
 
