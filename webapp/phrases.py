@@ -346,6 +346,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the file is an HTML page, not a document"),
     N_("the file is not a PDF (it is %(mimetype)s)"),
     N_("the file is not a JPEG, PNG or WebP image (it is %(mimetype)s)"),
+    N_("the image has too many pixels to send"),
     N_("WhatsApp refused the %(type)s: %(reason)s (simulated)"),
     # the API's request checks (webapp.api.schemas, marshmallow's own)
     N_("give at least one of priority, intervalMs, jitterMs, dailyCap, warmup"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import struct
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +25,23 @@ def _png(color: str = "red") -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), color).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _huge_png() -> bytes:
+    """A few bytes claiming 30000 x 30000 pixels: opening it would decode 2.7 GB."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b"")
+    )
 
 
 def b64(data: bytes) -> str:
@@ -61,6 +80,11 @@ def nothing_queued(app, redis_client):
             {"type": "image", "base64": b64(b"<html><body>login</body></html>")},
             "media.base64",
             "not a JPEG, PNG or WebP image (it is text/html)",
+        ),
+        (
+            {"type": "image", "base64": b64(_huge_png())},
+            "media.base64",
+            "the image has too many pixels to send",
         ),
         (
             {"type": "document", "base64": b64(b"<!DOCTYPE html><html></html>")},
