@@ -21,6 +21,8 @@ import binascii
 import hashlib
 import http.client
 import re
+import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -179,41 +181,96 @@ class FetchFailed(Exception):
 
 def fetch(url: str) -> bytes:
     """The bytes at ``url``, under the address policy, the time-out and the size cap; raises
-    FetchFailed with the reason."""
-    limit = max_bytes()
-    opener = outbound.opener(settings.get("media_allow_private"))
-    request = urllib.request.Request(url, headers={"User-Agent": "Kabar"})
+    FetchFailed with the reason. The time-out bounds the whole fetch: urllib's bounds each
+    read only, and a server dripping a byte at a time would hold the worker for hours."""
     timeout = current_app.config["MEDIA_FETCH_TIMEOUT_S"]
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limit:
+    request = urllib.request.Request(url, headers={"User-Agent": "Kabar"})
+    with _Deadline(timeout) as deadline:
+        opener = outbound.opener(settings.get("media_allow_private"), deadline.watch)
+        try:
+            data = _download(opener, request, timeout, max_bytes())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if deadline.expired:
+                raise FetchFailed(_late(timeout)) from None
+            raise _failure(exc, timeout) from None
+    if deadline.expired:  # its connection was cut: what was read may be only part of the file
+        raise FetchFailed(_late(timeout))
+    return data
+
+
+def _download(opener: Any, request: urllib.request.Request, timeout: float, limit: int) -> bytes:
+    with opener.open(request, timeout=timeout) as response:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchFailed(_too_large())
+        data = bytearray()
+        while chunk := response.read(CHUNK):
+            data += chunk
+            if len(data) > limit:
                 raise FetchFailed(_too_large())
-            data = bytearray()
-            while chunk := response.read(CHUNK):
-                data += chunk
-                if len(data) > limit:
-                    raise FetchFailed(_too_large())
-            return bytes(data)
-    except urllib.error.HTTPError as exc:
+        return bytes(data)
+
+
+def _failure(exc: Exception, timeout: float) -> FetchFailed:
+    if isinstance(exc, urllib.error.HTTPError):
         if 300 <= exc.code < 400:
-            raise FetchFailed(
+            return FetchFailed(
                 f"the media URL answered with a redirect (HTTP {exc.code}), which Kabar does "
                 "not follow"
-            ) from None
-        raise FetchFailed(f"the media URL answered HTTP {exc.code}") from None
-    except outbound.AddressRefused as exc:
-        raise FetchFailed(f"Kabar does not fetch media from {exc}") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, outbound.AddressRefused):
-            raise FetchFailed(f"Kabar does not fetch media from {exc.reason}") from None
-        if isinstance(exc.reason, TimeoutError):
-            raise FetchFailed(f"the media URL did not answer within {timeout:g} s") from None
-        raise FetchFailed(f"the media URL could not be reached: {exc.reason}") from None
-    except TimeoutError:
-        raise FetchFailed(f"the media URL did not answer within {timeout:g} s") from None
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise FetchFailed(f"the media URL could not be reached: {exc}") from None
+            )
+        return FetchFailed(f"the media URL answered HTTP {exc.code}")
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, Exception):
+        exc = exc.reason  # what stopped the connection
+    if isinstance(exc, outbound.AddressRefused):
+        return FetchFailed(f"Kabar does not fetch media from {exc}")
+    if isinstance(exc, TimeoutError):
+        return FetchFailed(_late(timeout))
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return FetchFailed(f"the media URL could not be reached: {reason}")
+
+
+def _late(timeout: float) -> str:
+    return f"the media URL did not answer within {timeout:g} s"
+
+
+class _Deadline:
+    """Ends a fetch ``seconds`` after it began: its connections are shut down then, so a read
+    under way returns at once (``expired`` tells the caller why)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _cut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also under TLS: the reading thread then sees the end of the
+    # stream; a socket closed meanwhile has nothing to cut.
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _too_large() -> str:
