@@ -25,7 +25,7 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -335,23 +335,25 @@ def _staged(messages: list[Outgoing]) -> list[Outgoing]:
             sa.select(F.sha256, F.mimetype, F.size).where(F.sha256.in_(wanted))
         )
     }
-    missing = [sha256 for sha256, present in there.items() if not present]
-    if missing:
-        blobs = dict(
-            db.session.execute(sa.select(F.sha256, F.data).where(F.sha256.in_(missing))).all()
-        )
-        media.stage(client, blobs)
-    db.session.rollback()
+    _stage_from_store(client, [sha256 for sha256, present in there.items() if not present])
     return [_described(m, files) if m.media else m for m in messages]
 
 
 def restage(sha256s: set[str]) -> None:
     """Put these attachments' bytes back in Redis (they were gone when a send asked)."""
+    _stage_from_store(get_redis(), sha256s)
+
+
+def _stage_from_store(client: Any, sha256s: Iterable[str]) -> None:
+    """Copy these files from PostgreSQL to Redis one by one: a batch of 16 MB invoices is
+    never all in the worker's memory at once."""
     F = MediaFile
-    rows = db.session.execute(sa.select(F.sha256, F.data).where(F.sha256.in_(sha256s)))
-    blobs = dict(rows.all())
+    for sha256 in sha256s:
+        data = db.session.scalar(sa.select(F.data).where(F.sha256 == sha256))
+        if data is not None:
+            media.stage(client, {sha256: data})
+        del data
     db.session.rollback()
-    media.stage(get_redis(), blobs)
 
 
 def _described(message: Outgoing, files: Mapping[str, Any]) -> Outgoing:
