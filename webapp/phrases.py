@@ -338,6 +338,10 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the media URL did not answer within %(seconds)s s"),
     N_("the media URL gave a file Kabar cannot send: %(reason)s"),
     N_("the attachment %(sha)s was not in Redis; nothing was sent"),
+    (
+        "the attachment %(sha)s could not be read from Redis (%(detail)s); nothing was sent",
+        N_("the attachment %(sha)s could not be read from Redis; nothing was sent"),
+    ),
     N_("fileName has at most %(count)s characters"),
     N_("mediaType must be one of %(choices)s"),
     N_("%(transport)s cannot send images or documents"),
