@@ -327,6 +327,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("media is an object {url or base64, type}"),
     N_("mimetype is a MIME type such as application/pdf"),
     N_("give either url or base64"),
+    N_("the URL must not carry a user name or password; Kabar does not send them"),
     N_("%(key)s is text of 1 to %(count)s characters"),
     N_("base64 is the file's bytes in base64"),
     N_("base64 is not valid base64"),

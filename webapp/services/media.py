@@ -109,6 +109,12 @@ def check_url(url: Any, field: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MediaInvalid("give an http:// or https:// URL with a host", field=field)
+    if "@" in parts.netloc:
+        # urllib sends no credentials from a URL: the fetch could only fail, quoting them.
+        raise MediaInvalid(
+            "the URL must not carry a user name or password; Kabar does not send them",
+            field=field,
+        )
     return url
 
 
@@ -183,6 +189,10 @@ def fetch(url: str) -> bytes:
     """The bytes at ``url``, under the address policy, the time-out and the size cap; raises
     FetchFailed with the reason. The time-out bounds the whole fetch: urllib's bounds each
     read only, and a server dripping a byte at a time would hold the worker for hours."""
+    try:
+        url = check_url(url, "media.url")  # a template's mediaUrl is only checked now
+    except MediaInvalid as exc:
+        raise FetchFailed(exc.message) from None
     timeout = current_app.config["MEDIA_FETCH_TIMEOUT_S"]
     request = urllib.request.Request(url, headers={"User-Agent": "Kabar"})
     with _Deadline(timeout) as deadline:
