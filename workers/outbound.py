@@ -144,9 +144,11 @@ def connect(
     source_address: tuple[str, int] | None = None,
     *,
     allow_private: bool,
+    connected: Callable[[socket.socket], None] | None = None,
 ) -> socket.socket:
     """``socket.create_connection`` under the policy: allowed addresses of the name are tried
-    in turn; raises ``AddressRefused`` when none is allowed."""
+    in turn; raises ``AddressRefused`` when none is allowed. ``connected`` is given the socket
+    (before any TLS)."""
     host, port = address
     if host.rstrip(".").lower() in METADATA_NAMES:
         raise AddressRefused(f"{host} (a cloud metadata name)")
@@ -157,9 +159,13 @@ def connect(
             refused = refused or f"{host} ({why})"
             continue
         try:
-            return socket.create_connection((sockaddr[0], port), timeout, source_address)
+            sock = socket.create_connection((sockaddr[0], port), timeout, source_address)
         except OSError as exc:
             failure = exc
+            continue
+        if connected is not None:
+            connected(sock)
+        return sock
     raise failure or AddressRefused(refused)
 
 
@@ -183,13 +189,9 @@ class _VettedConnection:
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(connect, allow_private=allow_private)
-        self._connected = connected
-
-    def connect(self) -> None:
-        super().connect()
-        if self._connected is not None:
-            self._connected(self.sock)
+        self._create_connection = functools.partial(
+            connect, allow_private=allow_private, connected=connected
+        )
 
 
 class _VettedHTTPConnection(_VettedConnection, http.client.HTTPConnection):
@@ -234,7 +236,7 @@ def opener(
     allow_private: bool = False, connected: Callable[[socket.socket], None] | None = None
 ) -> urllib.request.OpenerDirector:
     """urllib without redirects or proxies, connecting only where the policy allows;
-    ``connected`` is given each socket once connected (TLS wrapped, for HTTPS)."""
+    ``connected`` is given each socket once connected, before any TLS."""
     return urllib.request.build_opener(
         _NoRedirect,
         # No proxy from the environment: a proxy would resolve the name itself, unvetted.

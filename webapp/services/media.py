@@ -245,7 +245,9 @@ def _late(timeout: float) -> str:
 
 class _Deadline:
     """Ends a fetch ``seconds`` after it began: its connections are shut down then, so a read
-    under way returns at once (``expired`` tells the caller why)."""
+    under way returns at once; ``expired`` tells the caller why. It shuts down a duplicate of
+    each socket, which TLS does not take over and which no other connection can reuse before
+    the fetch is over."""
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
@@ -260,12 +262,15 @@ class _Deadline:
 
     def __exit__(self, *exc_info: object) -> None:
         self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
 
     def watch(self, sock: socket.socket) -> None:
         with self._lock:
-            self._sockets.append(sock)
+            self._sockets.append(sock.dup())
             if self.expired:
-                _cut(sock)
+                _cut(self._sockets[-1])
 
     def _expire(self) -> None:
         with self._lock:
@@ -275,12 +280,10 @@ class _Deadline:
 
 
 def _cut(sock: socket.socket) -> None:
-    # The plain socket's shutdown, also under TLS: the reading thread then sees the end of the
-    # stream; a socket closed meanwhile has nothing to cut.
     try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        sock.shutdown(socket.SHUT_RDWR)
     except OSError:
-        pass
+        pass  # the connection is over already
 
 
 def _too_large() -> str:
