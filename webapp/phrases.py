@@ -328,6 +328,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("media is an object {url or base64, type}"),
     N_("mimetype is a MIME type such as application/pdf"),
     N_("give either url or base64"),
+    N_("the URL must not carry a user name or password; Kabar does not send them"),
     N_("%(key)s is text of 1 to %(count)s characters"),
     N_("base64 is the file's bytes in base64"),
     N_("base64 is not valid base64"),
@@ -339,6 +340,10 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the media URL did not answer within %(seconds)s s"),
     N_("the media URL gave a file Kabar cannot send: %(reason)s"),
     N_("the attachment %(sha)s was not in Redis; nothing was sent"),
+    (
+        "the attachment %(sha)s could not be read from Redis (%(detail)s); nothing was sent",
+        N_("the attachment %(sha)s could not be read from Redis; nothing was sent"),
+    ),
     N_("fileName has at most %(count)s characters"),
     N_("mediaType must be one of %(choices)s"),
     N_("%(transport)s cannot send images or documents"),
@@ -347,6 +352,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the file is an HTML page, not a document"),
     N_("the file is not a PDF (it is %(mimetype)s)"),
     N_("the file is not a JPEG, PNG or WebP image (it is %(mimetype)s)"),
+    N_("the image has too many pixels to send"),
     N_("WhatsApp refused the %(type)s: %(reason)s (simulated)"),
     # the API's request checks (webapp.api.schemas, marshmallow's own)
     N_("give at least one of priority, intervalMs, jitterMs, dailyCap, warmup"),

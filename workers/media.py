@@ -31,8 +31,15 @@ def stage(client: redis.Redis, blobs: Mapping[str, bytes]) -> None:
 
 
 def load(client: redis.Redis, descriptor: Mapping[str, Any]) -> Media:
-    """The attachment a wire form describes, with its bytes; raises MediaMissing."""
-    data = client.get(keys.media_blob(descriptor["sha256"]))
+    """The attachment a wire form describes, with its bytes; raises MediaMissing, also when
+    Redis cannot be read a moment (nothing went out either way: the worker sends it again)."""
+    try:
+        data = client.get(keys.media_blob(descriptor["sha256"]))
+    except redis.RedisError as exc:
+        raise MediaMissing(
+            f"the attachment {descriptor['sha256'][:12]} could not be read from Redis ({exc}); "
+            "nothing was sent"
+        ) from None
     if data is None:
         raise MediaMissing(
             f"the attachment {descriptor['sha256'][:12]} was not in Redis; nothing was sent"

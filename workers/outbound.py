@@ -27,6 +27,7 @@ import http.client
 import ipaddress
 import socket
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -143,9 +144,11 @@ def connect(
     source_address: tuple[str, int] | None = None,
     *,
     allow_private: bool,
+    connected: Callable[[socket.socket], None] | None = None,
 ) -> socket.socket:
     """``socket.create_connection`` under the policy: allowed addresses of the name are tried
-    in turn; raises ``AddressRefused`` when none is allowed."""
+    in turn; raises ``AddressRefused`` when none is allowed. ``connected`` is given the socket
+    (before any TLS)."""
     host, port = address
     if host.rstrip(".").lower() in METADATA_NAMES:
         raise AddressRefused(f"{host} (a cloud metadata name)")
@@ -156,9 +159,13 @@ def connect(
             refused = refused or f"{host} ({why})"
             continue
         try:
-            return socket.create_connection((sockaddr[0], port), timeout, source_address)
+            sock = socket.create_connection((sockaddr[0], port), timeout, source_address)
         except OSError as exc:
             failure = exc
+            continue
+        if connected is not None:
+            connected(sock)
+        return sock
     raise failure or AddressRefused(refused)
 
 
@@ -174,9 +181,17 @@ class _VettedConnection:
     ``_create_connection``; HTTPS wraps TLS around that socket afterwards with the name, so SNI
     and the certificate check are unchanged."""
 
-    def __init__(self, *args: Any, allow_private: bool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        allow_private: bool,
+        connected: Callable[[socket.socket], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self._create_connection = functools.partial(connect, allow_private=allow_private)
+        self._create_connection = functools.partial(
+            connect, allow_private=allow_private, connected=connected
+        )
 
 
 class _VettedHTTPConnection(_VettedConnection, http.client.HTTPConnection):
@@ -192,13 +207,18 @@ class _VettedHandler:
 
     connection: type[http.client.HTTPConnection]
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(
+        self, allow_private: bool, connected: Callable[[socket.socket], None] | None
+    ) -> None:
         super().__init__()
         self.allow_private = allow_private
+        self.connected = connected
 
     def _open_vetted(self, req: urllib.request.Request):
         # Not named "<scheme>_open": urllib would register the handler for such a scheme.
-        vetting = functools.partial(self.connection, allow_private=self.allow_private)
+        vetting = functools.partial(
+            self.connection, allow_private=self.allow_private, connected=self.connected
+        )
         return self.do_open(vetting, req)
 
 
@@ -212,12 +232,15 @@ class _VettedHTTPSHandler(_VettedHandler, urllib.request.HTTPSHandler):
     https_open = _VettedHandler._open_vetted
 
 
-def opener(allow_private: bool = False) -> urllib.request.OpenerDirector:
-    """urllib without redirects or proxies, connecting only where the policy allows."""
+def opener(
+    allow_private: bool = False, connected: Callable[[socket.socket], None] | None = None
+) -> urllib.request.OpenerDirector:
+    """urllib without redirects or proxies, connecting only where the policy allows;
+    ``connected`` is given each socket once connected, before any TLS."""
     return urllib.request.build_opener(
         _NoRedirect,
         # No proxy from the environment: a proxy would resolve the name itself, unvetted.
         urllib.request.ProxyHandler({}),
-        _VettedHTTPHandler(allow_private),
-        _VettedHTTPSHandler(allow_private),
+        _VettedHTTPHandler(allow_private, connected),
+        _VettedHTTPSHandler(allow_private, connected),
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import struct
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from PIL import Image
 
 from webapp.extensions import db
 from webapp.models import MediaFile, WhatsAppMessage
+from webapp.services import media as attachments
 from webapp.services import messages, retention, settings
 from webapp.services.errors import MediaInvalid
 
@@ -23,6 +26,23 @@ def _png(color: str = "red") -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), color).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _huge_png() -> bytes:
+    """A few bytes claiming 30000 x 30000 pixels: opening it would decode 2.7 GB."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b"")
+    )
 
 
 def b64(data: bytes) -> str:
@@ -61,6 +81,11 @@ def nothing_queued(app, redis_client):
             {"type": "image", "base64": b64(b"<html><body>login</body></html>")},
             "media.base64",
             "not a JPEG, PNG or WebP image (it is text/html)",
+        ),
+        (
+            {"type": "image", "base64": b64(_huge_png())},
+            "media.base64",
+            "the image has too many pixels to send",
         ),
         (
             {"type": "document", "base64": b64(b"<!DOCTYPE html><html></html>")},
@@ -186,3 +211,25 @@ def test_retention_deletes_media_no_message_refers_to(app, client, auth):
         db.session.execute(db.delete(M))
         db.session.commit()
         assert retention.purge(datetime.now(UTC)).media_files == 0
+
+
+
+@pytest.mark.usefixtures("nothing_queued")
+def test_a_url_carrying_a_password_is_refused_without_repeating_it(client, auth):
+    """urllib sends no credentials from a URL: such a fetch could only fail, with an error
+    quoting the password (stored on the row, shown in the console, logged)."""
+    url = "http://admin:s3cret-pw@billing.example/inv.pdf"
+    r = _send(client, auth, text="Tagihan", media={"type": "document", "url": url})
+    assert r.status_code == 422, r.get_json()
+    error = r.get_json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_media", "media.url")
+    assert "user name or password" in error["message"]
+    assert "s3cret" not in r.get_data(as_text=True)
+
+
+def test_the_worker_never_fetches_a_url_carrying_a_password(app):
+    """A template's mediaUrl may carry one literally: refused when sent, never quoted."""
+    with app.app_context(), pytest.raises(attachments.FetchFailed) as failed:
+        attachments.fetch("http://admin:s3cret-pw@127.0.0.1/inv.pdf")
+    assert "user name or password" in str(failed.value)
+    assert "s3cret" not in str(failed.value)

@@ -21,9 +21,11 @@ import binascii
 import hashlib
 import http.client
 import re
+import socket
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -107,6 +109,12 @@ def check_url(url: Any, field: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MediaInvalid("give an http:// or https:// URL with a host", field=field)
+    if "@" in parts.netloc:
+        # urllib sends no credentials from a URL: the fetch could only fail, quoting them.
+        raise MediaInvalid(
+            "the URL must not carry a user name or password; Kabar does not send them",
+            field=field,
+        )
     return url
 
 
@@ -179,41 +187,103 @@ class FetchFailed(Exception):
 
 def fetch(url: str) -> bytes:
     """The bytes at ``url``, under the address policy, the time-out and the size cap; raises
-    FetchFailed with the reason."""
-    limit = max_bytes()
-    opener = outbound.opener(settings.get("media_allow_private"))
-    request = urllib.request.Request(url, headers={"User-Agent": "Kabar"})
-    timeout = current_app.config["MEDIA_FETCH_TIMEOUT_S"]
+    FetchFailed with the reason. The time-out bounds the whole fetch: urllib's bounds each
+    read only, and a server dripping a byte at a time would hold the worker for hours."""
     try:
-        with opener.open(request, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limit:
+        url = check_url(url, "media.url")  # a template's mediaUrl is only checked now
+    except MediaInvalid as exc:
+        raise FetchFailed(exc.message) from None
+    timeout = current_app.config["MEDIA_FETCH_TIMEOUT_S"]
+    request = urllib.request.Request(url, headers={"User-Agent": "Kabar"})
+    with _Deadline(timeout) as deadline:
+        opener = outbound.opener(settings.get("media_allow_private"), deadline.watch)
+        try:
+            data = _download(opener, request, timeout, max_bytes())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if deadline.expired:
+                raise FetchFailed(_late(timeout)) from None
+            raise _failure(exc, timeout) from None
+    if deadline.expired:  # its connection was cut: what was read may be only part of the file
+        raise FetchFailed(_late(timeout))
+    return data
+
+
+def _download(opener: Any, request: urllib.request.Request, timeout: float, limit: int) -> bytes:
+    with opener.open(request, timeout=timeout) as response:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchFailed(_too_large())
+        data = bytearray()
+        while chunk := response.read(CHUNK):
+            data += chunk
+            if len(data) > limit:
                 raise FetchFailed(_too_large())
-            data = bytearray()
-            while chunk := response.read(CHUNK):
-                data += chunk
-                if len(data) > limit:
-                    raise FetchFailed(_too_large())
-            return bytes(data)
-    except urllib.error.HTTPError as exc:
+        return bytes(data)
+
+
+def _failure(exc: Exception, timeout: float) -> FetchFailed:
+    if isinstance(exc, urllib.error.HTTPError):
         if 300 <= exc.code < 400:
-            raise FetchFailed(
+            return FetchFailed(
                 f"the media URL answered with a redirect (HTTP {exc.code}), which Kabar does "
                 "not follow"
-            ) from None
-        raise FetchFailed(f"the media URL answered HTTP {exc.code}") from None
-    except outbound.AddressRefused as exc:
-        raise FetchFailed(f"Kabar does not fetch media from {exc}") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, outbound.AddressRefused):
-            raise FetchFailed(f"Kabar does not fetch media from {exc.reason}") from None
-        if isinstance(exc.reason, TimeoutError):
-            raise FetchFailed(f"the media URL did not answer within {timeout:g} s") from None
-        raise FetchFailed(f"the media URL could not be reached: {exc.reason}") from None
-    except TimeoutError:
-        raise FetchFailed(f"the media URL did not answer within {timeout:g} s") from None
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise FetchFailed(f"the media URL could not be reached: {exc}") from None
+            )
+        return FetchFailed(f"the media URL answered HTTP {exc.code}")
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, Exception):
+        exc = exc.reason  # what stopped the connection
+    if isinstance(exc, outbound.AddressRefused):
+        return FetchFailed(f"Kabar does not fetch media from {exc}")
+    if isinstance(exc, TimeoutError):
+        return FetchFailed(_late(timeout))
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return FetchFailed(f"the media URL could not be reached: {reason}")
+
+
+def _late(timeout: float) -> str:
+    return f"the media URL did not answer within {timeout:g} s"
+
+
+class _Deadline:
+    """Ends a fetch ``seconds`` after it began: its connections are shut down then, so a read
+    under way returns at once; ``expired`` tells the caller why. It shuts down a duplicate of
+    each socket, which TLS does not take over and which no other connection can reuse before
+    the fetch is over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock.dup())
+            if self.expired:
+                _cut(self._sockets[-1])
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the connection is over already
 
 
 def _too_large() -> str:
@@ -278,23 +348,25 @@ def _staged(messages: list[Outgoing]) -> list[Outgoing]:
             sa.select(F.sha256, F.mimetype, F.size).where(F.sha256.in_(wanted))
         )
     }
-    missing = [sha256 for sha256, present in there.items() if not present]
-    if missing:
-        blobs = dict(
-            db.session.execute(sa.select(F.sha256, F.data).where(F.sha256.in_(missing))).all()
-        )
-        media.stage(client, blobs)
-    db.session.rollback()
+    _stage_from_store(client, [sha256 for sha256, present in there.items() if not present])
     return [_described(m, files) if m.media else m for m in messages]
 
 
 def restage(sha256s: set[str]) -> None:
     """Put these attachments' bytes back in Redis (they were gone when a send asked)."""
+    _stage_from_store(get_redis(), sha256s)
+
+
+def _stage_from_store(client: Any, sha256s: Iterable[str]) -> None:
+    """Copy these files from PostgreSQL to Redis one by one: a batch of 16 MB invoices is
+    never all in the worker's memory at once."""
     F = MediaFile
-    rows = db.session.execute(sa.select(F.sha256, F.data).where(F.sha256.in_(sha256s)))
-    blobs = dict(rows.all())
+    for sha256 in sha256s:
+        data = db.session.scalar(sa.select(F.data).where(F.sha256 == sha256))
+        if data is not None:
+            media.stage(client, {sha256: data})
+        del data
     db.session.rollback()
-    media.stage(get_redis(), blobs)
 
 
 def restage_for(message_ids: list[int]) -> None:

@@ -47,6 +47,9 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, row_id
+
+# A module, not its names: media's own imports come back here (settings -> templates).
+from webapp.services import media as attachments
 from webapp.services.errors import (
     Conflict,
     MessageTooLong,
@@ -56,8 +59,7 @@ from webapp.services.errors import (
     TemplateVariableInvalid,
     TemplateVariableMissing,
 )
-from webapp.services.media import MAX_FILE_NAME, Attachment
-from webapp.services.media import TYPES as MEDIA_TYPES
+from workers.transports.media import TYPES as MEDIA_TYPES
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)(?:\|(\w+))?\}\}")
 # Something that looks like a placeholder but is not one ("{{ name }}", "{{a|b|c}}"): sent as is.
@@ -272,7 +274,7 @@ class Rendered:
     media_url: str | None = None
     # "media" for a media template (sent as an image or document), "text" for button and list
     render_mode: str | None = None
-    media: Attachment | None = None
+    media: attachments.Attachment | None = None
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def _fill_extra(extra: Mapping | None, fill: Callable[[str], str]) -> dict[str, 
 def _compose(type_: str, body: str, extra: Mapping[str, Any]) -> Rendered:
     if type_ == "media":
         url = (extra.get("media_url") or "").strip()
-        attachment = Attachment(
+        attachment = attachments.Attachment(
             extra.get("media_type") or "image", url=url, file_name=extra.get("file_name") or None
         )
         return Rendered(body, media_url=url or None, render_mode="media", media=attachment)
@@ -450,9 +452,9 @@ def normalize_extra(type_: str, parts: Mapping[str, Any]) -> dict[str, Any] | No
                 f"mediaType must be one of {', '.join(MEDIA_TYPES)}", field="mediaType"
             )
         file_name = _text(parts.get("file_name"), "fileName", required=False)
-        if file_name and len(file_name) > MAX_FILE_NAME:
+        if file_name and len(file_name) > attachments.MAX_FILE_NAME:
             raise TemplateInvalid(
-                f"fileName has at most {MAX_FILE_NAME} characters", field="fileName"
+                f"fileName has at most {attachments.MAX_FILE_NAME} characters", field="fileName"
             )
         return {
             "media_url": url,
@@ -601,7 +603,7 @@ def find_active(reference: Any, field: str = "template") -> WhatsAppTemplate:
 
 
 def _not_found(what: str, reference: Any) -> str:
-    """"no template named 'x'" for a name, "no template with id 7" for a number."""
+    """ "no template named 'x'" for a name, "no template with id 7" for a number."""
     if isinstance(reference, str):
         return f"{what} named {reference!r}"
     return f"{what} with id {reference}"

@@ -78,12 +78,17 @@ def sniff(data: bytes, type_: str, mimetype: str | None = None) -> str:
 
 
 def _image_format(data: bytes) -> str | None:
+    """Pillow's name of the image format of ``data``; None when it is no image. A few bytes
+    may claim billions of pixels: Pillow refuses to open those (a decompression bomb), and so
+    does WhatsApp."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             found = image.format
             image.verify()
+    except Image.DecompressionBombError:
+        raise MediaRefused("the image has too many pixels to send") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
     return found if found in IMAGE_FORMATS else None
