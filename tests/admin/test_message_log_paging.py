@@ -169,3 +169,15 @@ def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
     dashboard = client.get("/admin/").get_data(as_text=True)
     assert re.search(r"<title>09:00 [^<]+ 3</title>", dashboard), dashboard
     assert "2.0 s" in dashboard
+
+
+def test_a_page_number_past_any_count_shows_the_last_page(app, logged_in, monkeypatch):
+    """A page= typed by hand on a counted-about log: the last page, not a database error."""
+    ids = sorted(add_messages(app, 60), reverse=True)
+    monkeypatch.setattr(reports, "COUNT_EXACTLY", 10)
+    with app.app_context():
+        db.session.execute(db.text("ANALYZE whatsapp_messages"))
+        db.session.commit()
+    response = logged_in.get(f"/admin/messages?page={10**18}")
+    assert response.status_code == 200
+    assert shown(response.get_data(as_text=True)) == ids[50:]

@@ -167,7 +167,7 @@ def search_messages(
         if not newer_first and not more:
             page = 1  # nothing newer: the first page
     else:
-        page = min(page, pages) if exact else page  # past the end: the last page
+        page = min(page, pages)  # past the end (or the estimate's end): the last page
         ids = list(db.session.scalars(
             query.with_only_columns(M.id).order_by(key.desc())
             .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
