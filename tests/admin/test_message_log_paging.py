@@ -160,6 +160,9 @@ def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
                 WhatsAppMessage(to_number=number, content="x", status="delivered",
                                 created_at=at_nine, sent_at=at_nine, delivered_at=delivered)
             )  # fmt: skip
+        # On the hour exactly: that hour's, not the one before.
+        db.session.add(WhatsAppMessage(to_number="6281200000000", content="x", status="delivered",
+                                       created_at=start + timedelta(hours=10)))  # fmt: skip
         db.session.commit()
     client = app.test_client()
     client.post("/admin/login", data={"email": "ops@example.com",
@@ -168,6 +171,7 @@ def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
     assert set(re.findall(r"<td>(628\d+)</td>", page)) == {"6281234567890", "6285700007890"}
     dashboard = client.get("/admin/").get_data(as_text=True)
     assert re.search(r"<title>09:00 [^<]+ 3</title>", dashboard), dashboard
+    assert re.search(r"<title>10:00 [^<]+ 1</title>", dashboard)
     assert "2.0 s" in dashboard
 
 

@@ -109,7 +109,10 @@ def _local_hour(start: datetime) -> tuple[Any, Callable[[Any], int]]:
         return sa.func.date_part("hour", sa.func.timezone(zone_name, M.created_at)), int
     # SQLite knows no time zones: whole hours since the day's start, each one's local hour
     # (the same number, except on a day whose clocks change).
-    hours = sa.cast((sa.func.julianday(M.created_at) - sa.func.julianday(start)) * 24, sa.Integer)
+    # Whole seconds, in integers: a day's fraction in floating point puts a message created on
+    # the hour into the hour before.
+    seconds = sa.cast(sa.func.strftime("%s", M.created_at), sa.Integer) - int(start.timestamp())
+    hours = seconds // 3600
     return hours, lambda index: (start + timedelta(hours=int(index))).astimezone(zone()).hour
 
 
