@@ -185,3 +185,17 @@ def test_a_page_number_past_any_count_shows_the_last_page(app, logged_in, monkey
     response = logged_in.get(f"/admin/messages?page={10**18}")
     assert response.status_code == 200
     assert shown(response.get_data(as_text=True)) == ids[50:]
+
+
+def test_going_back_to_the_top_shows_the_messages_that_came_meanwhile(app, logged_in):
+    """Previous from page 2 after new messages came: not a 'page 1' without them and without
+    a way up, but a link on to the newest."""
+    add_messages(app, 100)
+    second = logged_in.get(link(NEXT, logged_in.get("/admin/messages").get_data(as_text=True)))
+    newer = add_messages(app, 3)
+    back = logged_in.get(link(PREVIOUS, second.get_data(as_text=True))).get_data(as_text=True)
+    top = link(PREVIOUS, back)
+    assert top, "no way up to the messages that came meanwhile"
+    first = logged_in.get(top).get_data(as_text=True)
+    assert shown(first)[:3] == sorted(newer, reverse=True) and len(shown(first)) == 50
+    assert link(PREVIOUS, first) is None and "halaman 1 dari 3" in first
