@@ -351,10 +351,11 @@ def purge_day(app) -> None:
     with app.app_context():
         purged = retention.purge(now=now)
     took = time.perf_counter() - started
-    done.set()
-    updater.join()
+    # Read while the updates' backend is alive: once its connection closes, its ticks are gone.
     database_s = (backend_ticks(app) - ticks) / os.sysconf("SC_CLK_TCK")
     process_s = time.process_time() - process
+    done.set()
+    updater.join()
     print(
         f"\nretention: {purged.messages:,} messages (of {doomed:,} past the horizon) and "
         f"{purged.queue_jobs:,} queue jobs in {took:.1f} s "

@@ -102,3 +102,44 @@ def test_keys_made_before_scopes_keep_every_scope_and_their_mpwa_use(tmp_path):
             ("script", "admin read send"),
         ]
         assert rows[0][2] is not None and rows[1][2] is None
+
+
+def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again():
+    """CREATE INDEX CONCURRENTLY that stops half-way (killed, cancelled, a lock timeout)
+    leaves an invalid index of that name; upgrading again must not take it for built."""
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import ADMIN_PG
+
+    name = f"kabar_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{ADMIN_PG.rsplit('/', 1)[0]}/{name}"
+    try:
+        app = create_app(
+            {"SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1)}
+        )
+        with app.app_context():
+            upgrade(revision="0016")
+            with psycopg.connect(url, autocommit=True) as conn:
+                # A unique index over duplicates fails while built and stays, invalid.
+                try:
+                    conn.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_whatsapp_messages_created_at"
+                                 " ON whatsapp_templates ((1))")  # fmt: skip
+                except psycopg.errors.UniqueViolation:
+                    pass
+            upgrade()
+            from webapp.extensions import db
+
+            db.engine.dispose()
+        with psycopg.connect(url, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT i.indisvalid, i.indrelid::regclass::text FROM pg_index i"
+                " WHERE i.indexrelid = 'ix_whatsapp_messages_created_at'::regclass"
+            ).fetchone()
+        assert found == (True, "whatsapp_messages")
+    finally:
+        with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,6 +18,7 @@ Revision ID: 0017
 Revises: 0016
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
@@ -53,6 +54,17 @@ def upgrade():
     with op.get_context().autocommit_block():
         for name, table, columns, included, postgresql_only in INDEXES:
             if postgresql:
+                # A build that stopped half-way (killed, cancelled) left an invalid index of
+                # this name, which IF NOT EXISTS would take for built: build it again.
+                invalid = op.get_bind().scalar(
+                    sa.text(
+                        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                        " WHERE c.relname = :name AND NOT i.indisvalid"
+                    ),
+                    {"name": name},
+                )
+                if invalid:
+                    op.execute(f"DROP INDEX CONCURRENTLY {name}")
                 include = f" INCLUDE ({', '.join(included)})" if included else ""
                 op.execute(
                     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "

@@ -160,6 +160,9 @@ def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
                 WhatsAppMessage(to_number=number, content="x", status="delivered",
                                 created_at=at_nine, sent_at=at_nine, delivered_at=delivered)
             )  # fmt: skip
+        # On the hour exactly: that hour's, not the one before.
+        db.session.add(WhatsAppMessage(to_number="6281200000000", content="x", status="delivered",
+                                       created_at=start + timedelta(hours=10)))  # fmt: skip
         db.session.commit()
     client = app.test_client()
     client.post("/admin/login", data={"email": "ops@example.com",
@@ -168,4 +171,31 @@ def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
     assert set(re.findall(r"<td>(628\d+)</td>", page)) == {"6281234567890", "6285700007890"}
     dashboard = client.get("/admin/").get_data(as_text=True)
     assert re.search(r"<title>09:00 [^<]+ 3</title>", dashboard), dashboard
+    assert re.search(r"<title>10:00 [^<]+ 1</title>", dashboard)
     assert "2.0 s" in dashboard
+
+
+def test_a_page_number_past_any_count_shows_the_last_page(app, logged_in, monkeypatch):
+    """A page= typed by hand on a counted-about log: the last page, not a database error."""
+    ids = sorted(add_messages(app, 60), reverse=True)
+    monkeypatch.setattr(reports, "COUNT_EXACTLY", 10)
+    with app.app_context():
+        db.session.execute(db.text("ANALYZE whatsapp_messages"))
+        db.session.commit()
+    response = logged_in.get(f"/admin/messages?page={10**18}")
+    assert response.status_code == 200
+    assert shown(response.get_data(as_text=True)) == ids[50:]
+
+
+def test_going_back_to_the_top_shows_the_messages_that_came_meanwhile(app, logged_in):
+    """Previous from page 2 after new messages came: not a 'page 1' without them and without
+    a way up, but a link on to the newest."""
+    add_messages(app, 100)
+    second = logged_in.get(link(NEXT, logged_in.get("/admin/messages").get_data(as_text=True)))
+    newer = add_messages(app, 3)
+    back = logged_in.get(link(PREVIOUS, second.get_data(as_text=True))).get_data(as_text=True)
+    top = link(PREVIOUS, back)
+    assert top, "no way up to the messages that came meanwhile"
+    first = logged_in.get(top).get_data(as_text=True)
+    assert shown(first)[:3] == sorted(newer, reverse=True) and len(shown(first)) == 50
+    assert link(PREVIOUS, first) is None and "halaman 1 dari 3" in first

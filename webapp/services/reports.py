@@ -109,7 +109,10 @@ def _local_hour(start: datetime) -> tuple[Any, Callable[[Any], int]]:
         return sa.func.date_part("hour", sa.func.timezone(zone_name, M.created_at)), int
     # SQLite knows no time zones: whole hours since the day's start, each one's local hour
     # (the same number, except on a day whose clocks change).
-    hours = sa.cast((sa.func.julianday(M.created_at) - sa.func.julianday(start)) * 24, sa.Integer)
+    # Whole seconds, in integers: a day's fraction in floating point puts a message created on
+    # the hour into the hour before.
+    seconds = sa.cast(sa.func.strftime("%s", M.created_at), sa.Integer) - int(start.timestamp())
+    hours = seconds // 3600
     return hours, lambda index: (start + timedelta(hours=int(index))).astimezone(zone()).hour
 
 
@@ -154,20 +157,26 @@ def search_messages(
     # A set counted exactly is small: read through its filter's index and sorted, where the
     # planner, taking matches for evenly spread, might walk the primary key for them.
     key = M.id + 0 if exact else M.id
-    if before is not None or after is not None:
-        newer_first = after is None
-        keyset = M.id < before if newer_first else M.id > after
-        order = key.desc() if newer_first else key.asc()
-        ids = list(db.session.scalars(
-            query.with_only_columns(M.id).where(keyset).order_by(order).limit(PAGE_SIZE + 1)
+    ids: list[int] | None = None
+    if after is not None:
+        newer = list(db.session.scalars(
+            query.with_only_columns(M.id).where(M.id > after).order_by(key.asc())
+            .limit(PAGE_SIZE + 1)
         ))  # fmt: skip
-        more = len(ids) > PAGE_SIZE
+        if len(newer) > PAGE_SIZE:
+            # Not yet the top: a page number above 1, so its link up to the newer ones shows.
+            ids, has_next, page = newer[:PAGE_SIZE], True, max(page, 2)
+        else:
+            page = 1  # nothing newer than a page: the first page, with what came meanwhile
+    elif before is not None:
+        ids = list(db.session.scalars(
+            query.with_only_columns(M.id).where(M.id < before).order_by(key.desc())
+            .limit(PAGE_SIZE + 1)
+        ))  # fmt: skip
+        has_next = len(ids) > PAGE_SIZE
         ids = ids[:PAGE_SIZE]
-        has_next = more if newer_first else True
-        if not newer_first and not more:
-            page = 1  # nothing newer: the first page
-    else:
-        page = min(page, pages) if exact else page  # past the end: the last page
+    if ids is None:
+        page = min(page, pages)  # past the end (or the estimate's end): the last page
         ids = list(db.session.scalars(
             query.with_only_columns(M.id).order_by(key.desc())
             .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
