@@ -159,3 +159,33 @@ def test_a_forged_ready_queue_entry_is_never_sent(link, redis_client):  # noqa: 
 
     wait_for(lambda: redis_client.zcard(keys.ready_queue(sid)) == 0)
     assert not redis_client.exists(keys.sent_record("999"))
+
+
+def test_a_send_result_folded_twice_counts_its_message_once(link, redis_client):  # noqa: F811
+    """A folder that dies after its commit and before its acknowledgement leaves the event to
+    the next folder: the message stays counted once on its number and against its day."""
+    (sid,) = link(1, warmup=False)
+    paced(200)
+    (message_id,) = messages.queue_texts([(phone(1), "Info 1")], routing="failover")
+    assert sending.deliver_batch([message_id]).handed == 1
+    results = []
+
+    def folded() -> bool:
+        results.extend(e for e in fold(redis_client) if e.get("kind") == "send_result")
+        return bool(results)
+
+    wait_for(folded)
+    count = counted(sid)
+    today = routing.sent_today(sid)
+
+    sending.settle_results(results)
+
+    assert counted(sid) == count == 1
+    assert routing.sent_today(sid) == today
+    assert rows([message_id])[message_id].status == "sent"
+
+
+def counted(sid: str) -> int:
+    db.session.expire_all()
+    S = WhatsAppSession
+    return db.session.scalar(db.select(S.message_count).where(S.session_id == sid))
