@@ -298,11 +298,11 @@ def landed(client: redis.Redis, sent: list[tuple[str, int]]) -> None:
         _script(client, "landed")(keys=[keys.READY_WHERE], args=args)
 
 
-def remove(client: redis.Redis, message_ids: list[int]) -> int:
+def remove(client: redis.Redis, message_ids: list[int], strict: bool = False) -> int:
     """Take these messages out of whichever ready queues hold them; how many were there.
 
-    With Redis down there is nothing to take them from that a host could send now: logged,
-    and 0 (the row's change is saved either way)."""
+    With Redis down: raises when ``strict`` (the caller has not saved its change yet and must
+    not: see ``jobs.stop_sending``), else logged and 0."""
     if not message_ids:
         return 0
     try:
@@ -310,6 +310,8 @@ def remove(client: redis.Redis, message_ids: list[int]) -> int:
             _script(client, "remove")(keys=[keys.READY_WHERE], args=[str(i) for i in message_ids])
         )
     except redis.RedisError as exc:
+        if strict:
+            raise
         log.warning("could not take %d message(s) out of ready queues: %s", len(message_ids), exc)
         return 0
 
