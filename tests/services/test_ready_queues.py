@@ -247,3 +247,22 @@ def test_a_pause_or_cancel_while_redis_is_unreachable_changes_nothing(app, link,
     db.session.expire_all()
     assert bulk.get_job(job.job_id).status == status
     assert redis_client.zcard(keys.ready_queue(sid)) == 2  # still to be sent, as still queued
+
+
+def test_rows_paused_while_a_worker_routed_them_leave_the_ready_queue(link, redis_client):  # noqa: F811
+    """The worker loaded the rows queued; the pause committed (finding nothing to take out)
+    before the worker put them into the queue: the worker takes them out again."""
+    (sid,) = link(1, warmup=False)
+    paced(60_000)
+    job = submit_bulk([phone(n) for n in range(1, 4)])
+    bulk.expand(job.id)
+    ids = sorted(db.session.scalars(db.select(WhatsAppMessage.id)))
+    loaded = sending.load(ids)
+    routes = [r for r in routing.routes("spread", None, routing.BULK) if r.session_id == sid]
+
+    bulk.pause(job.job_id)
+    sending._queue_paced(routes, loaded, sending.Outcome(), 0)
+
+    assert ready.whereabouts(redis_client, ids) == {}
+    assert redis_client.zcard(keys.ready_queue(sid)) == 0
+    assert all(SimulatedNetwork(redis_client).inbox(phone(n)) == [] for n in range(1, 4))

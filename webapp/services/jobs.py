@@ -323,8 +323,8 @@ def stop_sending(message_ids: list[int], batch: int = 1000) -> None:
     Redis is asked before the commit: unreachable, nothing is saved (rolled back, the
     ``RedisError`` raised: the operator sees Redis is down and tries again), since an entry
     Redis kept through its outage would be sent once it is back. It is asked again after the
-    commit for what a worker put there meanwhile (a worker looks at its rows again after
-    putting them, ``sending._queue_paced``: one of the two finds them)."""
+    commit for what a worker was putting there meanwhile (``ready.put`` looks at the rows
+    between writing their entries and putting them in line: one of the two finds them)."""
     client = get_redis()
     try:
         for i in range(0, len(message_ids), batch):

@@ -440,8 +440,11 @@ def _queue_paced(
             for m in messages
             if m.id in kept
         ]
-    ready.put(client, entries)
-    _out_if_stopped(client, by_id, entries)
+    # Rows paused or cancelled since they were loaded are left out: they did not go.
+    for session_id, stopped in ready.put(client, entries, _queued_among).items():
+        if by_id[session_id].cap is not None:
+            routing.untake_sends(session_id, len(stopped))
+        _unhand([i for i in stopped if i in marked])
     _unhold([m.id for m in pending])  # a number sends them, or its slots are ahead: no limit
     outcome.handed += len(kept)
     if rest:
@@ -456,23 +459,6 @@ def _queue_paced(
         line_ms = ready.reserve(client, pending[0].band, len(rest) * per_message_ms)
         delay = max(opens, line_ms - min(lookahead.values()) / 2)
         outcome.give_back([m.id for m in rest], int(min(max(delay, 500), 600_000)))
-
-
-def _out_if_stopped(
-    client, by_id: dict[str, routing.Route], entries: dict[str, list[ready.Entry]]
-) -> None:
-    """Rows paused or cancelled since they were loaded leave the ready queues again: their
-    pause took out what was there before this put (``jobs.stop_sending``), this look takes
-    out what came after it. What is taken out did not go: its cap is given back."""
-    ids = [e.message_id for group in entries.values() for e in group]
-    if not ids:
-        return
-    queued = _queued_among(ids)
-    for session_id, group in entries.items():
-        stopped = [e.message_id for e in group if e.message_id not in queued]
-        if stopped and (removed := ready.remove(client, stopped)):
-            if by_id[session_id].cap is not None:
-                routing.untake_sends(session_id, removed)
 
 
 def _may_wait(pending: list[Outgoing], limited: bool) -> bool:
