@@ -45,6 +45,7 @@ from webapp.models import (
     iso,
     preassign_ids,
 )
+from webapp.redis_client import get_redis
 from webapp.services import email_address, jobs, phone, reachability, routing, settings, templates
 from webapp.services.errors import (
     Conflict,
@@ -54,7 +55,7 @@ from webapp.services.errors import (
     NotFound,
 )
 from webapp.services.messages import MAX_ATTEMPTS
-from workers import broker
+from workers import broker, ready
 
 log = logging.getLogger(__name__)
 
@@ -574,9 +575,17 @@ def pause(job_id: str) -> BulkJob:
         .values(status="paused", held_reason=None, held_until=None)
         .returning(M.id)
     ).all()
-    jobs.stop_sending(paused)
+    db.session.commit()
+    _out_of_ready_queues(paused)
     db.session.refresh(job)
     return job
+
+
+def _out_of_ready_queues(message_ids: list[int], batch: int = 1000) -> None:
+    """Rows no longer queued leave the paced numbers' ready queues, so no host sends them."""
+    client = get_redis()
+    for i in range(0, len(message_ids), batch):
+        ready.remove(client, message_ids[i : i + batch])
 
 
 def resume(job_id: str) -> BulkJob:
@@ -650,7 +659,8 @@ def cancel(job_id: str) -> BulkJob:
         )
         .returning(M.id)
     ).all()
-    jobs.stop_sending(cancelled)
+    db.session.commit()
+    _out_of_ready_queues(cancelled)
     db.session.refresh(job)
     return job
 
