@@ -41,14 +41,6 @@ class Config:
     ROUTING_BULK = os.environ.get("KABAR_ROUTING_BULK", "spread")
     # How long a worker thread may wait for a number's slot before giving the message back.
     MAX_PARK_MS = {"urgent": 60_000, "normal": 30_000, "bulk": 30_000}
-    # Paced numbers (an interval or a jitter) send from per-number ready queues the session
-    # host works through at each slot (workers.ready), instead of a worker thread waiting for
-    # every slot; off: the worker waits for each slot and calls the host per message.
-    PACE_ON_HOST = os.environ.get("KABAR_PACE_ON_HOST", "1") not in ("0", "false", "no")
-    # How many of a paced number's slots ahead a bulk job fills its ready queue (10 at one
-    # message a second: ten seconds): what does not fit goes back to the queue until room
-    # opens, so a number that drops or comes back changes the share of a bulk within seconds.
-    PACE_LOOKAHEAD_SLOTS = int(os.environ.get("KABAR_PACE_LOOKAHEAD", 10))
     # How long a message may wait for a number that can send (all resting after errors, none
     # hosted, none connected, all at their daily cap) before that wait counts as a failed
     # attempt; until then waiting costs none.

@@ -45,7 +45,6 @@ from webapp.models import (
     iso,
     preassign_ids,
 )
-from webapp.redis_client import get_redis
 from webapp.services import email_address, jobs, phone, reachability, routing, settings, templates
 from webapp.services.errors import (
     Conflict,
@@ -55,7 +54,7 @@ from webapp.services.errors import (
     NotFound,
 )
 from webapp.services.messages import MAX_ATTEMPTS
-from workers import broker, ready
+from workers import broker
 
 log = logging.getLogger(__name__)
 
@@ -569,23 +568,14 @@ def pause(job_id: str) -> BulkJob:
         )
     M = WhatsAppMessage
     db.session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(status="paused"))
-    paused = db.session.scalars(
+    db.session.execute(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status == "queued")
         .values(status="paused", held_reason=None, held_until=None)
-        .returning(M.id)
-    ).all()
+    )
     db.session.commit()
-    _out_of_ready_queues(paused)
     db.session.refresh(job)
     return job
-
-
-def _out_of_ready_queues(message_ids: list[int], batch: int = 1000) -> None:
-    """Rows no longer queued leave the paced numbers' ready queues, so no host sends them."""
-    client = get_redis()
-    for i in range(0, len(message_ids), batch):
-        ready.remove(client, message_ids[i : i + batch])
 
 
 def resume(job_id: str) -> BulkJob:
@@ -648,7 +638,7 @@ def cancel(job_id: str) -> BulkJob:
         .where(BulkJob.id == job.id)
         .values(status="cancelled", finished_at=sa.func.now())
     )
-    cancelled = db.session.scalars(
+    db.session.execute(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status.in_(WAITING))
         .values(
@@ -657,10 +647,8 @@ def cancel(job_id: str) -> BulkJob:
             held_reason=None,
             held_until=None,
         )
-        .returning(M.id)
-    ).all()
+    )
     db.session.commit()
-    _out_of_ready_queues(cancelled)
     db.session.refresh(job)
     return job
 

@@ -31,7 +31,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.redis_client import get_redis
-from webapp.services import optout, sending, warmup, webhooks
+from webapp.services import optout, warmup, webhooks
 from webapp.services.sessions import recompute_primary
 from workers.transports.base import MEDIA_TYPES
 
@@ -43,8 +43,6 @@ _TROUBLE = {"disconnected", "qr_expired", "logged_out", "banned", "failed"}
 # that each recomputation of the primary sees the others' committed states (never two primaries).
 _STATE_LOCK = 0x4B61626172
 _PHONE = re.compile(r"^\d{5,20}$")
-# What a session host answered for a message it sent from a ready queue (workers.ready).
-SEND_RESULT = "send_result"
 
 
 def apply(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,11 +61,9 @@ def apply_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     idempotent) to find and set aside the bad one.
     """
     for event in events:
-        if event.get("kind") not in ("receipt", SEND_RESULT):
+        if event.get("kind") != "receipt":
             _apply(event)
     db.session.commit()
-    if results := [event for event in events if event.get("kind") == SEND_RESULT]:
-        sending.settle_results(results)
     unknown = _apply_receipts([event for event in events if event.get("kind") == "receipt"])
     db.session.commit()
     return unknown

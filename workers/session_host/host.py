@@ -36,11 +36,10 @@ from typing import Any
 
 import redis
 
-from workers import keys, ready, session_events, settings, signing
+from workers import keys, session_events, settings
 from workers.credentials import CredentialStore
 from workers.leases import Leases
 from workers.rpc import RpcServer
-from workers.session_host.pacing import ReadyScheduler
 from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
 from workers.transports import TRANSPORTS, Transport, TransportError
 from workers.transports.base import Unsupported
@@ -134,7 +133,6 @@ class SessionHost:
             target=self._publish_forever, name="publisher", daemon=True
         )
         self._publisher.start()
-        self.pacing = ReadyScheduler(self)
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -148,7 +146,6 @@ class SessionHost:
         self._beat()  # before any lease: a host without a heartbeat counts as gone
         heart.start()  # beating while the first clients start, which takes seconds
         self.reconcile()
-        self.pacing.start()
         ticker.start()
         listener.start()
         health.start()
@@ -159,7 +156,6 @@ class SessionHost:
                 log.warning("Redis unreachable (%s); retrying", exc)
                 self._stopping.wait(1.0)
         ticker.join(timeout=5)
-        self.pacing.stop()
         self._release_all()
         self._heart_stop.set()  # only now: until its clients are gone the host still runs them
         heart.join(timeout=5)
@@ -171,22 +167,14 @@ class SessionHost:
         self._wake.set()
 
     def _listen(self) -> None:
-        """Reconcile at once when the list of sessions changes, not at the next tick; send
-        from a ready queue as soon as a worker fills it."""
+        """Reconcile at once when the list of sessions changes, not at the next tick."""
         while not self._stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(keys.SESSIONS_CHANGED, keys.READY_WAKE)
+                pubsub.subscribe(keys.SESSIONS_CHANGED)
                 while not self._stopping.is_set():
-                    if (message := pubsub.get_message(timeout=1.0)) is None:
-                        continue
-                    if message["channel"] != keys.READY_WAKE.encode():
+                    if pubsub.get_message(timeout=1.0):
                         self._wake.set()
-                        continue
-                    try:
-                        self.pacing.wake(ready.woken(message["data"]))
-                    except (signing.BadSignature, ValueError, KeyError):
-                        log.warning("dropped a ready-queue wake-up Kabar did not sign")
             except redis.RedisError as exc:
                 log.warning("lost the sessions-changed channel (%s); resubscribing", exc)
                 self._stopping.wait(1.0)
@@ -240,7 +228,6 @@ class SessionHost:
             if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
                 self._start(session_id, conf)
         self._beat()
-        self.pacing.sweep(self.held_sessions())
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
         name = conf.get("transport", settings.DEFAULT_TRANSPORT)
@@ -260,8 +247,6 @@ class SessionHost:
             )
             with self._lock:
                 self.sessions[session_id] = transport
-            # What its previous host took and never saw settled goes first (sent once).
-            ready.recover(self.redis, session_id)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
             self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
@@ -295,7 +280,6 @@ class SessionHost:
                 transport.stop()
             except Exception:
                 log.exception("session %s did not stop cleanly", session_id)
-            self.pacing.wake([session_id])  # its queue goes back unless another host holds it
 
     def _release_all(self) -> None:
         """Stop every session at once: a client that will not stop (neonize while a QR shows)
@@ -333,8 +317,6 @@ class SessionHost:
                         self._activity.setdefault(session_id, time.time())
                     else:
                         self._health.pop(session_id, None)
-                # Connected: send what waits; anything else: give the queue back at once.
-                self.pacing.wake([session_id])
             elif kind == "paired":
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")
