@@ -127,7 +127,7 @@ def fill(rows: int) -> None:
 
 def log_in(app, client) -> str:
     """Log ``client`` in as an admin; return an API key with every scope."""
-    from webapp.services import admins, api_keys
+    from webapp.intake import admins, api_keys
 
     with app.app_context():
         if admins.verify(*ADMIN) is None:
@@ -289,7 +289,8 @@ def purge_day(app) -> None:
     """Retention of the oldest day's messages and jobs while single rows are marked sent."""
     import psycopg
 
-    from webapp.services import retention, settings
+    from webapp import settings
+    from workers.pipeline import retention
 
     days = 14
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:

@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     name = configure_environment()
     try:
-        from webapp.services import api_keys
+        from webapp.intake import api_keys
 
         app = prepared_app(check_on_whatsapp=args.check)
         with app.app_context():

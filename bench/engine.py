@@ -56,8 +56,7 @@ def prepared_app(**saved: object):
     """
     from flask_migrate import upgrade
 
-    from webapp import create_app
-    from webapp.services import settings
+    from webapp import create_app, settings
 
     app = create_app()
     with app.app_context():
@@ -165,7 +164,7 @@ class Kabar:
     def link(self, count: int, interval_ms: int, jitter_ms: int = 0) -> list[str]:
         from webapp.extensions import db
         from webapp.models import WhatsAppSession
-        from webapp.services import sessions
+        from workers.pipeline import sessions
 
         with self.app.app_context():
             ids = [
@@ -206,7 +205,7 @@ class Kabar:
         return [(sid, float(at), mid) for sid, at, mid in rows]
 
     def queue_bulk(self, count: int, routing: str | None = None) -> tuple[list[int], float]:
-        from webapp.services import messages
+        from webapp.intake import messages
 
         started = time.perf_counter()
         with self.app.app_context():
@@ -271,7 +270,7 @@ def pacing(app, duration: float) -> None:
 
 def priority(app, duration: float) -> None:
     print("\n2. priority: an urgent message behind a 10,000-message bulk backlog (1 number, 1 s)")
-    from webapp.services import messages
+    from webapp.intake import messages
 
     with Kabar(app) as kabar:
         kabar.link(1, interval_ms=1000)
@@ -329,7 +328,7 @@ def pipeline(app, duration: float) -> None:
 
 def failover(app, duration: float) -> None:
     print("\n4. failover: the primary drops mid-bulk (2 numbers, failover routing, 500 ms)")
-    from webapp.services import sessions
+    from workers.pipeline import sessions
 
     with Kabar(app) as kabar:
         primary, backup = kabar.link(2, interval_ms=500)
@@ -342,7 +341,7 @@ def failover(app, duration: float) -> None:
         after = [at for sid, at, _ in kabar.sends(dropped) if sid == backup]
         import redis
 
-        from workers.transports.simulator import SimulatedNetwork
+        from workers.session_host.transports.simulator import SimulatedNetwork
 
         network = SimulatedNetwork(redis.Redis.from_url(BENCH_REDIS))
         counts = [len(network.inbox(f"62812{n:08d}")) for n in range(60)]

@@ -33,9 +33,10 @@ def main() -> None:
 def run(rows: int, rounds: int) -> None:
     app = prepared_app()
     from webapp.extensions import db
+    from webapp.intake import messages
     from webapp.models import WhatsAppMessage, WhatsAppSession
     from webapp.redis_client import get_redis
-    from webapp.services import messages, routing, sending
+    from workers.pipeline import routing, sending
 
     with app.app_context():
         get_redis().flushdb()

@@ -26,7 +26,7 @@ from pathlib import Path
 import redis
 
 from bench.engine import BENCH_REDIS, ROOT
-from workers import keys
+from workers.queue import keys
 
 
 def rss_kb(pid: int) -> int:

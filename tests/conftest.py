@@ -121,7 +121,7 @@ def clean_state(request):
             db.session.execute(db.text(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY"))
             db.session.execute(db.text("DELETE FROM admin_users"))
             db.session.commit()
-        from webapp.services import settings
+        from webapp import settings
 
         settings.forget()
     yield
@@ -141,7 +141,7 @@ def client(app):
 
 @pytest.fixture
 def api_key(app) -> str:
-    from webapp.services import api_keys
+    from webapp.intake import api_keys
 
     with app.app_context():
         _, raw = api_keys.create_api_key("tests", api_keys.SCOPES)
@@ -157,7 +157,7 @@ def auth(api_key) -> dict[str, str]:
 def private_media(app):
     """Media may be fetched from loopback and LAN addresses, as the file servers of these tests
     listen on localhost (the setting is off by default)."""
-    from webapp.services import settings
+    from webapp import settings
 
     with app.app_context():
         settings.save({"media_allow_private": True})
@@ -167,7 +167,7 @@ def private_media(app):
 def private_webhooks(app):
     """Webhooks may post to loopback and LAN addresses, as the receivers of these tests listen
     on localhost (the setting is off by default)."""
-    from webapp.services import settings
+    from webapp import settings
 
     with app.app_context():
         settings.save({"webhook_allow_private": True})

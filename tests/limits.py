@@ -16,7 +16,7 @@ JAKARTA = ZoneInfo("Asia/Jakarta")  # the tests' TIMEZONE
 def ctx(app):
     """An app context with routing's cache of connected sessions empty before and after."""
     from webapp.extensions import db
-    from webapp.services import routing
+    from workers.pipeline import routing
 
     with app.app_context():
         routing.forget_sessions()
@@ -29,7 +29,7 @@ def connected(session_id: str, priority: int = 1, **values) -> None:
     """A simulator session ``connected`` in the database (``values``: daily_cap, warm-up...)."""
     from webapp.extensions import db
     from webapp.models import WhatsAppSession
-    from webapp.services import routing
+    from workers.pipeline import routing
 
     db.session.add(
         WhatsAppSession(

@@ -10,9 +10,9 @@ import pytest
 @pytest.fixture(autouse=True)
 def no_saved_settings(app):
     """No saved setting before the test, and none left behind after it."""
+    from webapp import settings
     from webapp.extensions import db
     from webapp.models import Setting
-    from webapp.services import settings
 
     def clear() -> None:
         with app.app_context():

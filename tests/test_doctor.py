@@ -11,8 +11,8 @@ import time
 import pytest
 
 from tests.receivers import free_port
-from webapp.services import doctor
-from workers.credentials import CredentialStore, derive_key
+from webapp.core.credentials import CredentialStore, derive_key
+from webapp.intake import doctor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from workers import broker
+from workers.queue import broker
 
 
 @pytest.fixture

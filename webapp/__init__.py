@@ -62,9 +62,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.api.openapi import bp as api_docs_bp
-    from webapp.api_compat import bp as api_compat_bp
-    from webapp.api_compat import fonnte_bp, log_redaction
     from webapp.cli import register_cli
+    from webapp.compat import bp as api_compat_bp
+    from webapp.compat import fonnte_bp, log_redaction
     from webapp.prometheus import register_metrics
 
     csrf.exempt(api_bp)

@@ -8,8 +8,9 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from webapp.services import admins, api_keys, doctor, sessions
-from webapp.services.errors import KabarError
+from webapp.core.errors import KabarError
+from webapp.intake import admins, api_keys, doctor
+from workers.pipeline import sessions
 
 # An admin's password: prompted for (twice, hidden) when not given.
 password_option = click.option(

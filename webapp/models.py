@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from webapp.core.credentials import session_credentials as credentials_table
 from webapp.extensions import db
-from workers.credentials import session_credentials as credentials_table
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -451,7 +451,7 @@ class Webhook(db.Model):
 
 
 class Setting(db.Model):
-    """One operator setting changed from the admin console (see ``webapp.services.settings``).
+    """One operator setting changed from the admin console (see ``webapp.settings``).
 
     A name with no row takes its default from the environment (``Config``).
     """
@@ -467,7 +467,7 @@ class Setting(db.Model):
 
 class OutboxEntry(db.Model):
     """A job to queue, written in the transaction of the change that causes it, so the job
-    exists exactly when the change does (see ``webapp.services.outbox``).
+    exists exactly when the change does (see ``workers.queue.outbox``).
 
     Rows live from their commit until Redis has the job: normally a moment, longer while Redis
     is unreachable, when ``attempts`` and ``last_error`` tell the operator why.
@@ -503,6 +503,6 @@ class MetricsDaily(db.Model):
 
 
 # Each number's encrypted credentials: written and read by the session hosts' client processes
-# (``workers.credentials``, which defines the table), listed here so the app's metadata and the
+# (``webapp.core.credentials``, which defines the table), listed here so the app's metadata and the
 # migrations describe the same schema.
 session_credentials = credentials_table.to_metadata(db.metadata)

@@ -36,7 +36,7 @@ def N_(text: str) -> str:
 # (shape, sentence) where the sentence shown differs from the shape (it leaves the detail out);
 # a plain string is both.
 PHRASES: tuple[str | tuple[str, str], ...] = (
-    # why a message failed or waits (webapp.services.sending, routing, optout, bulk)
+    # why a message failed or waits (workers.pipeline.sending, routing, optout, bulk)
     N_("no connected session could send: %(reason)s"),
     N_("no session could send"),
     N_("waiting for a number that can send: %(reason)s"),
@@ -96,7 +96,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("neonize reports the device is no longer logged in"),
     N_("WhatsApp returned no message id"),
     N_("not a WhatsApp address: %(address)s"),
-    # the session host's answers (workers.rpc, webapp.services.sessions)
+    # the session host's answers (workers.session_host.rpc, workers.pipeline.sessions)
     N_("no session host is running session %(session)s"),
     N_("the session host running %(session)s stopped during %(method)s"),
     N_("session host did not answer %(method)s for %(session)s in %(seconds)s s"),
@@ -198,11 +198,10 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("%(value)s is not a valid phone number"),
     N_("%(value)s is not a personal WhatsApp address (@%(server)s)"),
     ("%(value)s is not a phone number: %(detail)s", N_("%(value)s is not a phone number")),
-    # why a number is refused (webapp.services.phone.REASONS)
+    # why a number is refused (webapp.core.phone.REASONS)
     N_("the number contains letters"),
     N_(
-        "the number may hold only the digits 0-9, spaces, dashes, dots, parentheses "
-        "and a leading +"
+        "the number may hold only the digits 0-9, spaces, dashes, dots, parentheses and a leading +"
     ),
     N_(
         "the number would not be sent to exactly as typed (digits dropped or added); "
@@ -323,7 +322,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the URL is longer than 2000 characters"),
     N_("Kabar does not post to %(what)s"),
     ("webhook %(id)s: %(detail)s", N_("webhook %(id)s could not be delivered")),
-    # attachments (webapp.services.media, workers.transports.media)
+    # attachments (workers.pipeline.attachments, workers.session_host.transports.media)
     N_("media is an object {url or base64, type}"),
     N_("mimetype is a MIME type such as application/pdf"),
     N_("give either url or base64"),
@@ -390,7 +389,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("Not a valid utf-8 string."),
     N_("Number too large."),
     N_("Special numeric values (nan or infinity) are not permitted."),
-    # the billing apps' dialects (webapp.api_compat)
+    # the billing apps' dialects (webapp.compat)
     N_("missing; this field is required"),
     N_("missing; give a Kabar API key as %(field)s"),
     N_("the API key is wrong or revoked"),

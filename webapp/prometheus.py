@@ -48,9 +48,9 @@ from webapp import proxies
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.redis_client import get_redis
-from webapp.services.metrics import changed_since, seconds_between
-from workers import broker
-from workers.transports.base import SESSION_STATES
+from workers.pipeline.metrics import changed_since, seconds_between
+from workers.queue import broker
+from workers.session_host.transports.base import SESSION_STATES
 
 log = logging.getLogger(__name__)
 

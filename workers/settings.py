@@ -36,7 +36,7 @@ def database_url(raw: str | None) -> str:
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
 WA_ENCRYPTION_KEY = os.environ.get("WA_ENCRYPTION_KEY", "")
-# What RPC requests, replies and session events on Redis are signed with (workers/signing.py):
+# What RPC requests, replies and session events on Redis are signed with (workers/queue/signing.py):
 # the same in every process, or the session host acts on nothing.
 CHANNEL_SECRET = (
     os.environ.get("KABAR_RPC_SECRET") or os.environ.get("SECRET_KEY") or WA_ENCRYPTION_KEY

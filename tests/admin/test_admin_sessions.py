@@ -11,7 +11,7 @@ import pytest
 
 from tests.admin.conftest import CSRF
 from webapp.admin import login_session
-from webapp.services import admins
+from webapp.intake import admins
 
 PASSWORD = "correct horse battery"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from webapp.extensions import db
+from webapp.intake import api_keys
 from webapp.models import ApiKey
-from webapp.services import api_keys
 
 
 def test_the_page_needs_a_login(client):

@@ -9,8 +9,8 @@ import pytest
 
 from tests.catalogue import catalogue  # noqa: F401 - fixture
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import BulkJob, Trigger, WhatsAppTemplate
-from webapp.services import bulk
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 

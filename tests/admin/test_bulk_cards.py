@@ -12,9 +12,9 @@ import pytest
 
 from tests.catalogue import catalogue  # noqa: F401 - fixture
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import BulkJob, Contact, WhatsAppMessage, WhatsAppQueueJob
-from webapp.services import bulk
-from workers import keys
+from workers.queue import keys
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 

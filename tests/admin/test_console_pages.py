@@ -9,22 +9,38 @@ from datetime import UTC, datetime
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import messages
 
 
 @pytest.fixture
 def some_messages(app):
     with app.app_context():
-        db.session.add(WhatsAppSession(session_id="session-1", device_id="WA-1", priority=1,
-                                       transport="simulator", status="connected"))
+        db.session.add(
+            WhatsAppSession(
+                session_id="session-1",
+                device_id="WA-1",
+                priority=1,
+                transport="simulator",
+                status="connected",
+            )
+        )
         db.session.commit()
-        ids = messages.queue_texts([("081234567890", "Halo satu"), ("081234567891", "Halo dua"),
-                                    ("081234567892", "Halo tiga")])
+        ids = messages.queue_texts(
+            [
+                ("081234567890", "Halo satu"),
+                ("081234567891", "Halo dua"),
+                ("081234567892", "Halo tiga"),
+            ]
+        )
         now = datetime.now(UTC)
         first, second, third = (db.session.get(WhatsAppMessage, i) for i in ids)
         first.status, first.session_id, first.sent_at, first.delivered_at = (
-            "delivered", "session-1", now, now)
+            "delivered",
+            "session-1",
+            now,
+            now,
+        )
         second.status, second.error_message = "failed", "no connected session could send"
         db.session.commit()
         return ids
@@ -63,28 +79,34 @@ def test_a_failed_message_is_resent_from_its_page(app, logged_in, some_messages)
     failed_id = some_messages[1]
     page = logged_in.get(f"/admin/messages/{failed_id}").get_data(as_text=True)
     assert "no connected session could send" in page and "Kirim ulang" in page
-    r = logged_in.post(f"/admin/messages/{failed_id}/resend",
-                          data={"csrf_token": logged_in.csrf})
+    r = logged_in.post(f"/admin/messages/{failed_id}/resend", data={"csrf_token": logged_in.csrf})
     assert r.status_code == 302
     with app.app_context():
         assert db.session.get(WhatsAppMessage, failed_id).status == "queued"
-    r = logged_in.post(f"/admin/messages/{failed_id}/resend",
-                          data={"csrf_token": logged_in.csrf}, follow_redirects=True)
+    r = logged_in.post(
+        f"/admin/messages/{failed_id}/resend",
+        data={"csrf_token": logged_in.csrf},
+        follow_redirects=True,
+    )
     assert "bukan gagal" in r.get_data(as_text=True)
 
 
 def test_a_resend_while_a_live_session_host_sends_is_refused_with_a_message(
-        app, logged_in, some_messages, redis_client):
+    app, logged_in, some_messages, redis_client
+):
     import json
 
-    from workers import keys
+    from workers.queue import keys
 
     failed_id = some_messages[1]
     claim = {"state": "sending", "host": "h1", "session_id": "session-1"}
     redis_client.set(keys.sent_record(failed_id), json.dumps(claim))
     redis_client.set(keys.host("h1"), "[]", px=3000)
-    r = logged_in.post(f"/admin/messages/{failed_id}/resend",
-                       data={"csrf_token": logged_in.csrf}, follow_redirects=True)
+    r = logged_in.post(
+        f"/admin/messages/{failed_id}/resend",
+        data={"csrf_token": logged_in.csrf},
+        follow_redirects=True,
+    )
     assert r.status_code == 200
     assert "masih dikirim oleh host sesi yang aktif" in r.get_data(as_text=True)
     with app.app_context():
@@ -172,7 +194,7 @@ def test_an_unknown_sender_is_shown_at_the_sender(logged_in, some_messages):
 
 
 def test_the_day_filter_reads_dd_mm_yyyy_and_old_links(app, logged_in, some_messages):
-    from webapp.services import reports
+    from webapp.intake import reports
 
     with app.app_context():
         today = reports.today()
@@ -189,7 +211,8 @@ def test_the_day_filter_reads_dd_mm_yyyy_and_old_links(app, logged_in, some_mess
 
 
 def test_no_page_shows_utc_and_times_carry_the_zone(app, logged_in, some_messages):
-    from webapp.services import api_keys, webhooks
+    from webapp.intake import api_keys
+    from workers.pipeline import webhooks
 
     with app.app_context():
         api_keys.create_api_key("billing")
@@ -212,7 +235,7 @@ def test_no_page_shows_utc_and_times_carry_the_zone(app, logged_in, some_message
      ("Europe/Amsterdam", "Europe/Amsterdam")],
 )  # fmt: skip
 def test_the_zone_label_is_the_one_operators_say(app, monkeypatch, zone, label):
-    from webapp.services import local_time
+    from webapp.admin import local_time
 
     monkeypatch.setitem(app.config, "TIMEZONE", zone)
     with app.app_context():

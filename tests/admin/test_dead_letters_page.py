@@ -8,13 +8,13 @@ import time
 from tests.folding import receipt, sent_message, status_of
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
-from workers import session_events
+from workers.queue import session_events
 
 
 def test_an_event_that_fails_with_the_database_up_is_shown_and_can_be_replayed(
     app, redis_client, logged_in
 ):
-    from workers import actors
+    from workers.pipeline import actors
 
     with app.app_context():
         db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))

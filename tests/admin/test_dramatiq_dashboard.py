@@ -6,8 +6,8 @@ import json
 import re
 import sys
 
-from webapp.services import admins
-from workers import broker
+from webapp.intake import admins
+from workers.queue import broker
 
 
 def login(app, client):
@@ -15,9 +15,10 @@ def login(app, client):
         admins.create_admin("ops@example.com", "correct horse battery")
     page = client.get("/admin/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = client.post("/admin/login", data={"email": "ops@example.com",
-                                          "password": "correct horse battery",
-                                          "csrf_token": token})
+    r = client.post(
+        "/admin/login",
+        data={"email": "ops@example.com", "password": "correct horse battery", "csrf_token": token},
+    )
     assert r.status_code == 302
 
 
@@ -60,11 +61,14 @@ def test_the_dashboards_own_csrf_cookie_still_protects_its_forms(app, client):
     page = client.get("/admin/dramatiq/queues/bulk").get_data(as_text=True)
     token = re.search(r'name="__dd_csrf" value="([0-9a-f]{64})"', page).group(1)
     job_id = re.search(r'name="id" value="([^"]+)"', page).group(1)
-    forged = client.post("/admin/dramatiq/delete-message",
-                         data={"__dd_csrf": "0" * 64, "queue": "bulk", "id": job_id})
+    forged = client.post(
+        "/admin/dramatiq/delete-message",
+        data={"__dd_csrf": "0" * 64, "queue": "bulk", "id": job_id},
+    )
     assert forged.status_code == 403
-    deleted = client.post("/admin/dramatiq/delete-message",
-                          data={"__dd_csrf": token, "queue": "bulk", "id": job_id})
+    deleted = client.post(
+        "/admin/dramatiq/delete-message", data={"__dd_csrf": token, "queue": "bulk", "id": job_id}
+    )
     assert deleted.status_code == 302
 
 
@@ -80,8 +84,10 @@ def test_job_pages_show_no_customer_text_or_number(app, client, redis_client):
     assert "message.incoming" in page and "[masked, " in page  # ids and names stay
     # Requeued from the page, the job keeps its real arguments.
     token = re.search(r'name="__dd_csrf" value="([0-9a-f]{64})"', page).group(1)
-    client.post("/admin/dramatiq/requeue-message",
-                data={"__dd_csrf": token, "queue": "maintenance", "id": job_id})
+    client.post(
+        "/admin/dramatiq/requeue-message",
+        data={"__dd_csrf": token, "queue": "maintenance", "id": job_id},
+    )
     (raw,) = redis_client.hvals("dramatiq:maintenance.msgs")
     assert json.loads(raw)["args"] == [3, "message.incoming", "d-1", BODY]
 

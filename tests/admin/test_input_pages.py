@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import BulkJob, WhatsAppMessage
-from webapp.services import bulk
 
 ADVICE = "Simpan sebagai CSV UTF-8 atau .xlsx"
 # Excel on Windows in an Indonesian locale: ";" between fields, Windows-1252, CRLF.

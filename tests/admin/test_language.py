@@ -237,8 +237,8 @@ def every_status(app):
     band with the reasons they failed for."""
     from webapp import labels
     from webapp.extensions import db
+    from webapp.intake import messages
     from webapp.models import BulkJob, WhatsAppMessage, WhatsAppSession
-    from webapp.services import messages
 
     with app.app_context():
         for n, status in enumerate(labels.SESSION, start=1):

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from webapp.services import admins
+from webapp.intake import admins
 
 
 @pytest.fixture
@@ -51,12 +51,19 @@ def test_a_form_without_csrf_token_is_refused(client, admin):
 
 def test_logins_are_throttled_after_repeated_failures(client, admin):
     for _ in range(5):
-        r = client.post("/admin/login", data={"email": "ops@example.com", "password": "nope",
-                                              "csrf_token": csrf_token(client)})
+        r = client.post(
+            "/admin/login",
+            data={"email": "ops@example.com", "password": "nope", "csrf_token": csrf_token(client)},
+        )
         assert r.status_code == 401
-    r = client.post("/admin/login", data={"email": "ops@example.com",
-                                          "password": "correct horse battery",
-                                          "csrf_token": csrf_token(client)})
+    r = client.post(
+        "/admin/login",
+        data={
+            "email": "ops@example.com",
+            "password": "correct horse battery",
+            "csrf_token": csrf_token(client),
+        },
+    )
     assert r.status_code == 429 and "Terlalu banyak percobaan" in r.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
 

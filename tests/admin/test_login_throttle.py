@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.admin.conftest import CSRF
-from webapp.services import admins, login_throttle
+from webapp.intake import admins, login_throttle
 
 PASSWORD = "correct horse battery"
 STRANGER = {"X-Forwarded-For": "203.0.113.9"}

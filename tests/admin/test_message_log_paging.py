@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import reports
 from webapp.models import WhatsAppMessage
-from webapp.services import reports
 
 NEXT = re.compile(r'<a href="([^"]+)">berikutnya →</a>')
 PREVIOUS = re.compile(r'<a href="([^"]+)">← sebelumnya</a>')
@@ -145,7 +145,7 @@ def test_the_log_and_the_dashboard_work_on_sqlite(tmp_path):
     from flask_migrate import upgrade
 
     from webapp import create_app
-    from webapp.services import admins
+    from webapp.intake import admins
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'kabar.db'}",
                       "TESTING": True, "WTF_CSRF_ENABLED": False})  # fmt: skip

@@ -26,7 +26,7 @@ def outage(app):
     through it, and the two proxies."""
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.services import admins
+    from webapp.intake import admins
 
     with app.app_context():
         admins.create_admin("ops@example.com", PASSWORD)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.admin.conftest import CSRF
-from webapp.services import login_throttle
+from webapp.intake import login_throttle
 
 PASSWORD = "correct horse battery"
 NEW = "a brand new password"

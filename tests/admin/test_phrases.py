@@ -17,11 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # Where the operator's sentences are written: what services refuse, what the API's schemas and
 # the transports say, why the session host and routing say a number cannot send.
 SOURCES = (
-    "webapp/services/*.py",
+    "webapp/intake/*.py",
+    "webapp/core/*.py",
+    "webapp/settings.py",
+    "workers/pipeline/*.py",
+    "workers/queue/*.py",
     "webapp/api/schemas.py",
-    "webapp/api_compat/*.py",
-    "workers/transports/*.py",
-    "workers/rpc.py",
+    "webapp/compat/*.py",
+    "workers/session_host/transports/*.py",
+    "workers/session_host/rpc.py",
     "workers/session_host/*.py",
 )
 # Called with a sentence as this argument (position), besides ``raise X(sentence)``.

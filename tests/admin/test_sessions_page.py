@@ -9,7 +9,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
-from webapp.services import sessions
+from workers.pipeline import sessions
 
 
 @pytest.fixture
@@ -218,7 +218,7 @@ def test_a_raw_dial_error_is_shown_as_advice_with_the_error_as_detail(app, logge
 def test_an_expired_qr_login_offers_a_new_qr_and_reasons_read_in_indonesian(
     app, logged_in, two_sessions
 ):
-    from workers.transports.base import PASSKEY_REASON, QR_EXPIRED_REASON
+    from workers.session_host.transports.base import PASSKEY_REASON, QR_EXPIRED_REASON
 
     with app.app_context():
         S = WhatsAppSession

@@ -10,7 +10,7 @@ import pytest
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
 from webapp.models import WhatsAppSession, utcnow
-from webapp.services import routing, sessions
+from workers.pipeline import routing, sessions
 
 
 @pytest.fixture

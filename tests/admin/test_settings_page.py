@@ -9,9 +9,9 @@ import re
 import pytest
 
 from tests.receivers import free_port, smtp_inbox
+from webapp import settings
 from webapp.extensions import db
 from webapp.models import Setting
-from webapp.services import settings
 
 PASSWORD = "page-rahasia-41ab"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from webapp.extensions import db
 from webapp.models import Webhook
-from webapp.services import webhooks
+from workers.pipeline import webhooks
 
 
 def test_the_page_needs_a_login(client):

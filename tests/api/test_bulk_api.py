@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import BulkJob
-from webapp.services import bulk
 
 VOUCHER = {"duration": "30 hari", "expiry_time": "31-12-2026"}
 

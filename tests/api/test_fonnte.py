@@ -9,10 +9,10 @@ import time
 import pytest
 
 from tests.api.test_mpwa import URGENT_QUEUE, nothing_queued  # noqa: F401 - a fixture
-from webapp.api_compat.log_redaction import MASKED, REDACTED, redact
+from webapp.compat.log_redaction import MASKED, REDACTED, redact
 from webapp.extensions import db
+from webapp.intake import api_keys
 from webapp.models import ApiKey, WhatsAppMessage
-from webapp.services import api_keys
 
 
 def _stored(app, message_id: str) -> WhatsAppMessage:

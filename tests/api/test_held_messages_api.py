@@ -11,7 +11,7 @@ from tests.limits import JAKARTA, connected
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import routing, sending
+from workers.pipeline import routing, sending
 
 
 @pytest.fixture

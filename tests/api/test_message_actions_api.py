@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage
-from webapp.services import messages
-from workers import broker
+from workers.queue import broker
 
 
 def _queued(app) -> int:
@@ -43,7 +43,7 @@ def test_unknown_messages_and_missing_keys_are_refused(client, auth):
 def test_a_resend_while_a_live_session_host_sends_is_refused(app, client, auth, redis_client):
     import json
 
-    from workers import keys
+    from workers.queue import keys
 
     message_id = _queued(app)
     with app.app_context():
@@ -55,5 +55,7 @@ def test_a_resend_while_a_live_session_host_sends_is_refused(app, client, auth, 
     r = client.post(f"/api/whatsapp/message/{message_id}/resend", headers=auth)
     assert r.status_code == 409
     assert "still being sent by a live session host" in r.get_json()["error"]["message"]
-    assert client.get(f"/api/whatsapp/message/{message_id}/status",
-                      headers=auth).get_json()["status"] == "failed"
+    assert (
+        client.get(f"/api/whatsapp/message/{message_id}/status", headers=auth).get_json()["status"]
+        == "failed"
+    )

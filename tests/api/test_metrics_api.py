@@ -87,15 +87,24 @@ def test_a_days_figures_outlive_its_messages(app, client, auth):
     """The scheduler's rollup keeps yesterday's figures; retention may then delete the rows."""
     from datetime import timedelta
 
-    from webapp.services import metrics
+    from workers.pipeline import metrics
 
     with app.app_context():
         yesterday = metrics.today() - timedelta(days=1)
-        noon = datetime.combine(yesterday, datetime.min.time().replace(hour=12),
-                                tzinfo=ZoneInfo("Asia/Jakarta"))
+        noon = datetime.combine(
+            yesterday, datetime.min.time().replace(hour=12), tzinfo=ZoneInfo("Asia/Jakarta")
+        )
         for status, delivered in (("delivered", noon + timedelta(seconds=4)), ("sent", None)):
-            db.session.add(WhatsAppMessage(to_number="6281234567890", content="x", status=status,
-                                           created_at=noon, sent_at=noon, delivered_at=delivered))
+            db.session.add(
+                WhatsAppMessage(
+                    to_number="6281234567890",
+                    content="x",
+                    status=status,
+                    created_at=noon,
+                    sent_at=noon,
+                    delivered_at=delivered,
+                )
+            )
         db.session.commit()
         assert yesterday in metrics.rollup()
         db.session.execute(db.delete(WhatsAppMessage))  # as retention does, later
@@ -114,14 +123,19 @@ def test_a_rollup_after_retention_began_keeps_the_days_figures(app, client, auth
     that day: the stored figures grow with late receipts, and never shrink."""
     from datetime import timedelta
 
-    from webapp.services import metrics
+    from workers.pipeline import metrics
 
     with app.app_context():
         yesterday = metrics.today() - timedelta(days=1)
-        noon = datetime.combine(yesterday, datetime.min.time().replace(hour=12),
-                                tzinfo=ZoneInfo("Asia/Jakarta"))
-        first, late = (WhatsAppMessage(to_number="6281234567890", content="x", status="sent",
-                                       created_at=noon, sent_at=noon) for _ in range(2))
+        noon = datetime.combine(
+            yesterday, datetime.min.time().replace(hour=12), tzinfo=ZoneInfo("Asia/Jakarta")
+        )
+        first, late = (
+            WhatsAppMessage(
+                to_number="6281234567890", content="x", status="sent", created_at=noon, sent_at=noon
+            )
+            for _ in range(2)
+        )
         first.status, first.delivered_at = "delivered", noon + timedelta(seconds=4)
         db.session.add_all([first, late])
         db.session.commit()

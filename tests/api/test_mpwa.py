@@ -8,7 +8,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from webapp.api_compat.log_redaction import MASKED, REDACTED, RedactApiKeys, redact
+from webapp.compat.log_redaction import MASKED, REDACTED, RedactApiKeys, redact
 from webapp.extensions import db
 from webapp.models import ApiKey, WhatsAppMessage, WhatsAppSession
 

@@ -7,9 +7,10 @@ import pytest
 
 from tests.api.test_mpwa import SENDER, _refused
 from webapp.extensions import db
+from webapp.intake import api_keys
 from webapp.models import WhatsAppSession
-from webapp.services import api_keys, routing
-from workers import keys
+from workers.pipeline import routing
+from workers.queue import keys
 
 
 @pytest.fixture

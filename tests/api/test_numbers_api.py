@@ -8,8 +8,8 @@ import pytest
 
 from tests.catalogue import catalogue  # noqa: F401 - fixture
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import BulkJob, TriggerEvent, WhatsAppMessage
-from webapp.services import bulk
 
 # The message follows the request's language (the console's by default); the code never does.
 LETTERS = {"the number contains letters", "nomor berisi huruf"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from webapp.services import bulk, templates
+from webapp.intake import bulk, templates
 
 HUGE = {"CONTENT_LENGTH": str(300 * 1024 * 1024)}
 

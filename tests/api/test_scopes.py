@@ -8,7 +8,7 @@ import re
 import pytest
 
 from webapp.api import scopes
-from webapp.services import api_keys
+from webapp.intake import api_keys
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_fonnte_needs_the_send_scope(client, key_with):
 
 
 def test_unknown_and_empty_scopes_are_refused(app):
-    from webapp.services.errors import KabarError
+    from webapp.core.errors import KabarError
 
     with app.app_context():
         for chosen in (("root",), ()):

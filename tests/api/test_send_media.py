@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
+from webapp import settings
+from webapp.core.errors import MediaInvalid
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import MediaFile, WhatsAppMessage
-from webapp.services import media as attachments
-from webapp.services import messages, retention, settings
-from webapp.services.errors import MediaInvalid
+from workers.pipeline import attachments, retention
 
 QUEUE_MESSAGES = "dramatiq:urgent.msgs"
 
@@ -211,7 +212,6 @@ def test_retention_deletes_media_no_message_refers_to(app, client, auth):
         db.session.execute(db.delete(M))
         db.session.commit()
         assert retention.purge(datetime.now(UTC)).media_files == 0
-
 
 
 @pytest.mark.usefixtures("nothing_queued")

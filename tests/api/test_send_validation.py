@@ -171,8 +171,11 @@ def test_status_of_unknown_message_is_404(client, auth):
 
 
 def test_a_send_with_a_priority_waits_in_the_normal_band(client, auth, redis_client):
-    r = client.post("/api/whatsapp/send", headers=auth,
-                    json={"to": "081234567890", "text": "Info", "priority": 4})
+    r = client.post(
+        "/api/whatsapp/send",
+        headers=auth,
+        json={"to": "081234567890", "text": "Info", "priority": 4},
+    )
     assert r.status_code == 202
     status = client.get(r.get_json()["statusUrl"], headers=auth).get_json()
     assert (status["band"], status["priority"]) == ("normal", 4)
@@ -180,10 +183,14 @@ def test_a_send_with_a_priority_waits_in_the_normal_band(client, auth, redis_cli
 
 
 def test_bad_priority_routing_and_session(client, auth):
-    for body, field in [({"priority": 11}, "priority"), ({"routing": "random"}, "routing"),
-                        ({"sessionId": "session-404"}, "sessionId")]:
-        r = client.post("/api/whatsapp/send", headers=auth,
-                        json={"to": "081234567890", "text": "x", **body})
+    for body, field in [
+        ({"priority": 11}, "priority"),
+        ({"routing": "random"}, "routing"),
+        ({"sessionId": "session-404"}, "sessionId"),
+    ]:
+        r = client.post(
+            "/api/whatsapp/send", headers=auth, json={"to": "081234567890", "text": "x", **body}
+        )
         assert r.status_code in (400, 422) and r.get_json()["error"]["field"] == field
 
 
@@ -200,11 +207,17 @@ def test_a_flooding_client_gets_429_with_retry_after(app, client, auth):
 
 
 def test_an_email_for_the_fallback_is_kept_and_a_bad_one_refused(app, client, auth):
-    r = client.post("/api/whatsapp/send", headers=auth,
-                    json={"to": "081234567890", "text": "x", "email": "budi@example.co.id"})
+    r = client.post(
+        "/api/whatsapp/send",
+        headers=auth,
+        json={"to": "081234567890", "text": "x", "email": "budi@example.co.id"},
+    )
     assert r.status_code == 202
     with app.app_context():
         assert db.session.get(WhatsAppMessage, r.get_json()["id"]).email == "budi@example.co.id"
-    r = client.post("/api/whatsapp/send", headers=auth,
-                    json={"to": "081234567890", "text": "x", "email": "not-an-address"})
+    r = client.post(
+        "/api/whatsapp/send",
+        headers=auth,
+        json={"to": "081234567890", "text": "x", "email": "not-an-address"},
+    )
     assert r.status_code == 400 and r.get_json()["error"]["field"] == "email"

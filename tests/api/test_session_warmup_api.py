@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 
 @pytest.fixture
@@ -101,7 +101,8 @@ class TestWarmupChosenAtLink:
 
     def linked(self, app, session_id):
         from webapp.extensions import db
-        from webapp.services import session_events, sessions
+        from workers.pipeline import fold as session_events
+        from workers.pipeline import sessions
 
         with app.app_context():
             session_events.apply(

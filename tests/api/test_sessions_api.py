@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from workers import keys
+from workers.queue import keys
 
 
 def test_created_session_is_listed_in_the_seed_shape(client, auth, redis_client):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from webapp.services import settings
-from workers import keys
+from webapp import settings
+from workers.queue import keys
 
 PASSWORD = "api-rahasia-7d1e"
 

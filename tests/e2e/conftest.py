@@ -47,8 +47,16 @@ class Processes:
         """A Dramatiq worker process consuming ``queues``, as honcho.Procfile runs them
         (idle queues polled every 100 ms)."""
         return self.start(
-            name, str(BIN / "dramatiq"), "workers.actors", "-p", "1", "-t", str(threads),
-            "--queues", *queues, **{"dramatiq_worker_timeout": "100", **env},
+            name,
+            str(BIN / "dramatiq"),
+            "workers.pipeline.actors",
+            "-p",
+            "1",
+            "-t",
+            str(threads),
+            "--queues",
+            *queues,
+            **{"dramatiq_worker_timeout": "100", **env},
         )
 
     def start_workers(self, **env: str) -> None:

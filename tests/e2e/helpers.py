@@ -6,9 +6,9 @@ from datetime import datetime
 
 from tests.polling import wait_for
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import Contact, WhatsAppMessage
-from webapp.services import messages
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 
 def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0, warmup=False):
@@ -19,18 +19,29 @@ def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0, warmup=Fals
     """
     ids = []
     for n in range(1, count + 1):
-        r = client.post("/api/whatsapp/sessions", headers=auth,
-                        json={"deviceId": f"WA-{n}", "priority": n, "transport": "simulator",
-                              "warmup": warmup})
+        r = client.post(
+            "/api/whatsapp/sessions",
+            headers=auth,
+            json={"deviceId": f"WA-{n}", "priority": n, "transport": "simulator", "warmup": warmup},
+        )
         assert r.status_code == 201, r.get_json()
         sid = r.get_json()["session"]["id"]
-        r = client.patch(f"/api/whatsapp/sessions/{sid}", headers=auth,
-                         json={"intervalMs": interval_ms, "jitterMs": jitter_ms})
+        r = client.patch(
+            f"/api/whatsapp/sessions/{sid}",
+            headers=auth,
+            json={"intervalMs": interval_ms, "jitterMs": jitter_ms},
+        )
         assert r.status_code == 200, r.get_json()
         ids.append(sid)
     for sid in ids:
-        wait_for(lambda sid=sid: client.post(
-            f"/api/whatsapp/sessions/{sid}/simulator/scan", headers=auth).status_code == 200)
+        wait_for(
+            lambda sid=sid: (
+                client.post(
+                    f"/api/whatsapp/sessions/{sid}/simulator/scan", headers=auth
+                ).status_code
+                == 200
+            )
+        )
 
     def all_connected():
         listed = client.get("/api/whatsapp/sessions", headers=auth).get_json()["sessions"]
@@ -45,8 +56,11 @@ def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0, warmup=Fals
 
 def warming_up(client, auth, sid):
     """Wait until the warm-up the session's pairing started is folded; return its start."""
-    return wait_for(lambda: client.get(f"/api/whatsapp/sessions/{sid}", headers=auth)
-                    .get_json()["session"]["warmupStartedAt"])
+    return wait_for(
+        lambda: client.get(f"/api/whatsapp/sessions/{sid}", headers=auth).get_json()["session"][
+            "warmupStartedAt"
+        ]
+    )
 
 
 def end_warmup(client, auth, sid):

@@ -12,13 +12,21 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.polling import wait_for
-from webapp.services import admins
-from workers import broker
+from webapp.intake import admins
+from workers.queue import broker
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
@@ -91,14 +99,13 @@ def test_an_operator_links_a_number_and_sees_a_message_delivered(
     shot(page, "queue")
 
     # A form posted without its CSRF token is refused.
-    refused = page.request.post(f"{server}/admin/messages/send",
-                                form={"to": "081234567890", "text": "x"})
+    refused = page.request.post(
+        f"{server}/admin/messages/send", form={"to": "081234567890", "text": "x"}
+    )
     assert refused.status == 400
 
 
-def test_an_operator_uploads_an_xls_then_the_xlsx_the_page_asks_for(
-    app, server, browser, tmp_path
-):
+def test_an_operator_uploads_an_xls_then_the_xlsx_the_page_asks_for(app, server, browser, tmp_path):
     import openpyxl
 
     with app.app_context():
@@ -229,8 +236,8 @@ def test_a_refused_send_keeps_its_text_and_shows_no_date_error(app, server, brow
 def test_a_bulk_card_shows_its_failed_part_in_red_and_resends_it(app, server, browser):
     from tests.admin.test_bulk_cards import numbers
     from webapp.extensions import db
+    from webapp.intake import bulk
     from webapp.models import WhatsAppMessage
-    from webapp.services import bulk
 
     page = log_in(app, server, browser)
     with app.app_context():
@@ -283,7 +290,7 @@ def test_a_numbers_raw_error_reads_in_indonesian_with_the_go_error_behind_detail
     raw error of WhatsApp's library only once "detail" is opened."""
     from webapp.extensions import db
     from webapp.models import WhatsAppSession
-    from webapp.services import sessions
+    from workers.pipeline import sessions
 
     with app.app_context():
         admins.create_admin("ops@example.com", "correct horse battery")

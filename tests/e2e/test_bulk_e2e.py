@@ -7,8 +7,8 @@ import pytest
 from tests.e2e.helpers import inboxes, link_numbers, phone
 from tests.polling import settled, wait_for
 from webapp.extensions import db
+from webapp.intake import templates
 from webapp.models import WhatsAppMessage
-from webapp.services import templates
 
 VOUCHER = {"duration": "30 hari", "expiry_time": "31-12-2026"}
 SENT = ("sent", "delivered", "read")

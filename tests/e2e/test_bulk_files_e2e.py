@@ -13,8 +13,8 @@ import pytest
 from tests.e2e.helpers import inboxes, link_numbers, phone
 from tests.polling import wait_for
 from webapp.extensions import db
+from webapp.intake import admins
 from webapp.models import BulkJob
-from webapp.services import admins
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NAMES = ["Dedi “Jum’at”", "Sari – Cabang Timur", "Budi ‘Pak RT’"]

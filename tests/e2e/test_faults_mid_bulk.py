@@ -18,8 +18,8 @@ from tests.e2e.helpers import inboxes, link_numbers, queue_bulk, statuses
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
-from webapp.services.sending import OUTCOME_UNKNOWN
-from workers.transports.simulator import SimulatedNetwork
+from workers.pipeline.sending import OUTCOME_UNKNOWN
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 NUMBERS = 3
 BULK = 150

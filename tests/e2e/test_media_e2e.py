@@ -16,9 +16,10 @@ from PIL import Image
 
 from tests.e2e.helpers import inboxes, link_numbers, phone
 from tests.polling import settled, wait_for
+from webapp import settings
 from webapp.extensions import db
 from webapp.models import IncomingMessage, MediaFile, WhatsAppSession
-from webapp.services import routing, settings
+from workers.pipeline import routing
 
 
 def _png() -> bytes:
@@ -109,8 +110,11 @@ def _bulk(client, auth, template, data_by_number):
     r = client.post("/api/whatsapp/templates", headers=auth, json=template)
     assert r.status_code == 201, r.get_json()
     recipients = [{"whatsapp": phone(n), "data": data} for n, data in data_by_number.items()]
-    r = client.post("/api/whatsapp/send-bulk", headers=auth,
-                    json={"recipients": recipients, "template": template["name"]})
+    r = client.post(
+        "/api/whatsapp/send-bulk",
+        headers=auth,
+        json={"recipients": recipients, "template": template["name"]},
+    )
     assert r.status_code == 202 and r.get_json()["queued"] == len(recipients), r.get_json()
 
 
@@ -126,16 +130,22 @@ def test_an_image_and_a_document_reach_the_phone_as_the_bytes_served(
     server, base = billing_app
     (sid,) = link_numbers(client, auth, 1, interval_ms=100)
     image_id = _send(
-        client, auth, phone(1), text="QRIS Kabar Net", media={"url": f"{base}/qris.png",
-                                                                 "type": "image"}
+        client,
+        auth,
+        phone(1),
+        text="QRIS Kabar Net",
+        media={"url": f"{base}/qris.png", "type": "image"},
     )
     document_id = _send(
         client,
         auth,
         phone(2),
         text="Tagihan INV-7",
-        media={"url": f"{base}/invoice/INV-7.pdf", "type": "document",
-               "fileName": "tagihan-INV-7.pdf"},
+        media={
+            "url": f"{base}/invoice/INV-7.pdf",
+            "type": "document",
+            "fileName": "tagihan-INV-7.pdf",
+        },
     )
     pasted = base64.b64encode(PNG).decode()
     pasted_id = _send(client, auth, phone(3), media={"base64": pasted, "type": "image"})
@@ -184,8 +194,12 @@ def test_a_media_template_sends_each_customer_their_own_invoice_in_a_bulk(
         "fileName": "tagihan-{{invoice}}.pdf",
     }
     numbers = range(100, 120)
-    _bulk(client, auth, template, {n: {"name": f"Pelanggan {n - 100}",
-                                       "invoice": f"INV-{n - 100}"} for n in numbers})
+    _bulk(
+        client,
+        auth,
+        template,
+        {n: {"name": f"Pelanggan {n - 100}", "invoice": f"INV-{n - 100}"} for n in numbers},
+    )
     wait_for(lambda: all(inboxes(redis_client, numbers).values()), timeout=60)
     boxes = settled(lambda: inboxes(redis_client, numbers))
     for n, inbox in ((n - 100, box) for n, box in boxes.items()):
@@ -201,8 +215,12 @@ def test_a_shared_image_of_a_bulk_is_fetched_and_stored_once(
 ):
     server, base = billing_app
     link_numbers(client, auth, 1, interval_ms=100)
-    template = {"name": "promo_qris", "type": "media", "content": "Bayar pakai QRIS, {{name}}",
-                "mediaUrl": base + "/qris.png"}
+    template = {
+        "name": "promo_qris",
+        "type": "media",
+        "content": "Bayar pakai QRIS, {{name}}",
+        "mediaUrl": base + "/qris.png",
+    }
     numbers = range(200, 220)
     _bulk(client, auth, template, {n: {"name": f"P{n}"} for n in numbers})
     wait_for(lambda: all(inboxes(redis_client, numbers).values()), timeout=60)
@@ -218,8 +236,10 @@ def test_a_shared_image_of_a_bulk_is_fetched_and_stored_once(
 @pytest.mark.parametrize(
     ("media", "reason"),
     [
-        ({"url": "http://169.254.169.254/latest/meta-data/", "type": "image"},
-         "Kabar does not fetch media from 169.254.169.254"),
+        (
+            {"url": "http://169.254.169.254/latest/meta-data/", "type": "image"},
+            "Kabar does not fetch media from 169.254.169.254",
+        ),
         ({"url": "{base}/nothing.png", "type": "image"}, "the media URL answered HTTP 404"),
         ({"url": "{base}/big.pdf", "type": "document"}, "the file has more than 16 MB"),
         ({"url": "{base}/login.html", "type": "image"}, "is not a JPEG, PNG or WebP image"),

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.helpers import inboxes, link_numbers, phone, queue_bulk, statuses
 from tests.polling import wait_for
-from webapp.services import jobs
+from workers.queue import jobs
 
 DONE = ("sent", "delivered", "read")
 

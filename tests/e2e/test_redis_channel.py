@@ -15,8 +15,8 @@ from tests.polling import wait_for
 from tests.receivers import webhook_receiver
 from webapp.extensions import db
 from webapp.models import IncomingMessage
-from workers import broker, keys, session_events, signing
-from workers.transports.simulator import SimulatedNetwork
+from workers.queue import broker, keys, session_events, signing
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 VICTIM = phone(666)
 

@@ -22,7 +22,7 @@ from tests.e2e.helpers import link_numbers, phone, statuses
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 BIN = Path(sys.executable).parent
 BULK, URGENT = 300, 20
@@ -104,7 +104,7 @@ def test_redis_killed_mid_bulk_loses_and_doubles_nothing(app, auth, catalogue, o
     procs.start("session-host", str(BIN / "python"), "-m", "workers.session_host")
     procs.worker("worker", "normal", "bulk", "events", "maintenance", threads=4)
     procs.worker("worker-urgent", "urgent", threads=2)
-    procs.start("scheduler", str(BIN / "python"), "-m", "workers.scheduler")
+    procs.start("scheduler", str(BIN / "python"), "-m", "workers.pipeline.scheduler")
     procs.start("web", str(BIN / "flask"), "--app", "webapp", "run", "--port", str(web_port))
     http = Http(f"http://127.0.0.1:{web_port}")
     wait_for(lambda: _answers(http), timeout=30)

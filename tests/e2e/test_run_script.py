@@ -22,7 +22,7 @@ import redis
 
 from tests.polling import wait_for
 from tests.receivers import free_port
-from workers import keys
+from workers.queue import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 HIDDEN = ("redis-server", "valkey-server")
@@ -185,7 +185,7 @@ def test_supervised_a_killed_session_host_is_back_within_seconds_and_nothing_els
     others = {pid: cmd for pid, cmd in run.processes().items() if "workers.session_host" not in cmd}
     heartbeats = set(run.redis.keys(f"{keys.HOST_PREFIX}*"))
     assert any("gunicorn" in cmd for cmd in others.values()), others
-    assert any("workers.scheduler" in cmd for cmd in others.values()), others
+    assert any("workers.pipeline.scheduler" in cmd for cmd in others.values()), others
     assert sum("dramatiq" in cmd for cmd in others.values()) >= 2, others
 
     os.kill(old_host, signal.SIGKILL)

@@ -13,7 +13,7 @@ from tests.e2e.helpers import inboxes, link_numbers, phone, queue_bulk, received
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppQueueJob
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 
 def all_sent(app, ids):
@@ -47,8 +47,9 @@ def test_one_number_is_never_faster_than_its_interval_across_two_workers(
     assert min_gap_ms(times) >= 250, times
 
 
-def test_load_is_spread_over_every_connected_number(app, client, auth, redis_client,
-                                                    kabar_processes):
+def test_load_is_spread_over_every_connected_number(
+    app, client, auth, redis_client, kabar_processes
+):
     sessions = link_numbers(client, auth, 3, interval_ms=300)
     ids = queue_bulk(app, 18)
     wait_for(all_sent(app, ids), timeout=30)
@@ -59,20 +60,26 @@ def test_load_is_spread_over_every_connected_number(app, client, auth, redis_cli
         assert min_gap_ms(times) >= 300, times
 
 
-def test_urgent_message_overtakes_the_bulk_backlog(app, client, auth, redis_client,
-                                                   kabar_processes):
+def test_urgent_message_overtakes_the_bulk_backlog(
+    app, client, auth, redis_client, kabar_processes
+):
     link_numbers(client, auth, 1, interval_ms=500)
     bulk = queue_bulk(app, 30)
     wait_for(lambda: sum(s != "queued" for s in statuses(app, bulk).values()) >= 3)
     accepted_at = time.time()
-    r = client.post("/api/whatsapp/send", headers=auth,
-                    json={"to": "+6281399999999", "text": "Pembayaran diterima"})
+    r = client.post(
+        "/api/whatsapp/send",
+        headers=auth,
+        json={"to": "+6281399999999", "text": "Pembayaran diterima"},
+    )
     assert r.status_code == 202
     urgent_id = r.get_json()["id"]
     wait_for(lambda: statuses(app, [urgent_id])[urgent_id] != "queued", timeout=10)
     urgent_at = received_at(SimulatedNetwork(redis_client).inbox("6281399999999")[0])
     bulk_between = [
-        e for entries in inboxes(redis_client, range(30)).values() for e in entries
+        e
+        for entries in inboxes(redis_client, range(30)).values()
+        for e in entries
         if accepted_at < received_at(e) < urgent_at
     ]
     # Only a bulk send whose slot was granted before the urgent message arrived may go first.
@@ -80,14 +87,16 @@ def test_urgent_message_overtakes_the_bulk_backlog(app, client, auth, redis_clie
     assert sum(s == "queued" for s in statuses(app, bulk).values()) > 15
 
 
-def test_a_number_dropping_mid_bulk_loses_and_doubles_nothing(app, client, auth, redis_client,
-                                                              kabar_processes):
+def test_a_number_dropping_mid_bulk_loses_and_doubles_nothing(
+    app, client, auth, redis_client, kabar_processes
+):
     primary, backup = link_numbers(client, auth, 2, interval_ms=150)
     ids = queue_bulk(app, 30, routing="failover")
     wait_for(lambda: sum(s != "queued" for s in statuses(app, ids).values()) >= 5)
     r = client.post(f"/api/whatsapp/sessions/{primary}/logout", headers=auth)
     if r.status_code == 404:  # before the logout endpoint exists, log out through the host
-        from webapp.services import sessions
+        from workers.pipeline import sessions
+
         with app.app_context():
             sessions.host_call(primary, "logout")
     wait_for(all_sent(app, ids), timeout=60)
@@ -115,7 +124,8 @@ def test_a_worker_killed_mid_bulk_loses_and_doubles_nothing(
     wait_for(all_sent(app, ids), timeout=90)
     received = inboxes(redis_client, range(40))
     assert all(len(entries) == 1 for entries in received.values()), {
-        phone(n): len(e) for n, e in received.items() if len(e) != 1}
+        phone(n): len(e) for n, e in received.items() if len(e) != 1
+    }
 
 
 def test_every_job_is_in_the_ledger(app, client, auth, kabar_processes):
@@ -129,8 +139,9 @@ def test_every_job_is_in_the_ledger(app, client, auth, kabar_processes):
             db.session.expunge_all()
         return rows
 
-    rows = wait_for(lambda: (rows := ledger()) and all(r.status == "completed" for r in rows)
-                    and rows)
+    rows = wait_for(
+        lambda: (rows := ledger()) and all(r.status == "completed" for r in rows) and rows
+    )
     (batch,) = rows  # the three bulk rows went as one batch job
     assert sorted(batch.job_data["message_ids"]) == sorted(ids)
     assert batch.attempts == 1 and batch.started_at and batch.completed_at
@@ -144,7 +155,7 @@ def test_a_send_cut_off_mid_way_fails_as_unknown_and_the_operator_may_resend_it(
     is what sends it again."""
     import json
 
-    from workers import keys
+    from workers.queue import keys
 
     link_numbers(client, auth, 1, interval_ms=100)
     cut_off, fine = queue_bulk(app, 2)
@@ -152,8 +163,9 @@ def test_a_send_cut_off_mid_way_fails_as_unknown_and_the_operator_may_resend_it(
     claim = {"state": "sending", "host": "gone", "session_id": "session-1"}
     redis_client.set(keys.sent_record(str(cut_off)), json.dumps(claim))
 
-    wait_for(lambda: statuses(app, [cut_off, fine]) == {cut_off: "failed", fine: "read"},
-             timeout=60)
+    wait_for(
+        lambda: statuses(app, [cut_off, fine]) == {cut_off: "failed", fine: "read"}, timeout=60
+    )
     detail = client.get(f"/api/whatsapp/message/{cut_off}/status", headers=auth).get_json()
     assert "may have reached the customer" in detail["error"]
     assert inboxes(redis_client, [0])[0] == []
@@ -172,8 +184,9 @@ def test_a_paced_bulk_backlog_leaves_threads_for_the_other_work(
     link_numbers(client, auth, 1, interval_ms=500)
     ids = queue_bulk(app, 300)  # six batch jobs; the worker has four threads
     first_sent = wait_for(lambda: [i for i, s in statuses(app, ids).items() if s != "queued"])
-    wait_for(lambda: statuses(app, first_sent[:1])[first_sent[0]] in ("delivered", "read"),
-             timeout=10)
+    wait_for(
+        lambda: statuses(app, first_sent[:1])[first_sent[0]] in ("delivered", "read"), timeout=10
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV])
@@ -184,7 +197,7 @@ def test_a_number_whose_client_crashes_mid_bulk_costs_only_that_number(
     the other two never pause, the crashed one comes back and sends again, and no phone gets a
     message twice. A message its client was sending when it died may have gone out: it is
     never sent again by itself, so it either reached its phone once or fails saying so."""
-    from webapp.services import sessions
+    from workers.pipeline import sessions
 
     first, victim, third = link_numbers(client, auth, 3, interval_ms=100)
     count = 240
@@ -198,7 +211,8 @@ def test_a_number_whose_client_crashes_mid_bulk_costs_only_that_number(
 
     received = inboxes(redis_client, range(count))
     assert all(len(entries) <= 1 for entries in received.values()), {
-        phone(n): len(e) for n, e in received.items() if len(e) > 1}
+        phone(n): len(e) for n, e in received.items() if len(e) > 1
+    }
     final = statuses(app, ids)
     unsent = [i for i, s in final.items() if s not in ("sent", "delivered", "read")]
     assert len(unsent) <= 1 and all(final[i] == "failed" for i in unsent), final

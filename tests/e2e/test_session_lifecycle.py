@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests.polling import wait_for
+from webapp.core.credentials import engine_for, session_credentials
 from webapp.extensions import db
 from webapp.models import Contact, IncomingMessage
-from workers import keys, settings
-from workers.credentials import engine_for, session_credentials
+from workers import settings
+from workers.queue import keys
 
 
 @pytest.fixture

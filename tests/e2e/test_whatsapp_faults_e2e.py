@@ -10,9 +10,9 @@ from tests.e2e.test_session_lifecycle import Api, api  # noqa: F401 - fixture
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import IncomingMessage
-from webapp.services import sending
-from workers.transports.base import PASSKEY_REASON
-from workers.transports.simulator import SimulatedNetwork
+from workers.pipeline import sending
+from workers.session_host.transports.base import PASSKEY_REASON
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 CUSTOMER = "6281234567890"
 

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from webapp.core.errors import Conflict, KabarError, TemplateNotFound
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import BulkJob, WhatsAppMessage, WhatsAppQueueJob
-from webapp.services import bulk, sending
-from webapp.services.errors import Conflict, KabarError, TemplateNotFound
+from workers.pipeline import sending
 
 BULK_QUEUE = "dramatiq:bulk.msgs"
 EXPANSIONS = "dramatiq:maintenance.msgs"

@@ -11,8 +11,8 @@ import zipfile
 import openpyxl
 import pytest
 
-from webapp.services import bulk_file
-from webapp.services.bulk_file import UnreadableFile
+from webapp.intake import bulk_file
+from webapp.intake.bulk_file import UnreadableFile
 
 ADVICE = "Simpan sebagai CSV UTF-8 atau .xlsx"
 

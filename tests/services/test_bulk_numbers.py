@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import bulk
 from webapp.models import WhatsAppMessage
-from webapp.services import bulk
 
 VOUCHER = {"voucher_code": "HS-1", "duration": "30 hari", "expiry_time": "31-12-2026"}
 

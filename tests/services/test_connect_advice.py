@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.services import connect_advice
+from webapp.core import connect_advice
 
 DIAL = "failed to dial whatsapp web websocket: "
 

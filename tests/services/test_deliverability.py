@@ -10,24 +10,16 @@ import sqlalchemy as sa
 from tests.polling import wait_for
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from tests.workers.test_session_host import make_host  # noqa: F401 - fixture
+from webapp import settings
+from webapp.core.errors import KabarError
 from webapp.extensions import db
+from webapp.intake import bulk, messages, reachability, templates
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import (
-    bulk,
-    messages,
-    reachability,
-    routing,
-    sending,
-    session_events,
-    sessions,
-    settings,
-    templates,
-    warmup,
-)
-from webapp.services.errors import KabarError
-from workers import keys
-from workers import session_events as event_stream
-from workers.transports.simulator import SimulatedNetwork
+from workers.pipeline import fold as session_events
+from workers.pipeline import routing, sending, sessions, warmup
+from workers.queue import keys
+from workers.queue import session_events as event_stream
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 VOUCHER = {"duration": "30 hari", "expiry_time": "31-12-2026", "voucher_code": "V1"}
 

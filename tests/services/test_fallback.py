@@ -9,9 +9,11 @@ import pytest
 
 from tests.receivers import dramatiq_messages, free_port, smtp_inbox
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
+from webapp import settings
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import Contact, Setting, WhatsAppMessage
-from webapp.services import fallback, messages, sending, settings
+from workers.pipeline import fallback, sending
 
 CUSTOMER = "6281234567890"
 CONTENT = "🧾 Tagihan <Baru> & Lunas\n\nHalo Budi,\nJumlah: Rp150.000"

@@ -9,7 +9,9 @@ import pytest
 
 from tests.limits import JAKARTA, connected, ctx, next_midnight  # noqa: F401 - fixture
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
-from webapp.services import forecast, messages, routing, settings
+from webapp import settings
+from webapp.intake import forecast, messages
+from workers.pipeline import routing
 
 pytestmark = pytest.mark.usefixtures("ctx")
 

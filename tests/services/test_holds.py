@@ -10,10 +10,12 @@ import pytest
 
 from tests.limits import JAKARTA, connected, ctx, next_midnight  # noqa: F401 - fixture
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
+from webapp import settings
 from webapp.extensions import db
+from webapp.intake import forecast, messages, templates
 from webapp.models import WhatsAppMessage
-from webapp.services import forecast, jobs, messages, routing, sending, settings, templates
-from workers import keys
+from workers.pipeline import routing, sending
+from workers.queue import jobs, keys
 
 pytestmark = pytest.mark.usefixtures("ctx")
 
@@ -228,7 +230,7 @@ def test_a_night_of_quiet_hours_does_not_count_against_an_outage_after_it():
 def test_a_message_the_day_let_go_that_waits_for_a_slot_no_longer_says_it_waits_for_the_quota(
     redis_client,
 ):
-    from workers.pacer import Pacer, ticket_score
+    from workers.pipeline.pacer import Pacer, ticket_score
 
     connected("session-1", daily_cap=100, interval_ms=120_000)
     (message_id,) = messages.queue_texts([("081234567801", "Info")])

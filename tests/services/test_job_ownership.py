@@ -7,8 +7,10 @@ import pytest
 
 from tests.receivers import dramatiq_messages
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage
-from webapp.services import jobs, messages, routing, sending
+from workers.pipeline import routing, sending
+from workers.queue import jobs
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fetching a message's attachment from its URL (webapp.services.media.fetch) against a real
+"""Fetching a message's attachment from its URL (workers.pipeline.attachments.fetch) against a real
 local web server: the time-out bounds the whole fetch, however slowly a server answers, and
 the address policy holds at connect time."""
 
@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webapp.services import settings
-from webapp.services.media import FetchFailed, fetch
+from webapp import settings
+from workers.pipeline.attachments import FetchFailed, fetch
 
 PDF = b"%PDF-1.4\n% invoice\n%%EOF\n"
 DRIP_S = 0.2  # between two bytes of a dripping answer

@@ -1,4 +1,4 @@
-"""Attachments made ready before a batch is sent (webapp.services.media.prepare): their bytes
+"""Attachments made ready before a batch is sent (workers.pipeline.attachments.prepare): their bytes
 go from PostgreSQL to Redis for the session host's client, a batch of large files without
 holding them all in the worker's memory at once."""
 
@@ -11,9 +11,10 @@ import tracemalloc
 
 import pytest
 
-from webapp.services import messages, sending
-from webapp.services.media import prepare
-from workers import keys
+from webapp.intake import messages
+from workers.pipeline import sending
+from workers.pipeline.attachments import prepare
+from workers.queue import keys
 
 MB = 1024 * 1024
 

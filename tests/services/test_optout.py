@@ -7,9 +7,11 @@ import time
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import Contact, WhatsAppMessage, WhatsAppTemplate
-from webapp.services import messages, optout, sending, session_events
-from workers.pacer import GiveBack
+from workers.pipeline import fold as session_events
+from workers.pipeline import optout, sending
+from workers.pipeline.pacer import GiveBack
 
 CUSTOMER = "6281234567890"
 OTHER = "6281299998888"

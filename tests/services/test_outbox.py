@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from tests.receivers import dramatiq_messages, free_port
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import OutboxEntry, WhatsAppMessage
-from webapp.services import fallback, messages, outbox, sending, webhooks
-from workers import broker, scheduler
+from workers.pipeline import fallback, scheduler, sending, webhooks
+from workers.queue import broker, outbox
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_a_failed_messages_fallback_goes_through_the_outbox(app, ctx, redis_clie
     assert [(e.actor_name, e.args) for e in entries()] == [(fallback.ACTOR, [message_id])]
 
     age_entries()
-    from workers import actors
+    from workers.pipeline import actors
 
     actors.relay_outbox.fn()
     assert queued(redis_client, fallback.ACTOR) == [[message_id]]
@@ -138,7 +139,7 @@ def test_relaying_an_empty_outbox_relays_nothing(ctx):
 
 
 def test_the_scheduler_relays_the_outbox_every_30_seconds():
-    from workers import actors
+    from workers.pipeline import actors
 
     assert ("relay_outbox", broker.MAINTENANCE, 30.0) in scheduler.JOBS
     assert broker.broker.get_actor("relay_outbox") is actors.relay_outbox

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.services.routing import Route
-from webapp.services.sending import MAX_CHUNK, pace
+from workers.pipeline.routing import Route
+from workers.pipeline.sending import MAX_CHUNK, pace
 
 
 @pytest.mark.parametrize(

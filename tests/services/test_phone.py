@@ -1,7 +1,7 @@
 import pytest
 
-from webapp.services.errors import InvalidPhoneNumber
-from webapp.services.phone import normalize
+from webapp.core.errors import InvalidPhoneNumber
+from webapp.core.phone import normalize
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from webapp.services import quiet_hours
+from webapp.core import quiet_hours
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 

@@ -9,10 +9,11 @@ import pytest
 from tests.services.test_deliverability import ctx, link, phone  # noqa: F401 - fixtures
 from tests.workers.test_session_host import make_host  # noqa: F401 - fixture
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import messages, routing, sending, sessions
-from workers import keys
-from workers.transports.simulator import SimulatedNetwork
+from workers.pipeline import routing, sending, sessions
+from workers.queue import keys
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 
 def unpaced() -> None:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob
-from webapp.services import jobs, messages
-from workers import broker
+from workers.queue import broker, jobs
 
 
 @pytest.fixture

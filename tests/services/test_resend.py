@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from webapp.core.errors import Conflict
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage
-from webapp.services import jobs, messages
-from webapp.services.errors import Conflict
-from workers import broker, keys
+from workers.queue import broker, jobs, keys
 
 CLAIM = {"state": "sending", "host": "h1", "session_id": "session-1"}
 SENT = {"state": "sent", "session_id": "session-1", "wa_message_id": "W1", "sent_at": 1.0}

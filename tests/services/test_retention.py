@@ -9,8 +9,8 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession
-from webapp.services import retention
-from workers import keys
+from workers.pipeline import retention
+from workers.queue import keys
 
 NOW = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import messages, routing, sending
-from workers import keys
+from workers.pipeline import routing, sending
+from workers.queue import keys
 
 
 @pytest.fixture

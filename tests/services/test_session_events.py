@@ -8,7 +8,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import session_events
+from workers.pipeline import fold as session_events
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.polling import wait_for
+from webapp import settings
+from webapp.core import quiet_hours
 from webapp.extensions import db
 from webapp.models import Setting, WhatsAppMessage, WhatsAppSession
-from webapp.services import optout, quiet_hours, retention, sessions, settings
-from webapp.services.settings import InvalidSetting
-from workers import keys
+from webapp.settings import InvalidSetting
+from workers.pipeline import optout, retention, sessions
+from workers.queue import keys
 
 PASSWORD = "rahasia-SMTP-9f2c"
 
@@ -193,8 +195,8 @@ def test_a_secret_saved_under_the_old_key_derivation_is_still_read(app, ctx, mon
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+    from webapp.core.credentials import legacy_key
     from webapp.models import Setting
-    from workers.credentials import legacy_key
 
     monkeypatch.setitem(app.config, "WA_ENCRYPTION_KEY", "kata sandi lama ISP kami")
     nonce = os.urandom(12)

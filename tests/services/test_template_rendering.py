@@ -6,14 +6,13 @@ from datetime import date, datetime
 
 import pytest
 
-from webapp.models import WhatsAppTemplate
-from webapp.services.errors import (
+from webapp.core.errors import (
     MessageTooLong,
     TemplateInvalid,
     TemplateVariableInvalid,
     TemplateVariableMissing,
 )
-from webapp.services.templates import (
+from webapp.intake.templates import (
     check_content,
     extract_variables,
     normalize_extra,
@@ -22,6 +21,7 @@ from webapp.services.templates import (
     render_message,
     warnings_for,
 )
+from webapp.models import WhatsAppTemplate
 
 NEW_INVOICE = (
     "🧾 Tagihan Baru\n\nHalo {{customer_name}},\n\nTagihan layanan internet Anda sudah terbit:\n"

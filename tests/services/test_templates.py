@@ -1,7 +1,7 @@
 import pytest
 
-from webapp.services.errors import TemplateVariableMissing
-from webapp.services.templates import extract_variables, render
+from webapp.core.errors import TemplateVariableMissing
+from webapp.intake.templates import extract_variables, render
 
 
 def test_variables_are_found_once_in_order_of_use():

@@ -9,9 +9,10 @@ import pytest
 
 from tests.limits import connected, ctx  # noqa: F401 - fixture
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import messages, routing, sending
-from workers import keys
+from workers.pipeline import routing, sending
+from workers.queue import keys
 
 pytestmark = pytest.mark.usefixtures("ctx")
 

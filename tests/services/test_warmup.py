@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
+from webapp import settings
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
-from webapp.services import routing, session_events, settings, warmup
+from workers.pipeline import fold as session_events
+from workers.pipeline import routing, warmup
 
 JAKARTA = timedelta(hours=7)  # Asia/Jakarta, the tests' TIMEZONE, has no summer time
 

@@ -12,10 +12,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.receivers import dramatiq_messages, free_port, webhook_receiver
+from webapp import settings
+from webapp.core.errors import KabarError, NotFound
 from webapp.extensions import db
+from webapp.intake import messages
 from webapp.models import Webhook
-from webapp.services import messages, settings, webhooks
-from webapp.services.errors import KabarError, NotFound
+from workers.pipeline import webhooks
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.polling import wait_for
-from workers import keys
-from workers.credentials import derive_key
-from workers.rpc import SessionHostClient
+from webapp.core.credentials import derive_key
+from workers.queue import keys
 from workers.session_host.host import SessionHost
+from workers.session_host.rpc import SessionHostClient
 
 KEY = derive_key("test key")
 FAST_RESTART = {"backoff_base": 0.2, "backoff_cap": 1.0, "jitter": 0, "max_attempts": 3}
@@ -44,7 +44,7 @@ def statuses(redis_client, session_id):
 
 def pid_now(rpc, session_id):
     """The pid of the session's client process now, or None (not hosted yet, restarting)."""
-    from workers.rpc import RpcError
+    from workers.session_host.rpc import RpcError
 
     try:
         return rpc.call(session_id, "status").get("pid")
@@ -138,7 +138,7 @@ def test_a_send_in_flight_when_its_client_dies_is_never_sent_again(redis_client,
 
 
 def _try_send(rpc, session_id, message_id):
-    from workers.rpc import RpcError
+    from workers.session_host.rpc import RpcError
 
     try:
         return send(rpc, session_id, message_id)["state"]

@@ -6,8 +6,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from workers import settings
-from workers.credentials import (
+from webapp.core.credentials import (
     SCRYPT_SALT,
     CredentialStore,
     CredentialsUnreadable,
@@ -19,6 +18,7 @@ from workers.credentials import (
     legacy_key,
     session_credentials,
 )
+from workers import settings
 
 
 def stored_row(session_id):

@@ -9,11 +9,11 @@ import time
 from tests.folding import receipt, sent_message
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from workers import keys, session_events
+from workers.queue import keys, session_events
 
 
 def test_a_batch_is_folded_and_a_bad_event_set_aside(app, redis_client):
-    from workers import actors
+    from workers.pipeline import actors
 
     with app.app_context():
         db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))
@@ -35,7 +35,7 @@ def test_a_batch_is_folded_and_a_bad_event_set_aside(app, redis_client):
 
 
 def test_a_good_batch_is_folded_whole(app, redis_client):
-    from workers import actors
+    from workers.pipeline import actors
 
     with app.app_context():
         ids = [sent_message(f"WA-{n}") for n in range(20)]
@@ -53,7 +53,7 @@ def test_a_good_batch_is_folded_whole(app, redis_client):
 def test_a_receipt_that_overtakes_its_send_is_folded_once_the_send_is_known(app, redis_client):
     """The receipt of a batch's first message can reach the folder before the worker marked
     the row sent (or the host wrote its record): it waits and is tried again, not dropped."""
-    from workers import actors
+    from workers.pipeline import actors
 
     session_events.publish(redis_client, receipt("WA-LATE", "delivered"))
     actors.fold_session_events.fn()
@@ -82,7 +82,7 @@ def test_an_event_that_cannot_be_folded_is_not_written_to_the_log(
 ):
     """The event (a QR code here: whoever reads it can link the number) stays in the dead
     letters for the operator; the log says which entry failed and why, not what it held."""
-    from workers import actors
+    from workers.pipeline import actors
 
     # Alembic's logging set-up (a migration test ran first) disables the loggers it finds.
     monkeypatch.setattr(logging.getLogger(actors.__name__), "disabled", False)

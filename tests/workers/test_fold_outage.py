@@ -10,14 +10,14 @@ from tests.folding import receipt, sent_message, status_of
 from tests.outage import through
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
-from workers import keys, session_events
+from workers.queue import keys, session_events
 
 
 @pytest.fixture
 def proxied_db(app, monkeypatch):
     """The fold actor's app reaches PostgreSQL through a proxy the test can cut."""
     from webapp import create_app
-    from workers import actors
+    from workers.pipeline import actors
 
     proxy, url = through(app.config["SQLALCHEMY_DATABASE_URI"], 5432)
     outage_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
@@ -37,7 +37,7 @@ def pending(redis_client) -> int:
 def test_events_folded_during_a_database_outage_wait_and_are_folded_after_it(
     app, redis_client, proxied_db
 ):
-    from workers import actors
+    from workers.pipeline import actors
 
     with app.app_context():
         db.session.add(WhatsAppSession(session_id="s-1", device_id="d-1"))
@@ -60,7 +60,7 @@ def test_events_folded_during_a_database_outage_wait_and_are_folded_after_it(
 
 
 def test_parked_receipts_taken_during_an_outage_go_back_to_wait(app, redis_client, proxied_db):
-    from workers import actors
+    from workers.pipeline import actors
 
     session_events.park_receipts(redis_client, [receipt("WA-LATE", "delivered")])
     redis_client.zadd(

@@ -13,15 +13,15 @@ from dramatiq.brokers.redis import RedisBroker
 
 from tests.polling import wait_for
 from tests.receivers import webhook_receiver
-from webapp.services import webhooks
-from workers import broker
+from workers.pipeline import webhooks
+from workers.queue import broker
 
 FORGED = json.dumps({"event": "message.incoming", "data": {"text": "LUNAS"}})
 
 
 @pytest.fixture
 def worker():
-    import workers.actors  # noqa: F401 - the real actors, as a worker process loads them
+    import workers.pipeline.actors  # noqa: F401 - the real actors, as a worker process loads them
 
     running = dramatiq.Worker(broker.broker, queues={broker.MAINTENANCE}, worker_threads=1)
     yield running
@@ -89,7 +89,7 @@ def test_a_signed_delayed_job_runs_when_due(app, worker, private_webhooks):
 
 def test_a_job_signed_with_another_secret_says_so(app, worker, caplog, redis_client):
     """A web process started with another KABAR_RPC_SECRET: the worker's log names the setting."""
-    from workers import job_signatures, signing
+    from workers.queue import job_signatures, signing
 
     caplog.set_level(logging.INFO)
     other = signing.channel_key("another secret")

@@ -8,12 +8,12 @@ import pytest
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppQueueJob
-from workers import broker
+from workers.queue import broker
 
 
 @pytest.fixture
 def worker(app):
-    import workers.actors  # noqa: F401 - registers the actors and the ledger on the broker
+    import workers.pipeline.actors  # noqa: F401 - registers the actors and the ledger on the broker
 
     worker = dramatiq.Worker(broker.broker, queues={broker.URGENT}, worker_threads=1)
     worker.start()

@@ -18,7 +18,7 @@ import pytest
 
 from tests.receivers import free_port
 from tests.test_doctor import lines
-from workers.transports import libmagic
+from workers.session_host.transports import libmagic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def run_hiding(files: list[str], *argv: str, **env: str) -> subprocess.Completed
 NEONIZE_AND_A_PNG = """
 import io
 from PIL import Image
-from workers.transports import libmagic, transport_class
+from workers.session_host.transports import libmagic, transport_class
 transport_class("neonize")  # imports neonize, which imports python-magic
 import magic
 png = io.BytesIO()
@@ -107,7 +107,7 @@ def test_without_any_libmagic_the_doctor_and_the_session_say_how_to_install_it()
     run = run_hiding(
         hidden,
         sys.executable, "-c",
-        "from workers.transports import transport_class\n"
+        "from workers.session_host.transports import transport_class\n"
         "try:\n    transport_class('neonize')\nexcept Exception as exc:\n    print(exc)",
     )  # fmt: skip
     assert run.stdout.strip() == (

@@ -8,15 +8,15 @@ import logging
 import dramatiq
 
 from tests.polling import wait_for
-from webapp.services import webhooks
-from workers import broker, masking
+from workers.pipeline import webhooks
+from workers.queue import broker, masking
 
 PHONE = "6281234567890"
 TEXT = "Tagihan saya salah"
 
 
 def test_a_job_that_fails_is_logged_with_its_arguments_masked(app, caplog):
-    import workers.actors  # noqa: F401 - the real actors, as a worker process loads them
+    import workers.pipeline.actors  # noqa: F401 - the real actors, as a worker process loads them
 
     with app.app_context():
         hook_id = webhooks.create_webhook("https://billing.example/hook")[0].id

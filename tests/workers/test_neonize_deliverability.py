@@ -20,10 +20,10 @@ from tests.workers.test_neonize_transport import (  # noqa: F401 - fixtures
     user_jid,
     workdir,
 )
-from workers.credentials import derive_key
+from webapp.core.credentials import derive_key
 from workers.session_host.host import SessionHost
-from workers.transports.base import NotConnected, TransportError
-from workers.transports.neonize import map_on_whatsapp
+from workers.session_host.transports.base import NotConnected, TransportError
+from workers.session_host.transports.neonize import map_on_whatsapp
 
 OTHER_PHONE = "6289911112222"
 UNKNOWN_PHONE = "6287733334444"

@@ -13,7 +13,7 @@ from tests.workers.test_neonize_transport import (  # noqa: F401 - fixtures
     store,
     workdir,
 )
-from workers.transports.base import NotConnected
+from workers.session_host.transports.base import NotConnected
 
 
 def test_ping_needs_a_started_connected_and_logged_in_client(make):  # noqa: F811

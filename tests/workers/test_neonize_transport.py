@@ -59,8 +59,8 @@ from neonize.utils.enum import ClientName, ClientType, MediaType
 from neonize.utils.jid import build_jid
 from PIL import Image
 
-from workers.credentials import CredentialStore
-from workers.transports.base import (
+from webapp.core.credentials import CredentialStore
+from workers.session_host.transports.base import (
     NotConnected,
     NotOnWhatsApp,
     ReachOutLimited,
@@ -70,8 +70,8 @@ from workers.transports.base import (
     SendUncertain,
     TransportError,
 )
-from workers.transports.media import Media
-from workers.transports.neonize import (
+from workers.session_host.transports.media import Media
+from workers.session_host.transports.neonize import (
     PASSKEY_REASON,
     ConnectionLoss,
     NeonizeTransport,

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from workers import keys
-from workers.pacer import GiveBack, Pacer, ticket_score
+from workers.pipeline.pacer import GiveBack, Pacer, ticket_score
+from workers.queue import keys
 
 
 def now_ms():

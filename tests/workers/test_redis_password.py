@@ -12,9 +12,9 @@ import redis
 
 from tests.polling import wait_for
 from tests.receivers import free_port
-from workers import keys
-from workers.rpc import SessionHostClient
-from workers.transports.simulator import SimulatedNetwork
+from workers.queue import keys
+from workers.session_host.rpc import SessionHostClient
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 PASSWORD = "s3cret/pass@word"  # characters a URL must escape
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from workers import keys, signing
-from workers.rpc import (
+from workers.queue import keys, signing
+from workers.session_host.rpc import (
     HostGone,
     RpcError,
     RpcServer,
@@ -131,7 +131,7 @@ def test_a_signed_request_is_served_once_however_often_it_is_pushed(redis_client
 def test_a_request_is_served_once_even_when_the_hosts_clock_lags_redis(redis_client, monkeypatch):
     """The host judges the deadline by its own clock: the record that the request was served
     must last as long by that clock, not by Redis' (a host 2 minutes behind Redis)."""
-    from workers import rpc
+    from workers.session_host import rpc
 
     behind = time.time() - 120
     monkeypatch.setattr(rpc.time, "time", lambda: behind)

@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from tests.polling import wait_for
-from workers import keys, session_events, settings
-from workers.credentials import CredentialStore, derive_key, engine_for, session_credentials
-from workers.rpc import RpcError, SessionHostClient
+from webapp.core.credentials import CredentialStore, derive_key, engine_for, session_credentials
+from workers import settings
+from workers.queue import keys, session_events
 from workers.session_host.host import SessionHost, wa_message_id
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.rpc import RpcError, SessionHostClient
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 KEY = derive_key("test key")
 

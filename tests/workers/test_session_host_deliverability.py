@@ -9,9 +9,9 @@ import pytest
 
 from tests.polling import wait_for
 from tests.workers.test_session_host import desire, make_host  # noqa: F401 - fixture
-from workers import keys
-from workers.rpc import RpcError, SessionHostClient
-from workers.transports.simulator import SimulatedNetwork
+from workers.queue import keys
+from workers.session_host.rpc import RpcError, SessionHostClient
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 CUSTOMER = "6281234567890"
 NO_WHATSAPP = "6281200000002"

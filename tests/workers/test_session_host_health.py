@@ -9,11 +9,11 @@ import threading
 import pytest
 
 from tests.polling import wait_for
-from workers import keys
-from workers.credentials import derive_key
-from workers.rpc import SessionHostClient
+from webapp.core.credentials import derive_key
+from workers.queue import keys
 from workers.session_host.host import SessionHost
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.rpc import SessionHostClient
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 KEY = derive_key("health test key")
 

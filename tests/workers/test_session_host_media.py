@@ -14,10 +14,10 @@ from PIL import Image
 
 from tests.polling import wait_for
 from tests.workers.test_session_host import desire, make_host  # noqa: F401 - the fixture
-from workers import keys, media
-from workers.rpc import SessionHostClient
-from workers.transports.media import MediaMissing
-from workers.transports.simulator import SimulatedNetwork
+from workers.queue import keys, media
+from workers.session_host.rpc import SessionHostClient
+from workers.session_host.transports.media import MediaMissing
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 JID = "6281234567890@s.whatsapp.net"
 
@@ -29,7 +29,8 @@ def _png() -> bytes:
 
 
 def test_bytes_gone_from_redis_send_nothing_and_are_sent_once_when_back(
-    redis_client, make_host  # noqa: F811 - the fixture
+    redis_client,
+    make_host,  # noqa: F811 - the fixture
 ):
     make_host("h1")
     desire(redis_client, "session-1")

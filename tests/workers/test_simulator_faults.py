@@ -11,8 +11,8 @@ import time
 import pytest
 from PIL import Image
 
-from workers.credentials import CredentialStore, derive_key
-from workers.transports.base import (
+from webapp.core.credentials import CredentialStore, derive_key
+from workers.session_host.transports.base import (
     PASSKEY_REASON,
     NotConnected,
     NotOnWhatsApp,
@@ -22,8 +22,8 @@ from workers.transports.base import (
     SendUncertain,
     TransportError,
 )
-from workers.transports.media import WHATSAPP_LIMITS, Media, MediaRejected
-from workers.transports.simulator import SimulatedNetwork, SimulatorTransport, phone_of
+from workers.session_host.transports.media import WHATSAPP_LIMITS, Media, MediaRejected
+from workers.session_host.transports.simulator import SimulatedNetwork, SimulatorTransport, phone_of
 
 KEY = derive_key("simulator test key")
 JID = "6281234567890@s.whatsapp.net"
@@ -457,18 +457,33 @@ def test_an_image_arrives_described_by_its_bytes_with_its_caption(make, redis_cl
 
     (entry,) = SimulatedNetwork(redis_client).inbox(phone_of(JID))
     assert entry["messageId"] == "IMG1" and entry["text"] == "Struk pembayaran"
-    assert entry["media"] == {"type": "image", "mimetype": "image/png", "size": len(png),
-                              "sha256": sha, "fileName": None, "caption": "Struk pembayaran"}
+    assert entry["media"] == {
+        "type": "image",
+        "mimetype": "image/png",
+        "size": len(png),
+        "sha256": sha,
+        "fileName": None,
+        "caption": "Struk pembayaran",
+    }
 
 
 @pytest.mark.parametrize(
     ("media", "words"),
     [
         (Media("image", b"<html>login</html>", "image/png", "0" * 64), "not a JPEG, PNG or WebP"),
-        (Media("image", b"\xff\xd8" + b"0" * WHATSAPP_LIMITS["image"], "image/jpeg", "0" * 64),
-         "more than the 16 MB WhatsApp takes"),
-        (Media("document", b"%PDF-" + b"0" * WHATSAPP_LIMITS["document"], "application/pdf",
-               "0" * 64), "more than the 100 MB WhatsApp takes"),
+        (
+            Media("image", b"\xff\xd8" + b"0" * WHATSAPP_LIMITS["image"], "image/jpeg", "0" * 64),
+            "more than the 16 MB WhatsApp takes",
+        ),
+        (
+            Media(
+                "document",
+                b"%PDF-" + b"0" * WHATSAPP_LIMITS["document"],
+                "application/pdf",
+                "0" * 64,
+            ),
+            "more than the 100 MB WhatsApp takes",
+        ),
     ],
     ids=["html-as-image", "image-over-16MB", "document-over-100MB"],
 )

@@ -27,7 +27,8 @@ from webapp import phrases
 from webapp.admin import login_session
 from webapp.extensions import csrf, db
 from webapp.request_size import refused_page
-from webapp.services import admins, database, login_throttle
+from webapp.intake import admins, login_throttle
+from webapp.core import database
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")

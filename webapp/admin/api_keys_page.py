@@ -16,11 +16,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from webapp import phrases
-from webapp.admin import bp, login_required
+from webapp.admin import bp, local_time, login_required
+from webapp.core.errors import KabarError
 from webapp.extensions import db
+from webapp.intake import api_keys
 from webapp.models import ApiKey
-from webapp.services import api_keys, local_time
-from webapp.services.errors import KabarError
 
 SCOPE_LABELS = {
     "send": lazy_gettext("send: send messages, bulk sends, billing events, their status"),

@@ -31,20 +31,13 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp import labels, phrases
-from webapp.admin import bp, holds, login_required
+from webapp.admin import bp, holds, local_time, login_required
+from webapp.core import phone
+from webapp.core.errors import KabarError
+from webapp.intake import bulk, bulk_file, forecast, reports, templates
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
-from webapp.services import (
-    bulk,
-    bulk_file,
-    forecast,
-    local_time,
-    optout,
-    phone,
-    reports,
-    templates,
-)
-from webapp.services.errors import KabarError
+from workers.pipeline import optout
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
 UPLOAD_TTL_S = 2 * 3600

@@ -13,22 +13,16 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp import phrases
-from webapp.admin import bp, login_required
+from webapp.admin import bp, local_time, login_required
+from webapp.core import phone
+from webapp.core.errors import KabarError
 from webapp.extensions import db
+from webapp.intake import bulk, messages, reports, templates
 from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, row_id
 from webapp.phrases import N_
-from webapp.services import (
-    bulk,
-    jobs,
-    local_time,
-    messages,
-    phone,
-    reports,
-    sessions,
-    templates,
-)
-from webapp.services import session_events as folding
-from webapp.services.errors import KabarError
+from workers.pipeline import fold as folding
+from workers.pipeline import sessions
+from workers.queue import jobs
 
 
 @bp.app_template_filter("localtime")
@@ -257,8 +251,9 @@ def _act(message_id: int, action, done: str):
         flash(done)
     except KabarError as exc:
         flash(phrases.say(exc.message), "error")
-    return redirect(request.form.get("next") or url_for("admin.message_detail",
-                                                        message_id=message_id))
+    return redirect(
+        request.form.get("next") or url_for("admin.message_detail", message_id=message_id)
+    )
 
 
 @bp.get("/queue")

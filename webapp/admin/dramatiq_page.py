@@ -6,7 +6,7 @@ so Flask-WTF's check is lifted for this view only. Version 0.4.0 writes that coo
 its pages unescaped, so the view makes it safe three ways: the dashboard sees no cookie but a
 well-formed ``__dd_csrf`` (64 hex digits; anything else is dropped and it makes a new one), its
 answers carry a Content-Security-Policy that runs no script at all (the dashboard has none), and
-they may not be framed. Job arguments and tracebacks are shown masked (``workers.masking``):
+they may not be framed. Job arguments and tracebacks are shown masked (``workers.queue.masking``):
 texts, bodies and numbers of customers stay out of the page. A job Kabar did not sign is not
 requeued from the page (a requeue would sign it). Without the package the page says how to
 install it.
@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from webapp.admin import bp, login_required
 from webapp.extensions import csrf
-from workers import job_signatures, masking, signing
+from workers.queue import job_signatures, masking, signing
 
 PREFIX = "/admin/dramatiq"
 CSRF_COOKIE = "__dd_csrf"
@@ -49,7 +49,7 @@ def dashboard_app():
         except ImportError as exc:
             raise DashboardMissing(str(exc)) from None
 
-        from workers import broker
+        from workers.queue import broker
 
         app = DashboardApp(broker=broker.broker, prefix=PREFIX)
         _mask_jobs(app)

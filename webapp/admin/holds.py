@@ -15,8 +15,9 @@ import redis
 from flask_babel import gettext as _
 
 from webapp.admin import bp
+from webapp.intake import reports
 from webapp.models import as_utc
-from webapp.services import reports, routing
+from workers.pipeline import routing
 
 
 @bp.app_template_filter("held")

@@ -21,8 +21,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from webapp import i18n
 from webapp.extensions import db
+from webapp.intake import admins
 from webapp.models import AdminUser
-from webapp.services import admins
 
 DEVICE_COOKIE = "kabar_device"
 DEVICE_MAX_AGE_S = 180 * 24 * 3600

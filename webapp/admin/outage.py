@@ -8,7 +8,7 @@ form sent meanwhile is not reloaded (that would send it again): the page says it
 carried out (what was committed before Redis was asked stays).
 
 These handlers are app-wide but come after the blueprints' own: the JSON API and MPWA's dialect
-answer an outage in their own shapes (``webapp/api``, ``webapp/api_compat``), so what reaches
+answer an outage in their own shapes (``webapp/api``, ``webapp/compat``), so what reaches
 this page is the console (and the login page).
 """
 
@@ -23,9 +23,9 @@ from flask import g, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.admin import bp
+from webapp.core import database
 from webapp.extensions import db
 from webapp.request_size import form_page
-from webapp.services import database
 
 log = logging.getLogger(__name__)
 

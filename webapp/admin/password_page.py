@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 
 from webapp import phrases
 from webapp.admin import bp, login_required, login_session
-from webapp.services import admins, login_throttle
-from webapp.services.errors import KabarError
+from webapp.core.errors import KabarError
+from webapp.intake import admins, login_throttle
 
 
 @bp.get("/password")

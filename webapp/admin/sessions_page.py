@@ -2,7 +2,7 @@
 them: create, priority and pacing, warm-up, pairing code, reconnect, logout, delete, and on
 simulator sessions scan and faults.
 
-Views parse the form, call ``webapp.services.sessions`` and render. A refused form renders the
+Views parse the form, call ``workers.pipeline.sessions`` and render. A refused form renders the
 page again with the reason next to the form (400/404/409), never a 500. The page polls
 ``/admin/sessions/status.json`` every 2 s to show state changes and rotating QR codes.
 """
@@ -19,15 +19,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 
-from webapp import labels, phrases
+from webapp import labels, phrases, settings
 from webapp.admin import bp, login_required
 from webapp.admin.console_pages import localtime
 from webapp.admin.holds import limit_reached
 from webapp.api.schemas import CreateSessionSchema, FaultSchema, PairSchema, UpdateSessionSchema
+from webapp.core import connect_advice
+from webapp.core.errors import KabarError
 from webapp.models import WhatsAppSession, iso
-from webapp.services import connect_advice, routing, sessions, settings, warmup
-from webapp.services.errors import KabarError
-from workers.transports.simulator import FAULTS
+from workers.pipeline import routing, sessions, warmup
+from workers.session_host.transports.simulator import FAULTS
 
 log = logging.getLogger(__name__)
 

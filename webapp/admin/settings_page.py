@@ -1,4 +1,4 @@
-"""Admin page "Pengaturan": the operator settings of ``webapp.services.settings``, applied
+"""Admin page "Pengaturan": the operator settings of ``webapp.settings``, applied
 without a restart.
 
 The page is one form in sections: whichever section's button is pressed, every edit on the
@@ -23,9 +23,10 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from webapp import settings
 from webapp.admin import bp, login_required
 from webapp.admin.sessions_page import FormError, _attempt
-from webapp.services import fallback, sessions, settings
+from workers.pipeline import fallback, sessions
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from webapp import phrases
-from webapp.admin import bp, login_required
+from webapp.admin import bp, local_time, login_required
 from webapp.admin.sessions_page import FormError, _attempt
 from webapp.api.schemas import TemplateSchema
 from webapp.api.templates import preview_json
+from webapp.core.errors import KabarError, NotFound
 from webapp.extensions import db
+from webapp.intake import templates
 from webapp.models import Trigger, WhatsAppTemplate
-from webapp.services import local_time, templates
-from webapp.services.errors import KabarError, NotFound
 
 CATEGORY_LABELS = {
     "notification": lazy_gettext("Notification"),
@@ -215,8 +215,14 @@ def template_update(template_id: int):
 def _saved(template: WhatsAppTemplate):
     """Back to the saved template's form, with what may keep its messages from arriving."""
     for warning in templates.warnings_for(template.content, template.extra):
-        flash(_("Warning (%(field)s): %(message)s", field=warning["field"],
-                message=phrases.say(warning["message"])), "error")
+        flash(
+            _(
+                "Warning (%(field)s): %(message)s",
+                field=warning["field"],
+                message=phrases.say(warning["message"]),
+            ),
+            "error",
+        )
     return redirect(url_for("admin.template_edit", template_id=template.id))
 
 

@@ -13,10 +13,10 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp import labels
-from webapp.admin import bp, login_required
+from webapp.admin import bp, local_time, login_required
 from webapp.admin.sessions_page import FormError, _attempt
-from webapp.services import local_time, templates, triggers
-from webapp.services.errors import KabarError
+from webapp.core.errors import KabarError
+from webapp.intake import templates, triggers
 
 STATUS_LABELS = labels.EVENT
 

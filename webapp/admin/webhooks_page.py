@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import render_template
 
-from webapp.admin import bp, login_required
-from webapp.services import local_time, webhooks
+from webapp.admin import bp, local_time, login_required
+from workers.pipeline import webhooks
 
 
 @bp.get("/webhooks")

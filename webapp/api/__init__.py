@@ -11,9 +11,9 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from webapp import request_size
+from webapp.core import database
+from webapp.core.errors import KabarError
 from webapp.i18n import for_programs
-from webapp.services import database
-from webapp.services.errors import KabarError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from flask import current_app, g, jsonify, request
 
 from webapp import request_size
 from webapp.api import bp, error_response, scopes
-from webapp.services import api_keys, ratelimit
+from webapp.intake import api_keys, ratelimit
 
 
 @bp.before_request

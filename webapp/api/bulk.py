@@ -7,8 +7,8 @@ from marshmallow import ValidationError
 
 from webapp.api import bp
 from webapp.api.schemas import json_body
+from webapp.intake import bulk, forecast, templates
 from webapp.models import iso
-from webapp.services import bulk, forecast, templates
 
 
 @bp.post("/whatsapp/send-bulk")

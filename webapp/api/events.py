@@ -9,8 +9,8 @@ from flask import jsonify, url_for
 from webapp.api import bp
 from webapp.api.schemas import EventSchema, load_json
 from webapp.extensions import db
+from webapp.intake import triggers
 from webapp.models import BulkJob, TriggerEvent
-from webapp.services import triggers
 
 
 def event_json(record: TriggerEvent, duplicate: bool) -> dict[str, Any]:

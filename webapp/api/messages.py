@@ -6,9 +6,9 @@ from flask import jsonify, url_for
 
 from webapp.api import bp
 from webapp.api.schemas import SendSchema, load_json
+from webapp.intake import messages
 from webapp.models import WhatsAppMessage, iso
-from webapp.services import jobs, messages
-from workers import broker
+from workers.queue import broker, jobs
 
 
 def status_json(message: WhatsAppMessage) -> dict:

@@ -6,7 +6,7 @@ from flask import jsonify, request
 from marshmallow import EXCLUDE, Schema, fields
 
 from webapp.api import bp
-from webapp.services import metrics
+from workers.pipeline import metrics
 
 
 class MetricsQuerySchema(Schema):

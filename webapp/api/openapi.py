@@ -23,12 +23,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify, url_for
 from marshmallow import Schema
 
+from webapp import settings
 from webapp.api import response_schemas as out
 from webapp.api import schemas as body
 from webapp.api import scopes
 from webapp.api.metrics import MetricsQuerySchema
 from webapp.api.webhooks import CreateWebhookSchema
-from webapp.services import settings
 
 bp = Blueprint(
     "api_docs",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.services import webhooks
-from webapp.services.routing import HOLDS
-from webapp.services.templates import CATEGORIES, TYPES
-from workers.transports.base import SESSION_STATES
+from webapp.intake.templates import CATEGORIES, TYPES
+from workers.pipeline import webhooks
+from workers.pipeline.routing import HOLDS
+from workers.session_host.transports.base import SESSION_STATES
 
 MESSAGE_STATES = ("queued", "paused", "sent", "delivered", "read", "failed", "cancelled", "skipped")
 BULK_STATES = (

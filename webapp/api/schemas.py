@@ -16,10 +16,10 @@ from marshmallow import (
     validates_schema,
 )
 
-from webapp.services.templates import CATEGORIES as TEMPLATE_CATEGORIES
-from webapp.services.templates import TYPES as TEMPLATE_TYPES
-from workers.transports.base import MEDIA_TYPES
-from workers.transports.simulator import FAULTS as SIMULATOR_FAULTS
+from webapp.intake.templates import CATEGORIES as TEMPLATE_CATEGORIES
+from webapp.intake.templates import TYPES as TEMPLATE_TYPES
+from workers.session_host.transports.base import MEDIA_TYPES
+from workers.session_host.transports.simulator import FAULTS as SIMULATOR_FAULTS
 
 
 class _Base(Schema):

@@ -54,7 +54,7 @@ ADMIN = {
 }
 
 
-# The billing apps' dialects (webapp.api_compat), whose keys come as a parameter or Fonnte's
+# The billing apps' dialects (webapp.compat), whose keys come as a parameter or Fonnte's
 # header: sending and checking a number is a billing key's work; listing the linked numbers
 # reads what only a read key may.
 DIALECTS = {

@@ -15,7 +15,7 @@ from webapp.api.schemas import (
     load_json,
 )
 from webapp.models import WhatsAppSession, iso
-from webapp.services import routing, sessions, warmup
+from workers.pipeline import routing, sessions, warmup
 
 
 def session_json(session: WhatsAppSession) -> dict:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from webapp import settings
 from webapp.api import bp
 from webapp.api.schemas import json_body
-from webapp.services import sessions, settings
-from webapp.services.errors import KabarError
+from webapp.core.errors import KabarError
+from workers.pipeline import sessions
 
 
 def settings_json() -> dict:

@@ -6,9 +6,9 @@ from flask import current_app, jsonify
 
 from webapp.api import bp
 from webapp.api.schemas import OnWhatsAppSchema, load_json
+from webapp.core import phone
 from webapp.redis_client import get_redis
-from webapp.services import phone
-from workers.transports.simulator import SimulatedNetwork
+from workers.session_host.transports.simulator import SimulatedNetwork
 
 
 @bp.get("/whatsapp/simulator/inbox/<number>")

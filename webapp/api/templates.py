@@ -9,8 +9,8 @@ from flask import jsonify, request
 from webapp.api import bp
 from webapp.api.schemas import PreviewSchema, TemplateSchema, load_json
 from webapp.extensions import db
+from webapp.intake import templates
 from webapp.models import Trigger, WhatsAppTemplate, iso
-from webapp.services import templates
 
 
 def template_json(template: WhatsAppTemplate, events: list[str] | None = None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from webapp.api import bp
 from webapp.api.schemas import load_json
 from webapp.models import Webhook, iso
-from webapp.services import webhooks
+from workers.pipeline import webhooks
 
 
 class CreateWebhookSchema(Schema):

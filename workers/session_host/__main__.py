@@ -8,8 +8,8 @@ import sys
 
 import redis
 
+from webapp.core.credentials import MissingEncryptionKey, check_key, derive_key
 from workers import settings
-from workers.credentials import MissingEncryptionKey, check_key, derive_key
 from workers.session_host.host import SessionHost
 
 

@@ -27,11 +27,12 @@ from typing import Any
 
 import redis
 
-from workers import media, settings
-from workers.credentials import CredentialStore
+from webapp.core.credentials import CredentialStore
+from workers import settings
+from workers.queue import media
+from workers.session_host.transports import Transport, transport_class
+from workers.session_host.transports.base import SendResult, TransportError
 from workers.session_host.wire import Channel
-from workers.transports import Transport, transport_class
-from workers.transports.base import SendResult, TransportError
 
 log = logging.getLogger("workers.session_host.child")
 

@@ -36,13 +36,14 @@ from typing import Any
 
 import redis
 
-from workers import keys, session_events, settings
-from workers.credentials import CredentialStore
-from workers.leases import Leases
-from workers.rpc import RpcServer
+from webapp.core.credentials import CredentialStore
+from workers import settings
+from workers.queue import keys, session_events
+from workers.session_host.leases import Leases
+from workers.session_host.rpc import RpcServer
 from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
-from workers.transports import TRANSPORTS, Transport, TransportError
-from workers.transports.base import Unsupported
+from workers.session_host.transports import TRANSPORTS, Transport, TransportError
+from workers.session_host.transports.base import Unsupported
 
 log = logging.getLogger(__name__)
 

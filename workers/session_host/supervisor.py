@@ -35,17 +35,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from webapp.core.credentials import CredentialStore
 from workers import settings
-from workers.credentials import CredentialStore
-from workers.masking import mask_digits
-from workers.session_host.wire import Channel
-from workers.transports.base import (
+from workers.queue.masking import mask_digits
+from workers.session_host.transports.base import (
     EventSink,
     NotConnected,
     SendResult,
     Transport,
     TransportError,
 )
+from workers.session_host.wire import Channel
 
 log = logging.getLogger(__name__)
 

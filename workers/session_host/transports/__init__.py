@@ -1,0 +1,31 @@
+"""Transports: the one interface the session host drives, and its implementations.
+
+``simulator`` is imported eagerly; ``neonize`` only when a session asks for it, so that nothing
+outside the session host ever loads the WhatsApp client.
+"""
+
+from __future__ import annotations
+
+from workers.session_host.transports.base import Transport, TransportError
+
+TRANSPORTS = ("neonize", "simulator")
+
+
+def transport_class(name: str) -> type[Transport]:
+    """Return the Transport implementation called ``name``."""
+    if name == "simulator":
+        from workers.session_host.transports.simulator import SimulatorTransport
+
+        return SimulatorTransport
+    if name == "neonize":
+        from workers.session_host.transports import libmagic
+
+        if libmagic.ensure() is None:  # neonize imports python-magic, which needs it
+            raise TransportError(f"neonize needs libmagic. Install it: {libmagic.INSTALL}")
+        from workers.session_host.transports.neonize import NeonizeTransport
+
+        return NeonizeTransport
+    raise TransportError(f"unknown transport {name!r}; expected one of {', '.join(TRANSPORTS)}")
+
+
+__all__ = ["TRANSPORTS", "Transport", "TransportError", "transport_class"]
