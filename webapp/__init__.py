@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, redirect, url_for
 from werkzeug.routing import IntegerConverter
 
+from webapp import config as kabar_config
 from webapp import i18n, proxies, request_size
-from webapp.config import Config
 from webapp.extensions import csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,18 +30,19 @@ class RowIdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app. ``config`` overrides values of ``Config`` (tests use it)."""
-    from workers import settings
-
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app with the environment's configuration (``webapp.config``, read now), and
+    ``config``'s Flask config keys over it: a test passes its own values, and needs not set the
+    environment first."""
+    values = kabar_config.read()
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "webapp" / "static"),
-        instance_path=str(settings.INSTANCE_DIR),
+        instance_path=str(values["INSTANCE_DIR"]),
     )
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
-    app.config.from_object(Config)
+    app.config.from_mapping(kabar_config.flask_config(values))
     if config:
         app.config.from_mapping(config)
     _configure_sqlite(app)

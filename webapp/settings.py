@@ -2,8 +2,8 @@
 applied without a restart.
 
 Every setting is declared once here with its type, bounds and default. A setting with no row
-takes its default from the environment (``Config``), so a fresh install behaves as configured;
-a saved value wins over the environment. Each process reads the table at most once per
+takes its default from the environment (``webapp.config``), so a fresh install behaves as
+configured; a saved value wins over the environment. Each process reads the table at most once per
 ``CACHE_S`` seconds, so a change reaches every worker within that time.
 
 Secret settings (the SMTP password) are stored encrypted with AES-GCM under the key of the
@@ -30,6 +30,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
+import webapp.config as kabar_config
+
 # Modules, not names: quiet_hours reads its settings from here, so either may be imported first.
 from webapp.core import email_address, quiet_hours
 from webapp.core.credentials import KDF_VERSION, derive_key, legacy_key
@@ -37,7 +39,6 @@ from webapp.core.errors import KabarError
 from webapp.extensions import db
 from webapp.intake import templates
 from webapp.models import Setting
-from workers import settings as worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,10 @@ class Spec:
     extra: dict = field(default_factory=dict)
 
 
-def _config(key: str, fallback: Any = None) -> Callable[[], Any]:
-    return lambda: current_app.config.get(key, fallback)
+def _config(key: str) -> Callable[[], Any]:
+    """The app's value of ``key`` (the environment's, unless the app was built with another);
+    ``webapp.config``'s default when the app has none."""
+    return lambda: current_app.config.get(key, kabar_config.default(key))
 
 
 def _const(value: Any) -> Callable[[], Any]:
@@ -84,9 +87,9 @@ def declare(spec: Spec) -> Spec:
 # As for a session's own interval (the sessions API): no number is ever left unpaced.
 declare(Spec("default_interval_ms", "int", _const(1000), 100, 3_600_000))
 declare(Spec("default_jitter_ms", "int", _const(200), 0, 600_000))
-declare(Spec("routing_default", "choice", _config("ROUTING_DEFAULT", "failover"),
+declare(Spec("routing_default", "choice", _config("ROUTING_DEFAULT"),
              choices=("failover", "spread")))  # fmt: skip
-declare(Spec("routing_bulk", "choice", _config("ROUTING_BULK", "spread"),
+declare(Spec("routing_bulk", "choice", _config("ROUTING_BULK"),
              choices=("failover", "spread")))  # fmt: skip
 # Deliverability ---------------------------------------------------------------------------------
 # Sends per day allowed to a newly linked number on day 1, 2, ...; after the last day, none.
@@ -145,45 +148,46 @@ def _categories(values: list[str]) -> None:
 
 
 def _config_words(key: str) -> Callable[[], list[str]]:
-    """A list from Config's tuple, so a default compares equal to the same words saved."""
-    return lambda: list(current_app.config.get(key, ()))
+    """A list from the config's tuple, so a default compares equal to the same words saved."""
+    return lambda: list(current_app.config.get(key, kabar_config.default(key)))
 
 
 # Sessions ---------------------------------------------------------------------------------------
-# Reconnect back-off of a dropped session (seconds); the defaults are the neonize transport's
-# DEFAULT_OPTIONS, which the web app cannot import (neonize lives in the session host only).
-declare(Spec("reconnect_backoff_base_s", "float", _const(2.0), 0.1, 3600))
-declare(Spec("reconnect_backoff_cap_s", "float", _const(60.0), 1, 86_400))
+# Reconnect back-off of a dropped session (seconds); the defaults are every transport's.
+declare(Spec("reconnect_backoff_base_s", "float", _const(kabar_config.RECONNECT_BACKOFF_BASE_S),
+             0.1, 3600))  # fmt: skip
+declare(Spec("reconnect_backoff_cap_s", "float", _const(kabar_config.RECONNECT_BACKOFF_CAP_S),
+             1, 86_400))  # fmt: skip
 # How long routing leaves a session alone after send errors (doubling per error in a row).
 declare(Spec("error_backoff_base_ms", "int", _const(2_000), 100, 600_000))
 declare(Spec("error_backoff_cap_ms", "int", _const(60_000), 1_000, 3_600_000))
 # E-mail fallback --------------------------------------------------------------------------------
-declare(Spec("email_fallback_enabled", "bool", _config("ENABLE_EMAIL_FALLBACK", False)))
-declare(Spec("smtp_host", "str", _config("SMTP_HOST", "localhost"), check=check_host))
-declare(Spec("smtp_port", "int", _config("SMTP_PORT", 587), 1, 65_535))
-declare(Spec("smtp_user", "str", _config("SMTP_USER", "")))
-declare(Spec("smtp_password", "str", _config("SMTP_PASSWORD", ""), secret=True))
-declare(Spec("smtp_starttls", "bool", _config("SMTP_STARTTLS", True)))
-declare(Spec("smtp_from", "str", _config("SMTP_FROM", "kabar@localhost"), check=_address))
+declare(Spec("email_fallback_enabled", "bool", _config("ENABLE_EMAIL_FALLBACK")))
+declare(Spec("smtp_host", "str", _config("SMTP_HOST"), check=check_host))
+declare(Spec("smtp_port", "int", _config("SMTP_PORT"), 1, 65_535))
+declare(Spec("smtp_user", "str", _config("SMTP_USER")))
+declare(Spec("smtp_password", "str", _config("SMTP_PASSWORD"), secret=True))
+declare(Spec("smtp_starttls", "bool", _config("SMTP_STARTTLS")))
+declare(Spec("smtp_from", "str", _config("SMTP_FROM"), check=_address))
 # The language of the e-mail's own words the customer reads; the console's default language.
-declare(Spec("email_language", "choice", _config("BABEL_DEFAULT_LOCALE", "id"),
+declare(Spec("email_language", "choice", _config("BABEL_DEFAULT_LOCALE"),
              choices=("id", "en")))  # fmt: skip
 # Retention (days; 0 keeps for ever) -------------------------------------------------------------
-declare(Spec("retention_messages_days", "int", _config("RETENTION_MESSAGES_DAYS", 15), 0, 3650))
-declare(Spec("retention_jobs_days", "int", _config("RETENTION_JOBS_DAYS", 30), 0, 3650))
-declare(Spec("retention_sessions_days", "int", _config("RETENTION_SESSIONS_DAYS", 90), 0, 3650))
+declare(Spec("retention_messages_days", "int", _config("RETENTION_MESSAGES_DAYS"), 0, 3650))
+declare(Spec("retention_jobs_days", "int", _config("RETENTION_JOBS_DAYS"), 0, 3650))
+declare(Spec("retention_sessions_days", "int", _config("RETENTION_SESSIONS_DAYS"), 0, 3650))
 # Quiet hours and opt-out ------------------------------------------------------------------------
-declare(Spec("quiet_hours", "str", _config("QUIET_HOURS", ""), check=_quiet_hours))
+declare(Spec("quiet_hours", "str", _config("QUIET_HOURS"), check=_quiet_hours))
 declare(Spec("quiet_categories", "words", _config_words("QUIET_CATEGORIES"), check=_categories))
 declare(Spec("opt_out_keywords", "words", _config_words("OPT_OUT_KEYWORDS")))
 # Webhooks may post to loopback, LAN and CGNAT addresses (never to metadata or link-local ones;
 # see workers.pipeline.outbound). Off unless KABAR_WEBHOOK_ALLOW_PRIVATE or the saved setting
 # says so.
-declare(Spec("webhook_allow_private", "bool", _config("WEBHOOK_ALLOW_PRIVATE", False)))
+declare(Spec("webhook_allow_private", "bool", _config("WEBHOOK_ALLOW_PRIVATE")))
 # Media by URL: Kabar fetches it itself, under the same address policy; a billing app on the
 # operator's LAN serving invoice PDFs needs media_allow_private. At most media_max_mb per file.
-declare(Spec("media_allow_private", "bool", _config("MEDIA_ALLOW_PRIVATE", False)))
-declare(Spec("media_max_mb", "int", _config("MEDIA_MAX_MB", 16), 1, 100))
+declare(Spec("media_allow_private", "bool", _config("MEDIA_ALLOW_PRIVATE")))
+declare(Spec("media_max_mb", "int", _config("MEDIA_MAX_MB"), 1, 100))
 
 
 class _Cache:
@@ -244,9 +248,7 @@ def _secret() -> str:
     """The session credentials' key; SECRET_KEY where none is configured. Every process reads
     the secret, so every process must be started with the same key."""
     config = current_app.config
-    return (
-        config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY or config["SECRET_KEY"]
-    )
+    return config.get("WA_ENCRYPTION_KEY") or kabar_config.WA_ENCRYPTION_KEY or config["SECRET_KEY"]
 
 
 def _aead(kdf: int = KDF_VERSION) -> AESGCM:
@@ -308,9 +310,9 @@ def _coerce(spec: Spec, raw: Any) -> Any:
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on", "y"):
+        if text in kabar_config.TRUE_WORDS:
             return True
-        if text in ("0", "false", "no", "off", "n", ""):
+        if text in kabar_config.FALSE_WORDS:
             return False
         raise ValueError("must be true or false")
     if spec.kind in ("int", "float"):

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.polling import wait_for
+from webapp import config
 from webapp.core.credentials import engine_for, session_credentials
 from webapp.extensions import db
 from webapp.models import Contact, IncomingMessage
-from workers import settings
 from workers.queue import keys
 
 
@@ -94,7 +94,7 @@ def api(client, auth):
 
 def credentials_stored(session_id: str) -> bool:
     """Whether the session's encrypted credentials are in the database."""
-    with engine_for(settings.DATABASE_URL).connect() as conn:
+    with engine_for(config.DATABASE_URL).connect() as conn:
         row = conn.execute(
             sa.select(session_credentials.c.session_id).where(
                 session_credentials.c.session_id == session_id

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from webapp import config
 from webapp.core.credentials import (
     SCRYPT_SALT,
     CredentialStore,
@@ -18,11 +19,10 @@ from webapp.core.credentials import (
     legacy_key,
     session_credentials,
 )
-from workers import settings
 
 
 def stored_row(session_id):
-    with engine_for(settings.DATABASE_URL).connect() as conn:
+    with engine_for(config.DATABASE_URL).connect() as conn:
         return conn.execute(
             sa.select(session_credentials).where(session_credentials.c.session_id == session_id)
         ).first()
@@ -37,7 +37,7 @@ def legacy_file(directory, session_id, key, blob):
 
 
 def test_round_trip_is_encrypted_in_the_database(tmp_path):
-    assert settings.DATABASE_URL.startswith("postgresql")
+    assert config.DATABASE_URL.startswith("postgresql")
     store = CredentialStore(tmp_path, "session-1", derive_key("a passphrase"))
     store.save(b'{"phone": "6281234567890"}')
     row = stored_row("session-1")
@@ -59,7 +59,7 @@ def test_a_blob_copied_to_another_session_is_refused(tmp_path):
     CredentialStore(tmp_path, "session-1", key).save(b"secret")
     blob = bytes(stored_row("session-1").blob)
     CredentialStore(tmp_path, "session-2", key).save(b"x")
-    with engine_for(settings.DATABASE_URL).begin() as conn:
+    with engine_for(config.DATABASE_URL).begin() as conn:
         conn.execute(
             session_credentials.update()
             .where(session_credentials.c.session_id == "session-2")
@@ -74,7 +74,7 @@ def test_a_damaged_blob_is_refused(tmp_path):
     store.save(b"secret")
     data = bytearray(stored_row("s").blob)
     data[-1] ^= 1
-    with engine_for(settings.DATABASE_URL).begin() as conn:
+    with engine_for(config.DATABASE_URL).begin() as conn:
         conn.execute(session_credentials.update().values(blob=bytes(data)))
     with pytest.raises(CredentialsUnreadable, match="damaged"):
         store.load()

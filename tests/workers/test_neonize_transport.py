@@ -1167,8 +1167,8 @@ def test_plaintext_left_by_a_crashed_client_is_swept_when_its_session_starts(mak
 
 
 def test_the_working_store_defaults_to_a_folder_under_the_instance_dir(store, monkeypatch):
-    from workers import settings
+    from webapp import config
 
     transport = NeonizeTransport(SESSION, store, Recorder())
-    assert transport._ensure_workdir() == settings.WORKING_STORE_DIR
-    assert settings.WORKING_STORE_DIR.is_relative_to(settings.INSTANCE_DIR)
+    assert transport._ensure_workdir() == config.WORKING_STORE_DIR
+    assert config.WORKING_STORE_DIR.is_relative_to(config.INSTANCE_DIR)

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.polling import wait_for
+from webapp import config
 from webapp.core.credentials import CredentialStore, derive_key, engine_for, session_credentials
-from workers import settings
 from workers.queue import keys, session_events
 from workers.session_host.host import SessionHost, wa_message_id
 from workers.session_host.rpc import RpcError, SessionHostClient
@@ -40,7 +40,7 @@ def make_host(redis_client, tmp_path):
 
 
 def stored_row(session_id):
-    with engine_for(settings.DATABASE_URL).connect() as conn:
+    with engine_for(config.DATABASE_URL).connect() as conn:
         return conn.execute(
             sa.select(session_credentials).where(session_credentials.c.session_id == session_id)
         ).first()

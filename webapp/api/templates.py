@@ -8,6 +8,7 @@ from flask import jsonify, request
 
 from webapp.api import bp
 from webapp.api.schemas import PreviewSchema, TemplateSchema, load_json
+from webapp.config import parse_bool
 from webapp.extensions import db
 from webapp.intake import templates
 from webapp.models import Trigger, WhatsAppTemplate, iso
@@ -52,7 +53,7 @@ def list_templates():
         if wanted := request.args.get(name):
             listed = [t for t in listed if getattr(t, name) == wanted]
     if (active := request.args.get("active")) is not None:
-        listed = [t for t in listed if t.is_active == (active.lower() in ("1", "true", "yes"))]
+        listed = [t for t in listed if t.is_active == parse_bool(active)]
     events: dict[int, list[str]] = {}
     for template_id, event in db.session.execute(
         db.select(Trigger.template_id, Trigger.event).order_by(Trigger.event)

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy.pool import NullPool
 
-from workers import settings
+import webapp.config as config
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def key_id(key: bytes) -> str:
 def engine_for(url: str) -> sa.Engine:
     """One engine per database URL and process. No pool: credentials are written every few
     seconds at most, and a client process must not keep idle connections open."""
-    url = settings.database_url(url)
+    url = config.database_url(url)
     connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
     return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
@@ -139,7 +139,7 @@ class CredentialStore:
         self.path = Path(directory) / f"{session_id}{LEGACY_SUFFIX}"
         self.session_id = session_id
         self.key_id = key_id(key)
-        self.engine = engine_for(database_url or settings.DATABASE_URL)
+        self.engine = engine_for(database_url or config.DATABASE_URL)
         self._aead = AESGCM(key)
         legacy = _LEGACY.get(self.key_id)
         self._legacy = (key_id(legacy), AESGCM(legacy)) if legacy is not None else None
@@ -288,7 +288,7 @@ def check_key(
 ) -> tuple[list[str], list[str]]:
     """Try ``key`` on every stored credential (after importing older ``.cred`` files from
     ``directory``); return (readable, unreadable) session ids."""
-    engine = engine_for(database_url or settings.DATABASE_URL)
+    engine = engine_for(database_url or config.DATABASE_URL)
     with engine.connect() as conn:
         stored = set(conn.execute(sa.select(session_credentials.c.session_id)).scalars())
     stored.update(path.name[: -len(LEGACY_SUFFIX)] for path in Path(directory).glob("*.cred"))

@@ -28,9 +28,9 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask_babel import gettext as _
 
+import webapp.config as kabar_config
 from webapp.core import connect_advice
 from webapp.core.credentials import MissingEncryptionKey, check_key, derive_key
-from workers import settings as worker_settings
 from workers.session_host.transports import libmagic
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -227,9 +227,9 @@ def _ffmpeg() -> Finding:
 def _encryption_key(config: Mapping[str, Any]) -> Finding:
     """WA_ENCRYPTION_KEY must open the stored credentials, or the host refuses to start."""
     check = "WA_ENCRYPTION_KEY"
-    directory = Path(config.get("SESSION_STORE_DIR") or worker_settings.SESSION_STORE_DIR)
+    directory = Path(config.get("SESSION_STORE_DIR") or kabar_config.SESSION_STORE_DIR)
     try:
-        key = derive_key(config.get("WA_ENCRYPTION_KEY") or worker_settings.WA_ENCRYPTION_KEY)
+        key = derive_key(config.get("WA_ENCRYPTION_KEY") or kabar_config.WA_ENCRYPTION_KEY)
     except MissingEncryptionKey:
         return Finding(
             check,

@@ -14,12 +14,12 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage, Retries
 
+import webapp.config as config
 from webapp.core import database
 
 # The app's modules are imported here, in the main thread, before any worker thread runs:
 # importing them lazily from several threads at once raced on half-initialised modules.
 from webapp.intake import bulk
-from workers import settings
 from workers.pipeline import fold as folding
 from workers.pipeline import sending, sessions
 from workers.queue import broker as _broker
@@ -147,7 +147,7 @@ def fold_session_events() -> None:
     """
 
     global _events_redis
-    _events_redis = _events_redis or redis.Redis.from_url(settings.REDIS_URL)
+    _events_redis = _events_redis or redis.Redis.from_url(config.REDIS_URL)
     client = _events_redis
     consumer = f"{os.getpid()}-{threading.get_ident()}"
     session_events.begin_fold(client)
@@ -254,7 +254,7 @@ def send_email_fallback(message_id: int) -> None:
 @dramatiq.actor(
     actor_name="deliver_webhook",
     queue_name=_broker.MAINTENANCE,
-    max_retries=settings.WEBHOOK_MAX_RETRIES,
+    max_retries=config.WEBHOOK_MAX_RETRIES,
     min_backoff=1_000,
     max_backoff=600_000,
 )

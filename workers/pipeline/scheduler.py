@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from workers import settings
+import webapp.config as config
 from workers.queue import broker, session_events
 from workers.session_host.leases import Leases
 
@@ -39,7 +39,7 @@ TICK_S = 1.0
 
 
 def run(stop: threading.Event) -> None:
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis.Redis.from_url(config.REDIS_URL)
     leases = Leases(client, f"{socket.gethostname()}-{os.getpid()}", ttl_ms=int(TICK_S * 5000))
     due = {name: 0.0 for name, _, _ in JOBS}
     while not stop.wait(TICK_S):

@@ -57,7 +57,7 @@ def create_session(
     Its pacing starts from the ``default_interval_ms`` / ``default_jitter_ms`` settings. With
     ``warmup`` (a new number) it warms up from its first link (see ``warmup.start_if_new``).
     """
-    transport = transport or current_app.config["KABAR_TRANSPORT"]
+    transport = transport or current_app.config["DEFAULT_TRANSPORT"]
     if transport not in TRANSPORTS:
         raise KabarError(f"transport must be one of {', '.join(TRANSPORTS)}", field="transport")
     if db.session.scalar(

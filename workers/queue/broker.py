@@ -16,7 +16,7 @@ from dramatiq.common import dq_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import generate_unique_id
 
-from workers import settings
+import webapp.config as config
 from workers.queue import keys, masking
 from workers.queue.job_signatures import SignedJobs
 
@@ -66,10 +66,10 @@ class KabarRedisBroker(RedisBroker):
 
 
 broker = KabarRedisBroker(
-    url=settings.REDIS_URL,
+    url=config.REDIS_URL,
     # How long before the messages a dead worker had taken are handed to another worker.
-    heartbeat_timeout=settings.BROKER_HEARTBEAT_MS,
-    maintenance_chance=settings.BROKER_MAINTENANCE_CHANCE,
+    heartbeat_timeout=config.BROKER_HEARTBEAT_MS,
+    maintenance_chance=config.BROKER_MAINTENANCE_CHANCE,
 )
 # First of all middleware: a job Kabar did not sign is skipped before anything looks at it.
 broker.add_middleware(SignedJobs(), before=type(broker.middleware[0]))

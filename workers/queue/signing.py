@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from workers import settings
+import webapp.config as config
 
 RPC_REQUEST = b"rpc-request"
 RPC_REPLY = b"rpc-reply"
@@ -63,7 +63,7 @@ def channel_key(secret: str) -> bytes:
 
 @functools.cache
 def _key() -> bytes:
-    return channel_key(settings.CHANNEL_SECRET)
+    return channel_key(config.CHANNEL_SECRET)
 
 
 def key_id(key: bytes | None = None) -> str:

@@ -8,8 +8,8 @@ import sys
 
 import redis
 
+import webapp.config as config
 from webapp.core.credentials import MissingEncryptionKey, check_key, derive_key
-from workers import settings
 from workers.session_host.host import SessionHost
 
 
@@ -18,11 +18,11 @@ def main() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s [session-host] %(name)s: %(message)s"
     )
     try:
-        key = derive_key(settings.WA_ENCRYPTION_KEY)
+        key = derive_key(config.WA_ENCRYPTION_KEY)
     except MissingEncryptionKey as exc:
         print(f"session host: {exc}", file=sys.stderr)
         return 2
-    readable, unreadable = check_key(settings.SESSION_STORE_DIR, key)
+    readable, unreadable = check_key(config.SESSION_STORE_DIR, key)
     if unreadable and not readable:
         print(
             f"session host: WA_ENCRYPTION_KEY cannot decrypt any stored session credentials "
@@ -38,7 +38,7 @@ def main() -> int:
             "be linked again",
             session_id,
         )
-    host = SessionHost(redis.Redis.from_url(settings.REDIS_URL), key)
+    host = SessionHost(redis.Redis.from_url(config.REDIS_URL), key)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: host.shutdown())
     host.run()

@@ -27,8 +27,8 @@ from typing import Any
 
 import redis
 
+import webapp.config as config
 from webapp.core.credentials import CredentialStore
-from workers import settings
 from workers.queue import media
 from workers.session_host.transports import Transport, transport_class
 from workers.session_host.transports.base import SendResult, TransportError
@@ -120,7 +120,7 @@ class Client:
     @functools.cached_property
     def redis(self) -> redis.Redis:
         """Where the attachments of sends wait (opened at the first one)."""
-        return redis.Redis.from_url(settings.REDIS_URL)
+        return redis.Redis.from_url(config.REDIS_URL)
 
     def _start(self, session_id: str, args: dict[str, Any]) -> None:
         with self._lock:
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if not first or first.get("op") != "init":
         print("client: the session host sent no init", file=sys.stderr)
         return 2
-    settings.REDIS_URL = first["redis_url"]
+    config.REDIS_URL = first["redis_url"]
     client = Client(channel, base64.b64decode(first["key"]), Path(first["store_dir"]))
     client.serve()
     return 0

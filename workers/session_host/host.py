@@ -36,8 +36,8 @@ from typing import Any
 
 import redis
 
+import webapp.config as config
 from webapp.core.credentials import CredentialStore
-from workers import settings
 from workers.queue import keys, session_events
 from workers.session_host.leases import Leases
 from workers.session_host.rpc import RpcServer
@@ -85,15 +85,15 @@ class SessionHost:
         self,
         client: redis.Redis,
         encryption_key: bytes,
-        store_dir=settings.SESSION_STORE_DIR,
-        lease_ms: int = settings.LEASE_MS,
+        store_dir=config.SESSION_STORE_DIR,
+        lease_ms: int = config.LEASE_MS,
         host_id: str | None = None,
-        heartbeat_ms: int = settings.HOST_HEARTBEAT_MS,
-        health_interval_s: float = settings.HEALTH_INTERVAL_S,
-        health_slow_s: float = settings.HEALTH_SLOW_S,
-        health_timeout_s: float = settings.HEALTH_TIMEOUT_S,
-        health_max_failures: int = settings.HEALTH_MAX_FAILURES,
-        idle_after_s: float = settings.HEALTH_IDLE_S,
+        heartbeat_ms: int = config.HOST_HEARTBEAT_MS,
+        health_interval_s: float = config.HEALTH_INTERVAL_S,
+        health_slow_s: float = config.HEALTH_SLOW_S,
+        health_timeout_s: float = config.HEALTH_TIMEOUT_S,
+        health_max_failures: int = config.HEALTH_MAX_FAILURES,
+        idle_after_s: float = config.HEALTH_IDLE_S,
         sim_sessions_per_process: int | None = None,
     ) -> None:
         self.redis = client
@@ -231,7 +231,7 @@ class SessionHost:
         self._beat()
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
-        name = conf.get("transport", settings.DEFAULT_TRANSPORT)
+        name = conf.get("transport", config.DEFAULT_TRANSPORT)
         store = CredentialStore(self.store_dir, session_id, self.key)
         try:
             if name not in TRANSPORTS:

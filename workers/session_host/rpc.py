@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from workers import settings
+import webapp.config as config
 from workers.queue import keys, signing
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class SessionHostClient:
     def __init__(
         self,
         client: redis.Redis,
-        timeout: float = settings.RPC_TIMEOUT_S,
+        timeout: float = config.RPC_TIMEOUT_S,
         key: bytes | None = None,
     ) -> None:
         self.redis = client
@@ -226,7 +226,7 @@ class RpcServer:
         if deadline < now:
             log.info("dropped expired %s call for %s", request.get("method"), session_id)
             return
-        if deadline > now + settings.RPC_MAX_TIMEOUT_S:
+        if deadline > now + config.RPC_MAX_TIMEOUT_S:
             log.warning("dropped an RPC request for %s with a deadline too far ahead", session_id)
             return
         # One-time ids: a request copied back onto the queue is not served twice. The record

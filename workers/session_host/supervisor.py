@@ -19,7 +19,6 @@ import base64
 import collections
 import itertools
 import logging
-import os
 import random
 import re
 import signal
@@ -35,8 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import webapp.config as config
 from webapp.core.credentials import CredentialStore
-from workers import settings
 from workers.queue.masking import mask_digits
 from workers.session_host.transports.base import (
     EventSink,
@@ -141,7 +140,7 @@ class ClientProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                env={**os.environ, **CLIENT_ENV},
+                env=config.child_environment(CLIENT_ENV),
             )
         finally:
             theirs.close()
@@ -299,7 +298,7 @@ class ClientPool:
             "key": base64.b64encode(key).decode(),
             "store_dir": str(store_dir),
         }
-        self.group = max(int(settings.SIM_SESSIONS_PER_PROCESS if group is None else group), 1)
+        self.group = max(int(config.SIM_SESSIONS_PER_PROCESS if group is None else group), 1)
         self._lock = threading.Lock()
         self._procs: list[ClientProcess] = []
         self._watchers: dict[str, Any] = {}
@@ -363,10 +362,11 @@ class IsolatedTransport(Transport):
         super().__init__(session_id, credentials, emit, options)
         self.name = transport
         self.pool = pool
-        self.backoff_base = float(self.options.get("backoff_base", 2.0))
-        self.backoff_cap = float(self.options.get("backoff_cap", 60.0))
-        self.max_attempts = max(int(self.options.get("max_attempts", 10)), 1)
-        self.jitter = float(self.options.get("jitter", 1.0))
+        options = self.options
+        self.backoff_base = float(options.get("backoff_base", config.RECONNECT_BACKOFF_BASE_S))
+        self.backoff_cap = float(options.get("backoff_cap", config.RECONNECT_BACKOFF_CAP_S))
+        self.max_attempts = max(int(options.get("max_attempts", config.RECONNECT_MAX_ATTEMPTS)), 1)
+        self.jitter = float(options.get("jitter", config.RECONNECT_JITTER_S))
         self._lock = threading.RLock()
         self._proc: ClientProcess | None = None
         self._running = False

@@ -14,9 +14,10 @@ import ctypes
 import ctypes.util
 import functools
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import webapp.config as config
 
 SONAME = "libmagic.so.1"
 INSTALL = "sudo apt-get install -y libmagic1  (macOS: brew install libmagic)"
@@ -63,5 +64,5 @@ def ensure() -> Libmagic | None:
         ctypes.CDLL(str(library))
     except OSError:
         return None
-    os.environ.setdefault("MAGIC", str(library.with_name("magic.mgc")))
+    config.export_default("MAGIC", str(library.with_name("magic.mgc")))
     return Libmagic(str(library), bundled=True)

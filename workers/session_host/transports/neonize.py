@@ -76,8 +76,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
 from neonize.utils.jid import Jid2String, build_jid
 
+import webapp.config as config
 from webapp.core.credentials import CredentialStore, CredentialsUnreadable
-from workers import settings as worker_settings
 from workers.session_host.transports.base import (
     PASSKEY_REASON,
     QR_EXPIRED_REASON,
@@ -104,10 +104,10 @@ QR_FIRST_TTL_S = 60.0
 QR_NEXT_TTL_S = 20.0
 
 DEFAULT_OPTIONS: dict[str, Any] = {
-    "backoff_base": 2.0,  # seconds before the first retry; doubles per consecutive failure
-    "backoff_cap": 60.0,  # longest wait between two attempts
-    "max_attempts": 10,  # consecutive failed attempts before giving up with status "failed"
-    "jitter": 1.0,  # at most this many random seconds added to each wait
+    "backoff_base": config.RECONNECT_BACKOFF_BASE_S,  # first retry (s), doubling per failure
+    "backoff_cap": config.RECONNECT_BACKOFF_CAP_S,  # longest wait between two attempts
+    "max_attempts": config.RECONNECT_MAX_ATTEMPTS,  # failures in a row before status "failed"
+    "jitter": config.RECONNECT_JITTER_S,  # at most this many random seconds added to a wait
     "keepalive_failures": 3,  # missed keep-alives in a row reported as a drop
     "seal_interval": 300.0,  # seconds between re-encrypting the store while events arrive
     # seconds from a send to re-encrypting the store (whatsmeow advanced its keys); the sends
@@ -614,7 +614,7 @@ class NeonizeTransport(Transport):
         self.client_factory: Callable[[str, str], Any] = (
             settings.get("client_factory") or self._new_client
         )
-        self._workdir_option = settings.get("workdir") or worker_settings.WORKING_STORE_DIR
+        self._workdir_option = settings.get("workdir") or config.WORKING_STORE_DIR
         self._workdir: Path | None = None
         self._file_stem = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id) or "session"
         self._lock = threading.Lock()

@@ -67,8 +67,8 @@ from typing import Any
 
 import redis
 
+import webapp.config as config
 from webapp.core.credentials import CredentialsUnreadable
-from workers import settings
 from workers.session_host.transports.base import (
     MEDIA_TYPES,
     PAIR_CODE_EXPIRED_REASON,
@@ -298,19 +298,19 @@ class SimulatorTransport(Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.network = SimulatedNetwork(
-            self.options.get("redis") or redis.Redis.from_url(settings.REDIS_URL)
+            self.options.get("redis") or redis.Redis.from_url(config.REDIS_URL)
         )
         opt = self.options.get
-        self.delivered_after = float(opt("delivered_after", settings.SIM_DELIVERED_AFTER_S))
-        self.read_after = float(opt("read_after", settings.SIM_READ_AFTER_S))
-        self.qr_ttl = max(float(opt("qr_ttl", settings.SIM_QR_TTL_S)), 0.1)
-        self.login_timeout = max(float(opt("login_timeout", settings.SIM_LOGIN_TIMEOUT_S)), 0.1)
+        self.delivered_after = float(opt("delivered_after", config.SIM_DELIVERED_AFTER_S))
+        self.read_after = float(opt("read_after", config.SIM_READ_AFTER_S))
+        self.qr_ttl = max(float(opt("qr_ttl", config.SIM_QR_TTL_S)), 0.1)
+        self.login_timeout = max(float(opt("login_timeout", config.SIM_LOGIN_TIMEOUT_S)), 0.1)
         self.pair_code_ttl = max(float(opt("pair_code_ttl", self.login_timeout)), 0.1)
-        self.backoff_base = float(opt("backoff_base", settings.SIM_BACKOFF_BASE_S))
-        self.backoff_cap = float(opt("backoff_cap", settings.SIM_BACKOFF_CAP_S))
-        self.jitter = float(opt("jitter", settings.SIM_BACKOFF_JITTER_S))
-        self.max_attempts = max(int(opt("max_attempts", settings.SIM_MAX_ATTEMPTS)), 1)
-        self.ban_seconds = float(opt("ban_seconds", settings.SIM_BAN_S))
+        self.backoff_base = float(opt("backoff_base", config.SIM_BACKOFF_BASE_S))
+        self.backoff_cap = float(opt("backoff_cap", config.SIM_BACKOFF_CAP_S))
+        self.jitter = float(opt("jitter", config.SIM_BACKOFF_JITTER_S))
+        self.max_attempts = max(int(opt("max_attempts", config.SIM_MAX_ATTEMPTS)), 1)
+        self.ban_seconds = float(opt("ban_seconds", config.SIM_BAN_S))
         self.phone: str | None = None
         self.connected = False
         self.status = "disconnected"
