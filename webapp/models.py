@@ -453,7 +453,7 @@ class Webhook(db.Model):
 class Setting(db.Model):
     """One operator setting changed from the admin console (see ``webapp.settings``).
 
-    A name with no row takes its default from the environment (``Config``).
+    A name with no row takes its default from the environment (``webapp.config``).
     """
 
     __tablename__ = "settings"

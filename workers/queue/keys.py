@@ -29,7 +29,7 @@ HOST_PREFIX = f"{PREFIX}:host:"
 
 def host(host_id: str) -> str:
     """A session host's heartbeat: which sessions it holds. Renewed every second and gone a few
-    seconds after the host (``settings.HOST_HEARTBEAT_MS``): a lease whose holder has none is
+    seconds after the host (``config.HOST_HEARTBEAT_MS``): a lease whose holder has none is
     free, and callers do not wait for an answer from a host that has none."""
     return f"{HOST_PREFIX}{host_id}"
 
