@@ -1,6 +1,7 @@
 """Benchmarks of the sending engine: pacing, priority, pipeline, failover.
 
     .venv/bin/python -m bench.engine [--duration 60] [--scenarios pacing,priority,...]
+    .venv/bin/python -m bench.engine --scenarios scale --duration 30   # N = 10, 100, 300
 
 Each scenario starts the real session host and Dramatiq workers from honcho.Procfile (through
 honcho) against a fresh PostgreSQL database and Redis database 12, links simulator numbers, and
@@ -90,8 +91,13 @@ CPU_GROUPS = (
 
 
 def cpu_by_group() -> dict[str, int]:
-    """CPU clock ticks spent so far by the processes of each group (live processes only)."""
-    ticks = dict.fromkeys([name for name, _ in CPU_GROUPS], 0)
+    """CPU clock ticks spent so far by the processes of each group (live processes only).
+    PostgreSQL's backends serving this run's database are a group of their own: on a shared
+    machine the others serve someone else."""
+    database = os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1]
+    groups = [("PostgreSQL (this run)", f" {database} ")] if database else []
+    groups += CPU_GROUPS
+    ticks = dict.fromkeys([name for name, _ in groups], 0)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -100,11 +106,25 @@ def cpu_by_group() -> dict[str, int]:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        for name, word in CPU_GROUPS:
+        for name, word in groups:
             if word in cmdline:
                 ticks[name] += int(fields[11]) + int(fields[12])  # utime + stime
                 break
     return ticks
+
+
+def database_activity() -> dict[str, int]:
+    """This run's database so far: transactions and rows read and written (pg_stat_database)."""
+    import psycopg
+
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+    with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, "
+            "tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = %s",
+            (database,),
+        ).fetchone()
+    return dict(zip(("transactions", "rows read", "rows written"), row, strict=True))
 
 
 class Kabar:
@@ -171,13 +191,15 @@ class Kabar:
                 sessions.create_session(f"WA-{n}", n, "simulator").session_id
                 for n in range(1, count + 1)
             ]
+            # Hundreds of numbers boot their clients for a while: the later ones wait longer.
             for sid in ids:
-                wait(lambda sid=sid: _try(lambda: sessions.simulator_scan(sid)), 30)
+                wait(lambda sid=sid: _try(lambda: sessions.simulator_scan(sid)), 30 + count / 2)
             db.session.execute(
                 db.update(WhatsAppSession).values(interval_ms=interval_ms, jitter_ms=jitter_ms)
             )
             db.session.commit()
-        wait(lambda: self.count("whatsapp_sessions", "status = 'connected'") == count, 30)
+        connected = f"status = 'connected' AND session_id IN ({', '.join(map(repr, ids))})"
+        wait(lambda: self.count("whatsapp_sessions", connected) == count, 30 + count / 2)
         return ids
 
     def count(self, table: str, where: str) -> int:
@@ -268,12 +290,15 @@ def pacing(app, duration: float) -> None:
             )
 
 
-def priority(app, duration: float) -> None:
-    print("\n2. priority: an urgent message behind a 10,000-message bulk backlog (1 number, 1 s)")
+def priority(app, duration: float, numbers: int = 1) -> None:
+    print(
+        "\n2. priority: an urgent message behind a 10,000-message bulk backlog "
+        f"({numbers} number{'s' if numbers > 1 else ''}, 1 s)"
+    )
     from webapp.intake import messages
 
     with Kabar(app) as kabar:
-        kabar.link(1, interval_ms=1000)
+        kabar.link(numbers, interval_ms=1000)
         kabar.queue_bulk(10_000)
         for attempt in range(3):
             already = 3 + attempt * 3
@@ -287,15 +312,19 @@ def priority(app, duration: float) -> None:
             done = f"id = {urgent_id} AND sent_at IS NOT NULL"
             wait(lambda done=done: kabar.count("whatsapp_messages", done), 30)
             sends = kabar.sends(accepted - 5)
-            urgent_at = next(at for _, at, mid in sends if mid == urgent_id)
-            before = [at for _, at, mid in sends if mid != urgent_id and at < urgent_at]
+            sender, urgent_at = next((sid, at) for sid, at, mid in sends if mid == urgent_id)
+            before = [
+                at
+                for sid, at, mid in sends
+                if sid == sender and mid != urgent_id and at < urgent_at
+            ]
             # The number is free again one interval after its last send before the urgent one.
             free_at = max(before, default=accepted - 1.0) + 1.0
             between = sum(1 for at in before if at > accepted)
             print(
                 f"   accepted -> sent {(urgent_at - accepted) * 1000:6.0f} ms; bulk sent in "
-                f"between: {between}; sent {(urgent_at - free_at) * 1000:+5.0f} ms from the "
-                f"moment the number was free"
+                f"between by its number: {between}; sent {(urgent_at - free_at) * 1000:+5.0f} ms "
+                f"from the moment the number was free"
             )
 
 
@@ -351,7 +380,55 @@ def failover(app, duration: float) -> None:
         )
 
 
-SCENARIOS = {"pacing": pacing, "priority": priority, "pipeline": pipeline, "failover": failover}
+def scale(app, duration: float, counts: tuple[int, ...] = (10, 100, 300)) -> None:
+    print(
+        "\n5. scale: N numbers at 1 msg/s each (interval 1000 ms, no jitter), a bulk keeping "
+        f"them all busy, measured {duration:g} s after 5 s of warm-up"
+    )
+    tick = os.sysconf("SC_CLK_TCK")
+    for n in counts:
+        with Kabar(app) as kabar:
+            linking = time.perf_counter()
+            kabar.link(n, interval_ms=1000)
+            linked_s = time.perf_counter() - linking
+            kabar.queue_bulk(max(10_000, int(n * (duration + 30))))
+            wait(lambda: kabar.count("whatsapp_messages", "sent_at IS NOT NULL") > 0, 60)
+            time.sleep(5.0)
+            cpu0, groups0, start = cpu_jiffies(), cpu_by_group(), time.time()
+            database0 = database_activity()
+            time.sleep(duration)
+            cpu = (cpu_jiffies() - cpu0) / tick
+            groups = {k: (v - groups0[k]) / tick for k, v in cpu_by_group().items()}
+            database = {k: v - database0[k] for k, v in database_activity().items()}
+            window = [s for s in kabar.sends(start) if s[1] < start + duration]
+            sent = max(len(window), 1)
+            rate = len(window) / duration
+            gap = min(min_gaps(kabar.sends(start - 5.0)).values())
+            print(
+                f"   N={n:>3}: {rate:7.2f} msg/s = {rate / n:.3f} x N   smallest gap "
+                f"{gap:7.1f} ms   machine CPU {cpu * 1000 / sent:.2f} ms per message "
+                f"(linked in {linked_s:.0f} s)"
+            )
+            print(
+                "          CPU ms per message: "
+                + ", ".join(f"{name} {spent * 1000 / sent:.2f}" for name, spent in groups.items())
+            )
+            # Statements are not counted by PostgreSQL without pg_stat_statements: transactions
+            # and rows touched show how much database work one paced send costs.
+            print(
+                "          PostgreSQL per message: "
+                + ", ".join(f"{count / sent:.1f} {name}" for name, count in database.items())
+            )
+    priority(app, duration, numbers=100)
+
+
+SCENARIOS = {
+    "pacing": pacing,
+    "priority": priority,
+    "pipeline": pipeline,
+    "failover": failover,
+    "scale": scale,
+}
 
 
 def main() -> None:
@@ -362,14 +439,23 @@ def main() -> None:
         default=60.0,
         help="seconds each pacing run is measured (default 60)",
     )
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--scenarios", default=",".join(name for name in SCENARIOS if name != "scale")
+    )
+    parser.add_argument(
+        "--numbers", default="10,100,300", help="the scale scenario's N (default 10,100,300)"
+    )
     args = parser.parse_args()
     name = configure_environment()
     try:
         app = prepared_app()
         print(f"Kabar sending engine on {os.cpu_count()} cores")
+        counts = tuple(int(n) for n in args.numbers.split(","))
         for scenario in args.scenarios.split(","):
-            SCENARIOS[scenario.strip()](app, args.duration)
+            if scenario.strip() == "scale":
+                scale(app, args.duration, counts)
+            else:
+                SCENARIOS[scenario.strip()](app, args.duration)
     finally:
         drop_database(name)
 
