@@ -1,18 +1,30 @@
-"""What WhatsApp takes as an image or a document, and how a transport is handed one.
+"""What WhatsApp takes as an image or a document, what bytes are, and the libmagic that names them.
 
 ``sniff`` tells what bytes are, so a file that is not what its ``type`` says (an HTML error page
 given as an image) is refused before any number is spent on it, and the simulator refuses what
 WhatsApp would. Images are opened with Pillow (installed for QR codes); documents are named by
 libmagic where it loads.
+
+libmagic, the system's, else the copy bundled in the pylibmagic wheel (``ensure``): neonize
+imports python-magic, which loads ``libmagic.so.1`` with ctypes and fails the import when the
+machine has none (Debian's ``libmagic1`` is not there on a fresh server). pylibmagic ships a
+build of libmagic with its database. Loading that file by path first is enough: python-magic's
+own ``CDLL("libmagic.so.1")`` then gets it, since the dynamic linker matches a library already
+loaded by its soname, and ``MAGIC`` points libmagic at the bundled database. pylibmagic itself is
+never imported: its ``__init__`` patches ``ctypes.CDLL`` for the whole process.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
+import importlib.util
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
-from workers.session_host.transports.base import SendFailed, TransportError
+import webapp.config as config
 
 TYPES = ("image", "document")
 # What WhatsApp accepts per type (bytes): an image up to 16 MB, a document up to 100 MB.
@@ -24,19 +36,6 @@ GENERIC_MIMETYPE = "application/octet-stream"
 
 class MediaRefused(ValueError):
     """The bytes are not what they were said to be, or too large for WhatsApp."""
-
-
-class MediaRejected(SendFailed):
-    """WhatsApp would not take the attachment (not what its type says, too large): that message
-    fails, the number goes on."""
-
-    code = "media_rejected"
-
-
-class MediaMissing(TransportError):
-    """The attachment's bytes were not in Redis (expired, or Redis lost them): nothing went out."""
-
-    code = "media_missing"
 
 
 @dataclass(frozen=True)
@@ -106,12 +105,61 @@ def _libmagic_type(data: bytes) -> str:
 
 @functools.cache
 def _libmagic():
-    from workers.session_host.transports import libmagic
-
-    if libmagic.ensure() is None:
+    if ensure() is None:
         return None
     try:
         import magic
     except ImportError:
         return None
     return functools.partial(magic.from_buffer, mime=True)
+
+
+# libmagic ----------------------------------------------------------------------------------------
+
+SONAME = "libmagic.so.1"
+INSTALL = "sudo apt-get install -y libmagic1  (macOS: brew install libmagic)"
+
+
+@dataclass(frozen=True)
+class Libmagic:
+    """The libmagic python-magic will use: its name or path, and whether it is the bundled one."""
+
+    path: str
+    bundled: bool
+
+
+def system_library() -> str | None:
+    """The name under which the system's libmagic loads, or None when it has none."""
+    for name in dict.fromkeys(filter(None, (ctypes.util.find_library("magic"), SONAME))):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return name
+    return None
+
+
+def bundled_library() -> Path | None:
+    """pylibmagic's ``libmagic.so.1`` when that wheel is installed (found without importing it)."""
+    spec = importlib.util.find_spec("pylibmagic")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    library = Path(next(iter(spec.submodule_search_locations))) / SONAME
+    return library if library.is_file() else None
+
+
+@functools.cache
+def ensure() -> Libmagic | None:
+    """Make libmagic loadable for python-magic; which one it is, or None when there is none."""
+    found = system_library()
+    if found:
+        return Libmagic(found, bundled=False)
+    library = bundled_library()
+    if library is None:
+        return None
+    try:
+        ctypes.CDLL(str(library))
+    except OSError:
+        return None
+    config.export_default("MAGIC", str(library.with_name("magic.mgc")))
+    return Libmagic(str(library), bundled=True)
