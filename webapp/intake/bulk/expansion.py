@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 
 BATCH = 50
-
-
 MAX_ERRORS = 1_000
 
 

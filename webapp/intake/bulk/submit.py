@@ -20,8 +20,6 @@ from workers.pipeline import routing
 from workers.queue import broker
 
 EXPAND_ACTOR = "expand_bulk"
-
-
 MAX_RECIPIENTS = 50_000
 
 

@@ -14,7 +14,6 @@ from webapp.models import BulkJob
 
 MAINTENANCE_ACTOR = "bulk_maintenance"
 
-
 # An expansion that has not advanced for this long is queued again (its message was lost).
 STALE_AFTER = timedelta(seconds=60)
 

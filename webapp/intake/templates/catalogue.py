@@ -15,7 +15,6 @@ from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, r
 
 CATEGORIES = ("notification", "reminder", "promotion")
 
-
 # Created by migration 0002; editable like any other template.
 BUILT_IN = (
     "new_invoice",
@@ -24,8 +23,6 @@ BUILT_IN = (
     "expiry_warning",
     "voucher_activated",
 )
-
-
 NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{2})?$")
 

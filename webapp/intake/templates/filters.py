@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 _THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
+
 # Dates billing apps send already written out: 1 Desember 2026 (or "Des", "December"), and
 # 01-12-2026 / 01/12/2026 / 01.12.2026 (day first, as Indonesians write it).
 _WORDY_DATE = re.compile(r"^(\d{1,2})\s+([A-Za-z]+)\.?\s+(\d{4})$")

@@ -26,15 +26,10 @@ from workers.pipeline import attachments
 
 # Something that looks like a placeholder but is not one ("{{ name }}", "{{a|b|c}}"): sent as is.
 PLACEHOLDER_LIKE = re.compile(r"\{\{[^{}\n]{0,100}\}\}")
-
-
 TYPES = ("text", "media", "button", "list")
-
-
 MAX_LENGTH = 4096
 MAX_BUTTONS = 3  # WhatsApp's limit for reply buttons
 MAX_LIST_ROWS = 10  # WhatsApp's limit for all rows of a list message
-
 
 # Spam patterns: accepted, but the operator is warned (WhatsApp's filters dislike them).
 REPEATED_CHARACTER = re.compile(r"(.)\1{10,}", re.DOTALL)

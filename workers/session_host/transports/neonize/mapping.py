@@ -43,11 +43,9 @@ from workers.session_host.transports.base import (
 
 USER_SERVER = "s.whatsapp.net"
 
-
 # whatsmeow shows six QR codes per connection: the first for 60 s, the others for 20 s each.
 QR_FIRST_TTL_S = 60.0
 QR_NEXT_TTL_S = 20.0
-
 
 Event = tuple[str, dict[str, Any]]
 

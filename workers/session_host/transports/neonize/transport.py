@@ -13,8 +13,9 @@ in one process break each other's locks).
 ``client.connect()`` blocks for the life of a connection, so each session runs one daemon thread
 that connects, watches and reconnects with capped exponential back-off, and connect() itself
 runs on a thread of its own. neonize calls the event handlers below from inside ``connect()``;
-the mapping from neonize's protobuf events to Kabar's events lives in pure module-level
-functions so that it can be tested with real protobuf messages.
+the mapping from neonize's protobuf events to Kabar's events lives in pure functions
+(``mapping``) so that it can be tested with real protobuf messages, and the working copy of the
+SQLite store in ``store``.
 
 Facts about neonize 0.5.2 this module relies on (see the tests and /work/shared/FACTS.md):
 
@@ -112,8 +113,6 @@ log = logging.getLogger(__name__)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
 DEFAULT_OPTIONS: dict[str, Any] = {
     "backoff_base": config.RECONNECT_BACKOFF_BASE_S,  # first retry (s), doubling per failure
     "backoff_cap": config.RECONNECT_BACKOFF_CAP_S,  # longest wait between two attempts
