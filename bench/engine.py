@@ -370,7 +370,7 @@ def failover(app, duration: float) -> None:
         after = [at for sid, at, _ in kabar.sends(dropped) if sid == backup]
         import redis
 
-        from workers.session_host.transports.simulator import SimulatedNetwork
+        from workers.session_host.simulated_network import SimulatedNetwork
 
         network = SimulatedNetwork(redis.Redis.from_url(BENCH_REDIS))
         counts = [len(network.inbox(f"62812{n:08d}")) for n in range(60)]

@@ -322,7 +322,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the URL is longer than 2000 characters"),
     N_("Kabar does not post to %(what)s"),
     ("webhook %(id)s: %(detail)s", N_("webhook %(id)s could not be delivered")),
-    # attachments (workers.pipeline.attachments, workers.session_host.transports.media)
+    # attachments (workers.pipeline.attachments, webapp.core.media_types)
     N_("media is an object {url or base64, type}"),
     N_("mimetype is a MIME type such as application/pdf"),
     N_("give either url or base64"),

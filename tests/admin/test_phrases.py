@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # the transports say, why the session host and routing say a number cannot send.
 SOURCES = (
     "webapp/intake/*.py",
+    "webapp/intake/bulk/*.py",
+    "webapp/intake/templates/*.py",
     "webapp/core/[!c]*.py",
     "webapp/core/connect_advice.py",
     "webapp/settings.py",
@@ -26,11 +28,13 @@ SOURCES = (
     "workers/pipeline/attachments.py",
     "workers/pipeline/optout.py",
     "workers/pipeline/s[!c]*.py",
+    "workers/pipeline/webhooks/*.py",
     "workers/queue/jobs.py",
     "workers/queue/outbox.py",
     "webapp/api/schemas.py",
     "webapp/compat/*.py",
     "workers/session_host/transports/*.py",
+    "workers/session_host/transports/neonize/*.py",
     "workers/session_host/rpc.py",
     "workers/session_host/*.py",
 )

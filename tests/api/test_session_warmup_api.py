@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 
 @pytest.fixture

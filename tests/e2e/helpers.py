@@ -8,7 +8,7 @@ from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import Contact, WhatsAppMessage
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 
 def link_numbers(client, auth, count, interval_ms=1000, jitter_ms=0, warmup=False):

@@ -9,7 +9,7 @@ from tests.e2e.helpers import link_numbers, phone, received_at
 from tests.polling import wait_for
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
 from webapp import settings
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 VOUCHER = {"duration": "30 hari", "expiry_time": "31-12-2026"}
 REACHED = ("sent", "delivered", "read")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.e2e.helpers import inboxes, link_numbers, phone
 from tests.polling import wait_for
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 REACHED = ("sent", "delivered", "read")
 

@@ -19,7 +19,7 @@ from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
 from workers.pipeline.sending import OUTCOME_UNKNOWN
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 NUMBERS = 3
 BULK = 150

@@ -16,7 +16,7 @@ from tests.receivers import webhook_receiver
 from webapp.extensions import db
 from webapp.models import IncomingMessage
 from workers.queue import broker, keys, session_events, signing
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 VICTIM = phone(666)
 

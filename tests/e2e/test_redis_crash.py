@@ -22,7 +22,7 @@ from tests.e2e.helpers import link_numbers, phone, statuses
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 BIN = Path(sys.executable).parent
 BULK, URGENT = 300, 20

@@ -13,7 +13,7 @@ from tests.e2e.helpers import inboxes, link_numbers, phone, queue_bulk, received
 from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppQueueJob
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 
 def all_sent(app, ids):

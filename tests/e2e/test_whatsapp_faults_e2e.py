@@ -11,8 +11,8 @@ from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import IncomingMessage
 from workers.pipeline import sending
+from workers.session_host.simulated_network import SimulatedNetwork
 from workers.session_host.transports.base import PASSKEY_REASON
-from workers.session_host.transports.simulator import SimulatedNetwork
 
 CUSTOMER = "6281234567890"
 

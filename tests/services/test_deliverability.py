@@ -14,12 +14,13 @@ from webapp import settings
 from webapp.core.errors import KabarError
 from webapp.extensions import db
 from webapp.intake import bulk, messages, reachability, templates
+from webapp.intake.bulk import expansion
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers.pipeline import fold as session_events
 from workers.pipeline import routing, sending, sessions, warmup
 from workers.queue import keys
 from workers.queue import session_events as event_stream
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 VOUCHER = {"duration": "30 hari", "expiry_time": "31-12-2026", "voucher_code": "V1"}
 
@@ -252,7 +253,7 @@ def test_a_batch_moved_meanwhile_is_checked_from_the_cache_alone_under_the_jobs_
     link(1)
     numbers = [phone(1), phone(2), phone(3)]
     job = submit_bulk(numbers)
-    plan = bulk._Plan(
+    plan = expansion._Plan(
         bulk_id=job.id,
         recipients=[{"whatsapp": number} for number in numbers],
         template_data=VOUCHER,
@@ -268,7 +269,7 @@ def test_a_batch_moved_meanwhile_is_checked_from_the_cache_alone_under_the_jobs_
     network = SimulatedNetwork(redis_client)
     checks_before = network.checks()
     plan.template = templates.get_by_name("voucher_activated")
-    bulk._lock(job.id)
+    expansion._lock(job.id)
     routing.forget_sessions()  # reading the sessions now would roll back
 
     rows, invalid, _, errors = plan.rows(0, plan.recipients, set())

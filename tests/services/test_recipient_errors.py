@@ -13,7 +13,7 @@ from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers.pipeline import routing, sending, sessions
 from workers.queue import keys
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 
 def unpaced() -> None:

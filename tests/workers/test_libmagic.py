@@ -18,7 +18,7 @@ import pytest
 
 from tests.receivers import free_port
 from tests.test_doctor import lines
-from workers.session_host.transports import libmagic
+from webapp.core import media_types
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ def loaded_path(name: str) -> str | None:
     return None
 
 
-SYSTEM_LIBMAGIC = loaded_path(libmagic.SONAME) if libmagic.system_library() else None
+SYSTEM_LIBMAGIC = loaded_path(media_types.SONAME) if media_types.system_library() else None
 
 
 def namespaces_work() -> bool:
@@ -67,12 +67,13 @@ def run_hiding(files: list[str], *argv: str, **env: str) -> subprocess.Completed
 NEONIZE_AND_A_PNG = """
 import io
 from PIL import Image
-from workers.session_host.transports import libmagic, transport_class
+from webapp.core import media_types
+from workers.session_host.transports import transport_class
 transport_class("neonize")  # imports neonize, which imports python-magic
 import magic
 png = io.BytesIO()
 Image.new("RGB", (4, 4)).save(png, "PNG")
-print(libmagic.ensure().bundled, magic.from_buffer(png.getvalue(), mime=True))
+print(media_types.ensure().bundled, magic.from_buffer(png.getvalue(), mime=True))
 """
 
 
@@ -94,12 +95,12 @@ def doctor(hidden: list[str]) -> dict[str, str]:
 
 def test_the_doctor_names_the_bundled_libmagic():
     assert doctor([SYSTEM_LIBMAGIC])["libmagic"] == (
-        f"[ok] the copy bundled with Kabar ({libmagic.bundled_library()})"
+        f"[ok] the copy bundled with Kabar ({media_types.bundled_library()})"
     )
 
 
 def test_without_any_libmagic_the_doctor_and_the_session_say_how_to_install_it():
-    hidden = [SYSTEM_LIBMAGIC, str(libmagic.bundled_library())]
+    hidden = [SYSTEM_LIBMAGIC, str(media_types.bundled_library())]
     assert doctor(hidden)["libmagic"] == (
         "[FAILED] not found; neonize cannot start without it. Install it: "
         "sudo apt-get install -y libmagic1  (macOS: brew install libmagic)"

@@ -23,7 +23,7 @@ from tests.workers.test_neonize_transport import (  # noqa: F401 - fixtures
 from webapp.core.credentials import derive_key
 from workers.session_host.host import SessionHost
 from workers.session_host.transports.base import NotConnected, TransportError
-from workers.session_host.transports.neonize import map_on_whatsapp
+from workers.session_host.transports.neonize.mapping import map_on_whatsapp
 
 OTHER_PHONE = "6289911112222"
 UNKNOWN_PHONE = "6287733334444"

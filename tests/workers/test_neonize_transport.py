@@ -60,6 +60,7 @@ from neonize.utils.jid import build_jid
 from PIL import Image
 
 from webapp.core.credentials import CredentialStore
+from webapp.core.media_types import Media
 from workers.session_host.transports.base import (
     NotConnected,
     NotOnWhatsApp,
@@ -70,11 +71,9 @@ from workers.session_host.transports.base import (
     SendUncertain,
     TransportError,
 )
-from workers.session_host.transports.media import Media
-from workers.session_host.transports.neonize import (
+from workers.session_host.transports.neonize.mapping import (
     PASSKEY_REASON,
     ConnectionLoss,
-    NeonizeTransport,
     backoff_delay,
     epoch_seconds,
     map_connection_drop,
@@ -85,8 +84,9 @@ from workers.session_host.transports.neonize import (
     map_qr,
     map_receipt,
     map_send_error,
-    snapshot_store,
 )
+from workers.session_host.transports.neonize.store import snapshot_store
+from workers.session_host.transports.neonize.transport import NeonizeTransport
 
 SESSION = "sess-1"
 OUR_PHONE = "6281234567890"

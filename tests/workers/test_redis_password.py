@@ -14,7 +14,7 @@ from tests.polling import wait_for
 from tests.receivers import free_port
 from workers.queue import keys
 from workers.session_host.rpc import SessionHostClient
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 PASSWORD = "s3cret/pass@word"  # characters a URL must escape
 

@@ -15,7 +15,7 @@ from webapp.core.credentials import CredentialStore, derive_key, engine_for, ses
 from workers.queue import keys, session_events
 from workers.session_host.host import SessionHost, wa_message_id
 from workers.session_host.rpc import RpcError, SessionHostClient
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 KEY = derive_key("test key")
 

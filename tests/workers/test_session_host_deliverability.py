@@ -11,7 +11,7 @@ from tests.polling import wait_for
 from tests.workers.test_session_host import desire, make_host  # noqa: F401 - fixture
 from workers.queue import keys
 from workers.session_host.rpc import RpcError, SessionHostClient
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 CUSTOMER = "6281234567890"
 NO_WHATSAPP = "6281200000002"

@@ -13,7 +13,7 @@ from webapp.core.credentials import derive_key
 from workers.queue import keys
 from workers.session_host.host import SessionHost
 from workers.session_host.rpc import SessionHostClient
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 KEY = derive_key("health test key")
 

@@ -16,8 +16,8 @@ from tests.polling import wait_for
 from tests.workers.test_session_host import desire, make_host  # noqa: F401 - the fixture
 from workers.queue import keys, media
 from workers.session_host.rpc import SessionHostClient
+from workers.session_host.simulated_network import SimulatedNetwork
 from workers.session_host.transports.media import MediaMissing
-from workers.session_host.transports.simulator import SimulatedNetwork
 
 JID = "6281234567890@s.whatsapp.net"
 

@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 
 from webapp.core.credentials import CredentialStore, derive_key
+from webapp.core.media_types import WHATSAPP_LIMITS, Media
+from workers.session_host.simulated_network import SimulatedNetwork, phone_of
 from workers.session_host.transports.base import (
     PASSKEY_REASON,
     NotConnected,
@@ -22,8 +24,8 @@ from workers.session_host.transports.base import (
     SendUncertain,
     TransportError,
 )
-from workers.session_host.transports.media import WHATSAPP_LIMITS, Media, MediaRejected
-from workers.session_host.transports.simulator import SimulatedNetwork, SimulatorTransport, phone_of
+from workers.session_host.transports.media import MediaRejected
+from workers.session_host.transports.simulator import SimulatorTransport
 
 KEY = derive_key("simulator test key")
 JID = "6281234567890@s.whatsapp.net"

@@ -28,7 +28,7 @@ from webapp.core import connect_advice
 from webapp.core.errors import KabarError
 from webapp.models import WhatsAppSession, iso
 from workers.pipeline import routing, sessions, warmup
-from workers.session_host.transports.simulator import FAULTS
+from workers.session_host.simulated_network import FAULTS
 
 log = logging.getLogger(__name__)
 

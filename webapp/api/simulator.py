@@ -8,7 +8,7 @@ from webapp.api import bp
 from webapp.api.schemas import OnWhatsAppSchema, load_json
 from webapp.core import phone
 from webapp.redis_client import get_redis
-from workers.session_host.transports.simulator import SimulatedNetwork
+from workers.session_host.simulated_network import SimulatedNetwork
 
 
 @bp.get("/whatsapp/simulator/inbox/<number>")

@@ -29,9 +29,8 @@ from alembic.script import ScriptDirectory
 from flask_babel import gettext as _
 
 import webapp.config as kabar_config
-from webapp.core import connect_advice
+from webapp.core import connect_advice, media_types
 from webapp.core.credentials import MissingEncryptionKey, check_key, derive_key
-from workers.session_host.transports import libmagic
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 WHATSAPP_HOSTS = ("web.whatsapp.com", "g.whatsapp.net")
@@ -194,13 +193,13 @@ def _clock(server_time: datetime | None) -> Finding:
 def _libmagic() -> Finding:
     """neonize imports python-magic, which needs libmagic: the system's or pylibmagic's copy."""
     check = "libmagic"
-    found = libmagic.ensure()
+    found = media_types.ensure()
     if found is None:
         return Finding(
             check,
             FAIL,
             _("not found; neonize cannot start without it. Install it: %(command)s")
-            % {"command": libmagic.INSTALL},
+            % {"command": media_types.INSTALL},
         )
     if found.bundled:
         bundled = _("the copy bundled with Kabar (%(path)s)") % {"path": found.path}

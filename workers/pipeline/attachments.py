@@ -35,12 +35,12 @@ from flask import current_app
 
 from webapp import settings
 from webapp.core.errors import MediaInvalid
+from webapp.core.media_types import TYPES, MediaRefused, sniff
 from webapp.extensions import db
 from webapp.models import MediaFile, WhatsAppMessage, utcnow
 from webapp.redis_client import get_redis
 from workers.pipeline import outbound
 from workers.queue import keys, media
-from workers.session_host.transports.media import TYPES, MediaRefused, sniff
 
 if TYPE_CHECKING:
     from workers.pipeline.sending import Outgoing

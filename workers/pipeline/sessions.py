@@ -28,8 +28,8 @@ from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
 from workers.queue import keys
 from workers.session_host.rpc import RpcError, SessionHostClient
+from workers.session_host.simulated_network import SimulatedNetwork
 from workers.session_host.transports import TRANSPORTS
-from workers.session_host.transports.simulator import SimulatedNetwork
 
 
 def list_sessions() -> list[WhatsAppSession]:

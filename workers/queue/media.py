@@ -15,8 +15,9 @@ from typing import Any
 
 import redis
 
+from webapp.core.media_types import GENERIC_MIMETYPE, Media
 from workers.queue import keys
-from workers.session_host.transports.media import GENERIC_MIMETYPE, Media, MediaMissing
+from workers.session_host.transports.media import MediaMissing
 
 BLOB_TTL_S = 3600
 

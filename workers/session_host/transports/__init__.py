@@ -18,11 +18,11 @@ def transport_class(name: str) -> type[Transport]:
 
         return SimulatorTransport
     if name == "neonize":
-        from workers.session_host.transports import libmagic
+        from webapp.core import media_types
 
-        if libmagic.ensure() is None:  # neonize imports python-magic, which needs it
-            raise TransportError(f"neonize needs libmagic. Install it: {libmagic.INSTALL}")
-        from workers.session_host.transports.neonize import NeonizeTransport
+        if media_types.ensure() is None:  # neonize imports python-magic, which needs it
+            raise TransportError(f"neonize needs libmagic. Install it: {media_types.INSTALL}")
+        from workers.session_host.transports.neonize.transport import NeonizeTransport
 
         return NeonizeTransport
     raise TransportError(f"unknown transport {name!r}; expected one of {', '.join(TRANSPORTS)}")

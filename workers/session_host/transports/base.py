@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from webapp.core.credentials import CredentialStore
 
 if TYPE_CHECKING:
-    from workers.session_host.transports.media import Media
+    from webapp.core.media_types import Media
 
 SESSION_STATES = (
     "disconnected",
