@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from webapp import settings
+from webapp.core import backoff
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
@@ -280,15 +281,16 @@ def untake_sends(session_id: str, count: int) -> None:
 
 
 # One failure per back-off: threads that fail on the same outage at once (a dead session host,
-# a dropped number) rest the number once, instead of doubling its rest once per thread.
+# a dropped number) rest the number once, instead of doubling its rest once per thread. The
+# rests come from webapp.core.backoff, one per streak length (ARGV), the last one for any longer.
 _RECORD_FAILURE = """
 local left = redis.call('pttl', KEYS[1])
 if left > 0 then return left end
 local streak = redis.call('incr', KEYS[2])
 redis.call('expire', KEYS[2], 3600)
-local backoff = math.min(tonumber(ARGV[1]) * 2 ^ (streak - 1), tonumber(ARGV[2]))
-redis.call('set', KEYS[1], streak, 'px', math.floor(backoff))
-return math.floor(backoff)
+local backoff = tonumber(ARGV[math.min(streak, #ARGV)])
+redis.call('set', KEYS[1], streak, 'px', backoff)
+return backoff
 """
 
 
@@ -300,7 +302,7 @@ def record_failure(session_id: str) -> int:
     base, cap = settings.get("error_backoff_base_ms"), settings.get("error_backoff_cap_ms")
     script = get_redis().register_script(_RECORD_FAILURE)
     keys_ = [keys.error_backoff(session_id), keys.error_streak(session_id)]
-    return int(script(keys=keys_, args=[base, cap]))
+    return int(script(keys=keys_, args=backoff.schedule(base, cap)))
 
 
 @dataclass(frozen=True)

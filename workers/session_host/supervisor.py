@@ -19,7 +19,6 @@ import base64
 import collections
 import itertools
 import logging
-import random
 import re
 import signal
 import socket
@@ -35,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 import webapp.config as config
+from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialStore
 from workers.queue.masking import mask_digits
 from workers.session_host.transports.base import (
@@ -430,8 +430,7 @@ class IsolatedTransport(Transport):
             self._running = False
             self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
             return
-        delay = min(self.backoff_base * 2 ** (self._crashes - 1), self.backoff_cap)
-        delay += random.random() * self.jitter
+        delay = backoff(self._crashes, self.backoff_base, self.backoff_cap, self.jitter)
         self.emit(
             "status",
             status="connecting",
