@@ -23,6 +23,7 @@ from webapp.redis_client import get_redis
 from workers.pipeline.metrics import changed_since, seconds_between
 from workers.pipeline.pacer import Pacer
 from workers.queue import broker
+from workers.queue.contracts import BANDS, MessageStatus, SessionState
 
 PAGE_SIZE = 50
 M = WhatsAppMessage
@@ -86,7 +87,7 @@ def overview(day: date) -> DayOverview:
             shares[session_id or "—"] += n
         delay_sum, delays = delay_sum + float(total_delay or 0), delays + timed
     active = db.session.scalar(
-        sa.select(sa.func.count()).where(WhatsAppSession.status == "connected")
+        sa.select(sa.func.count()).where(WhatsAppSession.status == SessionState.CONNECTED)
     )
     figures = DayFigures(
         # Everything that went out that day, whatever receipt came back since.
@@ -275,7 +276,7 @@ def queues() -> list[QueueState]:
     client = broker.broker.client
     ns = broker.broker.namespace
     pipe = client.pipeline()
-    for band in broker.BANDS:
+    for band in BANDS:
         pipe.hlen(f"{ns}:{band}.msgs")
         pipe.hlen(f"{ns}:{band}.DQ.msgs")
         pipe.hlen(f"{ns}:{band}.XQ.msgs")
@@ -283,12 +284,14 @@ def queues() -> list[QueueState]:
     M = WhatsAppMessage
     queued = dict(
         db.session.execute(
-            sa.select(M.band, sa.func.count()).where(M.status == "queued").group_by(M.band)
+            sa.select(M.band, sa.func.count())
+            .where(M.status == MessageStatus.QUEUED)
+            .group_by(M.band)
         ).all()
     )
     return [
         QueueState(band, *values[3 * i : 3 * i + 3], messages=queued.get(band, 0))
-        for i, band in enumerate(broker.BANDS)
+        for i, band in enumerate(BANDS)
     ]
 
 
@@ -322,6 +325,6 @@ def session_pace() -> list[SessionPace]:
 def failed_messages(limit: int = 50) -> list[WhatsAppMessage]:
     return list(
         db.session.scalars(
-            sa.select(M).where(M.status == "failed").order_by(M.id.desc()).limit(limit)
+            sa.select(M).where(M.status == MessageStatus.FAILED).order_by(M.id.desc()).limit(limit)
         )
     )

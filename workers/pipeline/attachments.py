@@ -40,7 +40,8 @@ from webapp.models import MediaFile, WhatsAppMessage, utcnow
 from webapp.redis_client import get_redis
 from workers.pipeline import outbound
 from workers.queue import keys, media
-from workers.session_host.transports.media import TYPES, MediaRefused, sniff
+from workers.queue.contracts import SENDABLE_MEDIA_TYPES
+from workers.session_host.transports.media import MediaRefused, sniff
 
 if TYPE_CHECKING:
     from workers.pipeline.sending import Outgoing
@@ -78,8 +79,10 @@ def accept(spec: Any) -> Attachment:
     if not isinstance(spec, Mapping):
         raise MediaInvalid("media is an object {url or base64, type}", field="media")
     type_ = spec.get("type")
-    if type_ not in TYPES:
-        raise MediaInvalid(f"type must be one of {', '.join(TYPES)}", field="media.type")
+    if type_ not in SENDABLE_MEDIA_TYPES:
+        raise MediaInvalid(
+            f"type must be one of {', '.join(SENDABLE_MEDIA_TYPES)}", field="media.type"
+        )
     file_name = _optional_text(spec, "fileName", MAX_FILE_NAME)
     mimetype = _optional_text(spec, "mimetype", 100)
     if mimetype is not None and not MIMETYPE.fullmatch(mimetype):

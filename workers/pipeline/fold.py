@@ -33,12 +33,18 @@ from webapp.models import (
 from webapp.redis_client import get_redis
 from workers.pipeline import optout, warmup, webhooks
 from workers.pipeline.sessions import recompute_primary
-from workers.session_host.transports.base import MEDIA_TYPES
+from workers.queue.contracts import MEDIA_TYPES, MessageStatus, SessionState
 
 log = logging.getLogger(__name__)
 
 # States whose reason is worth showing the operator.
-_TROUBLE = {"disconnected", "qr_expired", "logged_out", "banned", "failed"}
+_TROUBLE = {
+    SessionState.DISCONNECTED,
+    SessionState.QR_EXPIRED,
+    SessionState.LOGGED_OUT,
+    SessionState.BANNED,
+    SessionState.FAILED,
+}
 # PostgreSQL advisory lock that serialises session state changes between parallel folders, so
 # that each recomputation of the primary sees the others' committed states (never two primaries).
 _STATE_LOCK = 0x4B61626172
@@ -129,22 +135,22 @@ def _apply_session_change(kind: str, event: dict[str, Any], at: datetime) -> Non
         return  # an older state than the one shown
     session.status_changed_at = at
     if kind == "qr":
-        session.status = "qr"
+        session.status = SessionState.QR
         session.qr_code = event.get("code")
         session.qr_expires_at = datetime.fromtimestamp(float(event["expires_at"]), UTC)
     else:
-        status = event.get("status", "disconnected")
+        status = event.get("status", SessionState.DISCONNECTED)
         session.status = status
-        if status != "qr":
+        if status != SessionState.QR:
             session.qr_code = None
             session.qr_expires_at = None
-        if status == "connected":
+        if status == SessionState.CONNECTED:
             session.last_activity = at
             session.last_error = None
             session.ban_expires_at = None
         elif status in _TROUBLE and event.get("reason"):
             session.last_error = event["reason"]
-        if status == "banned":
+        if status == SessionState.BANNED:
             expires_at = event.get("expires_at")
             session.ban_expires_at = (
                 datetime.fromtimestamp(float(expires_at), UTC) if expires_at else None
@@ -166,7 +172,7 @@ def _apply_health(event: dict[str, Any], at: datetime) -> None:
         return
     if event.get("warning"):
         session.last_error = str(event["warning"])
-    elif event.get("ok") and session.status == "connected":
+    elif event.get("ok") and session.status == SessionState.CONNECTED:
         # While connected, only health checks leave a last error (connecting clears it).
         session.last_error = None
 
@@ -321,10 +327,10 @@ def _receipt_on(
 ) -> None:
     """``sessions``: which of the receipts' sessions exist (the row may name only those)."""
     status = event.get("status")
-    if status not in ("delivered", "read"):
+    if status not in (MessageStatus.DELIVERED, MessageStatus.READ):
         return
     message.delivered_at = message.delivered_at or at
-    if status == "read":
+    if status == MessageStatus.READ:
         message.read_at = message.read_at or at
     moved = STATUS_RANK.get(message.status, 0) < STATUS_RANK[status]
     if moved:

@@ -36,6 +36,7 @@ from webapp.redis_client import get_redis
 from workers.pipeline import warmup
 from workers.pipeline.pacer import Pacer
 from workers.queue import keys
+from workers.queue.contracts import Band, SessionState
 
 POLICIES = ("failover", "spread")
 # Why a queued message may not go out now (``whatsapp_messages.held_reason``): a number's daily
@@ -44,7 +45,6 @@ POLICIES = ("failover", "spread")
 DAILY_CAP, WARMUP, QUIET_HOURS, NO_NUMBER = "daily_cap", "warmup", "quiet_hours", "no_number"
 HOLDS = (DAILY_CAP, WARMUP, QUIET_HOURS, NO_NUMBER)
 LIMITS = (DAILY_CAP, WARMUP)
-BULK = "bulk"
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def connected_sessions() -> list[_Connected]:
         db.select(
             S.session_id, S.priority, S.interval_ms, S.jitter_ms, S.daily_cap, S.warmup_started_at
         )
-        .where(S.status == "connected")
+        .where(S.status == SessionState.CONNECTED)
         .order_by(S.is_primary.desc(), S.priority, S.id)
     ).all()
     db.session.rollback()
@@ -173,7 +173,7 @@ def band_cap(cap: int | None, band: str | None) -> int | None:
     """What messages of ``band`` may use of a day's ``cap``: bulk leaves the reserve (the
     ``bulk_reserve_percent`` setting, rounded up) to transactional messages, but never the
     whole day: a bulk on a number of a small cap (1, or 5 at 90 %) would wait for ever."""
-    if cap is None or band != BULK:
+    if cap is None or band != Band.BULK:
         return cap
     return max(cap - math.ceil(cap * settings.get("bulk_reserve_percent") / 100), min(cap, 1))
 

@@ -30,6 +30,7 @@ import redis
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
 from workers.queue import media
+from workers.queue.contracts import RpcCode
 from workers.session_host.transports import Transport, transport_class
 from workers.session_host.transports.base import SendResult, TransportError
 from workers.session_host.wire import Channel
@@ -92,13 +93,13 @@ class Client:
 
     def _do(self, session_id: str, method: str, args: dict[str, Any]) -> Any:
         if method not in METHODS:
-            raise TransportError(f"unknown client method {method!r}", code="bad_request")
+            raise TransportError(f"unknown client method {method!r}", code=RpcCode.BAD_REQUEST)
         if method == "start":
             return self._start(session_id, args)
         with self._lock:
             transport = self.transports.get(session_id)
         if transport is None:
-            raise TransportError(f"session {session_id} is not started", code="not_hosted")
+            raise TransportError(f"session {session_id} is not started", code=RpcCode.NOT_HOSTED)
         if method == "stop":
             with self._lock:
                 self.transports.pop(session_id, None)

@@ -36,6 +36,7 @@ from urllib.parse import quote
 import webapp.config as config
 from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialStore
+from workers.queue.contracts import RpcCode, SessionState
 from workers.queue.masking import mask_digits
 from workers.session_host.transports.base import (
     EventSink,
@@ -65,7 +66,7 @@ _FATAL = re.compile(r"^(panic:|fatal error:|Fatal Python error:|\[signal )")
 class ClientCrashed(TransportError):
     """The client process of the session died while the call was under way."""
 
-    code = "client_crashed"
+    code = RpcCode.CLIENT_CRASHED
     # A send that was in flight may have reached WhatsApp before the process died.
     outcome_unknown = True
 
@@ -428,12 +429,14 @@ class IsolatedTransport(Transport):
         or give up with ``failed`` after ``max_attempts``."""
         if self._crashes > self.max_attempts:
             self._running = False
-            self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
+            self.emit(
+                "status", status=SessionState.FAILED, reason=reason, attempt=self._crashes - 1
+            )
             return
         delay = backoff(self._crashes, self.backoff_base, self.backoff_cap, self.jitter)
         self.emit(
             "status",
-            status="connecting",
+            status=SessionState.CONNECTING,
             reason=reason,
             attempt=self._crashes,
             retry_in=round(delay, 1),

@@ -70,8 +70,8 @@ import redis
 import webapp.config as config
 from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialsUnreadable
+from workers.queue.contracts import MEDIA_TYPES
 from workers.session_host.transports.base import (
-    MEDIA_TYPES,
     PAIR_CODE_EXPIRED_REASON,
     PASSKEY_REASON,
     QR_EXPIRED_REASON,
