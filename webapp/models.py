@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.core.credentials import session_credentials as credentials_table
 from webapp.extensions import db
-from workers.queue.contracts import MessageStatus, SessionState
+from workers.queue.contracts import Band, MessageStatus, SessionState
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -183,7 +183,9 @@ class WhatsAppMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     # Added by Kabar.
     priority: Mapped[int] = mapped_column(default=1)
-    band: Mapped[str] = mapped_column(sa.String(10), default="urgent", server_default="urgent")
+    band: Mapped[str] = mapped_column(
+        sa.String(10), default=Band.URGENT, server_default=Band.URGENT.value
+    )
     routing: Mapped[str | None] = mapped_column(sa.String(10))
     pinned_session_id: Mapped[str | None] = mapped_column(sa.String(100))
     bulk_job_id: Mapped[int | None] = mapped_column(

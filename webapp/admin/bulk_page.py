@@ -38,6 +38,7 @@ from webapp.intake import bulk, bulk_file, forecast, reports, templates
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
 from workers.pipeline import optout
+from workers.queue.contracts import WENT_OUT, MessageStatus
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
 UPLOAD_TTL_S = 2 * 3600
@@ -176,15 +177,15 @@ def card(job, by_status: dict[str, int], held: int, template_name: str | None) -
     report = bulk.report(job, by_status)
     shown = report["counts"]
     counts = {
-        "sent": shown["sent"] + shown["delivered"] + shown["read"],
+        "sent": sum(shown[s] for s in WENT_OUT),
         "held": held,
-        "queued": shown["queued"] - held,
-        "paused": shown["paused"],
-        "failed": shown["failed"],
-        "skipped": shown.get("skipped", 0),
+        "queued": shown[MessageStatus.QUEUED] - held,
+        "paused": shown[MessageStatus.PAUSED],
+        "failed": shown[MessageStatus.FAILED],
+        "skipped": shown.get(MessageStatus.SKIPPED, 0),
         "invalid": report["invalid"],
         "duplicate": report["duplicates"],
-        "cancelled": shown["cancelled"],
+        "cancelled": shown[MessageStatus.CANCELLED],
     }
     total = max(job.total, 1)
     waiting = counts["queued"] + counts["held"] + counts["paused"] + report["notExpanded"]

@@ -23,7 +23,7 @@ from webapp.redis_client import get_redis
 from workers.pipeline.metrics import changed_since, seconds_between
 from workers.pipeline.pacer import Pacer
 from workers.queue import broker
-from workers.queue.contracts import BANDS, MessageStatus, SessionState
+from workers.queue.contracts import BANDS, WENT_OUT, MessageStatus, SessionState
 
 PAGE_SIZE = 50
 M = WhatsAppMessage
@@ -76,7 +76,7 @@ def overview(day: date) -> DayOverview:
         .group_by(hour, M.status, M.session_id, went)
     ).all()  # fmt: skip
     counts: Counter[str] = Counter()
-    series = {k: [0] * 24 for k in ("sent", "delivered", "read", "failed")}
+    series = {k: [0] * 24 for k in (*WENT_OUT, MessageStatus.FAILED)}
     shares: Counter[str] = Counter()
     delay_sum, delays = 0.0, 0
     for index, status, session_id, sent, n, total_delay, timed in groups:
@@ -91,11 +91,11 @@ def overview(day: date) -> DayOverview:
     )
     figures = DayFigures(
         # Everything that went out that day, whatever receipt came back since.
-        sent=sum(counts[s] for s in ("sent", "delivered", "read")),
-        delivered=counts["delivered"] + counts["read"],
-        read=counts["read"],
-        failed=counts["failed"],
-        queued=counts["queued"],
+        sent=sum(counts[s] for s in WENT_OUT),
+        delivered=counts[MessageStatus.DELIVERED] + counts[MessageStatus.READ],
+        read=counts[MessageStatus.READ],
+        failed=counts[MessageStatus.FAILED],
+        queued=counts[MessageStatus.QUEUED],
         average_delivery_s=delay_sum / delays if delays else None,
         active_sessions=active or 0,
     )

@@ -18,7 +18,7 @@ from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
 from workers.pipeline import webhooks
-from workers.queue.contracts import MessageStatus
+from workers.queue.contracts import Band, MessageStatus
 
 SKIPPED_REASON = "recipient opted out"
 
@@ -74,7 +74,7 @@ def opted_out_among(phones: Iterable[str]) -> set[str]:
 
 def applies(band: str, category: str | None) -> bool:
     """Opt-out covers bulk messages and promotions, never single notifications."""
-    return band == "bulk" or category == "promotion"
+    return band == Band.BULK or category == "promotion"
 
 
 def skip(message_id: int) -> bool:

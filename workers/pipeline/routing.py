@@ -57,7 +57,7 @@ class Route:
 
 
 def default_policy(band: str) -> str:
-    return settings.get("routing_bulk" if band == "bulk" else "routing_default")
+    return settings.get("routing_bulk" if band == Band.BULK else "routing_default")
 
 
 def _today() -> str:
