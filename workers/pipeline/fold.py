@@ -33,7 +33,7 @@ from webapp.models import (
 from webapp.redis_client import get_redis
 from workers.pipeline import optout, warmup, webhooks
 from workers.pipeline.sessions import recompute_primary
-from workers.queue.contracts import MEDIA_TYPES, MessageStatus, SessionState
+from workers.queue.contracts import MEDIA_TYPES, EventKind, MessageStatus, SessionState
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,10 @@ def apply_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     idempotent) to find and set aside the bad one.
     """
     for event in events:
-        if event.get("kind") != "receipt":
+        if event.get("kind") != EventKind.RECEIPT:
             _apply(event)
     db.session.commit()
-    unknown = _apply_receipts([event for event in events if event.get("kind") == "receipt"])
+    unknown = _apply_receipts([event for event in events if event.get("kind") == EventKind.RECEIPT])
     db.session.commit()
     return unknown
 
@@ -96,13 +96,13 @@ def replay_dead(entry_ids: list[str] | None = None) -> int:
 def _apply(event: dict[str, Any]) -> None:
     kind = event.get("kind")
     at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
-    if kind in ("status", "qr", "paired"):
+    if kind in (EventKind.STATUS, EventKind.QR, EventKind.PAIRED):
         _apply_session_change(kind, event, at)
-    elif kind == "health":
+    elif kind == EventKind.HEALTH:
         _apply_health(event, at)
-    elif kind == "message":
+    elif kind == EventKind.MESSAGE:
         _apply_incoming(event, at)
-    elif kind == "contacts":
+    elif kind == EventKind.CONTACTS:
         _apply_contacts(event)
     else:
         log.warning("ignored session event of unknown kind %r", kind)
@@ -120,21 +120,21 @@ def _serialise_state_changes() -> None:
 
 
 def _apply_session_change(kind: str, event: dict[str, Any], at: datetime) -> None:
-    if kind != "paired":
+    if kind != EventKind.PAIRED:
         _serialise_state_changes()
     session = _locked_session(event.get("session_id"))
     if session is None:
         return  # deleted since
-    if kind == "paired" or event.get("phone"):
+    if kind == EventKind.PAIRED or event.get("phone"):
         session.phone_number = event.get("phone") or session.phone_number
-    if kind == "paired":
+    if kind == EventKind.PAIRED:
         warmup.start_if_new(session, at)
         return
     last = as_utc(session.status_changed_at)
     if last is not None and at < last:
         return  # an older state than the one shown
     session.status_changed_at = at
-    if kind == "qr":
+    if kind == EventKind.QR:
         session.status = SessionState.QR
         session.qr_code = event.get("code")
         session.qr_expires_at = datetime.fromtimestamp(float(event["expires_at"]), UTC)

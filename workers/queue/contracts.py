@@ -204,3 +204,32 @@ class SendState(Name):
     SENDING = "sending"
     SENT = "sent"
     ERROR = "error"
+
+
+class ClientMethod(Name):
+    """What the session host calls on a transport in the session's client process
+    (``workers.session_host.wire``); each but ``start`` and ``stop`` is a ``Transport`` method."""
+
+    START = "start"
+    STOP = "stop"
+    SEND_TEXT = "send_text"
+    SEND_MEDIA = "send_media"
+    PING = "ping"
+    PAIR_PHONE = "pair_phone"
+    SEND_PRESENCE = "send_presence"
+    ON_WHATSAPP = "on_whatsapp"
+    SIMULATE = "simulate"
+    LOGOUT = "logout"
+
+
+class EventKind(Name):
+    """The kinds of session events: what a transport emits (``workers.session_host.transports
+    .base``), plus the session host's own ``health``, as the stream carries them to the fold."""
+
+    STATUS = "status"
+    QR = "qr"
+    PAIRED = "paired"
+    RECEIPT = "receipt"
+    MESSAGE = "message"
+    CONTACTS = "contacts"
+    HEALTH = "health"

@@ -39,7 +39,7 @@ import redis
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
 from workers.queue import keys, session_events
-from workers.queue.contracts import RpcCode, RpcMethod, SendState, SessionState
+from workers.queue.contracts import EventKind, RpcCode, RpcMethod, SendState, SessionState
 from workers.session_host.leases import Leases
 from workers.session_host.rpc import RpcServer
 from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
@@ -251,7 +251,9 @@ class SessionHost:
                 self.sessions[session_id] = transport
         except Exception as exc:
             log.exception("session %s could not start", session_id)
-            self._publish(session_id, "status", {"status": SessionState.FAILED, "reason": str(exc)})
+            self._publish(
+                session_id, EventKind.STATUS, {"status": SessionState.FAILED, "reason": str(exc)}
+            )
             return
         # Its client process boots on a thread of its own: that takes seconds, and the rounds
         # that renew the leases (this one's included) must not wait for it.
@@ -265,7 +267,9 @@ class SessionHost:
             log.info("session %s started (%s)", session_id, name)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
-            self._publish(session_id, "status", {"status": SessionState.FAILED, "reason": str(exc)})
+            self._publish(
+                session_id, EventKind.STATUS, {"status": SessionState.FAILED, "reason": str(exc)}
+            )
             with self._lock:
                 current = self.sessions.get(session_id) is transport
             if current:
@@ -298,7 +302,7 @@ class SessionHost:
             self.leases.release(session_id)
             self._publish(
                 session_id,
-                "status",
+                EventKind.STATUS,
                 {"status": SessionState.DISCONNECTED, "reason": "host stopped"},
             )
         self.rpc.close()
@@ -309,10 +313,10 @@ class SessionHost:
 
     def _emitter(self, session_id: str):
         def emit(kind: str, **data: Any) -> None:
-            if kind in ("message", "receipt"):
+            if kind in (EventKind.MESSAGE, EventKind.RECEIPT):
                 with self._lock:
                     self._activity[session_id] = time.time()
-            if kind == "status":
+            if kind == EventKind.STATUS:
                 with self._lock:
                     self.state.setdefault(session_id, {}).update(
                         {k: v for k, v in data.items() if k in ("status", "phone", "reason")}
@@ -321,7 +325,7 @@ class SessionHost:
                         self._activity.setdefault(session_id, time.time())
                     else:
                         self._health.pop(session_id, None)
-            elif kind == "paired":
+            elif kind == EventKind.PAIRED:
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")
             self._publish(session_id, kind, data)
@@ -369,7 +373,7 @@ class SessionHost:
     def _name_receipts(self, batch: list[dict[str, Any]]) -> None:
         """Give receipts the Kabar message id their WhatsApp id was sent as, when known: from
         this host's memory of its latest sends, else from the records in Redis."""
-        unnamed = [e for e in batch if e["kind"] == "receipt" and "message_id" not in e]
+        unnamed = [e for e in batch if e["kind"] == EventKind.RECEIPT and "message_id" not in e]
         for event in unnamed:
             if (known := self._names.get(event["wa_message_id"])) is not None:
                 event["message_id"] = known
@@ -504,7 +508,7 @@ class SessionHost:
             }
             if reconnect:
                 event["action"] = "reconnect"
-            self._publish(session_id, "health", event)
+            self._publish(session_id, EventKind.HEALTH, event)
         health.troubled = not ok or slow
         health.idle = idle
         if reconnect:

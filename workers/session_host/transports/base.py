@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from webapp.core.credentials import CredentialStore
-from workers.queue.contracts import RpcCode, SessionState
+from workers.queue.contracts import EventKind, RpcCode, SessionState
 
 if TYPE_CHECKING:
     from workers.session_host.transports.media import Media
@@ -161,7 +161,7 @@ class Transport(ABC):
         """Unlink the device and forget the credentials."""
         self.stop()
         self.credentials.delete()
-        self.emit("status", status=SessionState.LOGGED_OUT, reason="logged out from Kabar")
+        self.emit(EventKind.STATUS, status=SessionState.LOGGED_OUT, reason="logged out from Kabar")
 
     def ping(self) -> None:
         """Prove the connection works with a cheap round trip; raise a TransportError if not.
