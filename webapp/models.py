@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.core.credentials import session_credentials as credentials_table
 from webapp.extensions import db
-from workers.queue.contracts import Band, MessageStatus, SessionState
+from workers.queue.contracts import Band, BulkStatus, JobStatus, MessageStatus, SessionState
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -302,7 +302,7 @@ class BulkJob(db.Model):
     template_data: Mapped[dict | None] = mapped_column(JSONType)
     recipients: Mapped[list | None] = mapped_column(JSONType)
     # pending | scheduled | expanding | running | paused | cancelled | completed
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(20), default=BulkStatus.PENDING)
     priority: Mapped[int] = mapped_column(default=1)
     routing: Mapped[str | None] = mapped_column(sa.String(10))
     total: Mapped[int] = mapped_column(default=0)
@@ -370,7 +370,7 @@ class WhatsAppQueueJob(db.Model):
     priority: Mapped[int] = mapped_column(default=10)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(20), default=JobStatus.PENDING)
     scheduled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

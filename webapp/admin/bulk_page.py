@@ -38,7 +38,7 @@ from webapp.intake import bulk, bulk_file, forecast, reports, templates
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
 from workers.pipeline import optout
-from workers.queue.contracts import WENT_OUT, MessageStatus
+from workers.queue.contracts import WENT_OUT, BulkStatus, MessageStatus
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
 UPLOAD_TTL_S = 2 * 3600
@@ -203,9 +203,9 @@ def card(job, by_status: dict[str, int], held: int, template_name: str | None) -
         "notExpanded": report["notExpanded"],
         "bar": {key: round(100.0 * counts[key] / total, 2) for key in SEGMENTS},
         "progress": report["progress"],
-        "done": waiting == 0 and job.status != "scheduled",
+        "done": waiting == 0 and job.status != BulkStatus.SCHEDULED,
         "progressLabel": _("done %(progress)s%%", progress=f"{report['progress']:g}")
-        if waiting == 0 and job.status != "scheduled"
+        if waiting == 0 and job.status != BulkStatus.SCHEDULED
         else _("%(progress)s%% processed", progress=f"{report['progress']:g}"),
         "report": report,
     }
@@ -334,7 +334,7 @@ def bulk_send(token: str):
             token, request.form, f"{exc.field}: {phrases.say(exc.message)}", exc.status
         )
     get_redis().delete(UPLOAD_KEY.format(token=token))
-    if job.status == "scheduled":
+    if job.status == BulkStatus.SCHEDULED:
         flash(
             _(
                 "Bulk send %(job)s: %(num)s recipients accepted (scheduled).",
