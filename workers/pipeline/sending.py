@@ -688,9 +688,11 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
             error_message=None,
             **NOT_HELD,
             updated_at=sa.func.now(),
-            # A receipt may have been folded first; never move a status backwards.
+            # A receipt may have been folded first; never move a status backwards. (The
+            # literal's type: a str enum alone would be bound untyped.)
             status=sa.case(
-                (table.c.status == MessageStatus.QUEUED, MessageStatus.SENT), else_=table.c.status
+                (table.c.status == MessageStatus.QUEUED, sa.literal(MessageStatus.SENT, sa.String)),
+                else_=table.c.status,
             ),
         ),
         values,
