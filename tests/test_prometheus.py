@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers.queue import broker
+from workers.queue.contracts import SEND_ACTORS, Band
 
 
 @pytest.fixture
@@ -74,8 +75,8 @@ def traffic(app):
         )
         db.session.commit()
     for _ in range(2):
-        broker.enqueue(broker.SEND_ACTORS[broker.BULK], broker.BULK, 1)
-    later = broker.message(broker.SEND_ACTORS[broker.NORMAL], broker.NORMAL, 2)
+        broker.enqueue(SEND_ACTORS[Band.BULK], Band.BULK, 1)
+    later = broker.message(SEND_ACTORS[Band.NORMAL], Band.NORMAL, 2)
     broker.broker.enqueue(later, delay=60_000)
 
 

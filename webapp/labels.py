@@ -10,53 +10,62 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from workers.queue.contracts import (
+    Band,
+    BulkStatus,
+    EventStatus,
+    JobStatus,
+    MessageStatus,
+    SessionState,
+)
+
 MESSAGE = {
     "pending": _l("pending"),
-    "queued": _l("queued"),
+    MessageStatus.QUEUED: _l("queued"),
     "held": _l("held"),
-    "sent": _l("sent"),
-    "delivered": _l("delivered"),
-    "read": _l("read"),
-    "failed": _l("failed"),
-    "paused": _l("paused"),
-    "cancelled": _l("cancelled"),
-    "skipped": _l("skipped"),
+    MessageStatus.SENT: _l("sent"),
+    MessageStatus.DELIVERED: _l("delivered"),
+    MessageStatus.READ: _l("read"),
+    MessageStatus.FAILED: _l("failed"),
+    MessageStatus.PAUSED: _l("paused"),
+    MessageStatus.CANCELLED: _l("cancelled"),
+    MessageStatus.SKIPPED: _l("skipped"),
 }
 SESSION = {
-    "disconnected": _l("Disconnected"),
-    "connecting": _l("Connecting"),
-    "qr": _l("Waiting for a QR scan"),
-    "qr_expired": _l("QR expired"),
-    "connected": _l("Connected"),
-    "logged_out": _l("Logged out"),
-    "banned": _l("Banned"),
-    "failed": _l("Failed"),
+    SessionState.DISCONNECTED: _l("Disconnected"),
+    SessionState.CONNECTING: _l("Connecting"),
+    SessionState.QR: _l("Waiting for a QR scan"),
+    SessionState.QR_EXPIRED: _l("QR expired"),
+    SessionState.CONNECTED: _l("Connected"),
+    SessionState.LOGGED_OUT: _l("Logged out"),
+    SessionState.BANNED: _l("Banned"),
+    SessionState.FAILED: _l("Failed"),
 }
 BULK = {
-    "scheduled": _l("scheduled"),
-    "pending": _l("pending"),
-    "expanding": _l("preparing"),
-    "running": _l("sending"),
-    "paused": _l("paused"),
-    "cancelled": _l("cancelled"),
-    "completed": _l("completed"),
+    BulkStatus.SCHEDULED: _l("scheduled"),
+    BulkStatus.PENDING: _l("pending"),
+    BulkStatus.EXPANDING: _l("preparing"),
+    BulkStatus.RUNNING: _l("sending"),
+    BulkStatus.PAUSED: _l("paused"),
+    BulkStatus.CANCELLED: _l("cancelled"),
+    BulkStatus.COMPLETED: _l("completed"),
 }
 EVENT = {  # what a billing event became
-    "queued": _l("queued"),
-    "skipped": _l("skipped"),
-    "failed": _l("failed"),
+    EventStatus.QUEUED: _l("queued"),
+    EventStatus.SKIPPED: _l("skipped"),
+    EventStatus.FAILED: _l("failed"),
 }
 JOB = {  # a queue job's ledger row
-    "pending": _l("pending"),
-    "started": _l("started"),
-    "retrying": _l("retrying"),
-    "completed": _l("completed"),
-    "failed": _l("failed"),
+    JobStatus.PENDING: _l("pending"),
+    JobStatus.STARTED: _l("started"),
+    JobStatus.RETRYING: _l("retrying"),
+    JobStatus.COMPLETED: _l("completed"),
+    JobStatus.FAILED: _l("failed"),
 }
 BAND = {
-    "urgent": _l("urgent"),
-    "normal": _l("normal"),
-    "bulk": _l("bulk"),
+    Band.URGENT: _l("urgent"),
+    Band.NORMAL: _l("normal"),
+    Band.BULK: _l("bulk"),
 }
 KINDS = {"message": MESSAGE, "session": SESSION, "bulk": BULK, "event": EVENT, "job": JOB}
 

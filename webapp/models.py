@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.core.credentials import session_credentials as credentials_table
 from webapp.extensions import db
+from workers.queue.contracts import Band, BulkStatus, JobStatus, MessageStatus, SessionState
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -72,7 +73,7 @@ class WhatsAppSession(db.Model):
     session_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
     device_id: Mapped[str] = mapped_column(sa.String(100))
     phone_number: Mapped[str | None] = mapped_column(sa.String(20))
-    status: Mapped[str] = mapped_column(sa.String(20), default="disconnected")
+    status: Mapped[str] = mapped_column(sa.String(20), default=SessionState.DISCONNECTED)
     is_primary: Mapped[bool] = mapped_column(default=False)
     priority: Mapped[int] = mapped_column(default=999)
     message_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
@@ -125,9 +126,15 @@ class WhatsAppTemplate(db.Model):
     )
 
 
-MESSAGE_STATUSES = ("queued", "sent", "delivered", "read", "failed")
 # Receipts may overtake the worker's own update; a status only ever moves forward in this order.
-STATUS_RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+STATUS_RANK = {
+    "pending": 0,
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
+    MessageStatus.FAILED: 4,
+}
 
 
 class WhatsAppMessage(db.Model):
@@ -167,7 +174,7 @@ class WhatsAppMessage(db.Model):
     template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("whatsapp_templates.id"))
     message_type: Mapped[str] = mapped_column(sa.String(20), default="text")
     content: Mapped[str] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    status: Mapped[str] = mapped_column(sa.String(20), default=MessageStatus.QUEUED)
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
@@ -176,7 +183,9 @@ class WhatsAppMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     # Added by Kabar.
     priority: Mapped[int] = mapped_column(default=1)
-    band: Mapped[str] = mapped_column(sa.String(10), default="urgent", server_default="urgent")
+    band: Mapped[str] = mapped_column(
+        sa.String(10), default=Band.URGENT, server_default=Band.URGENT.value
+    )
     routing: Mapped[str | None] = mapped_column(sa.String(10))
     pinned_session_id: Mapped[str | None] = mapped_column(sa.String(100))
     bulk_job_id: Mapped[int | None] = mapped_column(
@@ -293,7 +302,7 @@ class BulkJob(db.Model):
     template_data: Mapped[dict | None] = mapped_column(JSONType)
     recipients: Mapped[list | None] = mapped_column(JSONType)
     # pending | scheduled | expanding | running | paused | cancelled | completed
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(20), default=BulkStatus.PENDING)
     priority: Mapped[int] = mapped_column(default=1)
     routing: Mapped[str | None] = mapped_column(sa.String(10))
     total: Mapped[int] = mapped_column(default=0)
@@ -361,7 +370,7 @@ class WhatsAppQueueJob(db.Model):
     priority: Mapped[int] = mapped_column(default=10)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(20), default=JobStatus.PENDING)
     scheduled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

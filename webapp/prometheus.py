@@ -49,12 +49,11 @@ from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from webapp.redis_client import get_redis
 from workers.pipeline.metrics import changed_since, seconds_between
-from workers.queue import broker
-from workers.session_host.transports.base import SESSION_STATES
+from workers.queue.contracts import BANDS, SESSION_STATES, WENT_OUT, Band, MessageStatus
 
 log = logging.getLogger(__name__)
 
-QUEUES = (*broker.BANDS, broker.EVENTS, broker.MAINTENANCE)
+QUEUES = (*BANDS, Band.EVENTS, Band.MAINTENANCE)
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 MESSAGES_WINDOW = timedelta(hours=24)
 LATENCY_WINDOW = timedelta(hours=1)
@@ -120,10 +119,12 @@ class KabarCollector(Collector):
         )
         rows = dict(
             db.session.execute(
-                sa.select(M.band, sa.func.count()).where(M.status == "queued").group_by(M.band)
+                sa.select(M.band, sa.func.count())
+                .where(M.status == MessageStatus.QUEUED)
+                .group_by(M.band)
             ).all()
         )
-        for band in broker.BANDS:
+        for band in BANDS:
             family.add_metric([band], rows.get(band, 0))
         return family
 
@@ -142,7 +143,7 @@ class KabarCollector(Collector):
                 # created_at bounds the scan (index on status, created_at); a message queued
                 # for over a day before it went is left out.
                 M.created_at >= now - LATENCY_WINDOW - timedelta(days=1),
-                M.status.in_(("sent", "delivered", "read")),
+                M.status.in_(WENT_OUT),
             )
             .group_by(M.band)
         )

@@ -8,6 +8,7 @@ import sys
 
 from webapp.intake import admins
 from workers.queue import broker
+from workers.queue.contracts import Band
 
 
 def login(app, client):
@@ -29,7 +30,7 @@ def test_the_dashboard_needs_a_login(client):
 
 def test_the_dashboard_lists_our_queues_and_jobs(app, client):
     login(app, client)
-    broker.enqueue("send_bulk", broker.BULK, 12345)
+    broker.enqueue("send_bulk", Band.BULK, 12345)
     r = client.get("/admin/dramatiq/")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
@@ -57,7 +58,7 @@ def test_a_planted_csrf_cookie_never_reaches_the_page(app, client):
 
 def test_the_dashboards_own_csrf_cookie_still_protects_its_forms(app, client):
     login(app, client)
-    broker.enqueue("send_bulk", broker.BULK, 777)
+    broker.enqueue("send_bulk", Band.BULK, 777)
     page = client.get("/admin/dramatiq/queues/bulk").get_data(as_text=True)
     token = re.search(r'name="__dd_csrf" value="([0-9a-f]{64})"', page).group(1)
     job_id = re.search(r'name="id" value="([^"]+)"', page).group(1)
@@ -74,7 +75,7 @@ def test_the_dashboards_own_csrf_cookie_still_protects_its_forms(app, client):
 
 def test_job_pages_show_no_customer_text_or_number(app, client, redis_client):
     login(app, client)
-    broker.enqueue("deliver_webhook", broker.MAINTENANCE, 3, "message.incoming", "d-1", BODY)
+    broker.enqueue("deliver_webhook", Band.MAINTENANCE, 3, "message.incoming", "d-1", BODY)
     listing = client.get("/admin/dramatiq/queues/maintenance").get_data(as_text=True)
     job_id = re.search(r"/queues/maintenance/standard/([^\"/]+)\"", listing).group(1)
     r = client.get(f"/admin/dramatiq/queues/maintenance/standard/{job_id}")
@@ -111,7 +112,7 @@ def test_a_job_kabar_did_not_sign_is_not_signed_by_a_requeue(app, client, redis_
     login(app, client)
     forger = RedisBroker(url=app.config["REDIS_URL"], middleware=[])
     forged = forger.enqueue(
-        broker.message("deliver_webhook", broker.MAINTENANCE, 3, "message.incoming", "f-1", BODY)
+        broker.message("deliver_webhook", Band.MAINTENANCE, 3, "message.incoming", "f-1", BODY)
     )
     redis_id = forged.options["redis_message_id"]
     # Moved to the dead letters, as a worker does with a job Kabar did not sign.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import WhatsAppMessage
-from workers.queue import broker
+from workers.queue.contracts import Band
 
 
 def _queued(app) -> int:
     with app.app_context():
-        (message_id,) = messages.queue_texts([("081234567890", "hi")], band=broker.NORMAL)
+        (message_id,) = messages.queue_texts([("081234567890", "hi")], band=Band.NORMAL)
     return message_id
 
 

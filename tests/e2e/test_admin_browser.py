@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from tests.polling import wait_for
 from webapp.intake import admins
 from workers.queue import broker
+from workers.queue.contracts import Band
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -339,7 +340,7 @@ def test_a_planted_dashboard_cookie_runs_no_script(app, server, browser):
     page.evaluate("value => { document.cookie = '__dd_csrf=' + value + '; path=/'; }", planted)
     assert planted in page.evaluate("document.cookie")
 
-    broker.enqueue("send_bulk", broker.BULK, 4242)  # a job: its forms carry the token
+    broker.enqueue("send_bulk", Band.BULK, 4242)  # a job: its forms carry the token
     page.goto(f"{server}/admin/dramatiq/queues/bulk")
     page.wait_for_selector("text=send_bulk")
     assert page.evaluate("window.pwned") is None and dialogs == []

@@ -14,6 +14,7 @@ from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import Contact, Setting, WhatsAppMessage
 from workers.pipeline import fallback, sending
+from workers.queue.contracts import Actor
 
 CUSTOMER = "6281234567890"
 CONTENT = "🧾 Tagihan <Baru> & Lunas\n\nHalo Budi,\nJumlah: Rp150.000"
@@ -114,14 +115,14 @@ def test_the_email_follows_the_setting_not_the_language_of_the_request(app, inbo
 def test_marking_a_message_failed_queues_its_fallback_once(inbox, redis_client):
     message_id = failed_message()
     sending.mark_failed(message_id, 3)  # a repeated exhaustion notice changes nothing
-    queued = dramatiq_messages(redis_client, "maintenance", fallback.ACTOR)
+    queued = dramatiq_messages(redis_client, "maintenance", Actor.SEND_EMAIL_FALLBACK)
     assert [m["args"] for m in queued] == [[message_id]]
 
 
 def test_nothing_is_queued_when_the_fallback_is_off(app, inbox, redis_client, monkeypatch):
     monkeypatch.setitem(app.config, "ENABLE_EMAIL_FALLBACK", False)
     failed_message()
-    assert dramatiq_messages(redis_client, "maintenance", fallback.ACTOR) == []
+    assert dramatiq_messages(redis_client, "maintenance", Actor.SEND_EMAIL_FALLBACK) == []
 
 
 def test_the_contacts_address_is_used_when_the_message_has_none(inbox):

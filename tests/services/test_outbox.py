@@ -14,8 +14,9 @@ from tests.receivers import dramatiq_messages, free_port
 from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import OutboxEntry, WhatsAppMessage
-from workers.pipeline import fallback, scheduler, sending, webhooks
+from workers.pipeline import scheduler, sending, webhooks
 from workers.queue import broker, outbox
+from workers.queue.contracts import Actor, Band
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def redis_unreachable():
 
 
 def queued(redis_client, actor: str) -> list[list]:
-    return [m["args"] for m in dramatiq_messages(redis_client, broker.MAINTENANCE, actor)]
+    return [m["args"] for m in dramatiq_messages(redis_client, Band.MAINTENANCE, actor)]
 
 
 def entries() -> list[OutboxEntry]:
@@ -123,14 +124,16 @@ def test_a_failed_messages_fallback_goes_through_the_outbox(app, ctx, redis_clie
     with redis_unreachable():
         sending.mark_failed(message_id, 3)
     assert db.session.get(WhatsAppMessage, message_id).status == "failed"
-    assert queued(redis_client, fallback.ACTOR) == []
-    assert [(e.actor_name, e.args) for e in entries()] == [(fallback.ACTOR, [message_id])]
+    assert queued(redis_client, Actor.SEND_EMAIL_FALLBACK) == []
+    assert [(e.actor_name, e.args) for e in entries()] == [
+        (Actor.SEND_EMAIL_FALLBACK, [message_id])
+    ]
 
     age_entries()
     from workers.pipeline import actors
 
     actors.relay_outbox.fn()
-    assert queued(redis_client, fallback.ACTOR) == [[message_id]]
+    assert queued(redis_client, Actor.SEND_EMAIL_FALLBACK) == [[message_id]]
     assert entries() == []
 
 
@@ -141,5 +144,5 @@ def test_relaying_an_empty_outbox_relays_nothing(ctx):
 def test_the_scheduler_relays_the_outbox_every_30_seconds():
     from workers.pipeline import actors
 
-    assert ("relay_outbox", broker.MAINTENANCE, 30.0) in scheduler.JOBS
+    assert ("relay_outbox", Band.MAINTENANCE, 30.0) in scheduler.JOBS
     assert broker.broker.get_actor("relay_outbox") is actors.relay_outbox

@@ -14,6 +14,7 @@ from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob
 from workers.queue import broker, jobs
+from workers.queue.contracts import SEND_ACTORS, Band
 
 
 @pytest.fixture
@@ -42,11 +43,11 @@ def ledger(message_id: int) -> list[WhatsAppQueueJob]:
 
 def test_rows_whose_dramatiq_queue_was_deleted_are_queued_again_once(ctx, redis_client):
     kept, lost = messages.queue_texts(
-        [("081234567890", "a"), ("081234567891", "b")], band=broker.NORMAL
+        [("081234567890", "a"), ("081234567891", "b")], band=Band.NORMAL
     )
-    (urgent,) = messages.queue_texts([("081234567892", "c")], band=broker.URGENT)
+    (urgent,) = messages.queue_texts([("081234567892", "c")], band=Band.URGENT)
     assert jobs.reconcile() == 0  # every job waits in its queue: nothing to do
-    drop_dramatiq_queue(redis_client, broker.NORMAL)
+    drop_dramatiq_queue(redis_client, Band.NORMAL)
 
     assert jobs.reconcile() == 2
     for row_id in (kept, lost):
@@ -62,10 +63,10 @@ def test_rows_whose_dramatiq_queue_was_deleted_are_queued_again_once(ctx, redis_
 def test_a_stale_jobs_live_list_does_not_hide_a_lost_job(ctx, redis_client):
     """A Redis restored from its AOF may list, in Kabar's old set, jobs Dramatiq acknowledged
     while their retry could not be queued."""
-    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
     job_id = db.session.get(WhatsAppMessage, row_id).job_id
     redis_client.sadd("kabar:jobs:live", job_id)
-    drop_dramatiq_queue(redis_client, broker.NORMAL)
+    drop_dramatiq_queue(redis_client, Band.NORMAL)
     assert jobs.reconcile() == 1
     assert db.session.get(WhatsAppMessage, row_id).job_id != job_id
 
@@ -74,7 +75,7 @@ def test_a_lost_bulk_batch_is_queued_again_as_one_batch(ctx, redis_client):
     ids = messages.queue_texts([(f"0812345678{n:02d}", "x") for n in range(3)])
     rows = [db.session.get(WhatsAppMessage, i) for i in ids]
     (old_job,) = {row.job_id for row in rows}  # one job sends the batch
-    drop_dramatiq_queue(redis_client, broker.BULK)
+    drop_dramatiq_queue(redis_client, Band.BULK)
     assert jobs.reconcile() == 3
     db.session.expire_all()
     again = {db.session.get(WhatsAppMessage, i).job_id for i in ids}
@@ -103,9 +104,9 @@ def set_ledger_moved(job_id: str, ago: timedelta) -> None:
 
 
 def test_a_job_taken_by_a_worker_and_never_finished_is_queued_again_when_stuck(ctx, app):
-    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
     job_id = db.session.get(WhatsAppMessage, row_id).job_id
-    assert broker.broker.do_fetch(broker.NORMAL, 10)  # taken, as a worker takes it, never acked
+    assert broker.broker.do_fetch(Band.NORMAL, 10)  # taken, as a worker takes it, never acked
     assert broker.whereabouts([job_id]) == {job_id: broker.TAKEN}
 
     set_ledger_moved(job_id, timedelta(seconds=app.config["STUCK_AFTER_S"] - 60))
@@ -116,7 +117,7 @@ def test_a_job_taken_by_a_worker_and_never_finished_is_queued_again_when_stuck(c
 
 
 def test_a_job_waiting_behind_a_long_backlog_is_left_alone(ctx):
-    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
     job_id = db.session.get(WhatsAppMessage, row_id).job_id
     set_ledger_moved(job_id, timedelta(hours=3))
     assert broker.whereabouts([job_id]) == {job_id: broker.WAITING}
@@ -126,14 +127,14 @@ def test_a_job_waiting_behind_a_long_backlog_is_left_alone(ctx):
 def test_a_job_delayed_long_past_its_time_is_queued_again(ctx):
     """What a worker's delay-queue thread leaves when it restarts after a Redis error: the job it
     had fetched is still in the delay queue, past its time, and no thread will move it."""
-    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
     job_id = db.session.get(WhatsAppMessage, row_id).job_id
-    broker.broker.flush(broker.NORMAL)
-    job = broker.message(broker.SEND_ACTORS[broker.NORMAL], broker.NORMAL, row_id, job_id=job_id)
+    broker.broker.flush(Band.NORMAL)
+    job = broker.message(SEND_ACTORS[Band.NORMAL], Band.NORMAL, row_id, job_id=job_id)
     broker.enqueue_job(job, delay_ms=-1_000)  # just due: a worker moves it any moment
     assert broker.whereabouts([job_id]) == {job_id: broker.WAITING}
     assert jobs.reconcile() == 0
-    broker.broker.flush(broker.NORMAL)
+    broker.broker.flush(Band.NORMAL)
     broker.enqueue_job(job, delay_ms=-broker.DELAY_GRACE_MS - 1_000)
     assert broker.whereabouts([job_id]) == {job_id: broker.STALLED}
     assert jobs.reconcile() == 1
@@ -146,7 +147,7 @@ def test_a_broker_call_redis_refuses_is_a_connection_error_dramatiq_survives(mon
 
     closed = broker.KabarRedisBroker(url="redis://127.0.0.1:1/0")
     with pytest.raises(ConnectionClosed) as caught:
-        closed.enqueue(broker.message("send_urgent", broker.URGENT, 1))
+        closed.enqueue(broker.message("send_urgent", Band.URGENT, 1))
     assert isinstance(caught.value, redis.RedisError)
 
 
@@ -157,7 +158,7 @@ def test_a_row_whose_enqueue_redis_refused_is_saved_and_queued_later(ctx, monkey
         raise redis.ConnectionError("Redis is down")
 
     monkeypatch.setattr(broker.broker, "enqueue", refuse)
-    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
     monkeypatch.undo()
     assert db.session.get(WhatsAppMessage, row_id).status == "queued"
     assert jobs.reconcile() == 1
@@ -168,5 +169,5 @@ def test_a_row_whose_enqueue_redis_refused_is_saved_and_queued_later(ctx, monkey
 def test_young_rows_are_left_alone(app, redis_client):
     with app.app_context():
         messages.queue_texts([("081234567890", "a")])
-        drop_dramatiq_queue(redis_client, broker.BULK)
+        drop_dramatiq_queue(redis_client, Band.BULK)
         assert jobs.reconcile() == 0

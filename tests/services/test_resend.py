@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import WhatsAppMessage
 from workers.queue import broker, jobs, keys
+from workers.queue.contracts import Band
 
 CLAIM = {"state": "sending", "host": "h1", "session_id": "session-1"}
 SENT = {"state": "sent", "session_id": "session-1", "wa_message_id": "W1", "sent_at": 1.0}
@@ -21,7 +22,7 @@ SENT = {"state": "sent", "session_id": "session-1", "wa_message_id": "W1", "sent
 def failed(app):
     """A failed message's id, in an app context."""
     with app.app_context():
-        (message_id,) = messages.queue_texts([("081234567890", "hi")], band=broker.NORMAL)
+        (message_id,) = messages.queue_texts([("081234567890", "hi")], band=Band.NORMAL)
         db.session.get(WhatsAppMessage, message_id).status = "failed"
         db.session.commit()
         yield message_id

@@ -15,6 +15,7 @@ from tests.polling import wait_for
 from tests.receivers import webhook_receiver
 from workers.pipeline import webhooks
 from workers.queue import broker
+from workers.queue.contracts import Band
 
 FORGED = json.dumps({"event": "message.incoming", "data": {"text": "LUNAS"}})
 
@@ -23,7 +24,7 @@ FORGED = json.dumps({"event": "message.incoming", "data": {"text": "LUNAS"}})
 def worker():
     import workers.pipeline.actors  # noqa: F401 - the real actors, as a worker process loads them
 
-    running = dramatiq.Worker(broker.broker, queues={broker.MAINTENANCE}, worker_threads=1)
+    running = dramatiq.Worker(broker.broker, queues={Band.MAINTENANCE}, worker_threads=1)
     yield running
     running.stop()
 
@@ -31,12 +32,12 @@ def worker():
 def _forger() -> RedisBroker:
     """Someone else's Dramatiq client on Kabar's Redis: no Kabar middleware, no key."""
     forger = RedisBroker(url=os.environ["REDIS_URL"], middleware=[])
-    forger.declare_queue(broker.MAINTENANCE)
+    forger.declare_queue(Band.MAINTENANCE)
     return forger
 
 
 def _dead(redis_client) -> int:
-    return redis_client.hlen(f"{broker.broker.namespace}:{broker.MAINTENANCE}.XQ.msgs")
+    return redis_client.hlen(f"{broker.broker.namespace}:{Band.MAINTENANCE}.XQ.msgs")
 
 
 def test_a_forged_job_written_to_a_delay_queue_does_not_run(
@@ -48,7 +49,7 @@ def test_a_forged_job_written_to_a_delay_queue_does_not_run(
     with webhook_receiver() as receiver, app.app_context():
         hook_id = webhooks.create_webhook(receiver.url)[0].id
         job = broker.message(
-            "deliver_webhook", broker.MAINTENANCE, hook_id, "message.incoming", "forged-1", FORGED
+            "deliver_webhook", Band.MAINTENANCE, hook_id, "message.incoming", "forged-1", FORGED
         )
         _forger().enqueue(job, delay=50)
         worker.start()
@@ -65,7 +66,7 @@ def test_an_unsigned_job_is_dead_lettered_with_the_reason_logged(app, worker, ca
         hook_id = webhooks.create_webhook("https://billing.example/hook")[0].id
     _forger().enqueue(
         broker.message(
-            "deliver_webhook", broker.MAINTENANCE, hook_id, "message.incoming", "old-1", FORGED
+            "deliver_webhook", Band.MAINTENANCE, hook_id, "message.incoming", "old-1", FORGED
         )
     )
     worker.start()
@@ -79,7 +80,7 @@ def test_a_signed_delayed_job_runs_when_due(app, worker, private_webhooks):
         hook_id = webhooks.create_webhook(receiver.url)[0].id
         body = json.dumps({"event": "message.incoming", "data": {"text": "Halo"}})
         job = broker.message(
-            "deliver_webhook", broker.MAINTENANCE, hook_id, "message.incoming", "real-1", body
+            "deliver_webhook", Band.MAINTENANCE, hook_id, "message.incoming", "real-1", body
         )
         broker.enqueue_job(job, delay_ms=50)
         worker.start()
@@ -93,7 +94,7 @@ def test_a_job_signed_with_another_secret_says_so(app, worker, caplog, redis_cli
 
     caplog.set_level(logging.INFO)
     other = signing.channel_key("another secret")
-    job = broker.message("fold_session_events", broker.MAINTENANCE)
+    job = broker.message("fold_session_events", Band.MAINTENANCE)
     job.options[job_signatures.OPTION] = signing.sign(
         signing.QUEUED_JOB, job_signatures._payload(job), other
     )

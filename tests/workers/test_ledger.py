@@ -9,13 +9,14 @@ from tests.polling import wait_for
 from webapp.extensions import db
 from webapp.models import WhatsAppQueueJob
 from workers.queue import broker
+from workers.queue.contracts import SEND_ACTORS, Band
 
 
 @pytest.fixture
 def worker(app):
     import workers.pipeline.actors  # noqa: F401 - registers the actors and the ledger on the broker
 
-    worker = dramatiq.Worker(broker.broker, queues={broker.URGENT}, worker_threads=1)
+    worker = dramatiq.Worker(broker.broker, queues={Band.URGENT}, worker_threads=1)
     worker.start()
     yield worker
     worker.stop()
@@ -34,8 +35,8 @@ def test_a_job_whose_retries_are_spent_is_recorded_failed(app, worker):
     """A job that cannot run (its payload is no message id) fails each attempt; after the last,
     the ledger says failed, with the error, and Redis holds the job no more."""
     job = broker.message(
-        broker.SEND_ACTORS[broker.URGENT],
-        broker.URGENT,
+        SEND_ACTORS[Band.URGENT],
+        Band.URGENT,
         "not-a-message-id",
         max_retries=1,
         min_backoff=10,
@@ -43,7 +44,7 @@ def test_a_job_whose_retries_are_spent_is_recorded_failed(app, worker):
     )
     with app.app_context():
         db.session.add(
-            WhatsAppQueueJob(job_id=job.message_id, queue_name=broker.URGENT, status="pending")
+            WhatsAppQueueJob(job_id=job.message_id, queue_name=Band.URGENT, status="pending")
         )
         db.session.commit()
     broker.enqueue_job(job)

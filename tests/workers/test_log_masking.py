@@ -10,6 +10,7 @@ import dramatiq
 from tests.polling import wait_for
 from workers.pipeline import webhooks
 from workers.queue import broker, masking
+from workers.queue.contracts import Band
 
 PHONE = "6281234567890"
 TEXT = "Tagihan saya salah"
@@ -22,9 +23,9 @@ def test_a_job_that_fails_is_logged_with_its_arguments_masked(app, caplog):
         hook_id = webhooks.create_webhook("https://billing.example/hook")[0].id
     # A body that is not text makes the delivery fail with an unhandled error.
     body = {"data": {"from": PHONE, "text": TEXT}}
-    broker.enqueue("deliver_webhook", broker.MAINTENANCE, hook_id, "message.incoming", "d-1", body)
+    broker.enqueue("deliver_webhook", Band.MAINTENANCE, hook_id, "message.incoming", "d-1", body)
     caplog.set_level(logging.DEBUG, logger="dramatiq")
-    worker = dramatiq.Worker(broker.broker, queues={broker.MAINTENANCE}, worker_threads=1)
+    worker = dramatiq.Worker(broker.broker, queues={Band.MAINTENANCE}, worker_threads=1)
     worker.start()
     try:
         wait_for(lambda: "Failed to process message" in caplog.text, timeout=20)

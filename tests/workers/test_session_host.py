@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from tests.polling import wait_for
 from webapp import config
 from webapp.core.credentials import CredentialStore, derive_key, engine_for, session_credentials
-from workers.queue import keys, session_events
+from workers.queue import keys
+from workers.queue.contracts import Band
 from workers.session_host.host import SessionHost, wa_message_id
 from workers.session_host.rpc import RpcError, SessionHostClient
 from workers.session_host.simulated_network import SimulatedNetwork
@@ -63,7 +64,7 @@ def test_a_listed_session_is_started_and_shows_a_qr(redis_client, make_host):
     assert qr["session_id"] == "session-1" and qr["code"]
     assert redis_client.get(keys.lease("session-1")) == b"h1"
     # Every event wakes a folder through the queue.
-    assert redis_client.hlen(f"dramatiq:{session_events.broker.EVENTS}.msgs") >= 1
+    assert redis_client.hlen(f"dramatiq:{Band.EVENTS}.msgs") >= 1
 
 
 def test_one_session_is_held_by_one_host_only(redis_client, make_host):

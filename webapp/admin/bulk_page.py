@@ -38,6 +38,7 @@ from webapp.intake import bulk, bulk_file, forecast, reports, templates
 from webapp.models import WhatsAppTemplate
 from webapp.redis_client import get_redis
 from workers.pipeline import optout
+from workers.queue.contracts import WENT_OUT, BulkStatus, MessageStatus
 
 UPLOAD_KEY = "kabar:bulk-upload:{token}"
 UPLOAD_TTL_S = 2 * 3600
@@ -176,15 +177,15 @@ def card(job, by_status: dict[str, int], held: int, template_name: str | None) -
     report = bulk.report(job, by_status)
     shown = report["counts"]
     counts = {
-        "sent": shown["sent"] + shown["delivered"] + shown["read"],
+        "sent": sum(shown[s] for s in WENT_OUT),
         "held": held,
-        "queued": shown["queued"] - held,
-        "paused": shown["paused"],
-        "failed": shown["failed"],
-        "skipped": shown.get("skipped", 0),
+        "queued": shown[MessageStatus.QUEUED] - held,
+        "paused": shown[MessageStatus.PAUSED],
+        "failed": shown[MessageStatus.FAILED],
+        "skipped": shown.get(MessageStatus.SKIPPED, 0),
         "invalid": report["invalid"],
         "duplicate": report["duplicates"],
-        "cancelled": shown["cancelled"],
+        "cancelled": shown[MessageStatus.CANCELLED],
     }
     total = max(job.total, 1)
     waiting = counts["queued"] + counts["held"] + counts["paused"] + report["notExpanded"]
@@ -202,9 +203,9 @@ def card(job, by_status: dict[str, int], held: int, template_name: str | None) -
         "notExpanded": report["notExpanded"],
         "bar": {key: round(100.0 * counts[key] / total, 2) for key in SEGMENTS},
         "progress": report["progress"],
-        "done": waiting == 0 and job.status != "scheduled",
+        "done": waiting == 0 and job.status != BulkStatus.SCHEDULED,
         "progressLabel": _("done %(progress)s%%", progress=f"{report['progress']:g}")
-        if waiting == 0 and job.status != "scheduled"
+        if waiting == 0 and job.status != BulkStatus.SCHEDULED
         else _("%(progress)s%% processed", progress=f"{report['progress']:g}"),
         "report": report,
     }
@@ -333,7 +334,7 @@ def bulk_send(token: str):
             token, request.form, f"{exc.field}: {phrases.say(exc.message)}", exc.status
         )
     get_redis().delete(UPLOAD_KEY.format(token=token))
-    if job.status == "scheduled":
+    if job.status == BulkStatus.SCHEDULED:
         flash(
             _(
                 "Bulk send %(job)s: %(num)s recipients accepted (scheduled).",

@@ -18,11 +18,12 @@ from webapp.core import phone
 from webapp.core.errors import KabarError
 from webapp.extensions import db
 from webapp.intake import bulk, messages, reports, templates
-from webapp.models import MESSAGE_STATUSES, WhatsAppMessage, row_id
+from webapp.models import WhatsAppMessage, row_id
 from webapp.phrases import N_
 from workers.pipeline import fold as folding
 from workers.pipeline import sessions
 from workers.queue import jobs
+from workers.queue.contracts import MESSAGE_STATUSES, MessageStatus
 
 
 @bp.app_template_filter("localtime")
@@ -100,7 +101,7 @@ def _messages_page(send_error: KabarError | None = None):
     day_to, e2 = _day("until", "to")
     errors += [e for e in (e1, e2) if e]
     status = request.args.get("status") or None
-    if status and status not in (*MESSAGE_STATUSES, "cancelled", "paused", "skipped"):
+    if status and status not in MESSAGE_STATUSES:
         errors.append(_("status: '%(value)s' is unknown", value=status))
         status = None
     bulk_job = None
@@ -139,7 +140,7 @@ def _messages_page(send_error: KabarError | None = None):
         # The pages' links carry the neighbouring id (``before``/``after``) and the page number.
         link_args={k: v for k, v in request.args.items() if k not in ("before", "after", "page")},
         errors=errors,
-        statuses=(*MESSAGE_STATUSES, "cancelled", "paused", "skipped"),
+        statuses=MESSAGE_STATUSES,
         sessions=sessions.list_sessions(),
         templates=reports.template_names(),
         send_templates=active,
@@ -219,10 +220,10 @@ def _message_or_404(message_id: int) -> WhatsAppMessage:
 def message_detail(message_id: int):
     message = _message_or_404(message_id)
     timeline = [
-        ("queued", message.created_at),
-        ("sent", message.sent_at),
-        ("delivered", message.delivered_at),
-        ("read", message.read_at),
+        (MessageStatus.QUEUED, message.created_at),
+        (MessageStatus.SENT, message.sent_at),
+        (MessageStatus.DELIVERED, message.delivered_at),
+        (MessageStatus.READ, message.read_at),
     ]
     return render_template(
         "admin/message_detail.html",

@@ -18,13 +18,14 @@ from webapp.admin import bp
 from webapp.intake import reports
 from webapp.models import as_utc
 from workers.pipeline import routing
+from workers.queue.contracts import MessageStatus
 
 
 @bp.app_template_filter("held")
 def held(message) -> str:
     """Why ``message`` (anything with ``held_reason`` and ``held_until``) waits; "" if it
     does not."""
-    if getattr(message, "status", "queued") != "queued":
+    if getattr(message, "status", MessageStatus.QUEUED) != MessageStatus.QUEUED:
         return ""
     return describe(getattr(message, "held_reason", None), getattr(message, "held_until", None))
 

@@ -28,6 +28,7 @@ from webapp.core import connect_advice
 from webapp.core.errors import KabarError
 from webapp.models import WhatsAppSession, iso
 from workers.pipeline import routing, sessions, warmup
+from workers.queue.contracts import SessionState
 from workers.session_host.simulated_network import FAULTS
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def sessions_status():
 def session_view(session: WhatsAppSession) -> dict[str, Any]:
     """One session as the page shows it (also the shape of the polled JSON)."""
     qr = qr_expires = None
-    if session.status == "qr" and session.qr_code:
+    if session.status == SessionState.QR and session.qr_code:
         try:
             qr, qr_expires = sessions.qr_png(session)
         except KabarError:

@@ -9,6 +9,7 @@ from webapp.api import bp
 from webapp.api.schemas import json_body
 from webapp.intake import bulk, forecast, templates
 from webapp.models import iso
+from workers.queue.contracts import BulkStatus
 
 
 @bp.post("/whatsapp/send-bulk")
@@ -31,7 +32,7 @@ def send_bulk():
             queued=job.total,
             status=job.status,
             scheduleAt=iso(job.schedule_at),
-            forecast=None if job.status == "scheduled" else expected.as_json(),
+            forecast=None if job.status == BulkStatus.SCHEDULED else expected.as_json(),
             statusUrl=url_for("api.bulk_status", job_id=job.job_id),
         ),
         202,

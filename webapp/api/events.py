@@ -11,6 +11,7 @@ from webapp.api.schemas import EventSchema, load_json
 from webapp.extensions import db
 from webapp.intake import triggers
 from webapp.models import BulkJob, TriggerEvent
+from workers.queue.contracts import EventStatus
 
 
 def event_json(record: TriggerEvent, duplicate: bool) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def event_json(record: TriggerEvent, duplicate: bool) -> dict[str, Any]:
         "status": record.status,
         "duplicate": duplicate,
     }
-    if record.status == "skipped":
+    if record.status == EventStatus.SKIPPED:
         body["reason"] = record.error
     if record.message_id is not None:
         body["messageId"] = record.message_id
@@ -40,5 +41,5 @@ def billing_event():
     A failure is a 4xx naming the field at fault, and is answered the same way to a retry."""
     body = load_json(EventSchema())
     outcome = triggers.fire(body["event"], body["id"], body["data"])
-    status = 202 if outcome.record.status == "queued" and not outcome.duplicate else 200
+    status = 202 if outcome.record.status == EventStatus.QUEUED and not outcome.duplicate else 200
     return jsonify(event_json(outcome.record, outcome.duplicate)), status

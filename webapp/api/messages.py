@@ -8,7 +8,8 @@ from webapp.api import bp
 from webapp.api.schemas import SendSchema, load_json
 from webapp.intake import messages
 from webapp.models import WhatsAppMessage, iso
-from workers.queue import broker, jobs
+from workers.queue import jobs
+from workers.queue.contracts import Band
 
 
 def status_json(message: WhatsAppMessage) -> dict:
@@ -53,7 +54,7 @@ def send():
         text=body.get("text"),
         idempotency_key=body.get("idempotencyKey"),
         priority=body.get("priority", 1),
-        band=broker.NORMAL if "priority" in body else broker.URGENT,
+        band=Band.NORMAL if "priority" in body else Band.URGENT,
         routing=body.get("routing"),
         session_id=body.get("sessionId"),
         email=body.get("email"),

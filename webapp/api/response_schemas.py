@@ -12,19 +12,7 @@ from marshmallow import Schema, fields, validate
 from webapp.intake.templates import CATEGORIES, TYPES
 from workers.pipeline import webhooks
 from workers.pipeline.routing import HOLDS
-from workers.session_host.transports.base import SESSION_STATES
-
-MESSAGE_STATES = ("queued", "paused", "sent", "delivered", "read", "failed", "cancelled", "skipped")
-BULK_STATES = (
-    "scheduled",
-    "pending",
-    "expanding",
-    "running",
-    "paused",
-    "completed",
-    "cancelled",
-    "failed",
-)
+from workers.queue.contracts import BULK_STATUSES, MESSAGE_STATUSES, SESSION_STATES
 
 _REQ = {"required": True}
 _NULL = {"required": True, "allow_none": True}
@@ -142,7 +130,7 @@ class OnWhatsApp(Schema):
 
 class SendAccepted(Schema):
     id = fields.Integer(**_REQ)
-    status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATES))
+    status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATUSES))
     to = fields.String(**_REQ)
     duplicate = fields.Boolean(
         **_REQ, metadata={"description": "true: the idempotencyKey was seen, nothing new queued"}
@@ -161,7 +149,7 @@ class MessageMedia(Schema):
 
 class MessageStatus(Schema):
     id = fields.Integer(**_REQ)
-    status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATES))
+    status = fields.String(**_REQ, validate=validate.OneOf(MESSAGE_STATUSES))
     to = fields.String(**_REQ)
     sentAt = _time()
     deliveredAt = _time()
@@ -309,7 +297,7 @@ class BulkAccepted(Schema):
         Forecast, allow_none=True, metadata={"description": "null for a send scheduled later"}
     )
     queued = fields.Integer(**_REQ)
-    status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATES))
+    status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATUSES))
     scheduleAt = _time()
     statusUrl = fields.String(**_REQ)
 
@@ -329,7 +317,7 @@ class BulkCounts(Schema):
 
 class BulkSummary(Schema):
     jobId = fields.String(**_REQ)
-    status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATES))
+    status = fields.String(**_REQ, validate=validate.OneOf(BULK_STATUSES))
     total = fields.Integer(**_REQ)
     expanded = fields.Integer(**_REQ)
     notExpanded = fields.Integer(**_REQ)

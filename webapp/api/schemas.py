@@ -18,8 +18,8 @@ from marshmallow import (
 
 from webapp.intake.templates import CATEGORIES as TEMPLATE_CATEGORIES
 from webapp.intake.templates import TYPES as TEMPLATE_TYPES
+from workers.queue.contracts import MEDIA_TYPES
 from workers.session_host.simulated_network import FAULTS as SIMULATOR_FAULTS
-from workers.session_host.transports.base import MEDIA_TYPES
 
 
 class _Base(Schema):

@@ -32,17 +32,18 @@ from webapp.compat import (
 )
 from webapp.intake import mpwa
 from webapp.models import WhatsAppMessage, WhatsAppSession
+from workers.queue.contracts import MediaType, SessionState
 
 SEND_FIELDS = ("api_key", "sender", "number", "message", "footer")
 # MIKBILL's names for sender, number and message.
 MIKBILL = {"nomor_pengirim": "sender", "nomor_penerima": "number", "pesan": "message"}
 MEDIA_FIELDS = ("api_key", "sender", "number", "media_type", "url", "caption", "footer")
-MEDIA_TYPES = ("image", "video", "audio", "document")
+MEDIA_TYPES = (MediaType.IMAGE, MediaType.VIDEO, MediaType.AUDIO, MediaType.DOCUMENT)
 # Kabar sends images and documents (no ffmpeg to transcode): a video or a recording goes as a
 # document, its file and name kept, which every WhatsApp client opens.
 KABAR_MEDIA = {"image": "image", "video": "document", "audio": "document", "document": "document"}
 # MPWA's connection states.
-DEVICE_STATUS = {"connected": "Connected"}
+DEVICE_STATUS = {SessionState.CONNECTED: "Connected"}
 
 
 def reply(ok: bool, msg, status: int = 200, *, field: str | None = None, **extra):
@@ -125,7 +126,7 @@ def _queued(queued: mpwa.Queued):
     recipient's client reads) and ``data.messages`` every one."""
     first, session = queued.messages[0], queued.session
     note = ""
-    if session is not None and session.status != "connected":
+    if session is not None and session.status != SessionState.CONNECTED:
         note = (
             f"; sender {session.phone_number} is {session.status} now: the message is sent "
             "when it reconnects, or fails after its retries"

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import webapp.config as config
+from workers.queue.contracts import SENDABLE_MEDIA_TYPES, MediaType
 
-TYPES = ("image", "document")
 # What WhatsApp accepts per type (bytes): an image up to 16 MB, a document up to 100 MB.
-WHATSAPP_LIMITS = {"image": 16 * 1024 * 1024, "document": 100 * 1024 * 1024}
+WHATSAPP_LIMITS = {MediaType.IMAGE: 16 * 1024 * 1024, MediaType.DOCUMENT: 100 * 1024 * 1024}
 # The image formats WhatsApp shows as a photo, by Pillow's name.
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 GENERIC_MIMETYPE = "application/octet-stream"
@@ -52,8 +52,8 @@ class Media:
 def sniff(data: bytes, type_: str, mimetype: str | None = None) -> str:
     """The MIME type of ``data`` sent as ``type_``; raises MediaRefused when the bytes are not
     such a file (or past WhatsApp's size limit for it). ``mimetype`` is what the sender said."""
-    if type_ not in TYPES:
-        raise MediaRefused(f"type must be one of {', '.join(TYPES)}")
+    if type_ not in SENDABLE_MEDIA_TYPES:
+        raise MediaRefused(f"type must be one of {', '.join(SENDABLE_MEDIA_TYPES)}")
     if not data:
         raise MediaRefused("the file is empty")
     if len(data) > WHATSAPP_LIMITS[type_]:
@@ -62,7 +62,7 @@ def sniff(data: bytes, type_: str, mimetype: str | None = None) -> str:
             f"{WHATSAPP_LIMITS[type_] // (1024 * 1024)} MB WhatsApp takes"
         )
     detected = _libmagic_type(data)
-    if type_ == "image":
+    if type_ == MediaType.IMAGE:
         found = _image_format(data)
         if found is None:
             raise MediaRefused(f"the file is not a JPEG, PNG or WebP image (it is {detected})")

@@ -19,6 +19,7 @@ from webapp.core import quiet_hours
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage
 from workers.pipeline import routing
+from workers.queue.contracts import Band, MessageStatus
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def bulk(count: int, category: str | None = None) -> Forecast:
     if (quiet_ms := quiet_hours.wait_ms(category)) > 0:
         ends = datetime.now(UTC) + timedelta(milliseconds=quiet_ms)
         return Forecast(0, {routing.QUIET_HOURS: count}, {routing.QUIET_HOURS: ends})
-    numbers = routing.left_today(routing.BULK)
+    numbers = routing.left_today(Band.BULK)
     if not numbers:
         return Forecast(0, {routing.NO_NUMBER: count}, {routing.NO_NUMBER: None})
     if any(left is None for left, _ in numbers):
@@ -67,7 +68,7 @@ def _queued_bulk() -> int:
     """Bulk messages queued now, which take the numbers' allowance before a new bulk send."""
     M = WhatsAppMessage
     queued = db.session.scalar(
-        sa.select(sa.func.count()).where(M.status == "queued", M.band == routing.BULK)
+        sa.select(sa.func.count()).where(M.status == MessageStatus.QUEUED, M.band == Band.BULK)
     )
     db.session.rollback()
     return queued or 0

@@ -20,7 +20,8 @@ from webapp.extensions import db
 from webapp.intake import templates
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession, preassign_ids, row_id
 from workers.pipeline import attachments
-from workers.queue import broker, jobs
+from workers.queue import jobs
+from workers.queue.contracts import Band, MessageStatus
 
 # Attempts per send job (the seed's maxAttempts); the send actors retry this many times less one.
 MAX_ATTEMPTS = 3
@@ -40,7 +41,7 @@ def queue_message(
     text: str | None = None,
     idempotency_key: str | None = None,
     priority: int = 1,
-    band: str = broker.URGENT,
+    band: str = Band.URGENT,
     routing: str | None = None,
     session_id: str | None = None,
     email: str | None = None,
@@ -103,7 +104,7 @@ def queue_message(
         template_id=template_row.id if template_row else None,
         message_type=template_row.type if template_row else "media" if attachment else "text",
         content=content,
-        status="queued",
+        status=MessageStatus.QUEUED,
         priority=priority,
         band=band,
         routing=routing,
@@ -150,7 +151,7 @@ def _commit_keeping_values() -> None:
 def queue_texts(
     messages: list[tuple[str, str]],
     *,
-    band: str = broker.BULK,
+    band: str = Band.BULK,
     priority: int = 1,
     routing: str | None = None,
 ) -> list[int]:
@@ -163,7 +164,7 @@ def queue_texts(
         WhatsAppMessage(
             to_number=phone.normalize(to, region).phone,
             content=text,
-            status="queued",
+            status=MessageStatus.QUEUED,
             priority=priority,
             band=band,
             routing=routing,

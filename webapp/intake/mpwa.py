@@ -23,6 +23,7 @@ from webapp.extensions import db
 from webapp.intake import messages, reachability
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers.pipeline import routing
+from workers.queue.contracts import SessionState
 
 # Kabar's names for what MPWA calls number, message and sender.
 _FIELDS = {"to": "number", "text": "message", "sessionId": "sender"}
@@ -55,7 +56,7 @@ def resolve_sender(sender: str | None) -> WhatsAppSession | None:
     session = db.session.scalar(
         db.select(S)
         .where(S.phone_number == number)
-        .order_by((S.status == "connected").desc(), S.priority, S.id)
+        .order_by((S.status == SessionState.CONNECTED).desc(), S.priority, S.id)
         .limit(1)
     )
     if session is None:
@@ -158,7 +159,7 @@ def check_number(number: str, sender: str | None = None) -> bool:
     number can ask, or none answered."""
     recipient = phone.normalize(number, current_app.config["DEFAULT_REGION"], field="number")
     session = resolve_sender(sender)
-    if session is not None and session.status != "connected":
+    if session is not None and session.status != SessionState.CONNECTED:
         raise SessionUnavailable(
             f"sender {session.phone_number} is {session.status}; it cannot check numbers now",
             field="sender",

@@ -19,6 +19,7 @@ from webapp.core.errors import KabarError
 from webapp.redis_client import get_redis
 from workers.pipeline import routing, sessions
 from workers.queue import keys
+from workers.queue.contracts import RpcMethod
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _ask(phones: list[str], session_ids: list[str] | None) -> dict[str, bool]:
         chunk = phones[start : start + CHUNK]
         while askable:
             try:
-                result = sessions.host_call(askable[0], "check_numbers", phones=chunk)
+                result = sessions.host_call(askable[0], RpcMethod.CHECK_NUMBERS, phones=chunk)
             except KabarError as exc:
                 log.warning("session %s cannot check numbers: %s", askable[0], exc.message)
                 askable.pop(0)

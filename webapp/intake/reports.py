@@ -23,6 +23,7 @@ from webapp.redis_client import get_redis
 from workers.pipeline.metrics import changed_since, seconds_between
 from workers.pipeline.pacer import Pacer
 from workers.queue import broker
+from workers.queue.contracts import BANDS, WENT_OUT, MessageStatus, SessionState
 
 PAGE_SIZE = 50
 M = WhatsAppMessage
@@ -75,7 +76,7 @@ def overview(day: date) -> DayOverview:
         .group_by(hour, M.status, M.session_id, went)
     ).all()  # fmt: skip
     counts: Counter[str] = Counter()
-    series = {k: [0] * 24 for k in ("sent", "delivered", "read", "failed")}
+    series = {k: [0] * 24 for k in (*WENT_OUT, MessageStatus.FAILED)}
     shares: Counter[str] = Counter()
     delay_sum, delays = 0.0, 0
     for index, status, session_id, sent, n, total_delay, timed in groups:
@@ -86,15 +87,15 @@ def overview(day: date) -> DayOverview:
             shares[session_id or "—"] += n
         delay_sum, delays = delay_sum + float(total_delay or 0), delays + timed
     active = db.session.scalar(
-        sa.select(sa.func.count()).where(WhatsAppSession.status == "connected")
+        sa.select(sa.func.count()).where(WhatsAppSession.status == SessionState.CONNECTED)
     )
     figures = DayFigures(
         # Everything that went out that day, whatever receipt came back since.
-        sent=sum(counts[s] for s in ("sent", "delivered", "read")),
-        delivered=counts["delivered"] + counts["read"],
-        read=counts["read"],
-        failed=counts["failed"],
-        queued=counts["queued"],
+        sent=sum(counts[s] for s in WENT_OUT),
+        delivered=counts[MessageStatus.DELIVERED] + counts[MessageStatus.READ],
+        read=counts[MessageStatus.READ],
+        failed=counts[MessageStatus.FAILED],
+        queued=counts[MessageStatus.QUEUED],
         average_delivery_s=delay_sum / delays if delays else None,
         active_sessions=active or 0,
     )
@@ -275,7 +276,7 @@ def queues() -> list[QueueState]:
     client = broker.broker.client
     ns = broker.broker.namespace
     pipe = client.pipeline()
-    for band in broker.BANDS:
+    for band in BANDS:
         pipe.hlen(f"{ns}:{band}.msgs")
         pipe.hlen(f"{ns}:{band}.DQ.msgs")
         pipe.hlen(f"{ns}:{band}.XQ.msgs")
@@ -283,12 +284,14 @@ def queues() -> list[QueueState]:
     M = WhatsAppMessage
     queued = dict(
         db.session.execute(
-            sa.select(M.band, sa.func.count()).where(M.status == "queued").group_by(M.band)
+            sa.select(M.band, sa.func.count())
+            .where(M.status == MessageStatus.QUEUED)
+            .group_by(M.band)
         ).all()
     )
     return [
         QueueState(band, *values[3 * i : 3 * i + 3], messages=queued.get(band, 0))
-        for i, band in enumerate(broker.BANDS)
+        for i, band in enumerate(BANDS)
     ]
 
 
@@ -322,6 +325,6 @@ def session_pace() -> list[SessionPace]:
 def failed_messages(limit: int = 50) -> list[WhatsAppMessage]:
     return list(
         db.session.scalars(
-            sa.select(M).where(M.status == "failed").order_by(M.id.desc()).limit(limit)
+            sa.select(M).where(M.status == MessageStatus.FAILED).order_by(M.id.desc()).limit(limit)
         )
     )

@@ -38,7 +38,7 @@ from webapp.core.errors import (
 from webapp.extensions import db
 from webapp.intake import bulk, messages
 from webapp.models import Trigger, TriggerEvent, WhatsAppTemplate, row_id
-from workers.queue import broker
+from workers.queue.contracts import Band, EventStatus
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def fire(event: str, event_id: str, data: Mapping[str, Any]) -> Outcome:
                 event=event,
                 event_id=event_id,
                 trigger_id=trigger_id,
-                status="skipped",
+                status=EventStatus.SKIPPED,
                 error="the trigger is disabled",
                 payload=payload,
             )
@@ -104,7 +104,7 @@ def fire(event: str, event_id: str, data: Mapping[str, Any]) -> Outcome:
                 event=event,
                 event_id=event_id,
                 trigger_id=trigger_id,
-                status="queued",
+                status=EventStatus.QUEUED,
                 payload=payload,
                 **{kind: row.id},
             )
@@ -154,7 +154,7 @@ def _send(trigger: Trigger, event: str, event_id: str, data: Mapping[str, Any], 
             data=data,
             idempotency_key=_idempotency_key(event, event_id),
             priority=trigger.priority,
-            band=broker.URGENT,
+            band=Band.URGENT,
             email=email,
             before_commit=record,
         )
@@ -199,7 +199,7 @@ def _record_failure(
         event=event,
         event_id=event_id,
         trigger_id=trigger_id,
-        status="failed",
+        status=EventStatus.FAILED,
         error=exc.message,
         payload={
             **payload,
@@ -223,7 +223,7 @@ def _record_failure(
 
 
 def _replay(earlier: TriggerEvent) -> Outcome:
-    if earlier.status == "failed":
+    if earlier.status == EventStatus.FAILED:
         error = (earlier.payload or {}).get("error") or {}
         raise EventFailed(
             earlier.error or "the event failed",

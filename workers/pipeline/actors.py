@@ -24,6 +24,7 @@ from workers.pipeline import fold as folding
 from workers.pipeline import sending, sessions
 from workers.queue import broker as _broker
 from workers.queue import jobs, session_events
+from workers.queue.contracts import SEND_ACTORS, Actor, Band
 from workers.queue.ledger import GAVE_BACK, JobLedger
 
 log = logging.getLogger(__name__)
@@ -92,32 +93,32 @@ _SEND_OPTIONS = dict(
     max_retries=SEND_MAX_RETRIES,
     min_backoff=2_000,
     max_backoff=16_000,
-    on_retry_exhausted="send_message_exhausted",
+    on_retry_exhausted=Actor.SEND_EXHAUSTED,
 )
 send_urgent = dramatiq.actor(
     _send,
-    actor_name=_broker.SEND_ACTORS[_broker.URGENT],
-    queue_name=_broker.URGENT,
+    actor_name=SEND_ACTORS[Band.URGENT],
+    queue_name=Band.URGENT,
     priority=0,
     **_SEND_OPTIONS,
 )
 send_normal = dramatiq.actor(
     _send,
-    actor_name=_broker.SEND_ACTORS[_broker.NORMAL],
-    queue_name=_broker.NORMAL,
+    actor_name=SEND_ACTORS[Band.NORMAL],
+    queue_name=Band.NORMAL,
     priority=10,
     **_SEND_OPTIONS,
 )
 send_bulk = dramatiq.actor(
     _send,
-    actor_name=_broker.SEND_ACTORS[_broker.BULK],
-    queue_name=_broker.BULK,
+    actor_name=SEND_ACTORS[Band.BULK],
+    queue_name=Band.BULK,
     priority=100,
     **_SEND_OPTIONS,
 )
 
 
-@dramatiq.actor(actor_name="send_message_exhausted", queue_name=_broker.URGENT, max_retries=5)
+@dramatiq.actor(actor_name=Actor.SEND_EXHAUSTED, queue_name=Band.URGENT, max_retries=5)
 def send_message_exhausted(message_data: dict, retry_info: dict) -> None:
     """Every attempt to send failed: the row becomes ``failed`` with the last reason."""
 
@@ -127,7 +128,7 @@ def send_message_exhausted(message_data: dict, retry_info: dict) -> None:
         sending.mark_failed(message_ids, attempts, message_data.get("message_id"))
 
 
-@dramatiq.actor(actor_name="reconcile_messages", queue_name=_broker.MAINTENANCE, max_retries=0)
+@dramatiq.actor(actor_name=Actor.RECONCILE_MESSAGES, queue_name=Band.MAINTENANCE, max_retries=0)
 def reconcile_messages() -> None:
     """Queue again the queued rows whose job Redis lost."""
 
@@ -138,7 +139,7 @@ def reconcile_messages() -> None:
 _events_redis: redis.Redis | None = None
 
 
-@dramatiq.actor(actor_name=session_events.FOLD_ACTOR, queue_name=_broker.EVENTS, max_retries=3)
+@dramatiq.actor(actor_name=Actor.FOLD_SESSION_EVENTS, queue_name=Band.EVENTS, max_retries=3)
 def fold_session_events() -> None:
     """Fold whatever is waiting on the session-event stream into PostgreSQL.
 
@@ -221,7 +222,7 @@ def _unless_database_down(exc: Exception) -> None:
         raise database.DatabaseDown() from exc
 
 
-@dramatiq.actor(actor_name="sync_sessions", queue_name=_broker.MAINTENANCE, max_retries=0)
+@dramatiq.actor(actor_name=Actor.SYNC_SESSIONS, queue_name=Band.MAINTENANCE, max_retries=0)
 def sync_sessions() -> None:
     """Rebuild the session hosts' list of sessions from PostgreSQL (heals a lost Redis)."""
 
@@ -233,8 +234,8 @@ def sync_sessions() -> None:
 
 
 @dramatiq.actor(
-    actor_name="send_email_fallback",
-    queue_name=_broker.MAINTENANCE,
+    actor_name=Actor.SEND_EMAIL_FALLBACK,
+    queue_name=Band.MAINTENANCE,
     max_retries=5,
     min_backoff=10_000,
     max_backoff=600_000,
@@ -252,8 +253,8 @@ def send_email_fallback(message_id: int) -> None:
 
 
 @dramatiq.actor(
-    actor_name="deliver_webhook",
-    queue_name=_broker.MAINTENANCE,
+    actor_name=Actor.DELIVER_WEBHOOK,
+    queue_name=Band.MAINTENANCE,
     max_retries=config.WEBHOOK_MAX_RETRIES,
     min_backoff=1_000,
     max_backoff=600_000,
@@ -270,7 +271,7 @@ def deliver_webhook(webhook_id: int, event: str, delivery_id: str, body: str) ->
     log.info("webhook %s delivery %s (%s): %s", webhook_id, delivery_id, event, outcome)
 
 
-@dramatiq.actor(actor_name="relay_outbox", queue_name=_broker.MAINTENANCE, max_retries=0)
+@dramatiq.actor(actor_name=Actor.RELAY_OUTBOX, queue_name=Band.MAINTENANCE, max_retries=0)
 def relay_outbox() -> None:
     """Queue the outbox rows Redis missed at their commit (see ``workers.queue.outbox``)."""
     from workers.queue import outbox
@@ -281,7 +282,7 @@ def relay_outbox() -> None:
         log.info("relayed %d outbox entries", relayed)
 
 
-@dramatiq.actor(actor_name="purge_old_data", queue_name=_broker.MAINTENANCE, max_retries=0)
+@dramatiq.actor(actor_name=Actor.PURGE_OLD_DATA, queue_name=Band.MAINTENANCE, max_retries=0)
 def purge_old_data() -> None:
     """Daily retention: delete old messages, finished queue jobs and long-dead sessions."""
     from workers.pipeline import retention
@@ -290,7 +291,7 @@ def purge_old_data() -> None:
         retention.purge()
 
 
-@dramatiq.actor(actor_name="rollup_metrics", queue_name=_broker.MAINTENANCE, max_retries=0)
+@dramatiq.actor(actor_name=Actor.ROLLUP_METRICS, queue_name=Band.MAINTENANCE, max_retries=0)
 def rollup_metrics() -> None:
     """Keep today's and yesterday's figures in metrics_daily (see ``workers.pipeline.metrics``)."""
     from workers.pipeline import metrics
@@ -303,8 +304,8 @@ def rollup_metrics() -> None:
 
 
 @dramatiq.actor(
-    actor_name="expand_bulk",
-    queue_name=_broker.MAINTENANCE,
+    actor_name=Actor.EXPAND_BULK,
+    queue_name=Band.MAINTENANCE,
     max_retries=5,
     min_backoff=1_000,
     max_backoff=60_000,
@@ -316,7 +317,7 @@ def expand_bulk(bulk_id: int) -> None:
     log.info("bulk send %s: %d messages written", bulk_id, written)
 
 
-@dramatiq.actor(actor_name="bulk_maintenance", queue_name=_broker.MAINTENANCE, max_retries=0)
+@dramatiq.actor(actor_name=Actor.BULK_MAINTENANCE, queue_name=Band.MAINTENANCE, max_retries=0)
 def bulk_maintenance() -> None:
     """Start scheduled bulk sends that are due, re-queue lost expansions, mark finished ones."""
     with app().app_context():

@@ -35,12 +35,13 @@ from flask import current_app
 
 from webapp import settings
 from webapp.core.errors import MediaInvalid
-from webapp.core.media_types import TYPES, MediaRefused, sniff
+from webapp.core.media_types import MediaRefused, sniff
 from webapp.extensions import db
 from webapp.models import MediaFile, WhatsAppMessage, utcnow
 from webapp.redis_client import get_redis
 from workers.pipeline import outbound
 from workers.queue import keys, media
+from workers.queue.contracts import SENDABLE_MEDIA_TYPES
 
 if TYPE_CHECKING:
     from workers.pipeline.sending import Outgoing
@@ -78,8 +79,10 @@ def accept(spec: Any) -> Attachment:
     if not isinstance(spec, Mapping):
         raise MediaInvalid("media is an object {url or base64, type}", field="media")
     type_ = spec.get("type")
-    if type_ not in TYPES:
-        raise MediaInvalid(f"type must be one of {', '.join(TYPES)}", field="media.type")
+    if type_ not in SENDABLE_MEDIA_TYPES:
+        raise MediaInvalid(
+            f"type must be one of {', '.join(SENDABLE_MEDIA_TYPES)}", field="media.type"
+        )
     file_name = _optional_text(spec, "fileName", MAX_FILE_NAME)
     mimetype = _optional_text(spec, "mimetype", 100)
     if mimetype is not None and not MIMETYPE.fullmatch(mimetype):

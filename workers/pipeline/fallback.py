@@ -32,11 +32,11 @@ from webapp.core import email_address
 from webapp.core.errors import KabarError
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
-from workers.queue import broker, outbox
+from workers.queue import outbox
+from workers.queue.contracts import Actor, Band, MessageStatus
 
 log = logging.getLogger(__name__)
 
-ACTOR = "send_email_fallback"
 METHOD = "email"
 TEST_CONTENT = (
     "Tes e-mail dari Kabar / Test e-mail from Kabar\n\n"
@@ -70,7 +70,7 @@ def plan(message_id: int) -> None:
     """Called in the transaction that makes a message ``failed``: when the fallback is on, its
     e-mail goes into the outbox, so it is queued if and only if that failure commits."""
     if settings.get("email_fallback_enabled"):
-        outbox.add(ACTOR, broker.MAINTENANCE, message_id)
+        outbox.add(Actor.SEND_EMAIL_FALLBACK, Band.MAINTENANCE, message_id)
 
 
 def subject_of(content: str) -> str:
@@ -127,7 +127,11 @@ def send_fallback(message_id: int) -> str:
     was e-mailed already. Raises FallbackFailed when the SMTP server may take it later.
     """
     message = db.session.get(WhatsAppMessage, message_id)
-    if message is None or message.status != "failed" or message.fallback_result == "sent":
+    if (
+        message is None
+        or message.status != MessageStatus.FAILED
+        or message.fallback_result == "sent"
+    ):
         return "skipped"
     address = address_of(message)
     if not address:

@@ -33,12 +33,18 @@ from webapp.models import (
 from webapp.redis_client import get_redis
 from workers.pipeline import optout, warmup, webhooks
 from workers.pipeline.sessions import recompute_primary
-from workers.session_host.transports.base import MEDIA_TYPES
+from workers.queue.contracts import MEDIA_TYPES, EventKind, MessageStatus, SessionState
 
 log = logging.getLogger(__name__)
 
 # States whose reason is worth showing the operator.
-_TROUBLE = {"disconnected", "qr_expired", "logged_out", "banned", "failed"}
+_TROUBLE = {
+    SessionState.DISCONNECTED,
+    SessionState.QR_EXPIRED,
+    SessionState.LOGGED_OUT,
+    SessionState.BANNED,
+    SessionState.FAILED,
+}
 # PostgreSQL advisory lock that serialises session state changes between parallel folders, so
 # that each recomputation of the primary sees the others' committed states (never two primaries).
 _STATE_LOCK = 0x4B61626172
@@ -61,10 +67,10 @@ def apply_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     idempotent) to find and set aside the bad one.
     """
     for event in events:
-        if event.get("kind") != "receipt":
+        if event.get("kind") != EventKind.RECEIPT:
             _apply(event)
     db.session.commit()
-    unknown = _apply_receipts([event for event in events if event.get("kind") == "receipt"])
+    unknown = _apply_receipts([event for event in events if event.get("kind") == EventKind.RECEIPT])
     db.session.commit()
     return unknown
 
@@ -90,13 +96,13 @@ def replay_dead(entry_ids: list[str] | None = None) -> int:
 def _apply(event: dict[str, Any]) -> None:
     kind = event.get("kind")
     at = datetime.fromtimestamp(float(event.get("at", 0)), UTC)
-    if kind in ("status", "qr", "paired"):
+    if kind in (EventKind.STATUS, EventKind.QR, EventKind.PAIRED):
         _apply_session_change(kind, event, at)
-    elif kind == "health":
+    elif kind == EventKind.HEALTH:
         _apply_health(event, at)
-    elif kind == "message":
+    elif kind == EventKind.MESSAGE:
         _apply_incoming(event, at)
-    elif kind == "contacts":
+    elif kind == EventKind.CONTACTS:
         _apply_contacts(event)
     else:
         log.warning("ignored session event of unknown kind %r", kind)
@@ -114,37 +120,37 @@ def _serialise_state_changes() -> None:
 
 
 def _apply_session_change(kind: str, event: dict[str, Any], at: datetime) -> None:
-    if kind != "paired":
+    if kind != EventKind.PAIRED:
         _serialise_state_changes()
     session = _locked_session(event.get("session_id"))
     if session is None:
         return  # deleted since
-    if kind == "paired" or event.get("phone"):
+    if kind == EventKind.PAIRED or event.get("phone"):
         session.phone_number = event.get("phone") or session.phone_number
-    if kind == "paired":
+    if kind == EventKind.PAIRED:
         warmup.start_if_new(session, at)
         return
     last = as_utc(session.status_changed_at)
     if last is not None and at < last:
         return  # an older state than the one shown
     session.status_changed_at = at
-    if kind == "qr":
-        session.status = "qr"
+    if kind == EventKind.QR:
+        session.status = SessionState.QR
         session.qr_code = event.get("code")
         session.qr_expires_at = datetime.fromtimestamp(float(event["expires_at"]), UTC)
     else:
-        status = event.get("status", "disconnected")
+        status = event.get("status", SessionState.DISCONNECTED)
         session.status = status
-        if status != "qr":
+        if status != SessionState.QR:
             session.qr_code = None
             session.qr_expires_at = None
-        if status == "connected":
+        if status == SessionState.CONNECTED:
             session.last_activity = at
             session.last_error = None
             session.ban_expires_at = None
         elif status in _TROUBLE and event.get("reason"):
             session.last_error = event["reason"]
-        if status == "banned":
+        if status == SessionState.BANNED:
             expires_at = event.get("expires_at")
             session.ban_expires_at = (
                 datetime.fromtimestamp(float(expires_at), UTC) if expires_at else None
@@ -166,7 +172,7 @@ def _apply_health(event: dict[str, Any], at: datetime) -> None:
         return
     if event.get("warning"):
         session.last_error = str(event["warning"])
-    elif event.get("ok") and session.status == "connected":
+    elif event.get("ok") and session.status == SessionState.CONNECTED:
         # While connected, only health checks leave a last error (connecting clears it).
         session.last_error = None
 
@@ -321,10 +327,10 @@ def _receipt_on(
 ) -> None:
     """``sessions``: which of the receipts' sessions exist (the row may name only those)."""
     status = event.get("status")
-    if status not in ("delivered", "read"):
+    if status not in (MessageStatus.DELIVERED, MessageStatus.READ):
         return
     message.delivered_at = message.delivered_at or at
-    if status == "read":
+    if status == MessageStatus.READ:
         message.read_at = message.read_at or at
     moved = STATUS_RANK.get(message.status, 0) < STATUS_RANK[status]
     if moved:

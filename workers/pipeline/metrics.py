@@ -21,6 +21,7 @@ from flask import current_app
 
 from webapp.extensions import db
 from webapp.models import MetricsDaily, WhatsAppMessage, WhatsAppSession
+from workers.queue.contracts import MessageStatus, SessionState
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -64,7 +65,7 @@ def daily(day: date) -> dict[str, Any]:
     active = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(WhatsAppSession)
-        .where(WhatsAppSession.status == "connected")
+        .where(WhatsAppSession.status == SessionState.CONNECTED)
     )
     average = figures.average_delivery_s
     return {
@@ -125,7 +126,7 @@ def _figures(day: date) -> MetricsDaily:
             count_if(within(M.delivered_at)),
             count_if(within(M.read_at)),
             sa.func.avg(sa.case((delivered_in_day, seconds_between(M.sent_at, M.delivered_at)))),
-            count_if(sa.and_(within(M.created_at), M.status == "failed")),
+            count_if(sa.and_(within(M.created_at), M.status == MessageStatus.FAILED)),
         ).where(
             changed_since(start),
             sa.or_(

@@ -18,6 +18,7 @@ from webapp import settings
 from webapp.extensions import db
 from webapp.models import Contact, WhatsAppMessage, utcnow
 from workers.pipeline import webhooks
+from workers.queue.contracts import Band, MessageStatus
 
 SKIPPED_REASON = "recipient opted out"
 
@@ -73,7 +74,7 @@ def opted_out_among(phones: Iterable[str]) -> set[str]:
 
 def applies(band: str, category: str | None) -> bool:
     """Opt-out covers bulk messages and promotions, never single notifications."""
-    return band == "bulk" or category == "promotion"
+    return band == Band.BULK or category == "promotion"
 
 
 def skip(message_id: int) -> bool:
@@ -81,10 +82,15 @@ def skip(message_id: int) -> bool:
     M = WhatsAppMessage
     changed = db.session.execute(
         sa.update(M)
-        .where(M.id == message_id, M.status == "queued")
-        .values(status="skipped", error_message=SKIPPED_REASON, held_reason=None, held_until=None)
+        .where(M.id == message_id, M.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.SKIPPED,
+            error_message=SKIPPED_REASON,
+            held_reason=None,
+            held_until=None,
+        )
     ).rowcount
     if changed:
-        webhooks.message_status(message_id, "skipped")
+        webhooks.message_status(message_id, MessageStatus.SKIPPED)
     db.session.commit()
     return bool(changed)

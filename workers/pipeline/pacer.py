@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import redis
 
 from workers.queue import keys
+from workers.queue.contracts import Band
 
 STALE_MS = 2_000
 POLL_MS = 100
 
 # A lower score goes first: band, then the message's own priority (1 highest .. 10), then age.
-BAND_RANK = {"urgent": 0, "normal": 1, "bulk": 2}
+BAND_RANK = {Band.URGENT: 0, Band.NORMAL: 1, Band.BULK: 2}
 
 _ACQUIRE = """
 local queue, beats, nextkey = KEYS[1], KEYS[2], KEYS[3]

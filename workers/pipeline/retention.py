@@ -21,10 +21,9 @@ from webapp.extensions import db
 from webapp.models import MediaFile, WhatsAppMessage, WhatsAppQueueJob, WhatsAppSession
 from webapp.redis_client import get_redis
 from workers.queue import keys
+from workers.queue.contracts import JobStatus, SessionState
 
 log = logging.getLogger(__name__)
-
-ACTOR = "purge_old_data"
 
 
 @dataclass(frozen=True)
@@ -60,14 +59,17 @@ def purge(now: datetime | None = None) -> Purged:
         J = WhatsAppQueueJob
         finished_at = sa.func.coalesce(J.completed_at, J.failed_at, J.created_at)
         old = sa.and_(
-            J.status.in_(("completed", "failed")), finished_at < now - timedelta(days=days)
+            J.status.in_((JobStatus.COMPLETED, JobStatus.FAILED)),
+            finished_at < now - timedelta(days=days),
         )
         jobs = _delete_in_batches(J, J.id, old, batch)
 
     session_ids: list[str] = []
     if days := settings.get("retention_sessions_days"):
         S = WhatsAppSession
-        old = sa.and_(S.status == "disconnected", S.updated_at < now - timedelta(days=days))
+        old = sa.and_(
+            S.status == SessionState.DISCONNECTED, S.updated_at < now - timedelta(days=days)
+        )
         while ids := db.session.execute(
             sa.select(S.id, S.session_id).where(old).order_by(S.id).limit(batch)
         ).all():

@@ -29,12 +29,14 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from webapp import settings
+from webapp.core import backoff
 from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
 from workers.pipeline import warmup
 from workers.pipeline.pacer import Pacer
 from workers.queue import keys
+from workers.queue.contracts import Band, SessionState
 
 POLICIES = ("failover", "spread")
 # Why a queued message may not go out now (``whatsapp_messages.held_reason``): a number's daily
@@ -43,7 +45,6 @@ POLICIES = ("failover", "spread")
 DAILY_CAP, WARMUP, QUIET_HOURS, NO_NUMBER = "daily_cap", "warmup", "quiet_hours", "no_number"
 HOLDS = (DAILY_CAP, WARMUP, QUIET_HOURS, NO_NUMBER)
 LIMITS = (DAILY_CAP, WARMUP)
-BULK = "bulk"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Route:
 
 
 def default_policy(band: str) -> str:
-    return settings.get("routing_bulk" if band == "bulk" else "routing_default")
+    return settings.get("routing_bulk" if band == Band.BULK else "routing_default")
 
 
 def _today() -> str:
@@ -100,7 +101,7 @@ def connected_sessions() -> list[_Connected]:
         db.select(
             S.session_id, S.priority, S.interval_ms, S.jitter_ms, S.daily_cap, S.warmup_started_at
         )
-        .where(S.status == "connected")
+        .where(S.status == SessionState.CONNECTED)
         .order_by(S.is_primary.desc(), S.priority, S.id)
     ).all()
     db.session.rollback()
@@ -172,7 +173,7 @@ def band_cap(cap: int | None, band: str | None) -> int | None:
     """What messages of ``band`` may use of a day's ``cap``: bulk leaves the reserve (the
     ``bulk_reserve_percent`` setting, rounded up) to transactional messages, but never the
     whole day: a bulk on a number of a small cap (1, or 5 at 90 %) would wait for ever."""
-    if cap is None or band != BULK:
+    if cap is None or band != Band.BULK:
         return cap
     return max(cap - math.ceil(cap * settings.get("bulk_reserve_percent") / 100), min(cap, 1))
 
@@ -280,15 +281,16 @@ def untake_sends(session_id: str, count: int) -> None:
 
 
 # One failure per back-off: threads that fail on the same outage at once (a dead session host,
-# a dropped number) rest the number once, instead of doubling its rest once per thread.
+# a dropped number) rest the number once, instead of doubling its rest once per thread. The
+# rests come from webapp.core.backoff, one per streak length (ARGV), the last one for any longer.
 _RECORD_FAILURE = """
 local left = redis.call('pttl', KEYS[1])
 if left > 0 then return left end
 local streak = redis.call('incr', KEYS[2])
 redis.call('expire', KEYS[2], 3600)
-local backoff = math.min(tonumber(ARGV[1]) * 2 ^ (streak - 1), tonumber(ARGV[2]))
-redis.call('set', KEYS[1], streak, 'px', math.floor(backoff))
-return math.floor(backoff)
+local backoff = tonumber(ARGV[math.min(streak, #ARGV)])
+redis.call('set', KEYS[1], streak, 'px', backoff)
+return backoff
 """
 
 
@@ -300,7 +302,7 @@ def record_failure(session_id: str) -> int:
     base, cap = settings.get("error_backoff_base_ms"), settings.get("error_backoff_cap_ms")
     script = get_redis().register_script(_RECORD_FAILURE)
     keys_ = [keys.error_backoff(session_id), keys.error_streak(session_id)]
-    return int(script(keys=keys_, args=[base, cap]))
+    return int(script(keys=keys_, args=backoff.schedule(base, cap)))
 
 
 @dataclass(frozen=True)

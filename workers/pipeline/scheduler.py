@@ -16,24 +16,25 @@ import time
 import redis
 
 import webapp.config as config
-from workers.queue import broker, session_events
+from workers.queue import broker
+from workers.queue.contracts import Actor, Band
 from workers.session_host.leases import Leases
 
 log = logging.getLogger(__name__)
 
 # (actor name, queue, period in seconds)
 JOBS = (
-    ("sync_sessions", broker.MAINTENANCE, 30.0),
+    (Actor.SYNC_SESSIONS, Band.MAINTENANCE, 30.0),
     # The session host wakes a folder for every event; this catches any wake-up that was lost.
-    (session_events.FOLD_ACTOR, broker.EVENTS, 10.0),
-    ("reconcile_messages", broker.MAINTENANCE, 60.0),
+    (Actor.FOLD_SESSION_EVENTS, Band.EVENTS, 10.0),
+    (Actor.RECONCILE_MESSAGES, Band.MAINTENANCE, 60.0),
     # Retention (workers.pipeline.retention): once at start, then daily.
-    ("purge_old_data", broker.MAINTENANCE, 86_400.0),
+    (Actor.PURGE_OLD_DATA, Band.MAINTENANCE, 86_400.0),
     # Each day's figures outlive its messages (workers.pipeline.metrics).
-    ("rollup_metrics", broker.MAINTENANCE, 600.0),
+    (Actor.ROLLUP_METRICS, Band.MAINTENANCE, 600.0),
     # Scheduled bulk sends start within this period of their time (webapp.intake.bulk).
-    ("bulk_maintenance", broker.MAINTENANCE, 5.0),
-    ("relay_outbox", broker.MAINTENANCE, 30.0),  # jobs Redis missed at their commit (outbox)
+    (Actor.BULK_MAINTENANCE, Band.MAINTENANCE, 5.0),
+    (Actor.RELAY_OUTBOX, Band.MAINTENANCE, 30.0),  # jobs Redis missed at their commit (outbox)
 )
 TICK_S = 1.0
 

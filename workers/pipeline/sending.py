@@ -38,6 +38,7 @@ from webapp.redis_client import get_redis
 from workers.pipeline import attachments, fallback, optout, routing, sessions, webhooks
 from workers.pipeline.pacer import GiveBack, Pacer, ticket_score
 from workers.queue import keys
+from workers.queue.contracts import MessageStatus, RpcCode, RpcMethod, SendState
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,10 @@ NOT_HELD = {"held_reason": None, "held_until": None}
 MAX_CHUNK = 50
 # The session host's answers for a message another call is sending, and for one its batch had
 # no time left for (workers.session_host).
-SEND_IN_PROGRESS = "send_in_progress"
-SEND_LATER = "later"
+SEND_IN_PROGRESS = RpcCode.SEND_IN_PROGRESS
+SEND_LATER = RpcCode.LATER
 # The code of a call that never reached a session host able to act on it.
-UNREACHABLE = "not_hosted"
+UNREACHABLE = RpcCode.NOT_HOSTED
 OUTCOME_UNKNOWN = (
     "a session host was sending this message and stopped answering: it may have reached the "
     "customer. Resend only if they did not get it"
@@ -60,14 +61,14 @@ OUTCOME_UNKNOWN = (
 # Transport errors about the recipient (workers.session_host.transports.base): another number,
 # or resting this one, would not help. Refusals fail the message, a reach-out limit holds it
 # a while.
-RECIPIENT_REFUSALS = ("not_on_whatsapp", "reach_out_refused")
+RECIPIENT_REFUSALS = (RpcCode.NOT_ON_WHATSAPP, RpcCode.REACH_OUT_REFUSED)
 # The attachment was refused (the number goes on), or its bytes were not in Redis (sent again).
-MEDIA_REJECTED = "media_rejected"
-MEDIA_MISSING = "media_missing"
-REACH_OUT_LIMITED = "reach_out_limited"
+MEDIA_REJECTED = RpcCode.MEDIA_REJECTED
+MEDIA_MISSING = RpcCode.MEDIA_MISSING
+REACH_OUT_LIMITED = RpcCode.REACH_OUT_LIMITED
 REACH_OUT_HOLD_MS = 3_600_000
 # WhatsApp never confirmed the send: it may have gone out, so it is never sent again by itself.
-SEND_UNCERTAIN = "send_uncertain"
+SEND_UNCERTAIN = RpcCode.SEND_UNCERTAIN
 SEND_UNCERTAIN_REASON = (
     "WhatsApp did not confirm this message after it was sent: it may have reached the "
     "customer. Resend only if they did not get it"
@@ -149,7 +150,7 @@ def load(message_ids: list[int], job_id: str | None = None) -> list[Outgoing]:
         .outerjoin(T, T.id == M.template_id)
         .where(
             M.id.in_(message_ids),
-            M.status == "queued",
+            M.status == MessageStatus.QUEUED,
             M.job_id == job_id if job_id is not None else sa.true(),
         )
         .order_by(M.id)
@@ -210,12 +211,12 @@ def deliver(message_id: int) -> str:
     if outcome.later:
         raise GiveBack(QUIET_HOURS, outcome.later_ms)
     if outcome.failed:
-        return "failed"
+        return MessageStatus.FAILED
     if outcome.skipped:
-        return "skipped"
+        return MessageStatus.SKIPPED
     if outcome.duplicate:
         return "duplicate"
-    return "sent" if outcome.sent else "not queued"
+    return MessageStatus.SENT if outcome.sent else "not queued"
 
 
 def deliver_batch(message_ids: list[int], job_id: str | None = None) -> Outcome:
@@ -382,7 +383,9 @@ def _hold(
     values: dict = {"held_reason": code, "held_until": until, "waiting_since": since}
     if detail is not None:
         values["error_message"] = detail
-    db.session.execute(sa.update(M).where(M.id.in_(ids), M.status == "queued").values(**values))
+    db.session.execute(
+        sa.update(M).where(M.id.in_(ids), M.status == MessageStatus.QUEUED).values(**values)
+    )
     db.session.commit()
 
 
@@ -405,7 +408,7 @@ def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
     M = WhatsAppMessage
     queued = set(
         db.session.scalars(
-            sa.select(M.id).where(M.id.in_([m.id for m in chunk]), M.status == "queued")
+            sa.select(M.id).where(M.id.in_([m.id for m in chunk]), M.status == MessageStatus.QUEUED)
         )
     )
     db.session.rollback()
@@ -428,7 +431,7 @@ def _send_chunk(
     try:
         answer = sessions.host_call(
             route.session_id,
-            "send_batch",
+            RpcMethod.SEND_BATCH,
             messages=[wire_message(m) for m in chunk],
             min_gap_ms=gap_ms,
             typing_ms=typing_ms,
@@ -442,19 +445,19 @@ def _send_chunk(
             if isinstance(exc, SessionUnavailable)
             else None
         )
-        results = [{"state": "error", "code": code, "error": exc.message}] * len(chunk)
+        results = [{"state": SendState.ERROR, "code": code, "error": exc.message}] * len(chunk)
     # Rows this call marked handed over and that surely did not go out are marked no longer.
     _unhand(
         [
             m
             for m, r in zip(chunk, results, strict=True)
-            if m.id in marked and r["state"] != "sent" and r.get("code") in NOTHING_WENT_OUT
+            if m.id in marked and r["state"] != SendState.SENT and r.get("code") in NOTHING_WENT_OUT
         ]
     )
     by_code: dict[str | None, list[Outgoing]] = {}
     sent = []
     for message, result in zip(chunk, results, strict=True):
-        if result["state"] == "sent":
+        if result["state"] == SendState.SENT:
             sent.append((message, result))
         else:
             by_code.setdefault(result.get("code"), []).append(message)
@@ -477,7 +480,7 @@ def _send_chunk(
     if taken:
         # What surely did not go out (or was never handed over) is not counted as sent today.
         surely_not = sum(
-            1 for r in results if r["state"] != "sent" and r.get("code") in NOTHING_WENT_OUT
+            1 for r in results if r["state"] != SendState.SENT and r.get("code") in NOTHING_WENT_OUT
         )
         routing.untake_sends(route.session_id, taken - len(chunk) + surely_not)
     if sent:
@@ -506,16 +509,16 @@ def _send_chunk(
 NOTHING_WENT_OUT = (
     SEND_LATER,
     UNREACHABLE,
-    "not_connected",
-    "channel_key_mismatch",
-    "send_failed",
-    "transport_error",
+    RpcCode.NOT_CONNECTED,
+    RpcCode.CHANNEL_KEY_MISMATCH,
+    RpcCode.SEND_FAILED,
+    RpcCode.TRANSPORT_ERROR,
     *RECIPIENT_REFUSALS,
     REACH_OUT_LIMITED,
     MEDIA_REJECTED,
     MEDIA_MISSING,
 )
-CLIENT_CRASHED = "client_crashed"
+CLIENT_CRASHED = RpcCode.CLIENT_CRASHED
 CLIENT_CRASHED_REASON = (
     "the WhatsApp client of the number sending this message crashed while sending it: it may "
     "have reached the customer. Resend only if they did not get it"
@@ -604,7 +607,7 @@ def _about_the_message(
     """Settle the message whose send failed because of itself (its recipient, or an answer that
     never came) without blaming the number; return the messages after it, which the session
     host did not try (they carry its error): to send next, through the same number."""
-    failing = next((i for i, r in enumerate(results) if r["state"] == "error"), None)
+    failing = next((i for i, r in enumerate(results) if r["state"] == SendState.ERROR), None)
     if failing is None:
         return []
     result = results[failing]
@@ -641,12 +644,14 @@ def _fail_now(message_id: int, reason: str) -> int:
     M = WhatsAppMessage
     changed = db.session.scalars(
         sa.update(M)
-        .where(M.id == message_id, M.status == "queued")
-        .values(status="failed", error_message=reason, updated_at=sa.func.now(), **NOT_HELD)
+        .where(M.id == message_id, M.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.FAILED, error_message=reason, updated_at=sa.func.now(), **NOT_HELD
+        )
         .returning(M.id)
     ).all()
     for row_id in changed:
-        webhooks.message_status(row_id, "failed")
+        webhooks.message_status(row_id, MessageStatus.FAILED)
         fallback.plan(row_id)
     db.session.commit()
     return len(changed)
@@ -683,13 +688,17 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
             error_message=None,
             **NOT_HELD,
             updated_at=sa.func.now(),
-            # A receipt may have been folded first; never move a status backwards.
-            status=sa.case((table.c.status == "queued", "sent"), else_=table.c.status),
+            # A receipt may have been folded first; never move a status backwards. (The
+            # literal's type: a str enum alone would be bound untyped.)
+            status=sa.case(
+                (table.c.status == MessageStatus.QUEUED, sa.literal(MessageStatus.SENT, sa.String)),
+                else_=table.c.status,
+            ),
         ),
         values,
     )
     for message, _ in sent:
-        webhooks.message_status(message.id, "sent")
+        webhooks.message_status(message.id, MessageStatus.SENT)
     new = [v for v, (_, result) in zip(values, sent, strict=True) if not result.get("duplicate")]
     if new:
         db.session.execute(
@@ -712,9 +721,9 @@ def mark_failed(message_ids: int | list[int], attempts: int, job_id: str | None 
     changed = list(
         db.session.scalars(
             sa.update(M)
-            .where(M.id.in_(ids), M.status == "queued", owned)
+            .where(M.id.in_(ids), M.status == MessageStatus.QUEUED, owned)
             .values(
-                status="failed",
+                status=MessageStatus.FAILED,
                 retry_count=attempts,
                 **NOT_HELD,
                 error_message=sa.func.coalesce(M.error_message, "no session could send"),
@@ -723,7 +732,7 @@ def mark_failed(message_ids: int | list[int], attempts: int, job_id: str | None 
         )
     )
     for message_id in changed:
-        webhooks.message_status(message_id, "failed")
+        webhooks.message_status(message_id, MessageStatus.FAILED)
         fallback.plan(message_id)
     db.session.commit()
 

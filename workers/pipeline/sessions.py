@@ -27,6 +27,7 @@ from webapp.extensions import db
 from webapp.models import WhatsAppSession
 from webapp.redis_client import get_redis
 from workers.queue import keys
+from workers.queue.contracts import RpcCode, RpcMethod, SessionState
 from workers.session_host.rpc import RpcError, SessionHostClient
 from workers.session_host.simulated_network import SimulatedNetwork
 from workers.session_host.transports import TRANSPORTS
@@ -102,7 +103,7 @@ def delete_session(session_id: str) -> None:
     """Log the session out (where a host holds it), stop it everywhere and delete its row."""
     session = get_session(session_id)
     try:
-        host_call(session_id, "logout", timeout=5)
+        host_call(session_id, RpcMethod.LOGOUT, timeout=5)
     except SessionUnavailable:
         pass  # not running anywhere: nothing to log out
     get_redis().hdel(keys.DESIRED_SESSIONS, session_id)
@@ -163,12 +164,12 @@ def _desire(session: WhatsAppSession) -> None:
 # What the session host answers when a number cannot be reached now (not a refusal by WhatsApp).
 # channel_key_mismatch: the host refused the call unread, its secret is another (see README).
 UNAVAILABLE = (
-    "not_hosted",
-    "timeout",
-    "host_gone",
-    "not_connected",
-    "client_crashed",
-    "channel_key_mismatch",
+    RpcCode.NOT_HOSTED,
+    RpcCode.TIMEOUT,
+    RpcCode.HOST_GONE,
+    RpcCode.NOT_CONNECTED,
+    RpcCode.CLIENT_CRASHED,
+    RpcCode.CHANNEL_KEY_MISMATCH,
 )
 
 
@@ -180,14 +181,14 @@ def host_call(session_id: str, method: str, timeout: float | None = None, **para
     except RpcError as exc:
         if exc.code in UNAVAILABLE:
             raise SessionUnavailable(exc.message, field="id") from exc
-        if exc.code == "unsupported":
+        if exc.code == RpcCode.UNSUPPORTED:
             raise Conflict(exc.message, field="id") from exc
         raise KabarError(exc.message) from exc
 
 
 def simulator_scan(session_id: str, phone: str | None = None) -> dict[str, Any]:
     _simulator_session(session_id)
-    return host_call(session_id, "simulate", action="scan", params={"phone": phone})
+    return host_call(session_id, RpcMethod.SIMULATE, action="scan", params={"phone": phone})
 
 
 def _simulator_session(session_id: str) -> WhatsAppSession:
@@ -206,10 +207,10 @@ def pair_phone(session_id: str, phone: str) -> str:
     with phone number), the alternative to scanning the QR. The session must be waiting for a
     scan; the simulator answers a made-up code and links that number at the next scan."""
     session = get_session(session_id)
-    if session.status == "connected":
+    if session.status == SessionState.CONNECTED:
         raise Conflict(f"session {session_id} is linked already", field="id")
     recipient = phone_numbers.normalize(phone, current_app.config["DEFAULT_REGION"], field="phone")
-    result = host_call(session_id, "pair", phone=recipient.phone)
+    result = host_call(session_id, RpcMethod.PAIR, phone=recipient.phone)
     code = re.sub(r"[^0-9A-Za-z]", "", str(result.get("code") or "")).upper()
     if len(code) != 8:
         raise KabarError(f"WhatsApp answered an unexpected pairing code {code!r}", field="phone")
@@ -220,14 +221,14 @@ def reconnect(session_id: str) -> dict[str, Any]:
     """Stop the session's connection and start it again, resuming its stored login."""
     session = get_session(session_id)
     _desire(session)  # a session missing from the hosts' list is listed again
-    return host_call(session_id, "reconnect")
+    return host_call(session_id, RpcMethod.RECONNECT)
 
 
 def logout(session_id: str) -> dict[str, Any]:
     """Unlink the device from the phone and forget its login; the session stays, ready for a
     new scan after a reconnect."""
     get_session(session_id)
-    return host_call(session_id, "logout")
+    return host_call(session_id, RpcMethod.LOGOUT)
 
 
 def simulator_fault(session_id: str, fault: str, **params: Any) -> dict[str, Any]:
@@ -235,7 +236,9 @@ def simulator_fault(session_id: str, fault: str, **params: Any) -> dict[str, Any
     ``workers.session_host.transports.simulator``)."""
     _simulator_session(session_id)
     given = {name: value for name, value in params.items() if value is not None}
-    return host_call(session_id, "simulate", action="fault", params={"fault": fault, **given})
+    return host_call(
+        session_id, RpcMethod.SIMULATE, action="fault", params={"fault": fault, **given}
+    )
 
 
 def simulator_faults(session_id: str) -> dict[str, Any]:
@@ -261,12 +264,12 @@ def simulator_incoming(
         "push_name": push_name,
         "media_type": media_type,
     }
-    return host_call(session_id, "simulate", action="incoming", params=params)
+    return host_call(session_id, RpcMethod.SIMULATE, action="incoming", params=params)
 
 
 def qr_png(session: WhatsAppSession) -> tuple[str, int]:
     """The session's live QR as a PNG data URL, and the seconds it stays valid."""
-    if session.status == "connected":
+    if session.status == SessionState.CONNECTED:
         raise Conflict(f"session {session.session_id} is connected already", field="id")
     expires_at = session.qr_expires_at
     if expires_at is not None and expires_at.tzinfo is None:
@@ -288,7 +291,7 @@ def recompute_primary() -> None:
     """Primary = the connected session with the lowest priority number; never two."""
     primary = db.session.scalar(
         db.select(WhatsAppSession.id)
-        .where(WhatsAppSession.status == "connected")
+        .where(WhatsAppSession.status == SessionState.CONNECTED)
         .order_by(WhatsAppSession.priority, WhatsAppSession.id)
         .limit(1)
     )

@@ -18,21 +18,15 @@ from dramatiq.message import generate_unique_id
 
 import webapp.config as config
 from workers.queue import keys, masking
+from workers.queue.contracts import BANDS, QUEUES, Band
 from workers.queue.job_signatures import SignedJobs
 
 # Dramatiq's log lines name messages with their arguments: masked (webhook bodies, texts).
 masking.install_log_masking()
 
-# Queues by band. worker-urgent consumes URGENT alone so an urgent send always finds a thread.
-URGENT = "urgent"
-NORMAL = "normal"
-BULK = "bulk"
-EVENTS = "events"
-MAINTENANCE = "maintenance"
-
-BANDS = (URGENT, NORMAL, BULK)
-# One send actor per band: Dramatiq orders a worker's prefetched messages by actor priority.
-SEND_ACTORS = {URGENT: "send_urgent", NORMAL: "send_normal", BULK: "send_bulk"}
+# Until webapp/intake/bulk.py and workers/pipeline/webhooks.py name Band themselves.
+BULK = Band.BULK
+MAINTENANCE = Band.MAINTENANCE
 
 
 class QueueConnectionError(ConnectionClosed, redis.ConnectionError):
@@ -75,7 +69,7 @@ broker = KabarRedisBroker(
 broker.add_middleware(SignedJobs(), before=type(broker.middleware[0]))
 dramatiq.set_broker(broker)
 # Declared here, not only by the actors, so every process (and the dashboard) knows them all.
-for _queue in (URGENT, NORMAL, BULK, EVENTS, MAINTENANCE):
+for _queue in QUEUES:
     broker.declare_queue(_queue)
 
 

@@ -20,6 +20,7 @@ from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob
 from webapp.redis_client import get_redis
 from workers.queue import broker, keys
+from workers.queue.contracts import SEND_ACTORS, Band, JobStatus, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ BATCH_SIZE = 50
 
 def new_job(message: WhatsAppMessage, max_attempts: int):
     """Build the Dramatiq message for ``message`` and add its ledger row to the session."""
-    job = broker.message(broker.SEND_ACTORS[message.band], message.band, message.id)
+    job = broker.message(SEND_ACTORS[message.band], message.band, message.id)
     message.job_id = job.message_id
     db.session.add(_ledger_row(job, message.band, message.priority, max_attempts, [message.id]))
     return job
@@ -43,8 +44,8 @@ def new_jobs(messages: list[WhatsAppMessage], max_attempts: int) -> list:
     Give it rows not yet inserted: each row's job id is set before the insert (which this
     flushes), so no row is written twice.
     """
-    single = [[message] for message in messages if message.band != broker.BULK]
-    bulk = [message for message in messages if message.band == broker.BULK]
+    single = [[message] for message in messages if message.band != Band.BULK]
+    bulk = [message for message in messages if message.band == Band.BULK]
     batches = single + [bulk[i : i + BATCH_SIZE] for i in range(0, len(bulk), BATCH_SIZE)]
     job_ids = [generate_unique_id() for _ in batches]
     for job_id, batch in zip(job_ids, batches, strict=True):
@@ -55,8 +56,8 @@ def new_jobs(messages: list[WhatsAppMessage], max_attempts: int) -> list:
     queued = []
     for job_id, batch in zip(job_ids, batches, strict=True):
         band, ids = batch[0].band, [message.id for message in batch]
-        args = ids if band == broker.BULK else ids[0]
-        job = broker.message(broker.SEND_ACTORS[band], band, args, job_id=job_id)
+        args = ids if band == Band.BULK else ids[0]
+        job = broker.message(SEND_ACTORS[band], band, args, job_id=job_id)
         priority = min(message.priority for message in batch)
         db.session.add(_ledger_row(job, band, priority, max_attempts, ids))
         queued.append(job)
@@ -68,7 +69,11 @@ def give_back(message_ids: list[int], delay_ms: int, max_attempts: int = 3) -> N
     that had to wait (quiet hours, a far slot) leave a job that retries the others, so they
     neither spend its attempts nor fail with it."""
     M = WhatsAppMessage
-    rows = list(db.session.scalars(sa.select(M).where(M.id.in_(message_ids), M.status == "queued")))
+    rows = list(
+        db.session.scalars(
+            sa.select(M).where(M.id.in_(message_ids), M.status == MessageStatus.QUEUED)
+        )
+    )
     queued = new_jobs(rows, max_attempts)
     db.session.commit()
     for job in queued:
@@ -82,7 +87,7 @@ def _ledger_row(job, band: str, priority: int, max_attempts: int, ids: list[int]
         job_data={"message_id": ids[0]} if len(ids) == 1 else {"message_ids": ids},
         priority=priority,
         max_attempts=max_attempts,
-        status="pending",
+        status=JobStatus.PENDING,
         scheduled_at=datetime.now(UTC),
         # The seed's one-row-per-message link; a batch's rows are in job_data.
         message_row_id=ids[0] if len(ids) == 1 else None,
@@ -97,25 +102,32 @@ def _update(job_id: str, **values) -> None:
 
 
 def started(job_id: str, attempt: int) -> None:
-    _update(job_id, status="started", started_at=datetime.now(UTC), attempts=attempt)
+    _update(job_id, status=JobStatus.STARTED, started_at=datetime.now(UTC), attempts=attempt)
 
 
 def completed(job_id: str) -> None:
-    _update(job_id, status="completed", completed_at=datetime.now(UTC), error_message=None)
+    _update(job_id, status=JobStatus.COMPLETED, completed_at=datetime.now(UTC), error_message=None)
 
 
 def given_back(job_id: str) -> None:
     """The job went back to the queue to wait for a free slot (not an attempt)."""
-    _update(job_id, status="pending", scheduled_at=datetime.now(UTC))
+    _update(job_id, status=JobStatus.PENDING, scheduled_at=datetime.now(UTC))
 
 
 def retrying(job_id: str, error: str) -> None:
     # scheduled_at: when the job was last moved on, which the reconciler reads.
-    _update(job_id, status="retrying", scheduled_at=datetime.now(UTC), error_message=error[:2000])
+    _update(
+        job_id,
+        status=JobStatus.RETRYING,
+        scheduled_at=datetime.now(UTC),
+        error_message=error[:2000],
+    )
 
 
 def failed(job_id: str, error: str) -> None:
-    _update(job_id, status="failed", failed_at=datetime.now(UTC), error_message=error[:2000])
+    _update(
+        job_id, status=JobStatus.FAILED, failed_at=datetime.now(UTC), error_message=error[:2000]
+    )
 
 
 def reconcile(chunk: int = 1000) -> int:
@@ -150,7 +162,9 @@ def reconcile(chunk: int = 1000) -> int:
             J.failed_at,
         )
         .outerjoin(J, J.job_id == M.job_id)
-        .where(M.status == "queued", sa.func.coalesce(J.created_at, M.created_at) < horizon)
+        .where(
+            M.status == MessageStatus.QUEUED, sa.func.coalesce(J.created_at, M.created_at) < horizon
+        )
         .order_by(M.id)
     ).all()
     db.session.rollback()  # no transaction held open while Redis is read
@@ -176,7 +190,7 @@ def _requeue(lost: list, now: datetime) -> int:
     rows = [
         row
         for row in db.session.scalars(
-            sa.select(M).where(M.id.in_(judged), M.status == "queued").with_for_update()
+            sa.select(M).where(M.id.in_(judged), M.status == MessageStatus.QUEUED).with_for_update()
         )
         if row.job_id == judged[row.id]
     ]
@@ -185,7 +199,7 @@ def _requeue(lost: list, now: datetime) -> int:
         db.session.execute(
             sa.update(WhatsAppQueueJob)
             .where(WhatsAppQueueJob.job_id.in_(lost_jobs))
-            .values(status="failed", failed_at=now, error_message="lost; queued again")
+            .values(status=JobStatus.FAILED, failed_at=now, error_message="lost; queued again")
         )
     queued = new_jobs(rows, max_attempts=3)
     db.session.commit()
@@ -202,7 +216,7 @@ def _lost(where: str | None, row: sa.Row, stuck_since: datetime) -> bool:
         return True
     if row.ledger_id is None or where is None:
         # An exhausted job's own "failed" marks its rows failed right after; leave it that time.
-        exhausted = row.status == "failed" and _aware(row.failed_at) >= stuck_since
+        exhausted = row.status == JobStatus.FAILED and _aware(row.failed_at) >= stuck_since
         return row.ledger_id is None or not exhausted
     moved = max(_aware(t) for t in (row.created_at, row.scheduled_at, row.started_at) if t)
     return moved < stuck_since
@@ -235,7 +249,7 @@ def resend(message: WhatsAppMessage) -> None:
     """
     from webapp.core.errors import Conflict
 
-    if message.status != "failed":
+    if message.status != MessageStatus.FAILED:
         raise Conflict(f"message {message.id} is {message.status}, not failed", field="id")
     if not resend_failed([message]):
         raise Conflict(
@@ -251,9 +265,9 @@ def resend_failed(rows: list[WhatsAppMessage]) -> list[WhatsAppMessage]:
     Lock the rows (``SELECT ... FOR UPDATE``) when reading them, so two requests at once queue
     each row once.
     """
-    ready = [m for m in rows if m.status == "failed" and _forget_unfinished_send(m.id)]
+    ready = [m for m in rows if m.status == MessageStatus.FAILED and _forget_unfinished_send(m.id)]
     for message in ready:
-        message.status = "queued"
+        message.status = MessageStatus.QUEUED
         message.retry_count = 0
         message.error_message = None
         message.waiting_since = None  # a new outage's wait counts from now, not the last one's
@@ -302,8 +316,8 @@ def cancel(message: WhatsAppMessage) -> None:
     """Stop a queued message from being sent; its job finds it cancelled and does nothing."""
     from webapp.core.errors import Conflict
 
-    if message.status != "queued":
+    if message.status != MessageStatus.QUEUED:
         raise Conflict(f"message {message.id} is {message.status}, not queued", field="id")
-    message.status = "cancelled"
+    message.status = MessageStatus.CANCELLED
     message.held_reason = message.held_until = None
     db.session.commit()

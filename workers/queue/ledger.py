@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dramatiq import Middleware
 
 from workers.queue import jobs
-from workers.queue.broker import SEND_ACTORS
+from workers.queue.contracts import SEND_ACTORS
 
 log = logging.getLogger(__name__)
 

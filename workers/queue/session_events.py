@@ -19,10 +19,10 @@ from typing import Any
 import redis
 
 from workers.queue import broker, keys, signing
+from workers.queue.contracts import Actor, Band
 
 log = logging.getLogger(__name__)
 
-FOLD_ACTOR = "fold_session_events"
 STREAM_MAXLEN = 100_000
 RECLAIM_IDLE_MS = 30_000
 FOLD_FLAG_TTL_MS = 5_000
@@ -43,7 +43,7 @@ def publish_many(client: redis.Redis, events: list[dict[str, Any]]) -> None:
     # one folder, not one per event. The expiry heals a folder that died holding it.
     pipe.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS)
     if pipe.execute()[-1]:
-        broker.enqueue(FOLD_ACTOR, broker.EVENTS)
+        broker.enqueue(Actor.FOLD_SESSION_EVENTS, Band.EVENTS)
 
 
 def begin_fold(client: redis.Redis) -> None:
@@ -156,7 +156,7 @@ def replay_dead(client: redis.Redis, entry_ids: list[str] | None = None) -> int:
     pipe.xdel(dead, *[entry_id for entry_id, _ in entries])
     pipe.set(keys.FOLD_PENDING, 1, nx=True, px=FOLD_FLAG_TTL_MS)
     if pipe.execute()[-1]:
-        broker.enqueue(FOLD_ACTOR, broker.EVENTS)
+        broker.enqueue(Actor.FOLD_SESSION_EVENTS, Band.EVENTS)
     return len(entries)
 
 

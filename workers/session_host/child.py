@@ -30,6 +30,7 @@ import redis
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
 from workers.queue import media
+from workers.queue.contracts import ClientMethod, RpcCode
 from workers.session_host.transports import Transport, transport_class
 from workers.session_host.transports.base import SendResult, TransportError
 from workers.session_host.wire import Channel
@@ -37,18 +38,7 @@ from workers.session_host.wire import Channel
 log = logging.getLogger("workers.session_host.child")
 
 # What the host may call on a transport, with the keyword arguments it passes.
-METHODS = {
-    "start",
-    "stop",
-    "send_text",
-    "send_media",
-    "ping",
-    "pair_phone",
-    "send_presence",
-    "on_whatsapp",
-    "simulate",
-    "logout",
-}
+METHODS = frozenset(ClientMethod)
 # How long the transports may take to stop once the host is gone.
 ORPHAN_STOP_S = 5.0
 
@@ -92,14 +82,14 @@ class Client:
 
     def _do(self, session_id: str, method: str, args: dict[str, Any]) -> Any:
         if method not in METHODS:
-            raise TransportError(f"unknown client method {method!r}", code="bad_request")
-        if method == "start":
+            raise TransportError(f"unknown client method {method!r}", code=RpcCode.BAD_REQUEST)
+        if method == ClientMethod.START:
             return self._start(session_id, args)
         with self._lock:
             transport = self.transports.get(session_id)
         if transport is None:
-            raise TransportError(f"session {session_id} is not started", code="not_hosted")
-        if method == "stop":
+            raise TransportError(f"session {session_id} is not started", code=RpcCode.NOT_HOSTED)
+        if method == ClientMethod.STOP:
             with self._lock:
                 self.transports.pop(session_id, None)
                 self.stopping.add(transport)
@@ -109,7 +99,7 @@ class Client:
                 with self._lock:
                     self.stopping.discard(transport)
             return None
-        if method == "send_media":
+        if method == ClientMethod.SEND_MEDIA:
             # The call carries the attachment's descriptor; its bytes wait in Redis.
             args = {**args, "media": media.load(self.redis, args["media"])}
         result = getattr(transport, method)(**args)

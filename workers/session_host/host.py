@@ -39,6 +39,7 @@ import redis
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
 from workers.queue import keys, session_events
+from workers.queue.contracts import EventKind, RpcCode, RpcMethod, SendState, SessionState
 from workers.session_host.leases import Leases
 from workers.session_host.rpc import RpcServer
 from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
@@ -53,15 +54,15 @@ PUBLISH_BATCH = 500
 
 
 class SendInProgress(TransportError):
-    code = "send_in_progress"
+    code = RpcCode.SEND_IN_PROGRESS
 
 
 # A batch's answer for a message it had no time left for: not a failure, send it next.
-SEND_LATER = "later"
+SEND_LATER = RpcCode.LATER
 
 
 class UnknownMethod(TransportError):
-    code = "bad_request"
+    code = RpcCode.BAD_REQUEST
 
 
 @dataclass
@@ -250,7 +251,9 @@ class SessionHost:
                 self.sessions[session_id] = transport
         except Exception as exc:
             log.exception("session %s could not start", session_id)
-            self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
+            self._publish(
+                session_id, EventKind.STATUS, {"status": SessionState.FAILED, "reason": str(exc)}
+            )
             return
         # Its client process boots on a thread of its own: that takes seconds, and the rounds
         # that renew the leases (this one's included) must not wait for it.
@@ -264,7 +267,9 @@ class SessionHost:
             log.info("session %s started (%s)", session_id, name)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
-            self._publish(session_id, "status", {"status": "failed", "reason": str(exc)})
+            self._publish(
+                session_id, EventKind.STATUS, {"status": SessionState.FAILED, "reason": str(exc)}
+            )
             with self._lock:
                 current = self.sessions.get(session_id) is transport
             if current:
@@ -296,7 +301,9 @@ class SessionHost:
         for session_id in held:
             self.leases.release(session_id)
             self._publish(
-                session_id, "status", {"status": "disconnected", "reason": "host stopped"}
+                session_id,
+                EventKind.STATUS,
+                {"status": SessionState.DISCONNECTED, "reason": "host stopped"},
             )
         self.rpc.close()
         self._pinger.shutdown(wait=False, cancel_futures=True)
@@ -306,19 +313,19 @@ class SessionHost:
 
     def _emitter(self, session_id: str):
         def emit(kind: str, **data: Any) -> None:
-            if kind in ("message", "receipt"):
+            if kind in (EventKind.MESSAGE, EventKind.RECEIPT):
                 with self._lock:
                     self._activity[session_id] = time.time()
-            if kind == "status":
+            if kind == EventKind.STATUS:
                 with self._lock:
                     self.state.setdefault(session_id, {}).update(
                         {k: v for k, v in data.items() if k in ("status", "phone", "reason")}
                     )
-                    if data.get("status") == "connected":
+                    if data.get("status") == SessionState.CONNECTED:
                         self._activity.setdefault(session_id, time.time())
                     else:
                         self._health.pop(session_id, None)
-            elif kind == "paired":
+            elif kind == EventKind.PAIRED:
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")
             self._publish(session_id, kind, data)
@@ -366,7 +373,7 @@ class SessionHost:
     def _name_receipts(self, batch: list[dict[str, Any]]) -> None:
         """Give receipts the Kabar message id their WhatsApp id was sent as, when known: from
         this host's memory of its latest sends, else from the records in Redis."""
-        unnamed = [e for e in batch if e["kind"] == "receipt" and "message_id" not in e]
+        unnamed = [e for e in batch if e["kind"] == EventKind.RECEIPT and "message_id" not in e]
         for event in unnamed:
             if (known := self._names.get(event["wa_message_id"])) is not None:
                 event["message_id"] = known
@@ -388,25 +395,25 @@ class SessionHost:
     def handle(self, session_id: str, method: str, params: dict[str, Any]) -> Any:
         transport = self.sessions.get(session_id)
         if transport is None:
-            raise TransportError(f"session {session_id} is not held here", code="not_hosted")
-        if method == "send":
+            raise TransportError(f"session {session_id} is not held here", code=RpcCode.NOT_HOSTED)
+        if method == RpcMethod.SEND:
             return self._send(session_id, transport, params)
-        if method == "send_batch":
+        if method == RpcMethod.SEND_BATCH:
             return self._send_batch(session_id, transport, params)
-        if method == "status":
+        if method == RpcMethod.STATUS:
             with self._lock:
                 state = {"host": self.host_id, **self.state.get(session_id, {})}
             return {**state, "pid": getattr(transport, "pid", None)}
-        if method == "simulate":
+        if method == RpcMethod.SIMULATE:
             return transport.simulate(params["action"], params.get("params") or {})
-        if method == "pair":
+        if method == RpcMethod.PAIR:
             return {"code": transport.pair_phone(params["phone"])}
-        if method == "check_numbers":
+        if method == RpcMethod.CHECK_NUMBERS:
             return transport.on_whatsapp([str(phone) for phone in params.get("phones") or []])
-        if method == "logout":
+        if method == RpcMethod.LOGOUT:
             transport.logout()
-            return {"status": "logged_out"}
-        if method == "reconnect":
+            return {"status": SessionState.LOGGED_OUT}
+        if method == RpcMethod.RECONNECT:
             self.reconnect(session_id, "asked by Kabar")
             with self._lock:
                 return {"host": self.host_id, **self.state.get(session_id, {})}
@@ -423,7 +430,7 @@ class SessionHost:
             transport = self.sessions.get(session_id)
             lock = self._reconnect_locks.setdefault(session_id, threading.Lock())
         if transport is None:
-            raise TransportError(f"session {session_id} is not held here", code="not_hosted")
+            raise TransportError(f"session {session_id} is not held here", code=RpcCode.NOT_HOSTED)
         with lock:
             log.info("session %s: reconnecting (%s)", session_id, reason)
             with self._lock:
@@ -448,7 +455,7 @@ class SessionHost:
         for session_id in self.held_sessions():
             with self._lock:
                 transport = self.sessions.get(session_id)
-                connected = self.state.get(session_id, {}).get("status") == "connected"
+                connected = self.state.get(session_id, {}).get("status") == SessionState.CONNECTED
                 health = self._health.setdefault(session_id, HealthState()) if connected else None
             if transport is None or health is None:
                 continue
@@ -501,7 +508,7 @@ class SessionHost:
             }
             if reconnect:
                 event["action"] = "reconnect"
-            self._publish(session_id, "health", event)
+            self._publish(session_id, EventKind.HEALTH, event)
         health.troubled = not ok or slow
         health.idle = idle
         if reconnect:
@@ -573,7 +580,7 @@ class SessionHost:
             item["media"] = params["media"]
         result = self._send_batch(session_id, transport, {**params, "messages": [item]})
         outcome = result["results"][0]
-        if outcome["state"] == "error":
+        if outcome["state"] == SendState.ERROR:
             raise TransportError(outcome["error"], code=outcome["code"])
         return outcome
 
@@ -616,11 +623,11 @@ class SessionHost:
                     self.redis.delete(keys.sent_record(message_id))  # nothing went out
                 else:  # it may have gone out (a crash, a bug after the send): never again
                     self._unknown(session_id, message_id)
-                failure = _refusal(getattr(exc, "code", "send_failed"), str(exc) or repr(exc))
+                failure = _refusal(getattr(exc, "code", RpcCode.SEND_FAILED), str(exc) or repr(exc))
                 results += [failure] * (len(batch) - index)
                 break
             record = {
-                "state": "sent",
+                "state": SendState.SENT,
                 "session_id": session_id,
                 "wa_message_id": sent.wa_message_id,
                 "sent_at": sent.sent_at,
@@ -643,7 +650,7 @@ class SessionHost:
             pipe.set(keys.sent_record(sent_id), json.dumps(record), ex=SENT_RECORD_TTL_S)
             pipe.set(keys.wa_message(record["wa_message_id"]), sent_id, ex=SENT_RECORD_TTL_S)
         if message_id is not None:
-            claim = {"state": "sending", "host": self.host_id, "session_id": session_id}
+            claim = {"state": SendState.SENDING, "host": self.host_id, "session_id": session_id}
             pipe.set(keys.sent_record(message_id), json.dumps(claim), nx=True, ex=SENT_RECORD_TTL_S)
         answers = pipe.execute()
         return message_id is not None and bool(answers[-1])
@@ -651,13 +658,13 @@ class SessionHost:
     def _unknown(self, session_id: str, message_id: str) -> None:
         """The message may have gone out (its client died mid-send): the claim stays, so nothing
         sends it by itself again, but it names no live host, so the operator may resend it."""
-        claim = {"state": "sending", "session_id": session_id, "outcome": "unknown"}
+        claim = {"state": SendState.SENDING, "session_id": session_id, "outcome": "unknown"}
         self.redis.set(keys.sent_record(message_id), json.dumps(claim), xx=True, keepttl=True)
 
     def _earlier(self, message_id: str) -> dict[str, Any]:
         """The answer for a message another call claimed: its record once sent, else busy."""
         record = json.loads(self.redis.get(keys.sent_record(message_id)) or "{}")
-        if record.get("state") == "sent":
+        if record.get("state") == SendState.SENT:
             return {**record, "duplicate": True}
         return _refusal(SendInProgress.code, f"message {message_id} is being sent already")
 
@@ -683,10 +690,10 @@ class _RecentSends:
 
 
 def _refusal(code: str, error: str) -> dict[str, str]:
-    return {"state": "error", "code": code, "error": error}
+    return {"state": SendState.ERROR, "code": code, "error": error}
 
 
-_UNSUPPORTED = "unsupported"
+_UNSUPPORTED = RpcCode.UNSUPPORTED
 
 
 def _timed_ping(transport: Transport) -> tuple[float, str | None]:

@@ -27,6 +27,7 @@ import redis
 
 import webapp.config as config
 from workers.queue import keys, signing
+from workers.queue.contracts import RpcCode
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class SessionNotHosted(RpcError):
     """No session host holds the session: it is not running, or the session is unknown."""
 
     def __init__(self, session_id: str) -> None:
-        super().__init__("not_hosted", f"no session host is running session {session_id}")
+        super().__init__(RpcCode.NOT_HOSTED, f"no session host is running session {session_id}")
 
 
 class HostGone(RpcError):
@@ -59,7 +60,7 @@ class HostGone(RpcError):
 
     def __init__(self, session_id: str, method: str) -> None:
         super().__init__(
-            "host_gone", f"the session host running {session_id} stopped during {method}"
+            RpcCode.HOST_GONE, f"the session host running {session_id} stopped during {method}"
         )
 
 
@@ -69,7 +70,7 @@ class ChannelKeyMismatch(RpcError):
 
     def __init__(self, session_id: str) -> None:
         super().__init__(
-            "channel_key_mismatch",
+            RpcCode.CHANNEL_KEY_MISMATCH,
             f"the session host running {session_id} refused the call: it was " + signing.OTHER_KEY,
         )
 
@@ -92,7 +93,8 @@ class RpcTimeout(RpcError):
 
     def __init__(self, session_id: str, method: str, timeout: float) -> None:
         super().__init__(
-            "timeout", f"session host did not answer {method} for {session_id} in {timeout:g} s"
+            RpcCode.TIMEOUT,
+            f"session host did not answer {method} for {session_id} in {timeout:g} s",
         )
 
 
@@ -239,8 +241,8 @@ class RpcServer:
         try:
             reply = {"result": self.handler(session_id, request["method"], request["params"])}
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
-            code = getattr(exc, "code", "internal")
-            if code == "internal":
+            code = getattr(exc, "code", RpcCode.INTERNAL)
+            if code == RpcCode.INTERNAL:
                 log.exception("RPC %s for %s failed", request["method"], session_id)
             reply = {"error": {"code": code, "message": str(exc)}}
         reply["id"] = request["id"]

@@ -19,7 +19,6 @@ import base64
 import collections
 import itertools
 import logging
-import random
 import re
 import signal
 import socket
@@ -35,7 +34,9 @@ from typing import Any
 from urllib.parse import quote
 
 import webapp.config as config
+from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialStore
+from workers.queue.contracts import ClientMethod, EventKind, RpcCode, SessionState
 from workers.queue.masking import mask_digits
 from workers.session_host.transports.base import (
     EventSink,
@@ -65,7 +66,7 @@ _FATAL = re.compile(r"^(panic:|fatal error:|Fatal Python error:|\[signal )")
 class ClientCrashed(TransportError):
     """The client process of the session died while the call was under way."""
 
-    code = "client_crashed"
+    code = RpcCode.CLIENT_CRASHED
     # A send that was in flight may have reached WhatsApp before the process died.
     outcome_unknown = True
 
@@ -390,7 +391,9 @@ class IsolatedTransport(Transport):
         proc = self.pool.acquire(self.session_id, self.name, self.emit, self._crashed)
         self._proc = proc
         try:
-            proc.call(self.session_id, "start", transport=self.name, options=self.options)
+            proc.call(
+                self.session_id, ClientMethod.START, transport=self.name, options=self.options
+            )
         except ClientCrashed:
             pass  # the crash handler restarts it
 
@@ -402,7 +405,7 @@ class IsolatedTransport(Transport):
         if proc is None:
             return
         try:
-            proc.call(self.session_id, "stop", timeout=STOP_TIMEOUT_S)
+            proc.call(self.session_id, ClientMethod.STOP, timeout=STOP_TIMEOUT_S)
         except (TransportError, ClientError) as exc:
             log.info("session %s: client did not stop cleanly (%s)", self.session_id, exc)
         self.pool.release(self.session_id, proc)
@@ -428,13 +431,17 @@ class IsolatedTransport(Transport):
         or give up with ``failed`` after ``max_attempts``."""
         if self._crashes > self.max_attempts:
             self._running = False
-            self.emit("status", status="failed", reason=reason, attempt=self._crashes - 1)
+            self.emit(
+                EventKind.STATUS,
+                status=SessionState.FAILED,
+                reason=reason,
+                attempt=self._crashes - 1,
+            )
             return
-        delay = min(self.backoff_base * 2 ** (self._crashes - 1), self.backoff_cap)
-        delay += random.random() * self.jitter
+        delay = backoff(self._crashes, self.backoff_base, self.backoff_cap, self.jitter)
         self.emit(
-            "status",
-            status="connecting",
+            EventKind.STATUS,
+            status=SessionState.CONNECTING,
             reason=reason,
             attempt=self._crashes,
             retry_in=round(delay, 1),
@@ -474,7 +481,7 @@ class IsolatedTransport(Transport):
         return proc.call(self.session_id, method, **args)
 
     def send_text(self, jid: str, text: str, wa_message_id: str) -> SendResult:
-        result = self._call("send_text", jid=jid, text=text, wa_message_id=wa_message_id)
+        result = self._call(ClientMethod.SEND_TEXT, jid=jid, text=text, wa_message_id=wa_message_id)
         return SendResult(result["wa_message_id"], result["sent_at"])
 
     def send_media(
@@ -482,24 +489,28 @@ class IsolatedTransport(Transport):
     ) -> SendResult:
         """``media`` is the wire form's descriptor: the client reads the bytes from Redis."""
         result = self._call(
-            "send_media", jid=jid, caption=caption, media=dict(media), wa_message_id=wa_message_id
+            ClientMethod.SEND_MEDIA,
+            jid=jid,
+            caption=caption,
+            media=dict(media),
+            wa_message_id=wa_message_id,
         )
         return SendResult(result["wa_message_id"], result["sent_at"])
 
     def ping(self) -> None:
-        self._call("ping")
+        self._call(ClientMethod.PING)
 
     def pair_phone(self, phone: str) -> str:
-        return self._call("pair_phone", phone=phone)
+        return self._call(ClientMethod.PAIR_PHONE, phone=phone)
 
     def send_presence(self, jid: str, typing: bool) -> None:
-        self._call("send_presence", jid=jid, typing=typing)
+        self._call(ClientMethod.SEND_PRESENCE, jid=jid, typing=typing)
 
     def on_whatsapp(self, phones: list[str]) -> dict[str, bool]:
-        return self._call("on_whatsapp", phones=phones)
+        return self._call(ClientMethod.ON_WHATSAPP, phones=phones)
 
     def simulate(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("simulate", action=action, params=dict(params))
+        return self._call(ClientMethod.SIMULATE, action=action, params=dict(params))
 
     def logout(self) -> None:
-        self._call("logout")
+        self._call(ClientMethod.LOGOUT)

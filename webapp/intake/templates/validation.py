@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webapp.core.errors import MessageTooLong, TemplateInvalid
-from webapp.core.media_types import TYPES as MEDIA_TYPES
 from webapp.intake.templates.filters import FILTERS
 from webapp.intake.templates.rendering import (
     PLACEHOLDER,
@@ -23,6 +22,7 @@ from webapp.intake.templates.rendering import (
 
 # A module, not its names: media's own imports come back here (settings -> templates).
 from workers.pipeline import attachments
+from workers.queue.contracts import SENDABLE_MEDIA_TYPES
 
 # Something that looks like a placeholder but is not one ("{{ name }}", "{{a|b|c}}"): sent as is.
 PLACEHOLDER_LIKE = re.compile(r"\{\{[^{}\n]{0,100}\}\}")
@@ -141,9 +141,9 @@ def normalize_extra(type_: str, parts: Mapping[str, Any]) -> dict[str, Any] | No
         if target.scheme not in ("http", "https") or not target.netloc:
             raise TemplateInvalid("mediaUrl must be an http(s) URL of the image", field="mediaUrl")
         media_type = parts.get("media_type") or "image"
-        if media_type not in MEDIA_TYPES:
+        if media_type not in SENDABLE_MEDIA_TYPES:
             raise TemplateInvalid(
-                f"mediaType must be one of {', '.join(MEDIA_TYPES)}", field="mediaType"
+                f"mediaType must be one of {', '.join(SENDABLE_MEDIA_TYPES)}", field="mediaType"
             )
         file_name = _text(parts.get("file_name"), "fileName", required=False)
         if file_name and len(file_name) > attachments.MAX_FILE_NAME:

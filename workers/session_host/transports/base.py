@@ -6,7 +6,8 @@ session host turns its events into the session-event stream.
 
 Event kinds a transport emits:
 
-- ``status``  ``status`` (one of SESSION_STATES), optional ``reason``, ``attempt``, ``retry_in``;
+- ``status``  ``status`` (a ``SessionState`` of ``workers.queue.contracts``), optional
+  ``reason``, ``attempt``, ``retry_in``;
   ``qr_expired`` is a QR or pairing-code login that ended without a scan: the transport waits
   for the operator to ask for a new QR (a restart of the session)
 - ``qr``      ``code`` (the string to render), ``expires_at`` (epoch seconds)
@@ -29,25 +30,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from webapp.core.credentials import CredentialStore
+from workers.queue.contracts import EventKind, RpcCode, SessionState
 
 if TYPE_CHECKING:
     from webapp.core.media_types import Media
 
-SESSION_STATES = (
-    "disconnected",
-    "connecting",
-    "qr",
-    "qr_expired",
-    "connected",
-    "logged_out",
-    "banned",
-    "failed",
-)
-
 EventSink = Callable[..., None]
-
-# What an incoming ``message`` event's ``media_type`` may be.
-MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 
 # Since mid-2026 WhatsApp asks some accounts for a passkey when a device is linked; neonize 0.5.2
 # cannot answer it, so such a login ends ``failed`` with this reason.
@@ -64,7 +52,7 @@ PAIR_CODE_EXPIRED_REASON = "the pairing code was not typed in time; show a new Q
 class TransportError(Exception):
     """A transport could not do what it was asked; ``code`` names the reason for callers."""
 
-    code = "transport_error"
+    code = RpcCode.TRANSPORT_ERROR
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -73,41 +61,41 @@ class TransportError(Exception):
 
 
 class NotConnected(TransportError):
-    code = "not_connected"
+    code = RpcCode.NOT_CONNECTED
 
 
 class SendFailed(TransportError):
-    code = "send_failed"
+    code = RpcCode.SEND_FAILED
 
 
 class Unsupported(TransportError):
-    code = "unsupported"
+    code = RpcCode.UNSUPPORTED
 
 
 class RecipientRefused(SendFailed):
     """WhatsApp refused the send because of the recipient, not the number: sending it through
     another number, or resting this one, would not help."""
 
-    code = "recipient_refused"
+    code = RpcCode.RECIPIENT_REFUSED
 
 
 class NotOnWhatsApp(RecipientRefused):
     """The recipient has no WhatsApp account (whatsmeow: "no LID found")."""
 
-    code = "not_on_whatsapp"
+    code = RpcCode.NOT_ON_WHATSAPP
 
 
 class ReachOutLimited(RecipientRefused):
     """WhatsApp's limit on starting chats with new contacts (server error 463): this number
     may not write to this cold contact for now; the message waits."""
 
-    code = "reach_out_limited"
+    code = RpcCode.REACH_OUT_LIMITED
 
 
 class ReachOutRefused(RecipientRefused):
     """WhatsApp refused a first message to a cold contact (server error 479)."""
 
-    code = "reach_out_refused"
+    code = RpcCode.REACH_OUT_REFUSED
 
 
 class SendUncertain(TransportError):
@@ -115,7 +103,7 @@ class SendUncertain(TransportError):
     answer): the message may have reached the recipient, so it must not be sent again by
     itself."""
 
-    code = "send_uncertain"
+    code = RpcCode.SEND_UNCERTAIN
     # The session host keeps the message's send claim: no retry anywhere sends it again.
     outcome_unknown = True
 
@@ -173,7 +161,7 @@ class Transport(ABC):
         """Unlink the device and forget the credentials."""
         self.stop()
         self.credentials.delete()
-        self.emit("status", status="logged_out", reason="logged out from Kabar")
+        self.emit(EventKind.STATUS, status=SessionState.LOGGED_OUT, reason="logged out from Kabar")
 
     def ping(self) -> None:
         """Prove the connection works with a cheap round trip; raise a TransportError if not.

@@ -6,6 +6,7 @@ What a media type is and what bytes are (``Media``, ``sniff``) are rules of thei
 
 from __future__ import annotations
 
+from workers.queue.contracts import RpcCode
 from workers.session_host.transports.base import SendFailed, TransportError
 
 
@@ -13,10 +14,10 @@ class MediaRejected(SendFailed):
     """WhatsApp would not take the attachment (not what its type says, too large): that message
     fails, the number goes on."""
 
-    code = "media_rejected"
+    code = RpcCode.MEDIA_REJECTED
 
 
 class MediaMissing(TransportError):
     """The attachment's bytes were not in Redis (expired, or Redis lost them): nothing went out."""
 
-    code = "media_missing"
+    code = RpcCode.MEDIA_MISSING

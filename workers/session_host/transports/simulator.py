@@ -69,11 +69,12 @@ from typing import Any
 import redis
 
 import webapp.config as config
+from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialsUnreadable
 from webapp.core.media_types import Media, MediaRefused, sniff
+from workers.queue.contracts import MEDIA_TYPES
 from workers.session_host.simulated_network import FAULTS, SimulatedNetwork, phone_of
 from workers.session_host.transports.base import (
-    MEDIA_TYPES,
     PAIR_CODE_EXPIRED_REASON,
     PASSKEY_REASON,
     QR_EXPIRED_REASON,
@@ -112,13 +113,6 @@ PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ23456789"
 
 def _iso_ms(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def backoff_delay(attempt: int, base: float, cap: float, jitter: float) -> float:
-    """Seconds before retry number ``attempt``: doubling from ``base`` up to ``cap``, plus up to
-    ``jitter`` random seconds (the same shape as the neonize transport's)."""
-    exponent = min(max(attempt, 1) - 1, 60)
-    return min(base * 2**exponent, cap) + random.random() * jitter
 
 
 class SimulatorTransport(Transport):
@@ -251,7 +245,7 @@ class SimulatorTransport(Transport):
         if attempt >= self.max_attempts:
             self._set_status("failed", reason=reason, attempt=attempt)
             return
-        delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.jitter)
+        delay = backoff(attempt, self.backoff_base, self.backoff_cap, self.jitter)
         self._set_status("disconnected", reason=reason, attempt=attempt, retry_in=round(delay, 3))
         self._after(delay, epoch, self._attempt, epoch, attempt)
 
