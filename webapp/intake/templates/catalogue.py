@@ -12,6 +12,7 @@ from webapp.core.errors import Conflict, NotFound, TemplateInvalid, TemplateNotF
 from webapp.extensions import db
 from webapp.intake.templates.validation import check_content, normalize_extra
 from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, row_id
+from workers.queue.contracts import BulkStatus
 
 CATEGORIES = ("notification", "reminder", "promotion")
 
@@ -205,7 +206,8 @@ def delete_template(template_id: int | str) -> None:
         )
     busy = db.session.scalar(
         db.select(BulkJob.job_id).where(
-            BulkJob.template_id == template.id, BulkJob.status.not_in(("completed", "cancelled"))
+            BulkJob.template_id == template.id,
+            BulkJob.status.not_in((BulkStatus.COMPLETED, BulkStatus.CANCELLED)),
         )
     )
     if busy:

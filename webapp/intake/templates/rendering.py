@@ -14,6 +14,7 @@ from webapp.models import WhatsAppTemplate
 
 # A module, not its names: media's own imports come back here (settings -> templates).
 from workers.pipeline import attachments
+from workers.queue.contracts import MediaType
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)(?:\|(\w+))?\}\}")
 
@@ -116,7 +117,9 @@ def _compose(type_: str, body: str, extra: Mapping[str, Any]) -> Rendered:
     if type_ == "media":
         url = (extra.get("media_url") or "").strip()
         attachment = attachments.Attachment(
-            extra.get("media_type") or "image", url=url, file_name=extra.get("file_name") or None
+            extra.get("media_type") or MediaType.IMAGE,
+            url=url,
+            file_name=extra.get("file_name") or None,
         )
         return Rendered(body, media_url=url or None, render_mode="media", media=attachment)
     if type_ == "button":

@@ -22,7 +22,7 @@ from webapp.intake.templates.rendering import (
 
 # A module, not its names: media's own imports come back here (settings -> templates).
 from workers.pipeline import attachments
-from workers.queue.contracts import SENDABLE_MEDIA_TYPES
+from workers.queue.contracts import SENDABLE_MEDIA_TYPES, MediaType
 
 # Something that looks like a placeholder but is not one ("{{ name }}", "{{a|b|c}}"): sent as is.
 PLACEHOLDER_LIKE = re.compile(r"\{\{[^{}\n]{0,100}\}\}")
@@ -140,7 +140,7 @@ def normalize_extra(type_: str, parts: Mapping[str, Any]) -> dict[str, Any] | No
         target = urlsplit(PLACEHOLDER.sub("x", url))
         if target.scheme not in ("http", "https") or not target.netloc:
             raise TemplateInvalid("mediaUrl must be an http(s) URL of the image", field="mediaUrl")
-        media_type = parts.get("media_type") or "image"
+        media_type = parts.get("media_type") or MediaType.IMAGE
         if media_type not in SENDABLE_MEDIA_TYPES:
             raise TemplateInvalid(
                 f"mediaType must be one of {', '.join(SENDABLE_MEDIA_TYPES)}", field="mediaType"
@@ -153,7 +153,7 @@ def normalize_extra(type_: str, parts: Mapping[str, Any]) -> dict[str, Any] | No
         return {
             "media_url": url,
             "media_type": media_type,
-            **({"file_name": file_name} if file_name and media_type == "document" else {}),
+            **({"file_name": file_name} if file_name and media_type == MediaType.DOCUMENT else {}),
         }
     if type_ == "button":
         buttons = parts.get("buttons")
