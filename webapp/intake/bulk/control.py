@@ -15,9 +15,10 @@ from webapp.intake.bulk.submit import _queue_expansion, get_job
 from webapp.intake.messages import MAX_ATTEMPTS
 from webapp.models import BulkJob, WhatsAppMessage, as_utc
 from workers.queue import broker, jobs
+from workers.queue.contracts import BulkStatus, MessageStatus
 
-ACTIVE = ("scheduled", "pending", "expanding", "running")
-FINISHED = ("completed", "cancelled")
+ACTIVE = (BulkStatus.SCHEDULED, BulkStatus.PENDING, BulkStatus.EXPANDING, BulkStatus.RUNNING)
+FINISHED = (BulkStatus.COMPLETED, BulkStatus.CANCELLED)
 
 
 def pause(job_id: str) -> BulkJob:
@@ -30,11 +31,13 @@ def pause(job_id: str) -> BulkJob:
             f"bulk send {job_id} is {status}; only an active one can pause", field="jobId"
         )
     M = WhatsAppMessage
-    db.session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(status="paused"))
+    db.session.execute(
+        sa.update(BulkJob).where(BulkJob.id == job.id).values(status=BulkStatus.PAUSED)
+    )
     db.session.execute(
         sa.update(M)
-        .where(M.bulk_job_id == job.id, M.status == "queued")
-        .values(status="paused", held_reason=None, held_until=None)
+        .where(M.bulk_job_id == job.id, M.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.PAUSED, held_reason=None, held_until=None)
     )
     db.session.commit()
     db.session.refresh(job)
@@ -45,18 +48,18 @@ def resume(job_id: str) -> BulkJob:
     """Go on: paused rows are queued again with fresh jobs, expansion goes on where it stopped."""
     job = get_job(job_id)
     status, expanded = _lock(job.id)
-    if status != "paused":
+    if status != BulkStatus.PAUSED:
         db.session.rollback()
         raise Conflict(f"bulk send {job_id} is {status}, not paused", field="jobId")
     if expanded < job.total:
         future = job.schedule_at and as_utc(job.schedule_at) > datetime.now(UTC) and not expanded
-        next_status = "scheduled" if future else "pending"
+        next_status = BulkStatus.SCHEDULED if future else BulkStatus.PENDING
     else:
-        next_status = "running"
+        next_status = BulkStatus.RUNNING
     db.session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(status=next_status))
     db.session.commit()
     _requeue_paused(job.id)
-    if next_status == "pending":
+    if next_status == BulkStatus.PENDING:
         _queue_expansion(job.id)
     db.session.refresh(job)
     return job
@@ -67,19 +70,22 @@ def _requeue_paused(bulk_id: int, batch: int = 500) -> int:
     requeued = 0
     while True:
         status, _ = _lock(bulk_id)
-        if status in ("paused", "cancelled"):  # paused or cancelled again meanwhile
+        # Paused or cancelled again meanwhile.
+        if status in (BulkStatus.PAUSED, BulkStatus.CANCELLED):
             db.session.rollback()
             return requeued
         rows = list(
             db.session.scalars(
-                sa.select(M).where(M.bulk_job_id == bulk_id, M.status == "paused").limit(batch)
+                sa.select(M)
+                .where(M.bulk_job_id == bulk_id, M.status == MessageStatus.PAUSED)
+                .limit(batch)
             )
         )
         if not rows:
             db.session.rollback()
             return requeued
         for row in rows:
-            row.status = "queued"
+            row.status = MessageStatus.QUEUED
             row.waiting_since = None  # a wait for a number counts from the resume
         queued = jobs.new_jobs(rows, MAX_ATTEMPTS)
         db.session.commit()
@@ -99,13 +105,13 @@ def cancel(job_id: str) -> BulkJob:
     db.session.execute(
         sa.update(BulkJob)
         .where(BulkJob.id == job.id)
-        .values(status="cancelled", finished_at=sa.func.now())
+        .values(status=BulkStatus.CANCELLED, finished_at=sa.func.now())
     )
     db.session.execute(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status.in_(WAITING))
         .values(
-            status="cancelled",
+            status=MessageStatus.CANCELLED,
             error_message="bulk send cancelled",
             held_reason=None,
             held_until=None,
@@ -121,13 +127,13 @@ def resend_failed(job_id: str) -> tuple[int, int]:
     live session host still holds their send). A completed job runs again until they are done.
     Refused for a job that is not running or completed, or has no failed row."""
     job = get_job(job_id)
-    if job.status not in ("running", "completed"):
+    if job.status not in (BulkStatus.RUNNING, BulkStatus.COMPLETED):
         raise Conflict(f"bulk send {job_id} is {job.status}", field="jobId")
     M = WhatsAppMessage
     rows = list(
         db.session.scalars(
             sa.select(M)
-            .where(M.bulk_job_id == job.id, M.status == "failed")
+            .where(M.bulk_job_id == job.id, M.status == MessageStatus.FAILED)
             .order_by(M.id)
             .with_for_update()
         )
@@ -135,7 +141,7 @@ def resend_failed(job_id: str) -> tuple[int, int]:
     if not rows:
         db.session.rollback()
         raise Conflict(f"bulk send {job_id} has no failed message", field="jobId")
-    if job.status == "completed":
-        job.status, job.finished_at = "running", None
+    if job.status == BulkStatus.COMPLETED:
+        job.status, job.finished_at = BulkStatus.RUNNING, None
     resent = jobs.resend_failed(rows)
     return len(resent), len(rows) - len(resent)

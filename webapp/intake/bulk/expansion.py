@@ -25,6 +25,7 @@ from webapp.models import (
     preassign_ids,
 )
 from workers.queue import broker, jobs
+from workers.queue.contracts import Band, BulkStatus, MessageStatus, RpcCode
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,16 @@ def expand(bulk_id: int) -> int:
     Stops early when the job is paused or cancelled meanwhile; a later call goes on.
     """
     status, expanded = _lock(bulk_id)
-    if status not in ("pending", "expanding"):
+    if status not in (BulkStatus.PENDING, BulkStatus.EXPANDING):
         db.session.rollback()
         return 0
     B = BulkJob
     db.session.execute(
         sa.update(B)
         .where(B.id == bulk_id)
-        .values(status="expanding", started_at=sa.func.coalesce(B.started_at, sa.func.now()))
+        .values(
+            status=BulkStatus.EXPANDING, started_at=sa.func.coalesce(B.started_at, sa.func.now())
+        )
     )
     job = db.session.get(BulkJob, bulk_id)
     template = db.session.get(WhatsAppTemplate, job.template_id) if job.template_id else None
@@ -81,7 +84,7 @@ def expand(bulk_id: int) -> int:
             sa.update(B)
             .where(B.id == bulk_id)
             .values(
-                status="cancelled",
+                status=BulkStatus.CANCELLED,
                 finished_at=sa.func.now(),
                 errors=plan.errors
                 + [{"code": "unknown_template", "message": "the template was deleted"}],
@@ -103,14 +106,16 @@ def expand(bulk_id: int) -> int:
             # Asked before the job's row is locked, so a pause or cancel never waits for it.
             plan.ask_whatsapp(plan.recipients[expanded : expanded + BATCH])
             status, done = _lock(bulk_id)
-            if status != "expanding":
+            if status != BulkStatus.EXPANDING:
                 db.session.rollback()
                 break
             if done != expanded:  # another expansion ran meanwhile: trust the rows, not memory
                 seen = _sent_numbers(bulk_id)
             expanded = done
             if expanded >= len(plan.recipients):
-                db.session.execute(sa.update(B).where(B.id == bulk_id).values(status="running"))
+                db.session.execute(
+                    sa.update(B).where(B.id == bulk_id).values(status=BulkStatus.RUNNING)
+                )
                 db.session.commit()
                 break
             batch = plan.recipients[expanded : expanded + BATCH]
@@ -252,9 +257,9 @@ class _Plan:
                 else {"media_url": rendered.media_url, "render_mode": rendered.render_mode}
             ),
             email=email,
-            status="queued",
+            status=MessageStatus.QUEUED,
             priority=self.priority,
-            band=broker.BULK,
+            band=Band.BULK,
             routing=self.routing,
             bulk_job_id=self.bulk_id,
         )
@@ -265,7 +270,7 @@ class _Duplicate(KabarError):
 
 
 class _NotOnWhatsApp(KabarError):
-    code = "not_on_whatsapp"
+    code = RpcCode.NOT_ON_WHATSAPP
 
 
 def _refused(index: int, raw: Any, exc: KabarError) -> dict[str, Any]:

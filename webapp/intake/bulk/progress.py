@@ -9,9 +9,12 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import BulkJob, WhatsAppMessage, iso
+from workers.queue.contracts import WENT_OUT, BulkStatus, MessageStatus
 
 # Message rows that will still be sent (or would be, once resumed).
-WAITING = ("queued", "paused")
+WAITING = (MessageStatus.QUEUED, MessageStatus.PAUSED)
+# Shown after those waiting and those that went out, in this order.
+_SETTLED = (MessageStatus.FAILED, MessageStatus.CANCELLED)
 
 
 def counts(bulk_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -36,7 +39,7 @@ def counts(bulk_ids: list[int]) -> dict[int, dict[str, int]]:
         sa.select(M.bulk_job_id, M.status, sa.func.count())
         .where(
             M.bulk_job_id.in_(bulk_ids),
-            M.status.in_(("paused", "cancelled")),
+            M.status.in_((MessageStatus.PAUSED, MessageStatus.CANCELLED)),
             M.sent_at.is_not(None),
         )
         .group_by(M.bulk_job_id, M.status)
@@ -44,7 +47,7 @@ def counts(bulk_ids: list[int]) -> dict[int, dict[str, int]]:
     for bulk_id, status, count in went:
         by_status = found[bulk_id]
         by_status[status] -= count
-        by_status["sent"] = by_status.get("sent", 0) + count
+        by_status[MessageStatus.SENT] = by_status.get(MessageStatus.SENT, 0) + count
         if not by_status[status]:
             del by_status[status]
     return found
@@ -58,7 +61,11 @@ def held_counts(bulk_ids: list[int]) -> dict[int, int]:
     if bulk_ids:
         rows = db.session.execute(
             sa.select(M.bulk_job_id, sa.func.count())
-            .where(M.bulk_job_id.in_(bulk_ids), M.status == "queued", M.held_reason.is_not(None))
+            .where(
+                M.bulk_job_id.in_(bulk_ids),
+                M.status == MessageStatus.QUEUED,
+                M.held_reason.is_not(None),
+            )
             .group_by(M.bulk_job_id)
         )
         found.update({bulk_id: count for bulk_id, count in rows})
@@ -69,13 +76,12 @@ def report(job: BulkJob, by_status: dict[str, int] | None = None) -> dict[str, A
     """The job's progress as the API and the admin page show it."""
     if by_status is None:
         by_status = counts([job.id])[job.id]
-    shown = {s: by_status.get(s, 0) for s in ("queued", "paused", "sent", "delivered", "read")}
-    shown.update(failed=by_status.get("failed", 0), cancelled=by_status.get("cancelled", 0))
+    shown = {s: by_status.get(s, 0) for s in (*WAITING, *WENT_OUT, *_SETTLED)}
     shown.update({s: n for s, n in by_status.items() if s not in shown})
     not_expanded = max(job.total - job.expanded, 0)
     done = sum(n for s, n in shown.items() if s not in WAITING)
     done += job.invalid_count + job.duplicate_count
-    if job.status == "cancelled":
+    if job.status == BulkStatus.CANCELLED:
         done += not_expanded  # never to be expanded: settled
     progress = 100.0 if job.total == 0 else min(100.0, round(100.0 * done / job.total, 1))
     return {
@@ -101,7 +107,7 @@ def report(job: BulkJob, by_status: dict[str, int] | None = None) -> dict[str, A
 
 def finish_if_done(job: BulkJob, by_status: dict[str, int] | None = None) -> bool:
     """Mark a running job ``completed`` once none of its rows waits to be sent."""
-    if job.status != "running" or job.expanded < job.total:
+    if job.status != BulkStatus.RUNNING or job.expanded < job.total:
         return False
     if by_status is None:
         by_status = counts([job.id])[job.id]
@@ -109,8 +115,8 @@ def finish_if_done(job: BulkJob, by_status: dict[str, int] | None = None) -> boo
         return False
     db.session.execute(
         sa.update(BulkJob)
-        .where(BulkJob.id == job.id, BulkJob.status == "running")
-        .values(status="completed", finished_at=sa.func.now())
+        .where(BulkJob.id == job.id, BulkJob.status == BulkStatus.RUNNING)
+        .values(status=BulkStatus.COMPLETED, finished_at=sa.func.now())
     )
     db.session.commit()
     db.session.refresh(job)

@@ -18,8 +18,8 @@ from webapp.intake import templates
 from webapp.models import BulkJob
 from workers.pipeline import routing
 from workers.queue import broker
+from workers.queue.contracts import Actor, Band, BulkStatus
 
-EXPAND_ACTOR = "expand_bulk"
 MAX_RECIPIENTS = 50_000
 
 
@@ -114,7 +114,7 @@ def submit(request: BulkRequest, before_commit: Callable[[BulkJob], None] | None
         template_id=template.id,
         template_data=request.template_data,
         recipients=request.recipients,
-        status="scheduled" if scheduled else "pending",
+        status=BulkStatus.SCHEDULED if scheduled else BulkStatus.PENDING,
         priority=request.priority,
         routing=request.routing,
         total=len(request.recipients),
@@ -135,7 +135,7 @@ def submit(request: BulkRequest, before_commit: Callable[[BulkJob], None] | None
 
 
 def _queue_expansion(bulk_id: int) -> None:
-    broker.enqueue(EXPAND_ACTOR, broker.MAINTENANCE, bulk_id)
+    broker.enqueue(Actor.EXPAND_BULK, Band.MAINTENANCE, bulk_id)
 
 
 def get_job(job_id: str) -> BulkJob:

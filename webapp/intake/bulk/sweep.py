@@ -11,8 +11,7 @@ from webapp.extensions import db
 from webapp.intake.bulk.progress import counts, finish_if_done
 from webapp.intake.bulk.submit import _queue_expansion
 from webapp.models import BulkJob
-
-MAINTENANCE_ACTOR = "bulk_maintenance"
+from workers.queue.contracts import BulkStatus
 
 # An expansion that has not advanced for this long is queued again (its message was lost).
 STALE_AFTER = timedelta(seconds=60)
@@ -26,15 +25,16 @@ def maintain() -> dict[str, int]:
     due = list(
         db.session.scalars(
             sa.update(B)
-            .where(B.status == "scheduled", B.schedule_at <= now)
-            .values(status="pending")
+            .where(B.status == BulkStatus.SCHEDULED, B.schedule_at <= now)
+            .values(status=BulkStatus.PENDING)
             .returning(B.id)
         )
     )
     stale = list(
         db.session.scalars(
             sa.select(B.id).where(
-                B.status.in_(("pending", "expanding")), B.updated_at < now - STALE_AFTER
+                B.status.in_((BulkStatus.PENDING, BulkStatus.EXPANDING)),
+                B.updated_at < now - STALE_AFTER,
             )
         )
     )
@@ -43,7 +43,7 @@ def maintain() -> dict[str, int]:
     db.session.commit()
     for bulk_id in due + stale:
         _queue_expansion(bulk_id)
-    running = list(db.session.scalars(sa.select(B).where(B.status == "running")))
+    running = list(db.session.scalars(sa.select(B).where(B.status == BulkStatus.RUNNING)))
     by_job = counts([job.id for job in running])
     completed = sum(finish_if_done(job, by_job[job.id]) for job in running)
     return {"started": len(due), "requeued": len(stale), "completed": completed}
