@@ -65,10 +65,10 @@ def test_a_normal_commit_queues_at_once_and_leaves_the_outbox_empty(ctx, redis_c
 
     webhooks.message_status(message_id, "sent")
     assert entries() != []  # written with the change, before the commit
-    assert queued(redis_client, webhooks.DELIVER_ACTOR) == []
+    assert queued(redis_client, Actor.DELIVER_WEBHOOK) == []
     db.session.commit()
 
-    (args,) = queued(redis_client, webhooks.DELIVER_ACTOR)
+    (args,) = queued(redis_client, Actor.DELIVER_WEBHOOK)
     assert args[:2] == [hook.id, webhooks.MESSAGE_STATUS]
     assert entries() == []
 
@@ -85,7 +85,7 @@ def test_a_rolled_back_change_leaves_no_entry_and_queues_nothing(ctx, redis_clie
     db.session.commit()
 
     assert entries() == []
-    assert queued(redis_client, webhooks.DELIVER_ACTOR) == []
+    assert queued(redis_client, Actor.DELIVER_WEBHOOK) == []
 
 
 def test_a_notice_redis_missed_at_the_commit_is_relayed_exactly_once(ctx, redis_client):
@@ -97,7 +97,7 @@ def test_a_notice_redis_missed_at_the_commit_is_relayed_exactly_once(ctx, redis_
     with redis_unreachable():
         db.session.commit()
     assert db.session.get(WhatsAppMessage, message_id) is not None  # the change is kept
-    assert queued(redis_client, webhooks.DELIVER_ACTOR) == []
+    assert queued(redis_client, Actor.DELIVER_WEBHOOK) == []
     missed = entries()
     args = [e.args for e in missed]
     assert [a[0] for a in args] == [first.id, second.id]
@@ -113,7 +113,7 @@ def test_a_notice_redis_missed_at_the_commit_is_relayed_exactly_once(ctx, redis_
 
     assert outbox.relay() == 2
     assert outbox.relay() == 0
-    assert queued(redis_client, webhooks.DELIVER_ACTOR) == args
+    assert queued(redis_client, Actor.DELIVER_WEBHOOK) == args
     assert entries() == []
 
 

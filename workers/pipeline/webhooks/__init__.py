@@ -20,7 +20,7 @@ list), ``events`` (what is told, queued after the commit) and ``delivery`` (the 
 
 from __future__ import annotations
 
-from workers.pipeline.webhooks.delivery import DELIVER_ACTOR, DeliveryFailed, deliver, sign
+from workers.pipeline.webhooks.delivery import DeliveryFailed, deliver, sign
 from workers.pipeline.webhooks.events import incoming, message_status
 from workers.pipeline.webhooks.registry import (
     create_webhook,
@@ -38,7 +38,6 @@ from workers.pipeline.webhooks.subscriptions import (
 )
 
 __all__ = [
-    "DELIVER_ACTOR",
     "EVENTS",
     "MESSAGE_INCOMING",
     "MESSAGE_STATUS",

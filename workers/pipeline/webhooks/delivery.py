@@ -22,7 +22,6 @@ from workers.pipeline import outbound
 log = logging.getLogger(__name__)
 
 
-DELIVER_ACTOR = "deliver_webhook"
 SIGNATURE_HEADER = "X-Kabar-Signature"
 _RETRY_STATUSES = {408, 429}
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from webapp.extensions import db
 from webapp.models import STATUS_RANK, WhatsAppMessage, iso, utcnow
-from workers.pipeline.webhooks.delivery import DELIVER_ACTOR
 from workers.pipeline.webhooks.subscriptions import MESSAGE_INCOMING, MESSAGE_STATUS, subscribers
-from workers.queue import broker, outbox
+from workers.queue import outbox
+from workers.queue.contracts import Actor, Band, MessageStatus
 
 
 def message_status(message_id: int, status: str) -> None:
@@ -32,7 +32,9 @@ def message_status(message_id: int, status: str) -> None:
         "sentAt": iso(message.sent_at),
         "deliveredAt": iso(message.delivered_at),
         "readAt": iso(message.read_at),
-        "error": message.error_message if status in ("failed", "skipped") else None,
+        "error": message.error_message
+        if status in (MessageStatus.FAILED, MessageStatus.SKIPPED)
+        else None,
         "band": message.band,
     }
     _queue_after_commit(MESSAGE_STATUS, data, targets)
@@ -53,4 +55,4 @@ def _queue_after_commit(event: str, data: dict[str, Any], targets: list[int]) ->
         separators=(",", ":"),
     )
     for webhook_id in targets:
-        outbox.add(DELIVER_ACTOR, broker.MAINTENANCE, webhook_id, event, delivery_id, body)
+        outbox.add(Actor.DELIVER_WEBHOOK, Band.MAINTENANCE, webhook_id, event, delivery_id, body)
