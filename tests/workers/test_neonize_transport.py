@@ -59,6 +59,7 @@ from neonize.utils.enum import ClientName, ClientType, MediaType
 from neonize.utils.jid import build_jid
 from PIL import Image
 
+from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialStore
 from webapp.core.media_types import Media
 from workers.session_host.transports.base import (
@@ -74,7 +75,6 @@ from workers.session_host.transports.base import (
 from workers.session_host.transports.neonize.mapping import (
     PASSKEY_REASON,
     ConnectionLoss,
-    backoff_delay,
     epoch_seconds,
     map_connection_drop,
     map_connection_loss,
@@ -103,14 +103,14 @@ def user_jid(phone: str, device: int = 0) -> JID:
 
 
 def test_backoff_doubles_from_base_and_stops_at_cap():
-    delays = [backoff_delay(n, 2.0, 60.0, 1.0, rand=lambda: 0.0) for n in range(1, 9)]
+    delays = [backoff(n, 2.0, 60.0, 1.0, rng=lambda: 0.0) for n in range(1, 9)]
     assert delays == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
-    assert backoff_delay(10_000, 2.0, 60.0, 0.0) == 60.0  # no overflow on absurd attempts
+    assert backoff(10_000, 2.0, 60.0, 0.0) == 60.0  # no overflow on absurd attempts
 
 
 def test_backoff_jitter_adds_at_most_jitter_seconds():
-    assert backoff_delay(1, 2.0, 60.0, 1.5, rand=lambda: 1.0) == 3.5
-    samples = [backoff_delay(3, 2.0, 60.0, 1.0) for _ in range(500)]
+    assert backoff(1, 2.0, 60.0, 1.5, rng=lambda: 1.0) == 3.5
+    samples = [backoff(3, 2.0, 60.0, 1.0) for _ in range(500)]
     assert all(8.0 <= s <= 9.0 for s in samples)
     assert len(set(samples)) > 1  # the default really is random
 

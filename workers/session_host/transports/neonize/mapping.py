@@ -4,10 +4,8 @@ protobuf messages and no client."""
 
 from __future__ import annotations
 
-import random
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +27,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.jid import Jid2String, build_jid
 
 from webapp.core.media_types import Media
+from workers.queue.contracts import EventKind, MediaType, MessageStatus, RpcCode, SessionState
 from workers.session_host.transports.base import (
     PASSKEY_REASON,
     QR_EXPIRED_REASON,
@@ -48,22 +47,6 @@ QR_FIRST_TTL_S = 60.0
 QR_NEXT_TTL_S = 20.0
 
 Event = tuple[str, dict[str, Any]]
-
-
-def backoff_delay(
-    attempt: int,
-    base: float,
-    cap: float,
-    jitter: float,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based).
-
-    Doubles from ``base`` up to ``cap``, plus up to ``jitter`` random seconds so that sessions
-    dropped together (a host restart, a network blip) do not all reconnect in the same instant.
-    """
-    exponent = min(max(attempt, 1) - 1, 60)
-    return min(base * 2**exponent, cap) + rand() * jitter
 
 
 def epoch_seconds(value: float | int | None) -> float | None:
@@ -96,7 +79,7 @@ class ConnectionLoss:
     request): the client is stopped at once and that connect() left behind.
     """
 
-    status: str
+    status: SessionState
     reason: str
     retry: bool = False
     forget_credentials: bool = False
@@ -107,7 +90,7 @@ class ConnectionLoss:
         data: dict[str, Any] = {"status": self.status, "reason": self.reason}
         if self.expires_at is not None:
             data["expires_at"] = self.expires_at
-        return "status", data
+        return EventKind.STATUS, data
 
 
 _BAN_REASONS = {
@@ -133,9 +116,9 @@ _FATAL_FAILURES = {
 # Receipts that tell us about a message we sent. READ_SELF / PLAYED_SELF / SENDER come from our
 # own other devices and INACTIVE / RETRY / PEER_MSG / HISTORY_SYNC are protocol chatter.
 _RECEIPT_STATUS = {
-    Receipt.DELIVERED: "delivered",
-    Receipt.READ: "read",
-    Receipt.PLAYED: "read",  # a played voice note or video has been seen
+    Receipt.DELIVERED: MessageStatus.DELIVERED,
+    Receipt.READ: MessageStatus.READ,
+    Receipt.PLAYED: MessageStatus.READ,  # a played voice note or video has been seen
 }
 
 
@@ -152,7 +135,7 @@ def map_receipt(event: ReceiptEv, now: float | None = None) -> list[Event]:
         return []
     at = epoch_seconds(event.Timestamp) or (time.time() if now is None else now)
     return [
-        ("receipt", {"wa_message_id": message_id, "status": status, "at": at})
+        (EventKind.RECEIPT, {"wa_message_id": message_id, "status": status, "at": at})
         for message_id in event.MessageIDs
         if message_id
     ]
@@ -160,11 +143,11 @@ def map_receipt(event: ReceiptEv, now: float | None = None) -> list[Event]:
 
 # Media messages a customer may send, by the field of neonize's Message that holds them.
 _MEDIA_FIELDS = (
-    ("imageMessage", "image"),
-    ("videoMessage", "video"),
-    ("documentMessage", "document"),
-    ("audioMessage", "audio"),
-    ("stickerMessage", "sticker"),
+    ("imageMessage", MediaType.IMAGE),
+    ("videoMessage", MediaType.VIDEO),
+    ("documentMessage", MediaType.DOCUMENT),
+    ("audioMessage", MediaType.AUDIO),
+    ("stickerMessage", MediaType.STICKER),
 )
 
 
@@ -218,7 +201,7 @@ def map_message(event: MessageEv, now: float | None = None) -> Event | None:
     }
     if media_type is not None:
         data["media_type"] = media_type
-    return "message", data
+    return EventKind.MESSAGE, data
 
 
 # whatsmeow's send errors, by what they mean for the message (see FACTS: neonize raises them as
@@ -259,7 +242,7 @@ def map_send_error(error: Exception) -> TransportError:
 def build_media_message(client: Any, caption: str, media: Media) -> WAMessage:
     """The ImageMessage or DocumentMessage of ``media``, uploaded by ``client`` (neonize's
     builders), with ``caption``."""
-    if media.type == "image":
+    if media.type == MediaType.IMAGE:
         message = client.build_image_message(media.data)
         part = message.imageMessage
     else:
@@ -278,7 +261,7 @@ def to_jid(address: str) -> JID:
     user, _, server = address.strip().partition("@")
     user = user.split(":", 1)[0]
     if not user:
-        raise SendFailed(f"not a WhatsApp address: {address!r}", code="bad_request")
+        raise SendFailed(f"not a WhatsApp address: {address!r}", code=RpcCode.BAD_REQUEST)
     return build_jid(user, server or USER_SERVER)
 
 
@@ -301,7 +284,7 @@ def map_qr(data: bytes, now: float, first: bool) -> Event:
     """The ``qr`` event for the QR data neonize hands its QR callback."""
     code = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
     ttl = QR_FIRST_TTL_S if first else QR_NEXT_TTL_S
-    return "qr", {"code": code, "expires_at": now + ttl}
+    return EventKind.QR, {"code": code, "expires_at": now + ttl}
 
 
 def map_pair_status(event: PairStatusEv) -> Event | None:
@@ -311,7 +294,7 @@ def map_pair_status(event: PairStatusEv) -> Event | None:
     phone = phone_of(event.ID) or re.sub(r"\D", "", event.ID.User) or None
     if phone is None:
         return None
-    return "paired", {"phone": phone}
+    return EventKind.PAIRED, {"phone": phone}
 
 
 def map_login_status(status: str) -> ConnectionLoss | None:
@@ -326,12 +309,14 @@ def map_login_status(status: str) -> ConnectionLoss | None:
     if status in ("", "success", "code", "err-scanned-without-multidevice"):
         return None
     if status == "timeout":
-        return ConnectionLoss("qr_expired", QR_EXPIRED_REASON)
+        return ConnectionLoss(SessionState.QR_EXPIRED, QR_EXPIRED_REASON)
     if status == "err-client-outdated":
-        return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
+        return ConnectionLoss(
+            SessionState.FAILED, "WhatsApp rejected this client version (neonize)"
+        )
     if status.startswith("passkey"):
-        return ConnectionLoss("failed", PASSKEY_REASON, qr_loop_stays=True)
-    return ConnectionLoss("qr_expired", f"linking failed ({status}); show a new QR")
+        return ConnectionLoss(SessionState.FAILED, PASSKEY_REASON, qr_loop_stays=True)
+    return ConnectionLoss(SessionState.QR_EXPIRED, f"linking failed ({status}); show a new QR")
 
 
 def map_connection_drop(event: Any, keepalive_failures: int = 1) -> str | None:
@@ -361,19 +346,21 @@ def map_connection_loss(event: Any, now: float | None = None) -> ConnectionLoss 
             if event.HasField("Reason")
             else "logged out"
         )
-        return ConnectionLoss("logged_out", reason, forget_credentials=True)
+        return ConnectionLoss(SessionState.LOGGED_OUT, reason, forget_credentials=True)
     if isinstance(event, TemporaryBanEv):
         reason = "temporarily banned by WhatsApp"
         if event.HasField("Code") and event.Code in _BAN_REASONS:
             reason = f"{reason}: {_BAN_REASONS[event.Code]}"
         expires_at = now + event.Expire if event.Expire > 0 else None
-        return ConnectionLoss("banned", reason, expires_at=expires_at)
+        return ConnectionLoss(SessionState.BANNED, reason, expires_at=expires_at)
     if isinstance(event, ConnectFailureEv):
         return _connect_failure(event)
     if isinstance(event, StreamReplacedEv):
-        return ConnectionLoss("disconnected", "replaced by another client")
+        return ConnectionLoss(SessionState.DISCONNECTED, "replaced by another client")
     if isinstance(event, ClientOutdatedEv):
-        return ConnectionLoss("failed", "WhatsApp rejected this client version (neonize)")
+        return ConnectionLoss(
+            SessionState.FAILED, "WhatsApp rejected this client version (neonize)"
+        )
     return None
 
 
@@ -381,12 +368,14 @@ def _connect_failure(event: ConnectFailureEv) -> ConnectionLoss:
     reason_code = event.Reason if event.HasField("Reason") else ConnectFailureReason.GENERIC
     detail = f" ({event.Message})" if event.Message else ""
     if reason_code == ConnectFailureReason.TEMP_BANNED:
-        return ConnectionLoss("banned", f"temporarily banned by WhatsApp{detail}")
+        return ConnectionLoss(SessionState.BANNED, f"temporarily banned by WhatsApp{detail}")
     if reason_code in _LOGOUT_REASONS:
         return ConnectionLoss(
-            "logged_out", _LOGOUT_REASONS[reason_code] + detail, forget_credentials=True
+            SessionState.LOGGED_OUT, _LOGOUT_REASONS[reason_code] + detail, forget_credentials=True
         )
     if reason_code in _FATAL_FAILURES:
-        return ConnectionLoss("failed", _FATAL_FAILURES[reason_code] + detail)
+        return ConnectionLoss(SessionState.FAILED, _FATAL_FAILURES[reason_code] + detail)
     name = ConnectFailureReason.Name(reason_code).lower().replace("_", " ")
-    return ConnectionLoss("disconnected", f"WhatsApp refused the connection: {name}{detail}", True)
+    return ConnectionLoss(
+        SessionState.DISCONNECTED, f"WhatsApp refused the connection: {name}{detail}", True
+    )

@@ -72,8 +72,10 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
 
 import webapp.config as config
+from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialStore, CredentialsUnreadable
 from webapp.core.media_types import Media
+from workers.queue.contracts import EventKind, RpcCode, SessionState
 from workers.session_host.transports.base import (
     EventSink,
     NotConnected,
@@ -84,7 +86,6 @@ from workers.session_host.transports.base import (
 )
 from workers.session_host.transports.neonize.mapping import (
     ConnectionLoss,
-    backoff_delay,
     build_media_message,
     epoch_seconds,
     map_connection_drop,
@@ -218,7 +219,7 @@ class NeonizeTransport(Transport):
             run.logout_client()
         self.stop()
         self.credentials.delete()
-        self._emit("status", status="logged_out", reason="logged out from Kabar")
+        self._emit(EventKind.STATUS, status=SessionState.LOGGED_OUT, reason="logged out from Kabar")
 
     # operations ------------------------------------------------------------------------------
 
@@ -292,7 +293,7 @@ class NeonizeTransport(Transport):
         """
         digits = re.sub(r"\D", "", phone)
         if not digits:
-            raise TransportError(f"not a phone number: {phone!r}", code="bad_request")
+            raise TransportError(f"not a phone number: {phone!r}", code=RpcCode.BAD_REQUEST)
         return self._started_run().pair(digits)
 
     # internals -------------------------------------------------------------------------------
@@ -394,7 +395,9 @@ class _Run:
             log.exception("session %s: neonize connection thread crashed", self.t.session_id)
             if not self.stopping:
                 self.t._emit(
-                    "status", status="failed", reason="internal error in neonize transport"
+                    EventKind.STATUS,
+                    status=SessionState.FAILED,
+                    reason="internal error in neonize transport",
                 )
         finally:
             self.cleanup()
@@ -415,7 +418,7 @@ class _Run:
                 self.in_connect = True
                 self.client.me = None  # set by neonize once Go is past its QR loop
                 attempt = self.failures + 1
-            self.t._emit("status", status="connecting", attempt=attempt)
+            self.t._emit(EventKind.STATUS, status=SessionState.CONNECTING, attempt=attempt)
             error = self.connect_and_watch()
             with self.client_lock:
                 self.in_connect = False
@@ -424,7 +427,9 @@ class _Run:
             if self.stopping:
                 return
             if loss is None:
-                loss = ConnectionLoss("disconnected", error or "connection closed", retry=True)
+                loss = ConnectionLoss(
+                    SessionState.DISCONNECTED, error or "connection closed", retry=True
+                )
             if not loss.retry:
                 self.finish(loss)
                 return
@@ -436,11 +441,14 @@ class _Run:
                     self.failures,
                     loss.reason,
                 )
-                self.t._emit("status", status="failed", reason=loss.reason, attempt=self.failures)
+                self.t._emit(
+                    EventKind.STATUS,
+                    status=SessionState.FAILED,
+                    reason=loss.reason,
+                    attempt=self.failures,
+                )
                 return
-            delay = backoff_delay(
-                self.failures, self.t.backoff_base, self.t.backoff_cap, self.t.jitter
-            )
+            delay = backoff(self.failures, self.t.backoff_base, self.t.backoff_cap, self.t.jitter)
             log.info(
                 "session %s: %s; retry %d in %.1f s",
                 self.t.session_id,
@@ -449,8 +457,8 @@ class _Run:
                 delay,
             )
             self.t._emit(
-                "status",
-                status="disconnected",
+                EventKind.STATUS,
+                status=SessionState.DISCONNECTED,
                 reason=loss.reason,
                 attempt=self.failures,
                 retry_in=round(delay, 3),
@@ -490,7 +498,7 @@ class _Run:
             with self.client_lock:
                 if self.loss is None and self.reconnect_overdue():
                     self.loss = ConnectionLoss(
-                        "disconnected",
+                        SessionState.DISCONNECTED,
                         f"WhatsApp did not reconnect within {self.t.reconnect_grace:g} s",
                         retry=True,
                     )
@@ -709,7 +717,7 @@ class _Run:
             self.failures = 0
         self.seal()
         log.info("session %s: connected", self.t.session_id)
-        self.t._emit("status", status="connected", phone=self.phone)
+        self.t._emit(EventKind.STATUS, status=SessionState.CONNECTED, phone=self.phone)
 
     @_guarded
     def on_connection_event(self, _client: Any, event: Any) -> None:
@@ -727,7 +735,7 @@ class _Run:
             if self.dropped_at is None:
                 self.dropped_at = time.monotonic()
         log.info("session %s: %s", self.t.session_id, reason)
-        self.t._emit("status", status="disconnected", reason=reason)
+        self.t._emit(EventKind.STATUS, status=SessionState.DISCONNECTED, reason=reason)
         self.wake.set()  # the run's thread starts timing whatsmeow's reconnect
 
     @_guarded
@@ -738,7 +746,7 @@ class _Run:
                 return
             self.connected = True
             self.dropped_at = None
-        self.t._emit("status", status="connected", phone=self.phone)
+        self.t._emit(EventKind.STATUS, status=SessionState.CONNECTED, phone=self.phone)
 
     @_guarded
     def on_receipt(self, _client: Any, event: ReceiptEv) -> None:
@@ -762,7 +770,7 @@ class _Run:
             if blob is not None and not blob.startswith(SQLITE_HEADER):
                 raise CredentialsUnreadable("the stored credentials are not a neonize store")
         except CredentialsUnreadable as exc:
-            self.t._emit("status", status="failed", reason=str(exc))
+            self.t._emit(EventKind.STATUS, status=SessionState.FAILED, reason=str(exc))
             return False
         write_private(self.path, blob or b"")
         return True
@@ -830,7 +838,6 @@ class _Run:
 __all__ = [
     "ConnectionLoss",
     "NeonizeTransport",
-    "backoff_delay",
     "epoch_seconds",
     "map_connection_drop",
     "map_connection_loss",
