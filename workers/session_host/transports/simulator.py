@@ -72,7 +72,7 @@ import webapp.config as config
 from webapp.core.backoff import backoff
 from webapp.core.credentials import CredentialsUnreadable
 from webapp.core.media_types import Media, MediaRefused, sniff
-from workers.queue.contracts import MEDIA_TYPES
+from workers.queue.contracts import MEDIA_TYPES, EventKind, MessageStatus, RpcCode, SessionState
 from workers.session_host.simulated_network import FAULTS, SimulatedNetwork, phone_of
 from workers.session_host.transports.base import (
     PAIR_CODE_EXPIRED_REASON,
@@ -147,7 +147,7 @@ class SimulatorTransport(Transport):
         self.ban_seconds = float(opt("ban_seconds", config.SIM_BAN_S))
         self.phone: str | None = None
         self.connected = False
-        self.status = "disconnected"
+        self.status = SessionState.DISCONNECTED
         self._lock = threading.RLock()
         self._timers: set[threading.Timer] = set()
         self._receipts = _Receipts(self._receipts_due, f"sim-receipts-{self.session_id}")
@@ -164,11 +164,11 @@ class SimulatorTransport(Transport):
         with self._lock:
             self._running = True
             epoch = self._new_epoch()
-        self._set_status("connecting")
+        self._set_status(SessionState.CONNECTING)
         try:
             blob = self.credentials.load()
         except CredentialsUnreadable as exc:
-            self._set_status("failed", reason=str(exc))  # costs this session only
+            self._set_status(SessionState.FAILED, reason=str(exc))  # costs this session only
             return
         if not blob:
             self._show_qr(epoch)
@@ -202,10 +202,10 @@ class SimulatorTransport(Transport):
     def _current(self, epoch: int) -> bool:
         return epoch == self._epoch
 
-    def _set_status(self, status: str, **data: Any) -> None:
+    def _set_status(self, status: SessionState, **data: Any) -> None:
         with self._lock:
             self.status = status
-        self.emit("status", status=status, **data)
+        self.emit(EventKind.STATUS, status=status, **data)
 
     def _show_qr(self, epoch: int) -> None:
         """Show a fresh QR, and another each ``qr_ttl`` seconds until scanned or stopped."""
@@ -213,9 +213,9 @@ class SimulatorTransport(Transport):
             if not self._current(epoch) or self.connected:
                 return
             self._qr = f"KABAR-SIM:{self.session_id}:{secrets.token_urlsafe(16)}"
-            self.status = "qr"
+            self.status = SessionState.QR
             code = self._qr
-        self.emit("qr", code=code, expires_at=time.time() + self.qr_ttl)
+        self.emit(EventKind.QR, code=code, expires_at=time.time() + self.qr_ttl)
         self._after(self.qr_ttl, epoch, self._show_qr, epoch)
 
     def _expire_login(self, epoch: int, reason: str) -> None:
@@ -225,7 +225,7 @@ class SimulatorTransport(Transport):
                 return
             self._new_epoch()
             self._pairing_phone = None
-        self._set_status("qr_expired", reason=reason)
+        self._set_status(SessionState.QR_EXPIRED, reason=reason)
 
     def _connect(self, epoch: int) -> None:
         with self._lock:
@@ -233,7 +233,7 @@ class SimulatorTransport(Transport):
                 return
             self.connected = True
             self._qr = None
-        self._set_status("connected", phone=self.phone)
+        self._set_status(SessionState.CONNECTED, phone=self.phone)
         # Receipts owed from before a restart arrive now, as from a phone that kept them.
         for due, wa_message_id, status in self.network.owed_receipts(self.session_id):
             self._receipts.add(max(due - time.time(), 0.0), wa_message_id, status)
@@ -243,14 +243,16 @@ class SimulatorTransport(Transport):
         if not self._current(epoch):
             return
         if attempt >= self.max_attempts:
-            self._set_status("failed", reason=reason, attempt=attempt)
+            self._set_status(SessionState.FAILED, reason=reason, attempt=attempt)
             return
         delay = backoff(attempt, self.backoff_base, self.backoff_cap, self.jitter)
-        self._set_status("disconnected", reason=reason, attempt=attempt, retry_in=round(delay, 3))
+        self._set_status(
+            SessionState.DISCONNECTED, reason=reason, attempt=attempt, retry_in=round(delay, 3)
+        )
         self._after(delay, epoch, self._attempt, epoch, attempt)
 
     def _attempt(self, epoch: int, failures: int) -> None:
-        self._set_status("connecting", attempt=failures + 1)
+        self._set_status(SessionState.CONNECTING, attempt=failures + 1)
         self._come_online(epoch, failures)
 
     def _come_online(self, epoch: int, failures: int) -> None:
@@ -264,7 +266,7 @@ class SimulatorTransport(Transport):
             self._connect(epoch)
 
     def _enter_ban(self, epoch: int, reason: str, expires_at: float) -> None:
-        self._set_status("banned", reason=reason, expires_at=expires_at)
+        self._set_status(SessionState.BANNED, reason=reason, expires_at=expires_at)
         # A little after the expiry, so the ban is surely over by the Redis-stored clock too.
         self._after(max(expires_at - time.time(), 0.0) + 0.05, epoch, self._attempt, epoch, 0)
 
@@ -300,7 +302,7 @@ class SimulatorTransport(Transport):
             return self._incoming(params)
         if action in ("not_on_whatsapp", "on_whatsapp"):
             return self._mark_numbers(params.get("phones"), on=action == "on_whatsapp")
-        raise TransportError(f"unknown simulator action {action!r}", code="bad_request")
+        raise TransportError(f"unknown simulator action {action!r}", code=RpcCode.BAD_REQUEST)
 
     def _scan(self, phone: str | None) -> dict[str, Any]:
         """Pair as if a phone had scanned the QR (or typed the pairing code); ``phone`` defaults
@@ -310,11 +312,11 @@ class SimulatorTransport(Transport):
         passkey = "passkey_required" in self.network.faults(self.session_id)
         with self._lock:
             if self.connected:
-                return {"phone": self.phone, "status": "connected"}
-            if self.status == "qr_expired":
+                return {"phone": self.phone, "status": SessionState.CONNECTED}
+            if self.status == SessionState.QR_EXPIRED:
                 raise TransportError(
                     f"the login of session {self.session_id} expired; show a new QR first",
-                    code="qr_expired",
+                    code=SessionState.QR_EXPIRED,
                 )
             by_code = phone is None and self._pairing_phone is not None
             self._running = True
@@ -322,11 +324,11 @@ class SimulatorTransport(Transport):
             phone = phone or self._pairing_phone
             self._pairing_phone = None
         if passkey and not by_code:
-            self._set_status("failed", reason=PASSKEY_REASON)
+            self._set_status(SessionState.FAILED, reason=PASSKEY_REASON)
             return {"phone": None, "status": self.status}
         self.phone = phone or "62899" + "".join(secrets.choice("0123456789") for _ in range(8))
         self.credentials.save(json.dumps({"phone": self.phone}).encode())
-        self.emit("paired", phone=self.phone)
+        self.emit(EventKind.PAIRED, phone=self.phone)
         self._come_online(epoch, 0)
         return {"phone": self.phone, "status": self.status}
 
@@ -334,7 +336,7 @@ class SimulatorTransport(Transport):
         """A made-up pairing code for ``phone`` while a QR is shown (see the module docstring)."""
         digits = re.sub(r"\D", "", phone or "")
         if not digits:
-            raise TransportError(f"not a phone number: {phone!r}", code="bad_request")
+            raise TransportError(f"not a phone number: {phone!r}", code=RpcCode.BAD_REQUEST)
         with self._lock:
             if self.connected:
                 raise TransportError(
@@ -361,7 +363,7 @@ class SimulatorTransport(Transport):
             raise NotConnected(f"simulator session {self.session_id} is not connected")
         from_phone = re.sub(r"\D", "", str(params.get("from_phone") or ""))
         if not from_phone:
-            raise TransportError("from_phone is required", code="bad_request")
+            raise TransportError("from_phone is required", code=RpcCode.BAD_REQUEST)
         wa_message_id = str(params.get("wa_message_id") or "SIM" + uuid.uuid4().hex[:17].upper())
         data: dict[str, Any] = {
             "from_phone": from_phone,
@@ -375,19 +377,21 @@ class SimulatorTransport(Transport):
         if params.get("media_type"):
             if params["media_type"] not in MEDIA_TYPES:
                 raise TransportError(
-                    f"media_type must be one of {', '.join(MEDIA_TYPES)}", code="bad_request"
+                    f"media_type must be one of {', '.join(MEDIA_TYPES)}", code=RpcCode.BAD_REQUEST
                 )
             data["media_type"] = params["media_type"]
-        self.emit("message", **data)
+        self.emit(EventKind.MESSAGE, **data)
         return {"wa_message_id": wa_message_id}
 
     def _mark_numbers(self, phones: Any, on: bool) -> dict[str, Any]:
         """Say which numbers have (or lack) WhatsApp on the simulated network, for every session."""
         if not isinstance(phones, list) or not phones:
-            raise TransportError("phones is a non-empty list of numbers", code="bad_request")
+            raise TransportError("phones is a non-empty list of numbers", code=RpcCode.BAD_REQUEST)
         digits = [re.sub(r"\D", "", str(phone)) for phone in phones]
         if not all(digits):
-            raise TransportError("phones holds something that is not a number", code="bad_request")
+            raise TransportError(
+                "phones holds something that is not a number", code=RpcCode.BAD_REQUEST
+            )
         self.network.mark_on_whatsapp(digits, on)
         return {"phones": digits, "onWhatsApp": on}
 
@@ -395,7 +399,7 @@ class SimulatorTransport(Transport):
         fault = params.get("fault")
         if fault not in FAULTS:
             raise TransportError(
-                f"fault must be one of {', '.join(FAULTS)}, not {fault!r}", code="bad_request"
+                f"fault must be one of {', '.join(FAULTS)}, not {fault!r}", code=RpcCode.BAD_REQUEST
             )
         if fault == "send_errors":
             rate = _number(params, "rate", 0.0, 1.0)
@@ -452,7 +456,7 @@ class SimulatorTransport(Transport):
         self.network.forget_receipts(self.session_id)
         self.network.clear_fault(self.session_id, "ban")
         self.network.clear_fault(self.session_id, "outage")
-        self._set_status("logged_out", reason="logged out from the phone (simulated)")
+        self._set_status(SessionState.LOGGED_OUT, reason="logged out from the phone (simulated)")
 
     def _ban(self, seconds: float) -> None:
         with self._lock:
@@ -471,7 +475,7 @@ class SimulatorTransport(Transport):
         was_banned = "ban" in self.network.faults(self.session_id)
         self.network.clear_faults(self.session_id)
         with self._lock:
-            waiting = self.status == "disconnected" and self.phone is not None
+            waiting = self.status == SessionState.DISCONNECTED and self.phone is not None
             resume = self._running and (was_banned or waiting) and not self.connected
             epoch = self._new_epoch() if resume else self._epoch
         if resume and self.credentials.load() is not None:
@@ -554,10 +558,10 @@ class SimulatorTransport(Transport):
         now = time.time()
         receipts = []
         if "no_receipts" not in faults:
-            receipts.append((now + self.delivered_after, wa_message_id, "delivered"))
+            receipts.append((now + self.delivered_after, wa_message_id, MessageStatus.DELIVERED))
             if self.read_after >= 0:
                 read_after = max(self.read_after, self.delivered_after)
-                receipts.append((now + read_after, wa_message_id, "read"))
+                receipts.append((now + read_after, wa_message_id, MessageStatus.READ))
         self.network.deliver(
             phone_of(jid),
             {
@@ -581,7 +585,7 @@ class SimulatorTransport(Transport):
 
     def _receipts_due(self, due: list[tuple[str, str]]) -> None:
         for wa_message_id, status in due:
-            self.emit("receipt", wa_message_id=wa_message_id, status=status, at=time.time())
+            self.emit(EventKind.RECEIPT, wa_message_id=wa_message_id, status=status, at=time.time())
         self.network.receipts_sent(self.session_id, due)
 
 
@@ -658,14 +662,16 @@ def _number(
     value = params.get(name)
     if value is None:
         if default is None:
-            raise TransportError(f"{name} is required for this fault", code="bad_request")
+            raise TransportError(f"{name} is required for this fault", code=RpcCode.BAD_REQUEST)
         return default
     if isinstance(value, bool):
-        raise TransportError(f"{name} must be a number", code="bad_request")
+        raise TransportError(f"{name} must be a number", code=RpcCode.BAD_REQUEST)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TransportError(f"{name} must be a number", code="bad_request") from None
+        raise TransportError(f"{name} must be a number", code=RpcCode.BAD_REQUEST) from None
     if not low <= number <= high:
-        raise TransportError(f"{name} must be between {low:g} and {high:g}", code="bad_request")
+        raise TransportError(
+            f"{name} must be between {low:g} and {high:g}", code=RpcCode.BAD_REQUEST
+        )
     return number
