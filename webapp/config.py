@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workers.queue.contracts import Band
+
 # Parsers ----------------------------------------------------------------------------------------
 # The words that mean yes, and no, in a variable, a form field or a query parameter (any case).
 TRUE_WORDS = ("1", "true", "yes", "on", "y")
@@ -364,7 +366,7 @@ FLASK_CONSTANTS: dict[str, Any] = {
     },
     "MAX_MESSAGE_LENGTH": 4096,
     # How long a worker thread may wait for a number's slot before giving the message back.
-    "MAX_PARK_MS": {"urgent": 60_000, "normal": 30_000, "bulk": 30_000},
+    "MAX_PARK_MS": {Band.URGENT: 60_000, Band.NORMAL: 30_000, Band.BULK: 30_000},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,

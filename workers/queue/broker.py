@@ -18,15 +18,11 @@ from dramatiq.message import generate_unique_id
 
 import webapp.config as config
 from workers.queue import keys, masking
-from workers.queue.contracts import BANDS, QUEUES, Band
+from workers.queue.contracts import BANDS, QUEUES
 from workers.queue.job_signatures import SignedJobs
 
 # Dramatiq's log lines name messages with their arguments: masked (webhook bodies, texts).
 masking.install_log_masking()
-
-# Until webapp/intake/bulk.py and workers/pipeline/webhooks.py name Band themselves.
-BULK = Band.BULK
-MAINTENANCE = Band.MAINTENANCE
 
 
 class QueueConnectionError(ConnectionClosed, redis.ConnectionError):
