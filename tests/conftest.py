@@ -2,7 +2,9 @@
 per test, and (for e2e) real worker and session-host processes.
 
 The environment is set in ``pytest_configure``, before any Kabar module is imported, because the
-broker and the worker settings read it at import, as they do in production.
+broker and the worker settings read it at import, as they do in production. A run that collects
+only tests/unit claims neither service: its environment points at addresses where nothing
+listens, so a unit test that reaches for PostgreSQL or Redis fails instead of finding them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ TEST_REDIS_BASE = os.environ.get("KABAR_TEST_REDIS", "redis://127.0.0.1:6379")
 TEST_REDIS_DBS = range(8, 16)
 TEST_REDIS = ""  # set in pytest_configure
 ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "tests" / "unit"
+# Where the pure tests of tests/unit would find PostgreSQL and Redis: nowhere.
+NO_DATABASE = "postgresql://kabar@127.0.0.1:1/tests-unit-use-no-database"
+NO_REDIS = "redis://127.0.0.1:1/0"
 _state: dict[str, str] = {}
+
+
+def only_unit_tests(config) -> bool:
+    """Whether every path this run collects lies inside tests/unit (``path::test`` included)."""
+    here = Path(config.invocation_params.dir)
+    paths = [(here / str(arg).split("::", 1)[0]).resolve() for arg in config.args]
+    return bool(paths) and all(path == UNIT or UNIT in path.parents for path in paths)
 
 
 def _claim_redis_db() -> str:
@@ -39,15 +52,19 @@ def _claim_redis_db() -> str:
 
 def pytest_configure(config):
     global TEST_REDIS
-    TEST_REDIS = _claim_redis_db()
-    name = f"kabar_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    _state["db"] = name
-    base = ADMIN_PG.rsplit("/", 1)[0]
+    if only_unit_tests(config):
+        TEST_REDIS = NO_REDIS
+        database_url = NO_DATABASE
+    else:
+        TEST_REDIS = _claim_redis_db()
+        name = f"kabar_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(ADMIN_PG, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        _state["db"] = name
+        database_url = f"{ADMIN_PG.rsplit('/', 1)[0]}/{name}"
     os.environ.update(
         {
-            "DATABASE_URL": f"{base}/{name}",
+            "DATABASE_URL": database_url,
             "REDIS_URL": TEST_REDIS,
             "SECRET_KEY": secrets.token_hex(16),
             "WA_ENCRYPTION_KEY": secrets.token_urlsafe(24),
@@ -151,16 +168,6 @@ def api_key(app) -> str:
 @pytest.fixture
 def auth(api_key) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
-
-
-@pytest.fixture
-def private_media(app):
-    """Media may be fetched from loopback and LAN addresses, as the file servers of these tests
-    listen on localhost (the setting is off by default)."""
-    from webapp import settings
-
-    with app.app_context():
-        settings.save({"media_allow_private": True})
 
 
 @pytest.fixture

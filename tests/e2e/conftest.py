@@ -104,3 +104,13 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def private_media(app):
+    """Media may be fetched from loopback and LAN addresses, as the file servers of these tests
+    listen on localhost (the setting is off by default)."""
+    from webapp import settings
+
+    with app.app_context():
+        settings.save({"media_allow_private": True})
