@@ -14,7 +14,7 @@ from tests.receivers import free_port
 from webapp.core.credentials import CredentialStore, derive_key
 from webapp.intake import doctor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def lines(output: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tests.polling import wait_for
 from tests.saved_settings import no_saved_settings  # noqa: F401 - autouse fixture
-from tests.workers.test_session_host import make_host  # noqa: F401 - fixture
+from tests.session_host.test_session_host import make_host  # noqa: F401 - fixture
 from webapp import settings
 from webapp.core.errors import KabarError
 from webapp.extensions import db

@@ -10,7 +10,7 @@ from neonize.proto.Neonize_pb2 import IsOnWhatsAppResponse
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia
 from neonize.utils.jid import build_jid
 
-from tests.workers.test_neonize_transport import (  # noqa: F401 - fixtures
+from tests.session_host.transports.test_neonize_transport import (  # noqa: F401 - fixtures
     THEIR_PHONE,
     FakeClient,
     Recorder,

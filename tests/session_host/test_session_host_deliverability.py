@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from tests.polling import wait_for
-from tests.workers.test_session_host import desire, make_host  # noqa: F401 - fixture
+from tests.session_host.test_session_host import desire, make_host  # noqa: F401 - fixture
 from workers.queue import keys
 from workers.session_host.rpc import RpcError, SessionHostClient
 from workers.session_host.simulated_network import SimulatedNetwork

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
 ASSIGNMENT = re.compile(r"^(\w+)=(\S*)$")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.test_deliverability import ctx, link, phone  # noqa: F401 - fixtures
-from tests.workers.test_session_host import make_host  # noqa: F401 - fixture
+from tests.pipeline.test_deliverability import ctx, link, phone  # noqa: F401 - fixtures
+from tests.session_host.test_session_host import make_host  # noqa: F401 - fixture
 from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession

@@ -13,7 +13,7 @@ import redis
 from PIL import Image
 
 from tests.polling import wait_for
-from tests.workers.test_session_host import desire, make_host  # noqa: F401 - the fixture
+from tests.session_host.test_session_host import desire, make_host  # noqa: F401 - the fixture
 from workers.queue import keys, media
 from workers.session_host.rpc import SessionHostClient
 from workers.session_host.simulated_network import SimulatedNetwork

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from neonize.events import ConnectedEv
 
-from tests.workers.test_neonize_transport import (  # noqa: F401 - fixtures
+from tests.session_host.transports.test_neonize_transport import (  # noqa: F401 - fixtures
     FakeClient,
     Recorder,
     connecting,

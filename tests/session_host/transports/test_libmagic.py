@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.intake.test_doctor import lines
 from tests.receivers import free_port
-from tests.test_doctor import lines
 from webapp.core import media_types
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def loaded_path(name: str) -> str | None:

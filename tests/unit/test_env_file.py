@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "write_env.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "write_env.py"
 
 
 def _write(path: Path) -> subprocess.CompletedProcess:
