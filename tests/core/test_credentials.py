@@ -8,10 +8,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from webapp import config
 from webapp.core.credentials import (
-    SCRYPT_SALT,
     CredentialStore,
     CredentialsUnreadable,
-    MissingEncryptionKey,
     check_key,
     derive_key,
     engine_for,
@@ -115,21 +113,6 @@ def test_a_row_written_since_the_upgrade_wins_over_a_left_over_file(tmp_path):
     assert not path.exists()
 
 
-def test_a_base64_key_is_used_as_is_and_an_empty_one_refused():
-    assert derive_key("A" * 43 + "=") == b"\x00" * 32
-    with pytest.raises(MissingEncryptionKey):
-        derive_key("")
-
-
-def test_a_passphrase_is_stretched_with_scrypt():
-    import hashlib
-
-    expected = hashlib.scrypt(
-        b"a passphrase", salt=SCRYPT_SALT, n=2**15, r=8, p=1, dklen=32, maxmem=64 * 2**20
-    )
-    assert derive_key("a passphrase") == expected != legacy_key("a passphrase")
-
-
 def test_credentials_sealed_under_the_old_derivation_are_read_and_sealed_again(tmp_path):
     """An installation upgraded with a passphrase key: its rows were sealed under the HKDF key;
     the session host's start (check_key) reads every one and seals it under the scrypt key."""
@@ -151,11 +134,6 @@ def test_credentials_sealed_under_the_old_derivation_are_read_and_sealed_again(t
         == b"linked before"
     )
     assert CredentialStore(tmp_path, "session-2", key).load() == b"a file before"
-
-
-def test_a_generated_key_is_the_same_in_both_derivations():
-    generated = "A" * 43 + "="
-    assert derive_key(generated) == legacy_key(generated) == b"\x00" * 32
 
 
 def test_an_upgrade_that_lost_a_race_keeps_what_was_saved_meanwhile(tmp_path):

@@ -14,7 +14,7 @@ from tests.receivers import dramatiq_messages, free_port
 from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import OutboxEntry, WhatsAppMessage
-from workers.pipeline import scheduler, sending, webhooks
+from workers.pipeline import sending, webhooks
 from workers.queue import broker, outbox
 from workers.queue.contracts import Actor, Band
 
@@ -139,10 +139,3 @@ def test_a_failed_messages_fallback_goes_through_the_outbox(app, ctx, redis_clie
 
 def test_relaying_an_empty_outbox_relays_nothing(ctx):
     assert outbox.relay() == 0
-
-
-def test_the_scheduler_relays_the_outbox_every_30_seconds():
-    from workers.pipeline import actors
-
-    assert ("relay_outbox", Band.MAINTENANCE, 30.0) in scheduler.JOBS
-    assert broker.broker.get_actor("relay_outbox") is actors.relay_outbox

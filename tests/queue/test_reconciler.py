@@ -141,16 +141,6 @@ def test_a_job_delayed_long_past_its_time_is_queued_again(ctx):
     assert jobs.reconcile() == 0
 
 
-def test_a_broker_call_redis_refuses_is_a_connection_error_dramatiq_survives(monkeypatch):
-    import redis
-    from dramatiq.errors import ConnectionClosed
-
-    closed = broker.KabarRedisBroker(url="redis://127.0.0.1:1/0")
-    with pytest.raises(ConnectionClosed) as caught:
-        closed.enqueue(broker.message("send_urgent", Band.URGENT, 1))
-    assert isinstance(caught.value, redis.RedisError)
-
-
 def test_a_row_whose_enqueue_redis_refused_is_saved_and_queued_later(ctx, monkeypatch):
     def refuse(*_args, **_kwargs):
         import redis

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 
-import pytest
-import redis
 from PIL import Image
 
 from tests.polling import wait_for
@@ -17,7 +14,6 @@ from tests.session_host.test_session_host import desire, make_host  # noqa: F401
 from workers.queue import keys, media
 from workers.session_host.rpc import SessionHostClient
 from workers.session_host.simulated_network import SimulatedNetwork
-from workers.session_host.transports.media import MediaMissing
 
 JID = "6281234567890@s.whatsapp.net"
 
@@ -54,18 +50,3 @@ def test_bytes_gone_from_redis_send_nothing_and_are_sent_once_when_back(
     (entry,) = SimulatedNetwork(redis_client).inbox("6281234567890")
     assert entry["media"]["sha256"] == sha and entry["media"]["caption"] == "QRIS"
     assert redis_client.ttl(keys.media_blob(sha)) > 0  # the bytes do not stay in Redis for good
-
-
-def test_bytes_that_cannot_be_read_from_redis_are_missing_not_maybe_sent():
-    """Redis unreachable for a moment as the client reads the bytes: nothing went out, so the
-    send must say so (and be sent again), not be taken for one that may have reached the
-    customer and is never sent again."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once closed
-    unreachable = redis.Redis(port=port, socket_connect_timeout=1)
-    descriptor = {"sha256": "ab" * 32, "type": "image", "mimetype": "image/png", "size": 3}
-    with pytest.raises(MediaMissing) as missing:
-        media.load(unreachable, descriptor)
-    assert missing.value.code == "media_missing"
-    assert not getattr(missing.value, "outcome_unknown", False)

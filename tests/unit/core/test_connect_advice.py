@@ -56,9 +56,3 @@ def test_a_raw_connection_error_names_its_cause(raw, cause):
 )
 def test_an_error_that_is_not_about_reaching_whatsapp_has_no_advice(raw):
     assert connect_advice.advise(raw) is None
-
-
-def test_the_advice_reads_in_indonesian_by_default(app):
-    with app.test_request_context():
-        sentence = connect_advice.DNS.sentence()
-    assert sentence.startswith("Server ini tidak bisa menjangkau WhatsApp (DNS). Periksa koneksi")
