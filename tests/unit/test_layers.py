@@ -50,8 +50,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "webapp.settings",
         "webapp.redis_client",
         "workers.queue",
-        # Worker-side environment settings, until they are merged into webapp.config.
-        "workers.settings",
     ),
 }
 RANK = {layer: rank for rank, layer in enumerate(layer for layer in LAYERS if layer != SHARED)}
