@@ -37,8 +37,8 @@ from webapp.core import email_address, quiet_hours
 from webapp.core.credentials import KDF_VERSION, derive_key, legacy_key
 from webapp.core.errors import KabarError
 from webapp.extensions import db
-from webapp.intake import templates
 from webapp.models import Setting
+from workers.queue.contracts import TEMPLATE_CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ def _quiet_hours(value: str) -> None:
 
 def _categories(values: list[str]) -> None:
     for value in values:
-        if value not in templates.CATEGORIES:
-            raise ValueError(f"{value!r} is not one of {', '.join(templates.CATEGORIES)}")
+        if value not in TEMPLATE_CATEGORIES:
+            raise ValueError(f"{value!r} is not one of {', '.join(TEMPLATE_CATEGORIES)}")
 
 
 def _config_words(key: str) -> Callable[[], list[str]]:

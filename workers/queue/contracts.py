@@ -112,6 +112,18 @@ MEDIA_TYPES = tuple(MediaType)
 SENDABLE_MEDIA_TYPES = (MediaType.IMAGE, MediaType.DOCUMENT)
 
 
+class TemplateCategory(Name):
+    """What a template is for (``whatsapp_templates.category``): opt-outs and quiet hours hold
+    messages by it."""
+
+    NOTIFICATION = "notification"
+    REMINDER = "reminder"
+    PROMOTION = "promotion"
+
+
+TEMPLATE_CATEGORIES = tuple(TemplateCategory)
+
+
 class Band(Name):
     """Dramatiq queues. A send's band is its queue; worker-urgent consumes URGENT alone so an
     urgent send always finds a thread."""

@@ -29,8 +29,8 @@ import redis
 
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
-from workers.queue import media
 from workers.queue.contracts import ClientMethod, RpcCode
+from workers.session_host import blobs
 from workers.session_host.transports import Transport, transport_class
 from workers.session_host.transports.base import SendResult, TransportError
 from workers.session_host.wire import Channel
@@ -101,7 +101,7 @@ class Client:
             return None
         if method == ClientMethod.SEND_MEDIA:
             # The call carries the attachment's descriptor; its bytes wait in Redis.
-            args = {**args, "media": media.load(self.redis, args["media"])}
+            args = {**args, "media": blobs.load(self.redis, args["media"])}
         result = getattr(transport, method)(**args)
         if isinstance(result, SendResult):
             return {"wa_message_id": result.wa_message_id, "sent_at": result.sent_at}

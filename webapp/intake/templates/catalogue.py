@@ -12,9 +12,8 @@ from webapp.core.errors import Conflict, NotFound, TemplateInvalid, TemplateNotF
 from webapp.extensions import db
 from webapp.intake.templates.validation import check_content, normalize_extra
 from webapp.models import BulkJob, Trigger, WhatsAppMessage, WhatsAppTemplate, row_id
+from workers.queue.contracts import TEMPLATE_CATEGORIES as CATEGORIES
 from workers.queue.contracts import BulkStatus
-
-CATEGORIES = ("notification", "reminder", "promotion")
 
 # Created by migration 0002; editable like any other template.
 BUILT_IN = (

@@ -1,4 +1,4 @@
-"""Media bytes in transit through Redis, when Redis cannot be read."""
+"""A client process reading media bytes from Redis, when Redis cannot be read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import pytest
 import redis
 
-from workers.queue import media
+from workers.session_host import blobs
 from workers.session_host.transports.media import MediaMissing
 
 
@@ -21,6 +21,6 @@ def test_bytes_that_cannot_be_read_from_redis_are_missing_not_maybe_sent():
     unreachable = redis.Redis(port=port, socket_connect_timeout=1)
     descriptor = {"sha256": "ab" * 32, "type": "image", "mimetype": "image/png", "size": 3}
     with pytest.raises(MediaMissing) as missing:
-        media.load(unreachable, descriptor)
+        blobs.load(unreachable, descriptor)
     assert missing.value.code == "media_missing"
     assert not getattr(missing.value, "outcome_unknown", False)
