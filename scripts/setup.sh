@@ -69,7 +69,7 @@ if ! installed "$stamp" && { [ -n "$extra" ] || ! installed "$VENV/.kabar-instal
   touch "$stamp"
 fi
 # neonize needs libmagic: the system's, else the copy in the pylibmagic wheel (Linux).
-if ! "$VENV/bin/python" -c 'import sys; from workers.session_host.transports import libmagic; sys.exit(libmagic.ensure() is None)'; then
+if ! "$VENV/bin/python" -c 'import sys; from webapp.core import media_types; sys.exit(media_types.ensure() is None)'; then
   echo "neonize needs libmagic and found none. Install it: sudo apt-get install -y libmagic1  (macOS: brew install libmagic)" >&2
   exit 1
 fi
