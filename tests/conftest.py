@@ -2,7 +2,8 @@
 per test, and (for e2e) real worker and session-host processes.
 
 The environment is set in ``pytest_configure``, before any Kabar module is imported, because the
-broker and the worker settings read it at import, as they do in production. A run that collects
+broker, the signing secret and the credentials key are read from it at import (webapp.config),
+as they are in production. A run that collects
 only tests/unit claims neither service: its environment points at addresses where nothing
 listens, so a unit test that reaches for PostgreSQL or Redis fails instead of finding them.
 """

@@ -6,9 +6,12 @@ Production sets DATABASE_URL (PostgreSQL), REDIS_URL, SECRET_KEY and WA_ENCRYPTI
 ``VARS`` is the table. Each entry's value, read once at import, is a module attribute under the
 entry's key (``config.LEASE_MS``), for the worker-side processes that read them without Flask.
 The web app's ``create_app`` reads the table again (``flask_config``), so a test may change the
-environment after importing Kabar, or pass overrides to ``create_app`` and set none. The
-database-backed settings (``webapp.settings``) take their defaults from here. No other module
-reads ``os.environ``. This module imports no other part of Kabar, and no Flask.
+environment after importing Kabar, or pass overrides of the Flask config to ``create_app`` and
+set none. What worker-side modules read at import (the broker's Redis, the signing secret, the
+credentials key) stays as it was read then: those are set in the environment before the process
+starts, as in production. The database-backed settings (``webapp.settings``) take their
+defaults from here. No other module reads ``os.environ``. This module imports nothing of Kabar's
+but the named contracts (``workers.queue.contracts``, which import nothing), and no Flask.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ class ApiKey(db.Model):
     # When the key was last given as MPWA's api_key (in a billing app's URL), kept even when a
     # later call used the Bearer header: a key that ever travelled in a URL should not be admin.
     mpwa_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    # What the key may do, space-separated and sorted: "admin read send" (see services/api_keys).
+    # What the key may do, space-separated and sorted: "admin read send" (see
+    # webapp.intake.api_keys).
     scopes: Mapped[str] = mapped_column(sa.String(50), default="send")
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
@@ -147,8 +148,8 @@ class WhatsAppMessage(db.Model):
         sa.Index("ix_whatsapp_messages_created_at", "created_at", "id"),
         # A bulk send's messages in log order, and its progress, from the index alone.
         sa.Index("ix_whatsapp_messages_bulk", "bulk_job_id", "id", postgresql_include=["status"]),
-        # PostgreSQL only (migration 0017): see ``services.metrics.changed_since`` and
-        # ``services.reports.number_matches``.
+        # PostgreSQL only (migration 0017): see ``workers.pipeline.metrics.changed_since``
+        # and ``webapp.intake.reports.number_matches``.
         sa.Index(
             "ix_whatsapp_messages_last_step",
             sa.func.greatest(

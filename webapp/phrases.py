@@ -16,7 +16,8 @@ varies; ``say`` finds the shape a text has and gives it in the current language.
 
 A text that has no shape here is shown as written by ``say``; ``explain`` calls it an error
 reported by WhatsApp and keeps it whole as the detail. tests/admin/test_phrases.py fails when a
-message raised in webapp/services or the transports has no shape here.
+message raised in the services (webapp/intake, webapp/core, workers/pipeline) or the transports
+has no shape here.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("phones holds something that is not a number"),
     N_("media_type must be one of %(choices)s"),
     N_("not a phone number: %(value)s"),
-    # what services refuse (webapp.services.*)
+    # what services refuse (webapp.intake, webapp.core, workers.pipeline)
     N_("no session %(session)s"),
     N_("transport must be one of %(choices)s"),
     N_("a session for device %(device)s exists already"),

@@ -74,7 +74,7 @@ def _when(until: datetime, now: datetime | None) -> str:
 
 
 def forecast_text(expected) -> str:
-    """A bulk send's forecast (``services.forecast.Forecast``) in a sentence: "60 terkirim hari
+    """A bulk send's forecast (``webapp.intake.forecast.Forecast``) in a sentence: "60 terkirim hari
     ini; 30 menunggu batas pemanasan, besok 00:00 WIB"."""
     parts = [_("%(num)s go out today", num=f"{expected.today:,}")]
     for code, count in expected.held.items():

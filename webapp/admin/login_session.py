@@ -81,7 +81,7 @@ def end(admin: AdminUser | None) -> None:
 
 def device(email: str) -> str | None:
     """The token of this browser if ``email`` logged in from it before (see
-    ``services/login_throttle``: such a browser is not held up by strangers' failures)."""
+    ``webapp.intake.login_throttle``: such a browser is not held up by strangers' failures)."""
     try:
         token = _devices().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_MAX_AGE_S)
     except BadSignature:

@@ -1,9 +1,9 @@
 """Admin page "Ganti kata sandi": the logged-in admin changes their own password.
 
-The rules are those of ``flask set-admin-password`` (``services/admins``). The current password
-is asked first and every wrong one counts against the login throttle (``services/
-login_throttle``) like a failed login: the page is no way round it for someone who found an
-unlocked browser. A change ends every other login of the admin and keeps this one.
+The rules are those of ``flask set-admin-password`` (``webapp.intake.admins``). The current
+password is asked first and every wrong one counts against the login throttle
+(``webapp.intake.login_throttle``) like a failed login: the page is no way round it for someone
+who found an unlocked browser. A change ends every other login of the admin and keeps this one.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ def send_bulk():
     """``{recipients: [{whatsapp, data, email?}], template, templateData, priority?,
     scheduleAt?, routing?}`` -> 202 ``{jobId, queued, forecast}`` at once; an actor writes the
     messages. ``forecast`` (null for a send scheduled later) says how many go today and how
-    many wait, by cause (see ``services.forecast``)."""
+    many wait, by cause (see ``webapp.intake.forecast``)."""
     raw = json_body()
     if not isinstance(raw, dict):
         raise ValidationError({"body": ["the body must be a JSON object"]})

@@ -266,7 +266,7 @@ class BulkRecipient(Schema):
 
 
 class BulkSend(Schema):
-    """``POST /api/whatsapp/send-bulk`` (checked by ``services.bulk.parse_request``)."""
+    """``POST /api/whatsapp/send-bulk`` (checked by ``webapp.intake.bulk.submit.parse_request``)."""
 
     recipients = fields.List(
         fields.Nested(BulkRecipient), **_REQ, validate=validate.Length(min=1, max=10_000)

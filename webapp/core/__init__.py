@@ -1,2 +1,3 @@
-"""Pure rules shared by every process: phone numbers, errors, quiet hours, addresses, the
-sealing of credentials. Nothing here talks to a network when imported."""
+"""Rules shared by every process, none of which takes a request: phone numbers, errors, quiet
+hours, addresses, media types, back-off, the sealing of credentials. Nothing here talks to a
+network when imported; quiet hours read their window from the settings."""

@@ -1,6 +1,6 @@
 """What the admin pages show: today's figures, charts' data, the message log, the queues.
 
-Days and hours are the operator's (Config TIMEZONE, Asia/Jakarta by default); times are stored
+Days and hours are the operator's (KABAR_TIMEZONE, Asia/Jakarta by default); times are stored
 in UTC.
 """
 

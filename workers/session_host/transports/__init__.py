@@ -1,7 +1,7 @@
 """Transports: the one interface the session host drives, and its implementations.
 
-``simulator`` is imported eagerly; ``neonize`` only when a session asks for it, so that nothing
-outside the session host ever loads the WhatsApp client.
+Each is imported only when a session asks for it (``transport_class``), so that nothing outside
+the session host ever loads the WhatsApp client.
 """
 
 from __future__ import annotations

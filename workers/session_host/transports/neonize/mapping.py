@@ -1,6 +1,6 @@
-"""Pure functions of the neonize transport: back-off, and the mapping of neonize's protobuf
-events, answers and errors to Kabar's events, kept apart so that they can be tested with real
-protobuf messages and no client."""
+"""Pure functions of the neonize transport: the mapping of neonize's protobuf events, answers
+and errors to Kabar's events, kept apart so that they can be tested with real protobuf messages
+and no client."""
 
 from __future__ import annotations
 

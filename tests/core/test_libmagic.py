@@ -20,7 +20,7 @@ from tests.intake.test_doctor import lines
 from tests.receivers import free_port
 from webapp.core import media_types
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def loaded_path(name: str) -> str | None:
