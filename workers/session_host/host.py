@@ -38,9 +38,10 @@ import redis
 
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
-from workers.queue import keys, session_events
+from workers.queue import keys, ready, session_events, signing
 from workers.queue.contracts import EventKind, RpcCode, RpcMethod, SendState, SessionState
 from workers.session_host.leases import Leases
+from workers.session_host.pacing import ReadyScheduler
 from workers.session_host.rpc import RpcServer
 from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
 from workers.session_host.transports import TRANSPORTS, Transport, TransportError
@@ -135,6 +136,7 @@ class SessionHost:
             target=self._publish_forever, name="publisher", daemon=True
         )
         self._publisher.start()
+        self.pacing = ReadyScheduler(self)
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class SessionHost:
         self._beat()  # before any lease: a host without a heartbeat counts as gone
         heart.start()  # beating while the first clients start, which takes seconds
         self.reconcile()
+        self.pacing.start()
         ticker.start()
         listener.start()
         health.start()
@@ -158,6 +161,7 @@ class SessionHost:
                 log.warning("Redis unreachable (%s); retrying", exc)
                 self._stopping.wait(1.0)
         ticker.join(timeout=5)
+        self.pacing.stop()
         self._release_all()
         self._heart_stop.set()  # only now: until its clients are gone the host still runs them
         heart.join(timeout=5)
@@ -169,14 +173,22 @@ class SessionHost:
         self._wake.set()
 
     def _listen(self) -> None:
-        """Reconcile at once when the list of sessions changes, not at the next tick."""
+        """Reconcile at once when the list of sessions changes, not at the next tick; send
+        from a ready queue as soon as a worker fills it."""
         while not self._stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(keys.SESSIONS_CHANGED)
+                pubsub.subscribe(keys.SESSIONS_CHANGED, keys.READY_WAKE)
                 while not self._stopping.is_set():
-                    if pubsub.get_message(timeout=1.0):
+                    if (message := pubsub.get_message(timeout=1.0)) is None:
+                        continue
+                    if message["channel"] != keys.READY_WAKE.encode():
                         self._wake.set()
+                        continue
+                    try:
+                        self.pacing.wake(ready.woken(message["data"]))
+                    except (signing.BadSignature, ValueError, KeyError):
+                        log.warning("dropped a ready-queue wake-up Kabar did not sign")
             except redis.RedisError as exc:
                 log.warning("lost the sessions-changed channel (%s); resubscribing", exc)
                 self._stopping.wait(1.0)
@@ -230,6 +242,7 @@ class SessionHost:
             if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
                 self._start(session_id, conf)
         self._beat()
+        self.pacing.sweep(self.held_sessions())
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
         name = conf.get("transport", config.DEFAULT_TRANSPORT)
@@ -249,6 +262,8 @@ class SessionHost:
             )
             with self._lock:
                 self.sessions[session_id] = transport
+            # What its previous host took and never saw settled goes first (sent once).
+            ready.recover(self.redis, session_id)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
             self._publish(
@@ -286,6 +301,7 @@ class SessionHost:
                 transport.stop()
             except Exception:
                 log.exception("session %s did not stop cleanly", session_id)
+            self.pacing.wake([session_id])  # its queue goes back unless another host holds it
 
     def _release_all(self) -> None:
         """Stop every session at once: a client that will not stop (neonize while a QR shows)
@@ -325,6 +341,8 @@ class SessionHost:
                         self._activity.setdefault(session_id, time.time())
                     else:
                         self._health.pop(session_id, None)
+                # Connected: send what waits; anything else: give the queue back at once.
+                self.pacing.wake([session_id])
             elif kind == EventKind.PAIRED:
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")

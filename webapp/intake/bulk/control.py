@@ -14,7 +14,8 @@ from webapp.intake.bulk.progress import WAITING
 from webapp.intake.bulk.submit import _queue_expansion, get_job
 from webapp.intake.messages import MAX_ATTEMPTS
 from webapp.models import BulkJob, WhatsAppMessage, as_utc
-from workers.queue import broker, jobs
+from webapp.redis_client import get_redis
+from workers.queue import broker, jobs, ready
 from workers.queue.contracts import BulkStatus, MessageStatus
 
 ACTIVE = (BulkStatus.SCHEDULED, BulkStatus.PENDING, BulkStatus.EXPANDING, BulkStatus.RUNNING)
@@ -34,14 +35,23 @@ def pause(job_id: str) -> BulkJob:
     db.session.execute(
         sa.update(BulkJob).where(BulkJob.id == job.id).values(status=BulkStatus.PAUSED)
     )
-    db.session.execute(
+    paused = db.session.scalars(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.PAUSED, held_reason=None, held_until=None)
-    )
+        .returning(M.id)
+    ).all()
     db.session.commit()
+    _out_of_ready_queues(paused)
     db.session.refresh(job)
     return job
+
+
+def _out_of_ready_queues(message_ids: list[int], batch: int = 1000) -> None:
+    """Rows no longer queued leave the paced numbers' ready queues, so no host sends them."""
+    client = get_redis()
+    for i in range(0, len(message_ids), batch):
+        ready.remove(client, message_ids[i : i + batch])
 
 
 def resume(job_id: str) -> BulkJob:
@@ -107,7 +117,7 @@ def cancel(job_id: str) -> BulkJob:
         .where(BulkJob.id == job.id)
         .values(status=BulkStatus.CANCELLED, finished_at=sa.func.now())
     )
-    db.session.execute(
+    cancelled = db.session.scalars(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status.in_(WAITING))
         .values(
@@ -116,8 +126,10 @@ def cancel(job_id: str) -> BulkJob:
             held_reason=None,
             held_until=None,
         )
-    )
+        .returning(M.id)
+    ).all()
     db.session.commit()
+    _out_of_ready_queues(cancelled)
     db.session.refresh(job)
     return job
 
