@@ -5,13 +5,22 @@ sends them at the numbers' slots, and the outcomes come back as folded events.""
 from __future__ import annotations
 
 import pytest
+import redis
 
+from tests.outage import through
 from tests.polling import wait_for
-from tests.services.test_deliverability import ctx, fold, link, phone  # noqa: F401 - fixtures
+from tests.services.test_deliverability import (  # noqa: F401 - fixtures
+    ctx,
+    fold,
+    link,
+    phone,
+    submit_bulk,
+)
 from tests.workers.test_session_host import make_host  # noqa: F401 - fixture
+from webapp import create_app
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import jobs, messages, routing, sending, sessions
+from webapp.services import bulk, jobs, messages, routing, sending, sessions
 from webapp.services.phone import Recipient
 from workers import keys, ready, signing
 from workers.transports.simulator import SimulatedNetwork
@@ -159,3 +168,101 @@ def test_a_forged_ready_queue_entry_is_never_sent(link, redis_client):  # noqa: 
 
     wait_for(lambda: redis_client.zcard(keys.ready_queue(sid)) == 0)
     assert not redis_client.exists(keys.sent_record("999"))
+
+
+def test_a_send_result_folded_twice_counts_its_message_once(link, redis_client):  # noqa: F811
+    """A folder that dies after its commit and before its acknowledgement leaves the event to
+    the next folder: the message stays counted once on its number and against its day."""
+    (sid,) = link(1, warmup=False)
+    paced(200)
+    (message_id,) = messages.queue_texts([(phone(1), "Info 1")], routing="failover")
+    assert sending.deliver_batch([message_id]).handed == 1
+    results = []
+
+    def folded() -> bool:
+        results.extend(e for e in fold(redis_client) if e.get("kind") == "send_result")
+        return bool(results)
+
+    wait_for(folded)
+    count = counted(sid)
+    today = routing.sent_today(sid)
+
+    sending.settle_results(results)
+
+    assert counted(sid) == count == 1
+    assert routing.sent_today(sid) == today
+    assert rows([message_id])[message_id].status == "sent"
+
+
+def counted(sid: str) -> int:
+    db.session.expire_all()
+    S = WhatsAppSession
+    return db.session.scalar(db.select(S.message_count).where(S.session_id == sid))
+
+
+def test_a_paused_bulk_leaves_the_ready_queue_unsent(link, redis_client):  # noqa: F811
+    (sid,) = link(1, warmup=False)
+    paced(60_000)
+    job = submit_bulk([phone(n) for n in range(1, 4)])
+    bulk.expand(job.id)
+    ids = sorted(db.session.scalars(db.select(WhatsAppMessage.id)))
+    assert len(ids) == 3 and sending.deliver_batch(ids).handed == 3
+    wait_for(lambda: all_sent(redis_client, ids[:1]))  # the first slot; the others wait a minute
+
+    bulk.pause(job.job_id)
+
+    assert ready.whereabouts(redis_client, ids[1:]) == {}
+    assert redis_client.zcard(keys.ready_queue(sid)) == 0
+    assert [rows(ids)[i].status for i in ids[1:]] == ["paused", "paused"]
+
+
+def test_a_pause_or_cancel_while_redis_is_unreachable_changes_nothing(app, link, redis_client):  # noqa: F811
+    """An entry Redis keeps through its outage would be sent once it is back, by a host that
+    never reads PostgreSQL: the pause is refused until Redis answers, not saved half-done."""
+    (sid,) = link(1, warmup=False)
+    paced(60_000)
+    job = submit_bulk([phone(n) for n in range(1, 4)])
+    bulk.expand(job.id)
+    ids = sorted(db.session.scalars(db.select(WhatsAppMessage.id)))
+    assert sending.deliver_batch(ids).handed == 3
+    wait_for(lambda: all_sent(redis_client, ids[:1]))
+    status = bulk.get_job(job.job_id).status
+    proxy, redis_url = through(app.config["REDIS_URL"], 6379)
+    cut_off = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": redis_url,
+        }
+    )
+    proxy.cut()
+    with cut_off.app_context():
+        with pytest.raises(redis.RedisError):
+            bulk.pause(job.job_id)
+        with pytest.raises(redis.RedisError):
+            jobs.cancel(db.session.get(WhatsAppMessage, ids[2]))
+        db.engine.dispose()
+
+    assert [rows(ids)[i].status for i in ids[1:]] == ["queued", "queued"]
+    db.session.expire_all()
+    assert bulk.get_job(job.job_id).status == status
+    assert redis_client.zcard(keys.ready_queue(sid)) == 2  # still to be sent, as still queued
+
+
+def test_rows_paused_while_a_worker_routed_them_leave_the_ready_queue(link, redis_client):  # noqa: F811
+    """The worker loaded the rows queued; the pause committed (finding nothing to take out)
+    before the worker put them into the queue: the worker takes them out again."""
+    (sid,) = link(1, warmup=False)
+    paced(60_000)
+    job = submit_bulk([phone(n) for n in range(1, 4)])
+    bulk.expand(job.id)
+    ids = sorted(db.session.scalars(db.select(WhatsAppMessage.id)))
+    loaded = sending.load(ids)
+    routes = [r for r in routing.routes("spread", None, routing.BULK) if r.session_id == sid]
+
+    bulk.pause(job.job_id)
+    sending._queue_paced(routes, loaded, sending.Outcome(), 0)
+
+    assert ready.whereabouts(redis_client, ids) == {}
+    assert redis_client.zcard(keys.ready_queue(sid)) == 0
+    assert all(SimulatedNetwork(redis_client).inbox(phone(n)) == [] for n in range(1, 4))

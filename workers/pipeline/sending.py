@@ -434,7 +434,11 @@ def _queue_paced(
             for m in messages
             if m.id in kept
         ]
-    ready.put(client, entries)
+    # Rows paused or cancelled since they were loaded are left out: they did not go.
+    for session_id, stopped in ready.put(client, entries, _queued_among).items():
+        if by_id[session_id].cap is not None:
+            routing.untake_sends(session_id, len(stopped))
+        _unhand([i for i in stopped if i in marked])
     _unhold([m.id for m in pending])  # a number sends them, or its slots are ahead: no limit
     outcome.handed += len(kept)
     if rest:
@@ -509,14 +513,15 @@ def pace(route: routing.Route, typing_ms: int) -> tuple[int, int]:
 
 
 def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
-    M = WhatsAppMessage
-    queued = set(
-        db.session.scalars(
-            sa.select(M.id).where(M.id.in_([m.id for m in chunk]), M.status == MessageStatus.QUEUED)
-        )
-    )
-    db.session.rollback()
+    queued = _queued_among([m.id for m in chunk])
     return [m for m in chunk if m.id in queued]
+
+
+def _queued_among(ids: list[int]) -> set[int]:
+    M = WhatsAppMessage
+    queued = set(db.session.scalars(sa.select(M.id).where(M.id.in_(ids), M.status == MessageStatus.QUEUED)))
+    db.session.rollback()
+    return queued
 
 
 def _send_chunk(
@@ -619,14 +624,34 @@ def settle(
 def _settle_sent(sent: dict[tuple[str, bool], list[tuple[int, dict]]], outcome: Outcome) -> None:
     """Sends that went out, by (number, counted by ``take_sends`` already): the numbers' day
     counted, their rows marked sent, in one round trip and one statement however many."""
+    folded = _folded_already([(i, r) for group in sent.values() for i, r in group])
+    sent = {key: [(i, r) for i, r in group if i not in folded] for key, group in sent.items()}
     counts: dict[str, int] = {}
     for (session_id, capped), group in sent.items():
         counts[session_id] = counts.get(session_id, 0) + (0 if capped else len(group))
     routing.record_successes(counts)
     rows = [(i, {"session_id": sid, **r}) for (sid, _), group in sent.items() for i, r in group]
+    if not rows:
+        return
     _mark_sent(rows)
     outcome.sent += len(rows)
     outcome.duplicate += sum(1 for _, r in rows if r.get("duplicate"))
+
+
+def _folded_already(sent: list[tuple[int, dict]]) -> set[int]:
+    """The rows already marked with these very sends: an outcome folded a second time (its
+    folder died between its commit and its acknowledgement) counts nothing again, neither on
+    the number, nor against its day, nor to webhook subscribers. The rows stay locked until
+    the caller commits, so two folders of the same event never both count it."""
+    M = WhatsAppMessage
+    wa_ids = {i: r["wa_message_id"] for i, r in sent}
+    marked = db.session.execute(
+        sa.select(M.id, M.message_id, M.sent_at)
+        .where(M.id.in_(list(wa_ids)))
+        .order_by(M.id)
+        .with_for_update()
+    )
+    return {i for i, wa_id, at in marked if at is not None and wa_id == wa_ids[i]}
 
 
 def _blame(session_id: str, count: int, reason: str, outcome: Outcome) -> None:

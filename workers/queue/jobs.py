@@ -326,5 +326,26 @@ def cancel(message: WhatsAppMessage) -> None:
         raise Conflict(f"message {message.id} is {message.status}, not queued", field="id")
     message.status = MessageStatus.CANCELLED
     message.held_reason = message.held_until = None
+    stop_sending([message.id])
+
+
+def stop_sending(message_ids: list[int], batch: int = 1000) -> None:
+    """Commit the caller's change of these rows out of ``queued`` (paused, cancelled) and take
+    them out of the paced numbers' ready queues, where a session host, which never reads
+    PostgreSQL, would still send them.
+
+    Redis is asked before the commit: unreachable, nothing is saved (rolled back, the
+    ``RedisError`` raised: the operator sees Redis is down and tries again), since an entry
+    Redis kept through its outage would be sent once it is back. It is asked again after the
+    commit for what a worker was putting there meanwhile (``ready.put`` looks at the rows
+    between writing their entries and putting them in line: one of the two finds them)."""
+    client = get_redis()
+    try:
+        for i in range(0, len(message_ids), batch):
+            ready.remove(client, message_ids[i : i + batch], strict=True)
+    except redis.RedisError:
+        db.session.rollback()
+        raise
     db.session.commit()
-    ready.remove(get_redis(), [message.id])
+    for i in range(0, len(message_ids), batch):
+        ready.remove(client, message_ids[i : i + batch])

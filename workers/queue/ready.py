@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,22 +196,45 @@ def decode(raw: bytes | str) -> Entry:
     return Entry(**fields)
 
 
-def put(client: redis.Redis, by_session: dict[str, list[Entry]]) -> None:
-    """Add entries to their numbers' queues and wake the hosts holding them, in one round
-    trip."""
+def put(
+    client: redis.Redis,
+    by_session: dict[str, list[Entry]],
+    still_queued: Callable[[list[int]], set[int]] | None = None,
+) -> dict[str, list[int]]:
+    """Add entries to their numbers' queues and wake the hosts holding them; returns, by
+    number, the ids ``still_queued`` (the caller's look at its rows) found stopped, left out.
+
+    The entries are written first and put in line only after that look, in a second round
+    trip: a row paused between the two is taken out by its pause (``remove`` finds the entry
+    through the map, and the host skips an id in line without one), one paused before the look
+    is never put in line, so no host can take a stopped row meanwhile."""
+    by_session = {sid: entries for sid, entries in by_session.items() if entries}
+    if not by_session:
+        return {}
     pipe = client.pipeline(transaction=False)
     for session_id, entries in by_session.items():
-        if not entries:
-            continue
-        pipe.zadd(keys.ready_queue(session_id), {str(e.message_id): e.score for e in entries})
         pipe.hset(
             keys.ready_entries(session_id), mapping={str(e.message_id): e.encode() for e in entries}
         )
         pipe.hset(keys.READY_WHERE, mapping={str(e.message_id): session_id for e in entries})
-    sessions = [sid for sid, entries in by_session.items() if entries]
-    if sessions:
+    pipe.execute()
+    ids = [e.message_id for entries in by_session.values() for e in entries]
+    queued = set(ids) if still_queued is None else still_queued(ids)
+    stopped: dict[str, list[int]] = {}
+    pipe = client.pipeline(transaction=False)
+    for session_id, entries in by_session.items():
+        if going := {str(e.message_id): e.score for e in entries if e.message_id in queued}:
+            pipe.zadd(keys.ready_queue(session_id), going)
+        if out := [e.message_id for e in entries if e.message_id not in queued]:
+            stopped[session_id] = out
+            pipe.hdel(keys.ready_entries(session_id), *map(str, out))
+            pipe.hdel(keys.READY_WHERE, *map(str, out))
+    if sessions := [
+        sid for sid in by_session if sid not in stopped or len(stopped[sid]) < len(by_session[sid])
+    ]:
         pipe.publish(keys.READY_WAKE, wake_message(sessions))
     pipe.execute()
+    return stopped
 
 
 def wake_message(session_ids: list[str]) -> str:
@@ -298,11 +322,11 @@ def landed(client: redis.Redis, sent: list[tuple[str, int]]) -> None:
         _script(client, "landed")(keys=[keys.READY_WHERE], args=args)
 
 
-def remove(client: redis.Redis, message_ids: list[int]) -> int:
+def remove(client: redis.Redis, message_ids: list[int], strict: bool = False) -> int:
     """Take these messages out of whichever ready queues hold them; how many were there.
 
-    With Redis down there is nothing to take them from that a host could send now: logged,
-    and 0 (the row's change is saved either way)."""
+    With Redis down: raises when ``strict`` (the caller has not saved its change yet and must
+    not: see ``jobs.stop_sending``), else logged and 0."""
     if not message_ids:
         return 0
     try:
@@ -310,6 +334,8 @@ def remove(client: redis.Redis, message_ids: list[int]) -> int:
             _script(client, "remove")(keys=[keys.READY_WHERE], args=[str(i) for i in message_ids])
         )
     except redis.RedisError as exc:
+        if strict:
+            raise
         log.warning("could not take %d message(s) out of ready queues: %s", len(message_ids), exc)
         return 0
 

@@ -14,8 +14,7 @@ from webapp.intake.bulk.progress import WAITING
 from webapp.intake.bulk.submit import _queue_expansion, get_job
 from webapp.intake.messages import MAX_ATTEMPTS
 from webapp.models import BulkJob, WhatsAppMessage, as_utc
-from webapp.redis_client import get_redis
-from workers.queue import broker, jobs, ready
+from workers.queue import broker, jobs
 from workers.queue.contracts import BulkStatus, MessageStatus
 
 ACTIVE = (BulkStatus.SCHEDULED, BulkStatus.PENDING, BulkStatus.EXPANDING, BulkStatus.RUNNING)
@@ -41,17 +40,9 @@ def pause(job_id: str) -> BulkJob:
         .values(status=MessageStatus.PAUSED, held_reason=None, held_until=None)
         .returning(M.id)
     ).all()
-    db.session.commit()
-    _out_of_ready_queues(paused)
+    jobs.stop_sending(paused)
     db.session.refresh(job)
     return job
-
-
-def _out_of_ready_queues(message_ids: list[int], batch: int = 1000) -> None:
-    """Rows no longer queued leave the paced numbers' ready queues, so no host sends them."""
-    client = get_redis()
-    for i in range(0, len(message_ids), batch):
-        ready.remove(client, message_ids[i : i + batch])
 
 
 def resume(job_id: str) -> BulkJob:
@@ -128,8 +119,7 @@ def cancel(job_id: str) -> BulkJob:
         )
         .returning(M.id)
     ).all()
-    db.session.commit()
-    _out_of_ready_queues(cancelled)
+    jobs.stop_sending(cancelled)
     db.session.refresh(job)
     return job
 
