@@ -8,22 +8,23 @@ import pytest
 import redis
 
 from tests.outage import through
-from tests.polling import wait_for
-from tests.services.test_deliverability import (  # noqa: F401 - fixtures
+from tests.pipeline.test_deliverability import (  # noqa: F401 - fixtures
     ctx,
     fold,
     link,
     phone,
     submit_bulk,
 )
-from tests.workers.test_session_host import make_host  # noqa: F401 - fixture
+from tests.polling import wait_for
+from tests.session_host.test_session_host import make_host  # noqa: F401 - fixture
 from webapp import create_app
+from webapp.core.phone import Recipient
 from webapp.extensions import db
+from webapp.intake import bulk, messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
-from webapp.services import bulk, jobs, messages, routing, sending, sessions
-from webapp.services.phone import Recipient
-from workers import keys, ready, signing
-from workers.transports.simulator import SimulatedNetwork
+from workers.pipeline import routing, sending, sessions
+from workers.queue import jobs, keys, ready, signing
+from workers.session_host.simulated_network import SimulatedNetwork
 
 
 def paced(interval_ms: int) -> None:

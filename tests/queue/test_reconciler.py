@@ -167,7 +167,7 @@ def test_a_row_waiting_in_a_ready_queue_is_held_until_its_number_has_no_host(ctx
     """A paced row handed to a number's ready queue keeps ``queued`` while its job is done:
     that is not lost while a host holds the number; once none does, it is queued again, and
     out of the ready queue, so it is sent once."""
-    from workers import keys, ready
+    from workers.queue import keys, ready
 
     (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
     entry = ready.Entry(

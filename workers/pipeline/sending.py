@@ -372,7 +372,7 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
 def _queue_paced(
     usable: list[routing.Route], pending: list[Outgoing], outcome: Outcome, typing_ms: int
 ) -> None:
-    """Hand paced messages to their numbers' ready queues (``workers.ready``), where the
+    """Hand paced messages to their numbers' ready queues (``workers.queue.ready``), where the
     session host sends them one per slot; the outcome of each comes back as a ``send_result``
     event (``settle_results``). A bulk batch is spread over ``usable`` by their load, the
     soonest free position first, but never more than PACE_LOOKAHEAD_SLOTS of a number's slots
@@ -519,7 +519,9 @@ def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
 
 def _queued_among(ids: list[int]) -> set[int]:
     M = WhatsAppMessage
-    queued = set(db.session.scalars(sa.select(M.id).where(M.id.in_(ids), M.status == MessageStatus.QUEUED)))
+    queued = set(
+        db.session.scalars(sa.select(M.id).where(M.id.in_(ids), M.status == MessageStatus.QUEUED))
+    )
     db.session.rollback()
     return queued
 

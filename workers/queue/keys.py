@@ -95,7 +95,7 @@ def ready_line(band: str) -> str:
     return f"{PREFIX}:ready:line:{band}"
 
 
-# Hash message id -> session id of the ready queue it waits in (see workers.ready).
+# Hash message id -> session id of the ready queue it waits in (see workers.queue.ready).
 READY_WHERE = f"{PREFIX}:ready:where"
 # Pub/sub channel: messages were added to these sessions' ready queues (signed JSON).
 READY_WAKE = f"{PREFIX}:ready:wake"

@@ -128,7 +128,9 @@ def fold_later(client: redis.Redis, consumer: str, delay_ms: int = FOLD_RETRY_MS
         )
     # One such folder at a time, however many failed at once.
     if client.set(keys.FOLD_RETRY, 1, nx=True, px=delay_ms):
-        broker.broker.enqueue(broker.message(FOLD_ACTOR, broker.EVENTS), delay=delay_ms)
+        broker.broker.enqueue(
+            broker.message(Actor.FOLD_SESSION_EVENTS, Band.EVENTS), delay=delay_ms
+        )
 
 
 def dead_letter(

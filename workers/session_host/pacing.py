@@ -1,7 +1,7 @@
 """The session host's pacing: one thread sends every held number's ready queue at its slots.
 
-Workers route paced messages into per-number ready queues in Redis (``workers.ready``) and wake
-the hosts. This scheduler keeps, for each held number with messages waiting, the moment its
+Workers route paced messages into per-number ready queues in Redis (``workers.queue.ready``) and
+wake the hosts. This scheduler keeps, for each held number with messages waiting, the moment its
 next slot opens, and sleeps on a condition until the earliest one or until woken: one wake-up
 per due send, no thread per number and no polling. At a due time it takes the queue's head in
 one script (which spends the slot on Redis' clock, shared with every host and worker) and hands
