@@ -20,6 +20,7 @@ from workers.pipeline import fold as session_events
 from workers.pipeline import routing, sending, sessions, warmup
 from workers.queue import keys
 from workers.queue import session_events as event_stream
+from workers.queue.contracts import EventKind
 from workers.session_host.simulated_network import SimulatedNetwork
 
 VOUCHER = {"duration": "30 hari", "expiry_time": "31-12-2026", "voucher_code": "V1"}
@@ -61,7 +62,7 @@ def delivered(redis_client, message_id: int) -> str:
         return any(
             int(item["message_id"]) == message_id
             for event in fold(redis_client)
-            if event["kind"] == session_events.SEND_RESULT
+            if event["kind"] == EventKind.SEND_RESULT
             for item in event["results"]
         )
 

@@ -24,6 +24,7 @@ from webapp.intake import bulk, messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers.pipeline import routing, sending, sessions
 from workers.queue import jobs, keys, ready, signing
+from workers.queue.contracts import Band
 from workers.session_host.simulated_network import SimulatedNetwork
 
 
@@ -259,7 +260,7 @@ def test_rows_paused_while_a_worker_routed_them_leave_the_ready_queue(link, redi
     bulk.expand(job.id)
     ids = sorted(db.session.scalars(db.select(WhatsAppMessage.id)))
     loaded = sending.load(ids)
-    routes = [r for r in routing.routes("spread", None, routing.BULK) if r.session_id == sid]
+    routes = [r for r in routing.routes("spread", None, Band.BULK) if r.session_id == sid]
 
     bulk.pause(job.job_id)
     sending._queue_paced(routes, loaded, sending.Outcome(), 0)

@@ -169,7 +169,7 @@ def test_a_row_waiting_in_a_ready_queue_is_held_until_its_number_has_no_host(ctx
     out of the ready queue, so it is sent once."""
     from workers.queue import keys, ready
 
-    (row_id,) = messages.queue_texts([("081234567890", "a")], band=broker.NORMAL)
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
     entry = ready.Entry(
         message={"message_id": row_id, "jid": "6281234567890@s.whatsapp.net", "text": "a"},
         gap_ms=1000,
@@ -181,7 +181,7 @@ def test_a_row_waiting_in_a_ready_queue_is_held_until_its_number_has_no_host(ctx
     )
     ready.put(redis_client, {"session-1": [entry]})
     redis_client.set(keys.lease("session-1"), "host-1")
-    drop_dramatiq_queue(redis_client, broker.NORMAL)  # its job ran and is gone
+    drop_dramatiq_queue(redis_client, Band.NORMAL)  # its job ran and is gone
 
     assert jobs.reconcile() == 0
     redis_client.delete(keys.lease("session-1"))  # no host holds the number any more

@@ -267,7 +267,7 @@ class _CutOff:
 def test_a_send_cut_off_by_redis_is_settled_once_redis_answers(redis_client, error):
     """The host's claim outlived a Redis failure that kept it from writing the send's end: the
     next attempt must not read it as a send still in progress of this (live) host forever."""
-    from workers.transports import TransportError
+    from workers.session_host.transports import TransportError
 
     host = SessionHost(redis_client, KEY, host_id="h-cut")
     try:

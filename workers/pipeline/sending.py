@@ -40,7 +40,7 @@ from webapp.redis_client import get_redis
 from workers.pipeline import attachments, fallback, optout, routing, sessions, webhooks
 from workers.pipeline.pacer import GiveBack, Pacer, ticket_score
 from workers.queue import jobs, keys, ready
-from workers.queue.contracts import MessageStatus, RpcCode, RpcMethod, SendState
+from workers.queue.contracts import Band, MessageStatus, RpcCode, RpcMethod, SendState
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +394,7 @@ def _queue_paced(
     for message in pending:
         while free:
             at, order, session_id = free[0]
-            full = message.band == routing.BULK and at >= lookahead[session_id]
+            full = message.band == Band.BULK and at >= lookahead[session_id]
             if room[session_id] == 0 or full:
                 heapq.heappop(free)
                 continue
