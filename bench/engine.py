@@ -194,10 +194,21 @@ class Kabar:
             # Hundreds of numbers boot their clients for a while: the later ones wait longer.
             for sid in ids:
                 wait(lambda sid=sid: _try(lambda: sessions.simulator_scan(sid)), 30 + count / 2)
-            db.session.execute(
-                db.update(WhatsAppSession).values(interval_ms=interval_ms, jitter_ms=jitter_ms)
-            )
-            db.session.commit()
+
+            def pace_them() -> None:
+                try:
+                    db.session.execute(
+                        db.update(WhatsAppSession).values(
+                            interval_ms=interval_ms, jitter_ms=jitter_ms
+                        )
+                    )
+                    db.session.commit()
+                except Exception:
+                    db.session.rollback()  # a deadlock with the folder: tried again
+                    raise
+
+            # The folder writes these rows as the numbers connect, in its own order.
+            wait(lambda: _try(pace_them), 30)
         connected = f"status = 'connected' AND session_id IN ({', '.join(map(repr, ids))})"
         wait(lambda: self.count("whatsapp_sessions", connected) == count, 30 + count / 2)
         return ids
