@@ -102,6 +102,7 @@ PHRASES: tuple[str | tuple[str, str], ...] = (
     N_("the session host running %(session)s stopped during %(method)s"),
     N_("session host did not answer %(method)s for %(session)s in %(seconds)s s"),
     N_("session %(session)s is not held here"),
+    N_("session %(session)s is not held by any session host"),
     # why a number is not connected (session events: last_error)
     N_("logged out from Kabar"),
     N_("logged out from the phone"),

@@ -111,7 +111,8 @@ def message_states(app, ids: list[int]) -> list[tuple[str, str | None]]:
     with app.app_context():
         rows = db.session.execute(db.select(M.status, M.held_reason).where(M.id.in_(ids))).all()
         db.session.rollback()
-    return sorted(("sent" if status in SENT else status, held) for status, held in rows)
+    states = [("sent" if status in SENT else status, held) for status, held in rows]
+    return sorted(states, key=lambda state: (state[0], state[1] or ""))  # None: not held
 
 
 def test_invoices_single_sends_and_mpwa_go_out_on_a_day_a_bulk_used_its_share(

@@ -136,10 +136,17 @@ def test_redis_killed_mid_bulk_loses_and_doubles_nothing(app, auth, catalogue, o
             return sum(s in ("sent", "delivered", "read") for s in statuses(app, ids()).values())
 
         wait_for(lambda: done() >= 60, timeout=60)
+        # Slow sends (80 ms on the simulated network), so that sends are in flight when Redis
+        # dies, and Redis down for 2 s before it is back, so that what the session host writes
+        # as those sends end fails too: the case that once left rows given back for ever.
+        network = SimulatedNetwork(client)
+        for sid in ("session-1", "session-2", "session-3"):
+            network.set_fault(sid, "latency", {"ms": 80})
         for n in range(URGENT):
             r = http.post("/api/whatsapp/send", auth, {"to": phone(BULK + n), "text": f"OTP {n}"})
             assert r.status_code == 202, r.text
         procs.stop("redis", signal.SIGKILL)
+        time.sleep(2.0)  # the outage itself, not a wait for anything
         start_redis()
         back = time.monotonic()
 
@@ -155,7 +162,6 @@ def test_redis_killed_mid_bulk_loses_and_doubles_nothing(app, auth, catalogue, o
             failed = db.session.scalars(
                 db.select(WhatsAppMessage.error_message).where(WhatsAppMessage.status == "failed")
             ).all()
-        network = SimulatedNetwork(client)
         counts = {n: len(network.inbox(phone(n))) for n in range(BULK + URGENT)}
         print(
             f"\nRedis kill -9 + AOF restart: no row queued {took:.1f} s after Redis was back, "

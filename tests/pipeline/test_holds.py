@@ -238,8 +238,11 @@ def test_a_message_the_day_let_go_that_waits_for_a_slot_no_longer_says_it_waits_
     held.held_reason, held.held_until = "daily_cap", datetime.now(UTC) - timedelta(minutes=5)
     db.session.commit()
     Pacer(redis_client).acquire("session-1", "earlier", ticket_score("bulk", 1, 0), 120_000)
+    redis_client.set(keys.lease("session-1"), "host-1")  # a session host holds the number
 
-    outcome = sending.deliver_batch([message_id])  # its slot is two minutes away: given back
+    # Its slot is two minutes away: it waits in the number's ready queue for it.
+    outcome = sending.deliver_batch([message_id])
 
-    assert outcome.later == [message_id] and outcome.unsent == []
+    assert outcome.handed == 1 and outcome.later == [] and outcome.unsent == []
+    assert redis_client.zscore(keys.ready_queue("session-1"), str(message_id)) is not None
     assert row(message_id).held_reason is None and row(message_id).held_until is None

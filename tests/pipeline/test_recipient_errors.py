@@ -4,15 +4,18 @@ alone and the number that met the error is neither rested nor passed over."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from tests.pipeline.test_deliverability import ctx, link, phone  # noqa: F401 - fixtures
+from tests.pipeline.test_deliverability import ctx, delivered, link, phone  # noqa: F401
 from tests.session_host.test_session_host import make_host  # noqa: F401 - fixture
 from webapp.extensions import db
 from webapp.intake import messages
 from webapp.models import WhatsAppMessage, WhatsAppSession
 from workers.pipeline import routing, sending, sessions
-from workers.queue import keys
+from workers.queue import broker, keys
 from workers.session_host.simulated_network import SimulatedNetwork
 
 
@@ -26,6 +29,16 @@ def row(message_id: int) -> WhatsAppMessage:
     found = db.session.get(WhatsAppMessage, message_id)
     db.session.refresh(found)
     return found
+
+
+def eta_s(redis_client, message: WhatsAppMessage) -> float:
+    """When the job that owns ``message`` is due (s since the epoch), read from Dramatiq."""
+    delayed = keys.dramatiq_messages(broker.broker.namespace, broker.dq_name(message.band))
+    for data in redis_client.hvals(delayed):
+        job = json.loads(data)
+        if job["message_id"] == message.job_id:
+            return job["options"]["eta"] / 1000
+    raise AssertionError(f"job {message.job_id} is not delayed")
 
 
 def not_blamed(session_id: str, redis_client) -> bool:
@@ -60,7 +73,7 @@ def test_a_refusal_about_the_recipient_fails_the_message_with_its_reason(link, r
     sessions.simulator_fault(sid, fault)
     (message_id,) = messages.queue_texts([(phone(1), "Tagihan")], routing="failover")
 
-    assert sending.deliver(message_id) == "failed"
+    assert delivered(redis_client, message_id) == "failed"
 
     failed = row(message_id)
     assert failed.status == "failed"
@@ -76,11 +89,12 @@ def test_the_limit_on_new_contacts_holds_the_message_with_its_reason(
     sessions.simulator_fault(sid, "reach_out_463")
     (message_id,) = messages.queue_texts([(phone(1), "Tagihan")], routing="failover")
 
-    outcome = sending.deliver_batch([message_id])
+    assert delivered(redis_client, message_id) == "queued"
 
-    assert outcome.later == [message_id] and outcome.later_ms == sending.REACH_OUT_HOLD_MS
+    # Held an hour in a job of its own (not retried at once), the number not blamed.
     held = row(message_id)
     assert held.status == "queued" and "463" in held.error_message
+    assert eta_s(redis_client, held) > time.time() + sending.REACH_OUT_HOLD_MS / 1000 - 60
     assert not_blamed(sid, redis_client)
 
 
@@ -93,7 +107,7 @@ def test_an_unconfirmed_send_fails_saying_so_and_is_never_sent_again(
     (message_id,) = messages.queue_texts([(phone(1), "Tagihan")], routing="failover")
     network = SimulatedNetwork(redis_client)
 
-    assert sending.deliver(message_id) == "failed"
+    assert delivered(redis_client, message_id) == "failed"
     assert row(message_id).error_message == sending.SEND_UNCERTAIN_REASON
     assert len(network.inbox(phone(1))) == 1  # it went out
 

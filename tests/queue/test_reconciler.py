@@ -161,3 +161,32 @@ def test_young_rows_are_left_alone(app, redis_client):
         messages.queue_texts([("081234567890", "a")])
         drop_dramatiq_queue(redis_client, Band.BULK)
         assert jobs.reconcile() == 0
+
+
+def test_a_row_waiting_in_a_ready_queue_is_held_until_its_number_has_no_host(ctx, redis_client):
+    """A paced row handed to a number's ready queue keeps ``queued`` while its job is done:
+    that is not lost while a host holds the number; once none does, it is queued again, and
+    out of the ready queue, so it is sent once."""
+    from workers.queue import keys, ready
+
+    (row_id,) = messages.queue_texts([("081234567890", "a")], band=Band.NORMAL)
+    entry = ready.Entry(
+        message={"message_id": row_id, "jid": "6281234567890@s.whatsapp.net", "text": "a"},
+        gap_ms=1000,
+        jitter_ms=0,
+        typing_ms=0,
+        capped=False,
+        marked=False,
+        score=0,
+    )
+    ready.put(redis_client, {"session-1": [entry]})
+    redis_client.set(keys.lease("session-1"), "host-1")
+    drop_dramatiq_queue(redis_client, Band.NORMAL)  # its job ran and is gone
+
+    assert jobs.reconcile() == 0
+    redis_client.delete(keys.lease("session-1"))  # no host holds the number any more
+
+    assert jobs.reconcile() == 1
+    assert redis_client.zcard(keys.ready_queue("session-1")) == 0
+    assert ready.whereabouts(redis_client, [row_id]) == {}
+    assert jobs.reconcile() == 0

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import redis.exceptions as redis_errors
 import sqlalchemy as sa
 
 from tests.polling import wait_for
@@ -238,3 +239,49 @@ def test_a_blob_of_another_key_costs_only_its_session(redis_client, make_host, t
     assert "session session-9" in failed[0]["reason"] and "another" in failed[0]["reason"]
     qr = wait_for(lambda: events(redis_client, "qr"))
     assert [e["session_id"] for e in qr] == ["session-1"]
+
+
+class _CutOff:
+    """A transport whose send fails as Redis goes down: the host cannot write what happened."""
+
+    def __init__(self, host, error):
+        self.host, self.error, self.sends = host, error, 0
+
+    def send_text(self, jid, text, wa_id):
+        self.sends += 1
+        client = self.host.redis
+        real = client.set, client.delete
+
+        def down(*args, **kwargs):
+            client.set, client.delete = real  # Redis is back for the next call
+            raise redis_errors.ConnectionError("Redis went away")
+
+        client.set = client.delete = down
+        raise self.error
+
+    def send_presence(self, jid, typing):
+        pass
+
+
+@pytest.mark.parametrize("error", [RuntimeError("client died"), None])
+def test_a_send_cut_off_by_redis_is_settled_once_redis_answers(redis_client, error):
+    """The host's claim outlived a Redis failure that kept it from writing the send's end: the
+    next attempt must not read it as a send still in progress of this (live) host forever."""
+    from workers.session_host.transports import TransportError
+
+    host = SessionHost(redis_client, KEY, host_id="h-cut")
+    try:
+        failure = error or TransportError("not connected", code="not_connected")
+        transport = _CutOff(host, failure)
+        item = {"message_id": 77, "jid": "628123@s.whatsapp.net", "text": "Halo"}
+        with pytest.raises(redis_errors.ConnectionError):
+            host._send_batch("session-1", transport, {"messages": [item]})
+        assert json.loads(redis_client.get(keys.sent_record("77")))["host"] == "h-cut"
+        host._settle_leftovers()
+        record = json.loads(redis_client.get(keys.sent_record("77")) or "{}")
+        if error is None:  # nothing went out: claimable again
+            assert record == {}
+        else:  # it may have gone out: never again, and no live host is named
+            assert record.get("outcome") == "unknown" and "host" not in record
+    finally:
+        host.shutdown()

@@ -160,6 +160,7 @@ def fold_session_events() -> None:
                 _fold(client, batch)
         except database.DatabaseDown:
             log.warning("the database is down; session events wait in the stream until it is back")
+            session_events.fold_later(client, consumer)
 
 
 def _fold(client: redis.Redis, batch: list[tuple[str | None, dict]]) -> None:

@@ -373,6 +373,19 @@ def _stage_from_store(client: Any, sha256s: Iterable[str]) -> None:
     db.session.rollback()
 
 
+def restage_for(message_ids: list[int]) -> None:
+    """Put the attachments of these messages back in Redis (gone when their sends asked)."""
+    M = WhatsAppMessage
+    sha256s = set(
+        db.session.scalars(
+            sa.select(M.media_sha256).where(M.id.in_(message_ids), M.media_sha256.is_not(None))
+        )
+    )
+    db.session.rollback()
+    if sha256s:
+        restage(sha256s)
+
+
 def _described(message: Outgoing, files: Mapping[str, Any]) -> Outgoing:
     attachment = message.media
     file = files[attachment["sha256"]]

@@ -31,7 +31,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.redis_client import get_redis
-from workers.pipeline import optout, warmup, webhooks
+from workers.pipeline import optout, sending, warmup, webhooks
 from workers.pipeline.sessions import recompute_primary
 from workers.queue.contracts import MEDIA_TYPES, EventKind, MessageStatus, SessionState
 
@@ -67,9 +67,11 @@ def apply_all(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     idempotent) to find and set aside the bad one.
     """
     for event in events:
-        if event.get("kind") != EventKind.RECEIPT:
+        if event.get("kind") not in (EventKind.RECEIPT, EventKind.SEND_RESULT):
             _apply(event)
     db.session.commit()
+    if results := [event for event in events if event.get("kind") == EventKind.SEND_RESULT]:
+        sending.settle_results(results)
     unknown = _apply_receipts([event for event in events if event.get("kind") == EventKind.RECEIPT])
     db.session.commit()
     return unknown

@@ -140,7 +140,8 @@ class Pacer:
                 raise
 
     def load(self, session_ids: list[str]) -> dict[str, tuple[int, int]]:
-        """For each session: (ms until its next slot opens, tickets waiting)."""
+        """For each session: (ms until its next slot opens, tickets and ready-queue messages
+        waiting)."""
         if not session_ids:
             return {}
         pipe = self.redis.pipeline()
@@ -148,11 +149,12 @@ class Pacer:
         for sid in session_ids:
             pipe.get(keys.pace_next(sid))
             pipe.zcard(keys.pace_queue(sid))
+            pipe.zcard(keys.ready_queue(sid))
         results = pipe.execute()
         seconds, micros = results[0]
         now = seconds * 1000 + micros // 1000
         out = {}
         for i, sid in enumerate(session_ids):
-            nextfree, waiting = results[1 + 2 * i], results[2 + 2 * i]
-            out[sid] = (max(int(nextfree or 0) - now, 0), int(waiting))
+            nextfree, waiting, queued = results[1 + 3 * i : 4 + 3 * i]
+            out[sid] = (max(int(nextfree or 0) - now, 0), int(waiting) + int(queued))
         return out

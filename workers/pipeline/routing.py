@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -239,11 +240,18 @@ def warmup_today(session: WhatsAppSession) -> dict[str, Any] | None:
 def record_success(session_id: str, sent: int = 1) -> None:
     """Count ``sent`` sends against the daily cap (0 when ``take_sends`` counted them) and end
     any error back-off."""
+    record_successes({session_id: sent})
+
+
+def record_successes(sent: dict[str, int]) -> None:
+    """``record_success`` for several sessions, in one round trip."""
     pipe = get_redis().pipeline()
-    daily = keys.daily_count(session_id, _today())
-    pipe.incrby(daily, sent)
-    pipe.expire(daily, 3 * 86400)
-    pipe.delete(keys.error_streak(session_id))
+    today = _today()
+    for session_id, count in sent.items():
+        daily = keys.daily_count(session_id, today)
+        pipe.incrby(daily, count)
+        pipe.expire(daily, 3 * 86400)
+        pipe.delete(keys.error_streak(session_id))
     pipe.execute()
 
 
@@ -266,17 +274,29 @@ return back
 """
 
 
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _script(source: str):
+    """``source`` registered once per Redis client (not once per call: a send takes several)."""
+    client = get_redis()
+    registered = _scripts.setdefault(client, {})
+    if source not in registered:
+        registered[source] = client.register_script(source)
+    return registered[source]
+
+
 def take_sends(session_id: str, cap: int, wanted: int) -> int:
     """Count up to ``wanted`` sends of the session today against ``cap``, before they go;
     return how many it may send (0 when the cap is spent)."""
-    script = get_redis().register_script(_TAKE_SENDS)
+    script = _script(_TAKE_SENDS)
     return int(script(keys=[keys.daily_count(session_id, _today())], args=[cap, wanted]))
 
 
 def untake_sends(session_id: str, count: int) -> None:
     """Give back ``count`` sends taken by ``take_sends`` that surely did not go out."""
     if count > 0:
-        script = get_redis().register_script(_UNTAKE_SENDS)
+        script = _script(_UNTAKE_SENDS)
         script(keys=[keys.daily_count(session_id, _today())], args=[count])
 
 
@@ -300,7 +320,7 @@ def record_failure(session_id: str) -> int:
     A failure while the session already rests is part of the same outage: it changes nothing
     and returns the rest that is left."""
     base, cap = settings.get("error_backoff_base_ms"), settings.get("error_backoff_cap_ms")
-    script = get_redis().register_script(_RECORD_FAILURE)
+    script = _script(_RECORD_FAILURE)
     keys_ = [keys.error_backoff(session_id), keys.error_streak(session_id)]
     return int(script(keys=keys_, args=backoff.schedule(base, cap)))
 

@@ -20,6 +20,8 @@ number's cap is taken atomically before each send (``routing.take_sends``).
 
 from __future__ import annotations
 
+import heapq
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,8 +39,8 @@ from webapp.models import WhatsAppMessage, WhatsAppSession, WhatsAppTemplate, as
 from webapp.redis_client import get_redis
 from workers.pipeline import attachments, fallback, optout, routing, sessions, webhooks
 from workers.pipeline.pacer import GiveBack, Pacer, ticket_score
-from workers.queue import keys
-from workers.queue.contracts import MessageStatus, RpcCode, RpcMethod, SendState
+from workers.queue import jobs, keys, ready
+from workers.queue.contracts import Band, MessageStatus, RpcCode, RpcMethod, SendState
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class Outcome:
     # be reached or may not send now (a wait, which spends none).
     failures: int = 0
     failed: int = 0  # refused because of the recipient, or sent without a confirmation
+    handed: int = 0  # put into a paced number's ready queue: its host sends them
 
     def give_back(self, ids: list[int], delay_ms: int) -> None:
         self.later_ms = min(self.later_ms, delay_ms) if self.later else delay_ms
@@ -190,7 +193,8 @@ def _attachment(row: sa.Row) -> dict | None:
 
 
 def wire_message(message: Outgoing) -> dict:
-    """What the session host is given to send ``message``: small, as paced sends wait in
+    """What the session host is given to send ``message``, for a ``send_batch`` call and for a
+    ready queue alike (the only place its wire form is built): small, as paced sends wait in
     Redis queues (an attachment is described; its bytes wait in Redis apart)."""
     wire = {"message_id": message.id, "jid": message.jid, "text": message.text}
     if message.media is not None:
@@ -216,6 +220,8 @@ def deliver(message_id: int) -> str:
         return MessageStatus.SKIPPED
     if outcome.duplicate:
         return "duplicate"
+    if outcome.handed:
+        return "handed"  # to a paced number's ready queue: its session host sends it
     return MessageStatus.SENT if outcome.sent else "not queued"
 
 
@@ -313,6 +319,22 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
             return
         route = usable[0]
         gap_ms, size = pace(route, typing_ms)
+        if current_app.config["PACE_ON_HOST"] and (gap_ms or route.jitter_ms):
+            candidates = usable if policy == "spread" else usable[:1]
+            # A number no session host holds would keep its queue unsent: it is passed over
+            # and rested, as when a call to it finds no host.
+            if unheld := ready.unheld(get_redis(), [r.session_id for r in candidates]):
+                for session_id in unheld:
+                    _blame(
+                        session_id,
+                        len(pending),
+                        f"session {session_id} is not held by any session host",
+                        outcome,
+                    )
+                failed |= unheld
+                continue
+            _queue_paced(candidates, pending, outcome, typing_ms)
+            return
         chunk, first = pending[:size], pending[0]
         try:
             # Under failover a busy primary is waited for; only an error moves to the next one.
@@ -345,6 +367,92 @@ def _send_group(policy: str, pinned: str | None, group: list[Outgoing], outcome:
         if refused:
             failed.add(route.session_id)
         pending = later + refused + pending
+
+
+def _queue_paced(
+    usable: list[routing.Route], pending: list[Outgoing], outcome: Outcome, typing_ms: int
+) -> None:
+    """Hand paced messages to their numbers' ready queues (``workers.queue.ready``), where the
+    session host sends them one per slot; the outcome of each comes back as a ``send_result``
+    event (``settle_results``). A bulk batch is spread over ``usable`` by their load, the
+    soonest free position first, but never more than PACE_LOOKAHEAD_SLOTS of a number's slots
+    ahead: the rest goes back to the queue for about when room opens. Urgent and
+    normal messages always go in (ahead of any bulk, by their score)."""
+    client = get_redis()
+    slots = current_app.config["PACE_LOOKAHEAD_SLOTS"]
+    load = Pacer(client).load([r.session_id for r in usable])
+    by_id = {r.session_id: r for r in usable}
+    gaps = {r.session_id: max(r.interval_ms, typing_ms) + r.jitter_ms / 2 for r in usable}
+    lookahead = {sid: slots * gap for sid, gap in gaps.items()}
+    # (when the number's next free position comes, in ms from now; its place in the order)
+    at_of = {sid: wait + depth * gaps[sid] for sid, (wait, depth) in load.items()}
+    free = [(at_of[r.session_id], i, r.session_id) for i, r in enumerate(usable)]
+    room = {r.session_id: r.left_today for r in usable}  # None: no cap
+    planned: dict[str, list[Outgoing]] = {}
+    rest: list[Outgoing] = []
+    heapq.heapify(free)
+    for message in pending:
+        while free:
+            at, order, session_id = free[0]
+            full = message.band == Band.BULK and at >= lookahead[session_id]
+            if room[session_id] == 0 or full:
+                heapq.heappop(free)
+                continue
+            break
+        if not free:
+            rest.append(message)
+            continue
+        planned.setdefault(session_id, []).append(message)
+        if room[session_id] is not None:
+            room[session_id] -= 1
+        at_of[session_id] = at + gaps[session_id]
+        heapq.heapreplace(free, (at_of[session_id], order, session_id))
+    for session_id, messages in planned.items():
+        route = by_id[session_id]
+        if route.cap is not None:
+            # Checked again atomically: another worker may have used the cap meanwhile.
+            allowed = routing.take_sends(session_id, route.cap, len(messages))
+            rest += messages[allowed:]
+            planned[session_id] = messages[:allowed]
+    handed, marked = _hand_over([m for group in planned.values() for m in group], outcome)
+    kept = {m.id for m in handed}
+    entries: dict[str, list[ready.Entry]] = {}
+    for session_id, messages in planned.items():
+        route = by_id[session_id]
+        if route.cap is not None:
+            routing.untake_sends(session_id, sum(1 for m in messages if m.id not in kept))
+        entries[session_id] = [
+            ready.Entry(
+                message=wire_message(m),
+                gap_ms=max(route.interval_ms, typing_ms),
+                jitter_ms=route.jitter_ms,
+                typing_ms=typing_ms,
+                capped=route.cap is not None,
+                marked=m.id in marked,
+                score=ticket_score(m.band, m.priority, m.created_ms),
+            )
+            for m in messages
+            if m.id in kept
+        ]
+    # Rows paused or cancelled since they were loaded are left out: they did not go.
+    for session_id, stopped in ready.put(client, entries, _queued_among).items():
+        if by_id[session_id].cap is not None:
+            routing.untake_sends(session_id, len(stopped))
+        _unhand([i for i in stopped if i in marked])
+    _unhold([m.id for m in pending])  # a number sends them, or its slots are ahead: no limit
+    outcome.handed += len(kept)
+    if rest:
+        # Room opens on a number once its queue reaches back inside the look-ahead; with
+        # others waiting for it too, once the messages ahead in the line have gone (they come
+        # back half a look-ahead early, so the numbers never run dry).
+        opens = min(
+            (at - lookahead[sid] + gaps[sid] for sid, at in at_of.items() if room[sid] != 0),
+            default=max(gaps.values()),
+        )
+        per_message_ms = 1 / sum(1 / gaps[r.session_id] for r in usable)
+        line_ms = ready.reserve(client, pending[0].band, len(rest) * per_message_ms)
+        delay = max(opens, line_ms - min(lookahead.values()) / 2)
+        outcome.give_back([m.id for m in rest], int(min(max(delay, 500), 600_000)))
 
 
 def _may_wait(pending: list[Outgoing], limited: bool) -> bool:
@@ -405,14 +513,17 @@ def pace(route: routing.Route, typing_ms: int) -> tuple[int, int]:
 
 
 def _still_queued(chunk: list[Outgoing]) -> list[Outgoing]:
+    queued = _queued_among([m.id for m in chunk])
+    return [m for m in chunk if m.id in queued]
+
+
+def _queued_among(ids: list[int]) -> set[int]:
     M = WhatsAppMessage
     queued = set(
-        db.session.scalars(
-            sa.select(M.id).where(M.id.in_([m.id for m in chunk]), M.status == MessageStatus.QUEUED)
-        )
+        db.session.scalars(sa.select(M.id).where(M.id.in_(ids), M.status == MessageStatus.QUEUED))
     )
     db.session.rollback()
-    return [m for m in chunk if m.id in queued]
+    return queued
 
 
 def _send_chunk(
@@ -425,8 +536,9 @@ def _send_chunk(
     timeout = current_app.config["RPC_TIMEOUT_S"]
     taken = len(chunk) if route.cap is not None else 0  # counted by routing.take_sends
     chunk, marked = _hand_over(chunk, outcome)
+    if taken:
+        routing.untake_sends(route.session_id, taken - len(chunk))  # never handed over
     if not chunk:
-        routing.untake_sends(route.session_id, taken)
         return [], []
     try:
         answer = sessions.host_call(
@@ -446,61 +558,183 @@ def _send_chunk(
             else None
         )
         results = [{"state": SendState.ERROR, "code": code, "error": exc.message}] * len(chunk)
-    # Rows this call marked handed over and that surely did not go out are marked no longer.
+    by_id = {m.id: m for m in chunk}
+    refused, later = settle(
+        route.session_id, bool(taken), [m.id for m in chunk], results, marked, outcome
+    )
+    return [by_id[i] for i in refused], [by_id[i] for i in later]
+
+
+def settle(
+    session_id: str,
+    capped: bool,
+    ids: list[int],
+    results: list[dict],
+    marked: set[int],
+    outcome: Outcome,
+) -> tuple[list[int], list[int]]:
+    """What the session host answered for ``ids``, in order (a ``send_batch`` call, or one
+    message sent from a ready queue), settled: sent rows marked in one statement, the number's
+    record kept, caps (``capped``: taken by ``take_sends``) given back for what surely did not
+    go out, recipient refusals and uncertain sends failed. Returns the ids the number could not
+    send and those it had no time left for; ``marked`` are those the caller handed over."""
+    # Rows the caller marked handed over and that surely did not go out are marked no longer.
     _unhand(
         [
-            m
-            for m, r in zip(chunk, results, strict=True)
-            if m.id in marked and r["state"] != SendState.SENT and r.get("code") in NOTHING_WENT_OUT
+            i
+            for i, r in zip(ids, results, strict=True)
+            if i in marked and r["state"] != SendState.SENT and r.get("code") in NOTHING_WENT_OUT
         ]
     )
-    by_code: dict[str | None, list[Outgoing]] = {}
+    by_code: dict[str | None, list[int]] = {}
     sent = []
-    for message, result in zip(chunk, results, strict=True):
+    for message_id, result in zip(ids, results, strict=True):
         if result["state"] == SendState.SENT:
-            sent.append((message, result))
+            sent.append((message_id, result))
         else:
-            by_code.setdefault(result.get("code"), []).append(message)
+            by_code.setdefault(result.get("code"), []).append(message_id)
     later = by_code.pop(SEND_LATER, [])
     if missing := by_code.pop(MEDIA_MISSING, []):
         # Redis lost the attachments' bytes before the client read them: nothing went out.
-        attachments.restage({m.media["sha256"] for m in missing if m.media})
+        attachments.restage_for(missing)
         later += missing
-    later += _about_the_message(chunk, results, by_code, outcome)
+    later += _about_the_message(ids, results, by_code, outcome)
     if busy := by_code.pop(SEND_IN_PROGRESS, []):
         # Another call is sending these (or its session host stopped mid-send): no number may
         # send them now, and it is not this number's fault. A retry finds them sent, or in
         # the end they fail saying their outcome is unknown.
-        outcome.unknown += [m.id for m in busy]
-    failed = {m.id for group in by_code.values() for m in group}
-    refused = [m for m in chunk if m.id in failed]
+        outcome.unknown += busy
+    failed = {i for group in by_code.values() for i in group}
+    refused = [i for i in ids if i in failed]
     outcome.failures += sum(
         len(group) for code, group in by_code.items() if code not in sessions.UNAVAILABLE
     )
-    if taken:
-        # What surely did not go out (or was never handed over) is not counted as sent today.
+    if capped:
+        # What surely did not go out is not counted as sent today.
         surely_not = sum(
             1 for r in results if r["state"] != SendState.SENT and r.get("code") in NOTHING_WENT_OUT
         )
-        routing.untake_sends(route.session_id, taken - len(chunk) + surely_not)
+        routing.untake_sends(session_id, surely_not)
     if sent:
-        routing.record_success(route.session_id, 0 if taken else len(sent))
-        _mark_sent(route.session_id, sent)
-        outcome.sent += len(sent)
-        outcome.duplicate += sum(1 for _, r in sent if r.get("duplicate"))
+        _settle_sent({(session_id, capped): sent}, outcome)
     if refused:
-        reason = next(r["error"] for m, r in zip(chunk, results, strict=True) if m.id in failed)
-        backoff = routing.record_failure(route.session_id)
-        log.warning(
-            "session %s could not send %d message(s) (%s); resting it %d ms",
-            route.session_id,
-            len(refused),
-            reason,
-            backoff,
-        )
-        outcome.errors.append(f"{route.session_id}: {reason}")
-        _count_error(route.session_id)
+        reason = next(r["error"] for i, r in zip(ids, results, strict=True) if i in failed)
+        _blame(session_id, len(refused), reason, outcome)
     return refused, later
+
+
+def _settle_sent(sent: dict[tuple[str, bool], list[tuple[int, dict]]], outcome: Outcome) -> None:
+    """Sends that went out, by (number, counted by ``take_sends`` already): the numbers' day
+    counted, their rows marked sent, in one round trip and one statement however many."""
+    folded = _folded_already([(i, r) for group in sent.values() for i, r in group])
+    sent = {key: [(i, r) for i, r in group if i not in folded] for key, group in sent.items()}
+    counts: dict[str, int] = {}
+    for (session_id, capped), group in sent.items():
+        counts[session_id] = counts.get(session_id, 0) + (0 if capped else len(group))
+    routing.record_successes(counts)
+    rows = [(i, {"session_id": sid, **r}) for (sid, _), group in sent.items() for i, r in group]
+    if not rows:
+        return
+    _mark_sent(rows)
+    outcome.sent += len(rows)
+    outcome.duplicate += sum(1 for _, r in rows if r.get("duplicate"))
+
+
+def _folded_already(sent: list[tuple[int, dict]]) -> set[int]:
+    """The rows already marked with these very sends: an outcome folded a second time (its
+    folder died between its commit and its acknowledgement) counts nothing again, neither on
+    the number, nor against its day, nor to webhook subscribers. The rows stay locked until
+    the caller commits, so two folders of the same event never both count it."""
+    M = WhatsAppMessage
+    wa_ids = {i: r["wa_message_id"] for i, r in sent}
+    marked = db.session.execute(
+        sa.select(M.id, M.message_id, M.sent_at)
+        .where(M.id.in_(list(wa_ids)))
+        .order_by(M.id)
+        .with_for_update()
+    )
+    return {i for i, wa_id, at in marked if at is not None and wa_id == wa_ids[i]}
+
+
+def _blame(session_id: str, count: int, reason: str, outcome: Outcome) -> None:
+    """The number could not send ``count`` messages: it rests (``routing.record_failure``)."""
+    backoff = routing.record_failure(session_id)
+    log.warning(
+        "session %s could not send %d message(s) (%s); resting it %d ms",
+        session_id,
+        count,
+        reason,
+        backoff,
+    )
+    outcome.errors.append(f"{session_id}: {reason}")
+    _count_error(session_id)
+
+
+def settle_results(events: list[dict]) -> None:
+    """Fold a batch of the session hosts' ``send_result`` events (messages sent from ready
+    queues, or emptied from the queue of a number that could not send): what ``settle`` does
+    after a ``send_batch`` call, the sends of a number together. What a number could not send
+    goes to a new job at once, without spending an attempt, and is routed again (failing over
+    to another number); a message whose send another host claimed is given back while that
+    host lives, and fails as of unknown outcome once it is gone."""
+    outcome = Outcome()
+    again: list[int] = []
+    sent: dict[tuple[str, bool], list[dict]] = {}
+    ready.landed(
+        get_redis(),
+        [(e["session_id"], int(i["message_id"])) for e in events for i in e.get("results") or []],
+    )
+    for event in events:
+        items = event.get("results") or []
+        if all(item["result"]["state"] == SendState.SENT for item in items):
+            for item in items:
+                sent.setdefault((event["session_id"], bool(item["capped"])), []).append(item)
+            continue
+        # A number's errors are settled per event: one send, or one emptied queue.
+        for capped in (True, False):
+            group = [item for item in items if bool(item["capped"]) is capped]
+            if group:
+                refused, later = _settle_items(event["session_id"], capped, group, outcome)
+                again += refused + later
+    if sent:
+        _settle_sent(
+            {
+                key: [(int(item["message_id"]), item["result"]) for item in items]
+                for key, items in sent.items()
+            },
+            outcome,
+        )
+    if again:
+        jobs.give_back(again, 100)
+    if outcome.later:
+        jobs.give_back(outcome.later, outcome.later_ms)
+    if outcome.unknown:
+        _in_doubt(outcome.unknown)
+
+
+def _settle_items(
+    session_id: str, capped: bool, items: list[dict], outcome: Outcome
+) -> tuple[list[int], list[int]]:
+    ids = [int(item["message_id"]) for item in items]
+    marked = {int(item["message_id"]) for item in items if item.get("marked")}
+    return settle(session_id, capped, ids, [item["result"] for item in items], marked, outcome)
+
+
+def _in_doubt(ids: list[int]) -> None:
+    """Messages whose send another call claimed: back to the queue while the host that claimed
+    them lives (its own result settles them), failed as of unknown outcome once it is gone."""
+    client = get_redis()
+    claims = [json.loads(raw or "{}") for raw in client.mget([keys.sent_record(i) for i in ids])]
+    pipe = client.pipeline(transaction=False)
+    for claim in claims:
+        pipe.exists(keys.host(str(claim.get("host") or "")))
+    alive = pipe.execute()
+    waiting = [i for i, live, claim in zip(ids, alive, claims, strict=True) if live and claim]
+    for message_id in ids:
+        if message_id not in waiting:
+            _fail_now(message_id, OUTCOME_UNKNOWN)
+    if waiting:
+        jobs.give_back(waiting, 2_000)
 
 
 # Answers after which the message surely did not go out (the session host never claimed it, or
@@ -586,24 +820,22 @@ def _hand_over(chunk: list[Outgoing], outcome: Outcome) -> tuple[list[Outgoing],
     return [m for m in chunk if m not in lost], first_time
 
 
-def _unhand(messages: list[Outgoing]) -> None:
+def _unhand(ids: list[int]) -> None:
     """These surely did not go out: they are no longer handed over."""
-    if messages:
+    if ids:
         M = WhatsAppMessage
         db.session.execute(
-            sa.update(M)
-            .where(M.id.in_([m.id for m in messages]))
-            .values(handed_at=None, handed_redis=None)
+            sa.update(M).where(M.id.in_(ids)).values(handed_at=None, handed_redis=None)
         )
         db.session.commit()
 
 
 def _about_the_message(
-    chunk: list[Outgoing],
+    ids: list[int],
     results: list[dict],
-    by_code: dict[str | None, list[Outgoing]],
+    by_code: dict[str | None, list[int]],
     outcome: Outcome,
-) -> list[Outgoing]:
+) -> list[int]:
     """Settle the message whose send failed because of itself (its recipient, or an answer that
     never came) without blaming the number; return the messages after it, which the session
     host did not try (they carry its error): to send next, through the same number."""
@@ -620,22 +852,22 @@ def _about_the_message(
         CLIENT_CRASHED,
     ):
         return []
-    message, untried = chunk[failing], chunk[failing + 1 :]
+    message_id, untried = ids[failing], ids[failing + 1 :]
     for group in list(by_code.values()):
-        group[:] = [m for m in group if m is not message and m not in untried]
+        group[:] = [i for i in group if i != message_id and i not in untried]
     if code == REACH_OUT_LIMITED:
         M = WhatsAppMessage
         db.session.execute(
-            sa.update(M).where(M.id == message.id).values(error_message=result["error"])
+            sa.update(M).where(M.id == message_id).values(error_message=result["error"])
         )
         db.session.commit()
-        outcome.give_back([message.id], REACH_OUT_HOLD_MS)
+        outcome.give_back([message_id], REACH_OUT_HOLD_MS)
     else:
         reason = {SEND_UNCERTAIN: SEND_UNCERTAIN_REASON, CLIENT_CRASHED: CLIENT_CRASHED_REASON}.get(
             code, result["error"]
         )
-        outcome.failed += _fail_now(message.id, reason)
-    log.info("message %s not sent (%s), its number goes on", message.id, code)
+        outcome.failed += _fail_now(message_id, reason)
+    log.info("message %s not sent (%s), its number goes on", message_id, code)
     return untried
 
 
@@ -665,18 +897,19 @@ def _count_error(session_id: str) -> None:
     db.session.commit()
 
 
-def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
-    """Mark rows sent (one statement for the chunk) and count them on their session."""
+def _mark_sent(sent: list[tuple[int, dict]]) -> None:
+    """Mark rows sent (one statement for them all) and count them on their sessions (one
+    statement per number); each result names the session that sent it."""
     M, S = WhatsAppMessage, WhatsAppSession
     table = M.__table__
     values = [
         {
-            "row_id": message.id,
-            "sender": result.get("session_id", session_id),
+            "row_id": message_id,
+            "sender": result["session_id"],
             "wa_id": result["wa_message_id"],
             "at": datetime.fromtimestamp(float(result["sent_at"]), UTC),
         }
-        for message, result in sent
+        for message_id, result in sent
     ]
     db.session.execute(
         sa.update(table)
@@ -697,17 +930,17 @@ def _mark_sent(session_id: str, sent: list[tuple[Outgoing, dict]]) -> None:
         ),
         values,
     )
-    for message, _ in sent:
-        webhooks.message_status(message.id, MessageStatus.SENT)
-    new = [v for v, (_, result) in zip(values, sent, strict=True) if not result.get("duplicate")]
-    if new:
+    for message_id, _ in sent:
+        webhooks.message_status(message_id, MessageStatus.SENT)
+    new: dict[str, list[datetime]] = {}
+    for value, (_, result) in zip(values, sent, strict=True):
+        if not result.get("duplicate"):
+            new.setdefault(value["sender"], []).append(value["at"])
+    for sender, times in sorted(new.items()):  # one order: parallel folders never deadlock
         db.session.execute(
             sa.update(S)
-            .where(S.session_id == new[0]["sender"])
-            .values(
-                message_count=S.message_count + len(new),
-                last_activity=max(v["at"] for v in new),
-            )
+            .where(S.session_id == sender)
+            .values(message_count=S.message_count + len(times), last_activity=max(times))
         )
     db.session.commit()
 

@@ -245,3 +245,4 @@ class EventKind(Name):
     MESSAGE = "message"
     CONTACTS = "contacts"
     HEALTH = "health"
+    SEND_RESULT = "send_result"  # the session host's outcomes of sends from its ready queues

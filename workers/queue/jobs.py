@@ -19,7 +19,7 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import WhatsAppMessage, WhatsAppQueueJob
 from webapp.redis_client import get_redis
-from workers.queue import broker, keys
+from workers.queue import broker, keys, ready
 from workers.queue.contracts import SEND_ACTORS, Band, JobStatus, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,9 @@ def reconcile(chunk: int = 1000) -> int:
     # the first look read the other one is not lost.
     found |= broker.whereabouts({row.job_id for row in candidates if row.job_id not in found})
     lost = [row for row in candidates if _lost(found.get(row.job_id), row, stuck_since)]
+    # A row handed to a ready queue of a number some host holds waits there, its job done.
+    waiting = ready.whereabouts(get_redis(), [row.id for row in lost])
+    lost = [row for row in lost if row.id not in waiting]
     requeued = sum(_requeue(lost[i : i + chunk], now) for i in range(0, len(lost), chunk))
     if requeued:
         log.warning("re-queued %d message(s) whose job was lost or stuck", requeued)
@@ -194,6 +197,9 @@ def _requeue(lost: list, now: datetime) -> int:
         )
         if row.job_id == judged[row.id]
     ]
+    # Out of any ready queue it may still sit in (of a number nobody holds): sent once, by
+    # its new job.
+    ready.remove(get_redis(), [row.id for row in rows])
     lost_jobs = list({row.job_id for row in rows if row.job_id})
     if lost_jobs:
         db.session.execute(
@@ -320,4 +326,26 @@ def cancel(message: WhatsAppMessage) -> None:
         raise Conflict(f"message {message.id} is {message.status}, not queued", field="id")
     message.status = MessageStatus.CANCELLED
     message.held_reason = message.held_until = None
+    stop_sending([message.id])
+
+
+def stop_sending(message_ids: list[int], batch: int = 1000) -> None:
+    """Commit the caller's change of these rows out of ``queued`` (paused, cancelled) and take
+    them out of the paced numbers' ready queues, where a session host, which never reads
+    PostgreSQL, would still send them.
+
+    Redis is asked before the commit: unreachable, nothing is saved (rolled back, the
+    ``RedisError`` raised: the operator sees Redis is down and tries again), since an entry
+    Redis kept through its outage would be sent once it is back. It is asked again after the
+    commit for what a worker was putting there meanwhile (``ready.put`` looks at the rows
+    between writing their entries and putting them in line: one of the two finds them)."""
+    client = get_redis()
+    try:
+        for i in range(0, len(message_ids), batch):
+            ready.remove(client, message_ids[i : i + batch], strict=True)
+    except redis.RedisError:
+        db.session.rollback()
+        raise
     db.session.commit()
+    for i in range(0, len(message_ids), batch):
+        ready.remove(client, message_ids[i : i + batch])

@@ -13,6 +13,8 @@ SESSION_EVENTS = f"{PREFIX}:session-events"
 SESSION_EVENTS_GROUP = "folder"
 # Set while a folder has been woken and has not started reading yet.
 FOLD_PENDING = f"{PREFIX}:session-events:fold-pending"
+# Set while a folder is due to look again after the database failed one.
+FOLD_RETRY = f"{PREFIX}:session-events:fold-retry"
 # Events that could not be folded, with the error, for an operator to inspect.
 SESSION_EVENTS_DEAD = f"{PREFIX}:session-events:dead"
 # Receipts whose message the folder did not know yet, by the time to try them again.
@@ -70,6 +72,33 @@ def pace_beats(session_id: str) -> str:
 def pace_next(session_id: str) -> str:
     """When the session's next send slot opens (ms since the epoch, Redis clock)."""
     return f"{PREFIX}:pace:{session_id}:next"
+
+
+def ready_queue(session_id: str) -> str:
+    """Sorted set of the paced messages the session's host sends next, most urgent first."""
+    return f"{PREFIX}:ready:{session_id}:queue"
+
+
+def ready_entries(session_id: str) -> str:
+    """Hash message id -> signed wire form of each message in the session's ready queue."""
+    return f"{PREFIX}:ready:{session_id}:entries"
+
+
+def ready_flight(session_id: str) -> str:
+    """Hash message id -> entry of what the session's host took and whose outcome is not
+    folded yet."""
+    return f"{PREFIX}:ready:{session_id}:flight"
+
+
+def ready_line(band: str) -> str:
+    """When the line of the band's messages waiting for room in ready queues ends (ms)."""
+    return f"{PREFIX}:ready:line:{band}"
+
+
+# Hash message id -> session id of the ready queue it waits in (see workers.queue.ready).
+READY_WHERE = f"{PREFIX}:ready:where"
+# Pub/sub channel: messages were added to these sessions' ready queues (signed JSON).
+READY_WAKE = f"{PREFIX}:ready:wake"
 
 
 def error_backoff(session_id: str) -> str:

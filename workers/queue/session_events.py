@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 STREAM_MAXLEN = 100_000
 RECLAIM_IDLE_MS = 30_000
 FOLD_FLAG_TTL_MS = 5_000
+# After the database failed a folder, the next one looks this much later.
+FOLD_RETRY_MS = 2_000
 
 
 def publish(client: redis.Redis, event: dict[str, Any]) -> None:
@@ -104,6 +106,31 @@ def read_batch(client: redis.Redis, consumer: str, count: int = 200) -> list[tup
 def _signed(event: dict[str, Any]) -> dict[str, str]:
     data = json.dumps(event)
     return {"data": data, "sig": signing.sign(signing.SESSION_EVENT, data), "kid": signing.key_id()}
+
+
+def fold_later(client: redis.Redis, consumer: str, delay_ms: int = FOLD_RETRY_MS) -> None:
+    """The database is down: what ``consumer`` read and could not fold is released at once to
+    the next folder (not after RECLAIM_IDLE_MS), and a folder runs again after ``delay_ms``,
+    even when no new event wakes one (the outcomes of sends wait in these events)."""
+    ensure_group(client)
+    pending = client.xpending_range(
+        keys.SESSION_EVENTS, keys.SESSION_EVENTS_GROUP, "-", "+", 10_000, consumername=consumer
+    )
+    if ids := [entry["message_id"] for entry in pending]:
+        client.xclaim(
+            keys.SESSION_EVENTS,
+            keys.SESSION_EVENTS_GROUP,
+            consumer,
+            0,
+            ids,
+            idle=RECLAIM_IDLE_MS,
+            justid=True,
+        )
+    # One such folder at a time, however many failed at once.
+    if client.set(keys.FOLD_RETRY, 1, nx=True, px=delay_ms):
+        broker.broker.enqueue(
+            broker.message(Actor.FOLD_SESSION_EVENTS, Band.EVENTS), delay=delay_ms
+        )
 
 
 def dead_letter(

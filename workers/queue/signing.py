@@ -25,6 +25,8 @@ RPC_REQUEST = b"rpc-request"
 RPC_REPLY = b"rpc-reply"
 SESSION_EVENT = b"session-event"
 QUEUED_JOB = b"queued-job"
+READY_MESSAGE = b"ready-message"
+READY_WAKE = b"ready-wake"
 
 
 class BadSignature(Exception):

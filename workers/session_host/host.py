@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,9 +39,10 @@ import redis
 
 import webapp.config as config
 from webapp.core.credentials import CredentialStore
-from workers.queue import keys, session_events
+from workers.queue import keys, ready, session_events, signing
 from workers.queue.contracts import EventKind, RpcCode, RpcMethod, SendState, SessionState
 from workers.session_host.leases import Leases
+from workers.session_host.pacing import ReadyScheduler
 from workers.session_host.rpc import RpcServer
 from workers.session_host.supervisor import ClientPool, IsolatedTransport, redis_url_of
 from workers.session_host.transports import TRANSPORTS, Transport, TransportError
@@ -130,11 +132,17 @@ class SessionHost:
         self._pinger = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
         # Session events wait here for the publisher thread (None stops it).
         self._names = _RecentSends()
+        # Message ids this host has claimed and is sending; the outcomes of claimed sends
+        # Redis failed to hear about; the latest sent records (see ``_leftover``).
+        self._claimed: set[str] = set()
+        self._unsettled: dict[str, dict[str, Any] | str] = {}
+        self._records = _RecentSends(10_000)
         self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._publisher = threading.Thread(
             target=self._publish_forever, name="publisher", daemon=True
         )
         self._publisher.start()
+        self.pacing = ReadyScheduler(self)
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -148,6 +156,7 @@ class SessionHost:
         self._beat()  # before any lease: a host without a heartbeat counts as gone
         heart.start()  # beating while the first clients start, which takes seconds
         self.reconcile()
+        self.pacing.start()
         ticker.start()
         listener.start()
         health.start()
@@ -158,6 +167,7 @@ class SessionHost:
                 log.warning("Redis unreachable (%s); retrying", exc)
                 self._stopping.wait(1.0)
         ticker.join(timeout=5)
+        self.pacing.stop()
         self._release_all()
         self._heart_stop.set()  # only now: until its clients are gone the host still runs them
         heart.join(timeout=5)
@@ -169,14 +179,22 @@ class SessionHost:
         self._wake.set()
 
     def _listen(self) -> None:
-        """Reconcile at once when the list of sessions changes, not at the next tick."""
+        """Reconcile at once when the list of sessions changes, not at the next tick; send
+        from a ready queue as soon as a worker fills it."""
         while not self._stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(keys.SESSIONS_CHANGED)
+                pubsub.subscribe(keys.SESSIONS_CHANGED, keys.READY_WAKE)
                 while not self._stopping.is_set():
-                    if pubsub.get_message(timeout=1.0):
+                    if (message := pubsub.get_message(timeout=1.0)) is None:
+                        continue
+                    if message["channel"] != keys.READY_WAKE.encode():
                         self._wake.set()
+                        continue
+                    try:
+                        self.pacing.wake(ready.woken(message["data"]))
+                    except (signing.BadSignature, ValueError, KeyError):
+                        log.warning("dropped a ready-queue wake-up Kabar did not sign")
             except redis.RedisError as exc:
                 log.warning("lost the sessions-changed channel (%s); resubscribing", exc)
                 self._stopping.wait(1.0)
@@ -230,6 +248,8 @@ class SessionHost:
             if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
                 self._start(session_id, conf)
         self._beat()
+        self._settle_leftovers()
+        self.pacing.sweep(self.held_sessions())
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
         name = conf.get("transport", config.DEFAULT_TRANSPORT)
@@ -249,6 +269,8 @@ class SessionHost:
             )
             with self._lock:
                 self.sessions[session_id] = transport
+            # What its previous host took and never saw settled goes first (sent once).
+            ready.recover(self.redis, session_id)
         except Exception as exc:
             log.exception("session %s could not start", session_id)
             self._publish(
@@ -286,6 +308,7 @@ class SessionHost:
                 transport.stop()
             except Exception:
                 log.exception("session %s did not stop cleanly", session_id)
+            self.pacing.wake([session_id])  # its queue goes back unless another host holds it
 
     def _release_all(self) -> None:
         """Stop every session at once: a client that will not stop (neonize while a QR shows)
@@ -325,6 +348,8 @@ class SessionHost:
                         self._activity.setdefault(session_id, time.time())
                     else:
                         self._health.pop(session_id, None)
+                # Connected: send what waits; anything else: give the queue back at once.
+                self.pacing.wake([session_id])
             elif kind == EventKind.PAIRED:
                 with self._lock:
                     self.state.setdefault(session_id, {})["phone"] = data.get("phone")
@@ -602,15 +627,40 @@ class SessionHost:
         deadline = time.monotonic() + budget if budget > 0 else None
         results: list[dict[str, Any]] = []
         done: tuple[str, dict[str, Any]] | None = None  # the last record, not yet written
+        self._settle_leftovers()
         for index, item in enumerate(batch):
             if deadline is not None and index and time.monotonic() >= deadline:
                 waiting = _refusal(SEND_LATER, "the call's time ran out before this message")
                 results += [waiting] * (len(batch) - index)
                 break
             message_id = str(item["message_id"])
-            mine = self._claim(session_id, message_id, done)
+            with self._lock:
+                busy = message_id in self._claimed  # another call of this host sends it
+                self._claimed.add(message_id)
+            try:
+                mine = not busy and self._claim(session_id, message_id, done)
+            except redis.RedisError:
+                # Redis failed: the previous message went out but its record is not written,
+                # and this one's claim may or may not be (nothing of it went out).
+                if done is not None:
+                    self._unsettle(done[0], done[1])
+                self._unsettle(message_id, _FORGET)
+                raise
+            if done is not None:
+                with self._lock:
+                    self._claimed.discard(done[0])  # its record is written
+            try:
+                if not busy and not mine and self._leftover(message_id):
+                    mine = self._claim(session_id, message_id, None)
+            except redis.RedisError:
+                with self._lock:
+                    self._claimed.discard(message_id)
+                raise
             done = None
             if not mine:
+                if not busy:
+                    with self._lock:
+                        self._claimed.discard(message_id)
                 results.append(self._earlier(message_id))
                 continue
             # A transport that takes our id (the simulator) may have the receipt back before
@@ -619,10 +669,19 @@ class SessionHost:
             try:
                 sent = self._paced_send(session_id, transport, {**params, **item})
             except Exception as exc:  # noqa: BLE001 - reported per message, like _send's
-                if isinstance(exc, TransportError) and not getattr(exc, "outcome_unknown", False):
-                    self.redis.delete(keys.sent_record(message_id))  # nothing went out
-                else:  # it may have gone out (a crash, a bug after the send): never again
-                    self._unknown(session_id, message_id)
+                nothing = isinstance(exc, TransportError) and not getattr(
+                    exc, "outcome_unknown", False
+                )
+                try:
+                    if nothing:
+                        self.redis.delete(keys.sent_record(message_id))  # nothing went out
+                    else:  # it may have gone out (a crash, a bug after the send): never again
+                        self._unknown(session_id, message_id)
+                except redis.RedisError:
+                    self._unsettle(message_id, _FORGET if nothing else _UNKNOWN)
+                    raise
+                with self._lock:
+                    self._claimed.discard(message_id)
                 failure = _refusal(getattr(exc, "code", RpcCode.SEND_FAILED), str(exc) or repr(exc))
                 results += [failure] * (len(batch) - index)
                 break
@@ -636,8 +695,64 @@ class SessionHost:
             results.append(record)
             done = (message_id, record)
         if done is not None:
-            self._claim(session_id, None, done)
+            try:
+                self._claim(session_id, None, done)
+            except redis.RedisError:
+                self._unsettle(done[0], done[1])
+                raise
+            with self._lock:
+                self._claimed.discard(done[0])
         return {"results": results}
+
+    def _unsettle(self, message_id: str, outcome: dict[str, Any] | str) -> None:
+        """Redis failed before this host wrote how its claimed send of ``message_id`` ended
+        (``outcome``: the sent record, ``_FORGET`` nothing went out, ``_UNKNOWN`` it may have):
+        kept until Redis answers again (``_settle_leftovers``). Until then the claim, naming a
+        live host, would read as a send still in progress to every later attempt."""
+        with self._lock:
+            self._claimed.discard(message_id)
+            self._unsettled[message_id] = outcome
+
+    def _settle_leftovers(self) -> None:
+        """Write how the sends Redis failed to hear about ended (see ``_unsettle``)."""
+        with self._lock:
+            if not self._unsettled:
+                return
+            pending = dict(self._unsettled)
+        for message_id, outcome in pending.items():
+            self._write_outcome(message_id, outcome)
+            with self._lock:
+                if self._unsettled.get(message_id) is outcome:
+                    del self._unsettled[message_id]
+        log.info("wrote the outcome of %d send(s) cut off by a Redis failure", len(pending))
+
+    def _write_outcome(self, message_id: str, outcome: dict[str, Any] | str) -> None:
+        if isinstance(outcome, dict):  # it went out: its record, whatever Redis holds now
+            self._claim("", None, (message_id, outcome))
+        else:
+            _settle_claim_script(self.redis)(
+                keys=[keys.sent_record(message_id)], args=[self.host_id, outcome]
+            )
+
+    def _leftover(self, message_id: str) -> bool:
+        """The message's claim names this host, which is not sending it: a send of this host
+        cut off by a Redis failure (or whose end Redis lost with its last second of data).
+        Its outcome is written now, what this host knows of it, else as unknown; True when
+        nothing went out and the message may be claimed again."""
+        record = json.loads(self.redis.get(keys.sent_record(message_id)) or "{}")
+        if record.get("state") != SendState.SENDING or record.get("host") != self.host_id:
+            return False
+        with self._lock:
+            outcome = self._unsettled.pop(message_id, None)
+        if outcome is None:
+            outcome = self._records.get(message_id) or _UNKNOWN
+        log.warning(
+            "message %s: a send of this host was cut off; its outcome: %s",
+            message_id,
+            outcome if isinstance(outcome, str) else SendState.SENT,
+        )
+        self._write_outcome(message_id, outcome)
+        return outcome == _FORGET
 
     def _claim(
         self, session_id: str, message_id: str | None, done: tuple[str, dict[str, Any]] | None
@@ -647,6 +762,7 @@ class SessionHost:
         pipe = self.redis.pipeline()
         if done is not None:
             sent_id, record = done
+            self._records.remember(sent_id, record)
             pipe.set(keys.sent_record(sent_id), json.dumps(record), ex=SENT_RECORD_TTL_S)
             pipe.set(keys.wa_message(record["wa_message_id"]), sent_id, ex=SENT_RECORD_TTL_S)
         if message_id is not None:
@@ -667,6 +783,33 @@ class SessionHost:
         if record.get("state") == SendState.SENT:
             return {**record, "duplicate": True}
         return _refusal(SendInProgress.code, f"message {message_id} is being sent already")
+
+
+_FORGET, _UNKNOWN = "forget", "unknown"
+# Settle a claim of this host (KEYS[1] the sent record; ARGV[1] the host id), only while it is
+# still that host's claim: ARGV[2] "forget" deletes it (nothing went out), "unknown" keeps it
+# without the host (it may have gone out: never sent again, the operator may resend).
+_SETTLE_CLAIM = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local claim = cjson.decode(raw)
+if claim.state ~= 'sending' or claim.host ~= ARGV[1] then return 0 end
+if ARGV[2] == 'forget' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], cjson.encode({state = 'sending', session_id = claim.session_id,
+    outcome = 'unknown'}), 'KEEPTTL')
+end
+return 1
+"""
+_settle_claim_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _settle_claim_script(client: redis.Redis):
+    script = _settle_claim_scripts.get(client)
+    if script is None:
+        script = _settle_claim_scripts[client] = client.register_script(_SETTLE_CLAIM)
+    return script
 
 
 class _RecentSends:

@@ -34,12 +34,13 @@ def pause(job_id: str) -> BulkJob:
     db.session.execute(
         sa.update(BulkJob).where(BulkJob.id == job.id).values(status=BulkStatus.PAUSED)
     )
-    db.session.execute(
+    paused = db.session.scalars(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.PAUSED, held_reason=None, held_until=None)
-    )
-    db.session.commit()
+        .returning(M.id)
+    ).all()
+    jobs.stop_sending(paused)
     db.session.refresh(job)
     return job
 
@@ -107,7 +108,7 @@ def cancel(job_id: str) -> BulkJob:
         .where(BulkJob.id == job.id)
         .values(status=BulkStatus.CANCELLED, finished_at=sa.func.now())
     )
-    db.session.execute(
+    cancelled = db.session.scalars(
         sa.update(M)
         .where(M.bulk_job_id == job.id, M.status.in_(WAITING))
         .values(
@@ -116,8 +117,9 @@ def cancel(job_id: str) -> BulkJob:
             held_reason=None,
             held_until=None,
         )
-    )
-    db.session.commit()
+        .returning(M.id)
+    ).all()
+    jobs.stop_sending(cancelled)
     db.session.refresh(job)
     return job
 
