@@ -195,10 +195,11 @@ VARS: dict[str, Var] = {
     "HOLD_POLL_S": Var("KABAR_HOLD_POLL", 60.0, parse_float,
                        "seconds between two looks of a held message", web=True),
     # Paced numbers (an interval or a jitter) send from per-number ready queues the session
-    # host works through at each slot (workers.pipeline.ready), instead of a worker thread
+    # host works through at each slot (workers.queue.ready), instead of a worker thread
     # waiting for every slot; off: the worker waits for each slot and calls the host per message.
     "PACE_ON_HOST": Var("KABAR_PACE_ON_HOST", True, parse_bool,
-                        "paced numbers send from the session host's ready queues", web=True),
+                        "paced numbers send from the session host's ready queues", web=True,
+                        empty_is_unset=True),
     # How many of a paced number's slots ahead a bulk job fills its ready queue (10 at one
     # message a second: ten seconds): what does not fit goes back to the queue until room
     # opens, so a number that drops or comes back changes the share of a bulk within seconds.

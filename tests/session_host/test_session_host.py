@@ -285,3 +285,88 @@ def test_a_send_cut_off_by_redis_is_settled_once_redis_answers(redis_client, err
             assert record.get("outcome") == "unknown" and "host" not in record
     finally:
         host.shutdown()
+
+
+class _Sends:
+    """A transport that sends at once; ``during`` runs inside each send, as another thread
+    of the host would meanwhile."""
+
+    def __init__(self, during=None):
+        self.sent, self.during = [], during
+
+    def send_text(self, jid, text, wa_id):
+        if self.during:
+            self.during()
+        self.sent.append(wa_id)
+        return type("Sent", (), {"wa_message_id": wa_id, "sent_at": "2026-12-01T00:00:00Z"})()
+
+    def send_presence(self, jid, typing):
+        pass
+
+
+def _items(*ids):
+    return [{"message_id": i, "jid": "628123@s.whatsapp.net", "text": "Halo"} for i in ids]
+
+
+def test_a_message_another_call_sends_does_not_keep_the_one_before_unrecorded(redis_client):
+    host = SessionHost(redis_client, KEY, host_id="h-busy")
+    try:
+        with host._lock:
+            host._claimed.add("2")  # another call of this host is sending message 2
+        results = host._send_batch("session-1", _Sends(), {"messages": _items(1, 2)})["results"]
+        assert results[0]["state"] == "sent"
+        assert json.loads(redis_client.get(keys.sent_record("1")))["state"] == "sent"
+        assert results[1]["code"] == "send_in_progress"
+    finally:
+        host.shutdown()
+
+
+def test_settling_a_cut_off_send_never_deletes_the_claim_of_its_new_send(redis_client):
+    """A stale "nothing went out" settled while this host sends the message again: the claim
+    of the send in flight must stay, or another host could send it too."""
+    from workers.session_host.host import _FORGET
+
+    host = SessionHost(redis_client, KEY, host_id="h-stale")
+    try:
+        seen = {}
+
+        def stale_settle():
+            host._unsettled["9"] = _FORGET  # an outcome another thread still holds a copy of
+            host._settle_leftovers()
+            seen["claim"] = redis_client.get(keys.sent_record("9"))
+
+        transport = _Sends(during=stale_settle)
+        host._send_batch("session-1", transport, {"messages": _items(9)})
+        assert seen["claim"] is not None, "the claim of the send in flight was deleted"
+        assert transport.sent == [wa_message_id("9")]
+    finally:
+        host.shutdown()
+
+
+def test_a_redis_blip_while_settling_a_cut_off_send_keeps_that_nothing_went_out(redis_client):
+    """Writing a cut-off send's "nothing went out" fails once: the next attempt must still
+    know it, and send the message, not take it for one that may have gone out."""
+    from workers.session_host.host import _FORGET
+
+    host = SessionHost(redis_client, KEY, host_id="h-blip")
+    try:
+        claim = {"state": "sending", "host": "h-blip", "session_id": "session-1"}
+        redis_client.set(keys.sent_record("5"), json.dumps(claim))
+        host._unsettled["5"] = _FORGET
+        real, calls = host._write_outcome, []
+
+        def blip(message_id, outcome):
+            calls.append(message_id)
+            if len(calls) == 1:
+                raise redis_errors.ConnectionError("blip")
+            return real(message_id, outcome)
+
+        host._write_outcome = blip
+        host._settle_leftovers = lambda: None  # the take itself meets the cut-off claim
+        with pytest.raises(redis_errors.ConnectionError):
+            host._send_batch("session-1", _Sends(), {"messages": _items(5)})
+        transport = _Sends()
+        host._send_batch("session-1", transport, {"messages": _items(5)})
+        assert transport.sent == [wa_message_id("5")]
+    finally:
+        host.shutdown()

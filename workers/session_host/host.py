@@ -137,6 +137,9 @@ class SessionHost:
         self._claimed: set[str] = set()
         self._unsettled: dict[str, dict[str, Any] | str] = {}
         self._records = _RecentSends(10_000)
+        # Held while a stale claim of this host is settled and while one is taken again, so a
+        # settle never deletes the fresh claim of a send in flight.
+        self._settle_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._publisher = threading.Thread(
             target=self._publish_forever, name="publisher", daemon=True
@@ -248,7 +251,10 @@ class SessionHost:
             if session_id not in self.sessions and self.leases.take(session_id, keys.HOST_PREFIX):
                 self._start(session_id, conf)
         self._beat()
-        self._settle_leftovers()
+        try:
+            self._settle_leftovers()
+        except redis.RedisError:
+            log.warning("Redis failed while writing the outcome of cut-off sends; tried again")
         self.pacing.sweep(self.held_sessions())
 
     def _start(self, session_id: str, conf: dict[str, Any]) -> None:
@@ -638,23 +644,38 @@ class SessionHost:
                 busy = message_id in self._claimed  # another call of this host sends it
                 self._claimed.add(message_id)
             try:
-                mine = not busy and self._claim(session_id, message_id, done)
+                # A message another call of this host sends is not claimed, but the record of
+                # the one just sent is written all the same.
+                if busy:
+                    if done is not None:
+                        self._claim(session_id, None, done)
+                    mine = False
+                else:
+                    mine = self._claim(session_id, message_id, done)
             except redis.RedisError:
                 # Redis failed: the previous message went out but its record is not written,
                 # and this one's claim may or may not be (nothing of it went out).
                 if done is not None:
                     self._unsettle(done[0], done[1])
-                self._unsettle(message_id, _FORGET)
+                if not busy:
+                    self._unsettle(message_id, _FORGET)
                 raise
             if done is not None:
                 with self._lock:
                     self._claimed.discard(done[0])  # its record is written
+            retaken = False
             try:
-                if not busy and not mine and self._leftover(message_id):
-                    mine = self._claim(session_id, message_id, None)
+                if not busy and not mine:
+                    with self._settle_lock:
+                        if self._leftover(message_id):
+                            retaken = True  # its old claim is gone: nothing of it went out
+                            mine = self._claim(session_id, message_id, None)
             except redis.RedisError:
-                with self._lock:
-                    self._claimed.discard(message_id)
+                if retaken:  # the new claim may be written: it is settled when Redis answers
+                    self._unsettle(message_id, _FORGET)
+                else:
+                    with self._lock:
+                        self._claimed.discard(message_id)
                 raise
             done = None
             if not mine:
@@ -711,7 +732,8 @@ class SessionHost:
         live host, would read as a send still in progress to every later attempt."""
         with self._lock:
             self._claimed.discard(message_id)
-            self._unsettled[message_id] = outcome
+            if outcome != _FORGET or message_id not in self._unsettled:
+                self._unsettled[message_id] = outcome  # "nothing went out" never hides more
 
     def _settle_leftovers(self) -> None:
         """Write how the sends Redis failed to hear about ended (see ``_unsettle``)."""
@@ -720,10 +742,18 @@ class SessionHost:
                 return
             pending = dict(self._unsettled)
         for message_id, outcome in pending.items():
-            self._write_outcome(message_id, outcome)
-            with self._lock:
-                if self._unsettled.get(message_id) is outcome:
-                    del self._unsettled[message_id]
+            with self._settle_lock:
+                with self._lock:
+                    # Settled meanwhile, or being sent again by this host (which settles it
+                    # itself): its claim may be a fresh one, never to be deleted from here.
+                    if self._unsettled.get(message_id) is not outcome:
+                        continue
+                    if message_id in self._claimed:
+                        continue
+                self._write_outcome(message_id, outcome)
+                with self._lock:
+                    if self._unsettled.get(message_id) is outcome:
+                        del self._unsettled[message_id]
         log.info("wrote the outcome of %d send(s) cut off by a Redis failure", len(pending))
 
     def _write_outcome(self, message_id: str, outcome: dict[str, Any] | str) -> None:
@@ -743,15 +773,17 @@ class SessionHost:
         if record.get("state") != SendState.SENDING or record.get("host") != self.host_id:
             return False
         with self._lock:
-            outcome = self._unsettled.pop(message_id, None)
-        if outcome is None:
-            outcome = self._records.get(message_id) or _UNKNOWN
+            kept = self._unsettled.get(message_id)
+        outcome = kept if kept is not None else self._records.get(message_id) or _UNKNOWN
         log.warning(
             "message %s: a send of this host was cut off; its outcome: %s",
             message_id,
             outcome if isinstance(outcome, str) else SendState.SENT,
         )
         self._write_outcome(message_id, outcome)
+        with self._lock:
+            if kept is not None and self._unsettled.get(message_id) is kept:
+                del self._unsettled[message_id]
         return outcome == _FORGET
 
     def _claim(
